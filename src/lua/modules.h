@@ -1,0 +1,10 @@
+/* The luaopen_* functions of the C submodules gathered by core.c. */
+#ifndef MS_MODULES_H
+#define MS_MODULES_H
+
+#include <lua.h>
+
+int luaopen_moonship_core(lua_State *L);
+int luaopen_moonship_core_sched(lua_State *L);
+
+#endif
