@@ -1,0 +1,177 @@
+-- The scheduler: cooperative tasks on one libuv loop. The C core gives run, spawn, sleep,
+-- park/unpark, now and task objects; this module builds the combinators on them.
+local core = require("moonship.core").sched
+
+local spawn, park, current = core.spawn, core.park, core.current
+local pack, unpack = table.pack, table.unpack
+local error, pcall = error, pcall
+
+local M = {
+  run = core.run,
+  spawn = spawn,
+  sleep = core.sleep,
+  now = core.now,
+  park = park,
+  current = current,
+  stats = core.stats,
+  interrupted = core.interrupted,
+}
+
+local function need_task(what)
+  local me = current()
+  if not me then error(what .. " must be called inside a task (use sched.run)", 3) end
+  return me
+end
+
+-- Runs fns concurrently and waits for all of them. Returns the first result of each, in order.
+-- If one raises, the others are cancelled and the error is raised again.
+function M.all(fns)
+  local me = need_task("sched.all")
+  local n, left, failed = #fns, #fns, nil
+  local results, tasks = {}, {}
+  if n == 0 then return end
+  for i = 1, n do
+    tasks[i] = spawn(function()
+      local r = pack(pcall(fns[i]))
+      if r[1] then results[i] = r[2] elseif not failed then failed = r[2] end
+      left = left - 1
+      if left == 0 or failed then me:unpark() end
+    end)
+  end
+  local ok, err = pcall(park)
+  if not ok or failed then
+    for i = 1, n do tasks[i]:cancel() end
+    for i = 1, n do tasks[i]:join() end
+    error(failed or err, 0)
+  end
+  return unpack(results, 1, n)
+end
+
+-- Runs fns concurrently; the first to finish wins and the rest are cancelled (and waited for).
+-- Returns the winner's index and results; raises if the winner raised.
+function M.any(fns)
+  local me = need_task("sched.any")
+  if #fns == 0 then error("sched.any: no functions given", 2) end
+  local winner, outcome
+  local tasks = {}
+  for i = 1, #fns do
+    tasks[i] = spawn(function()
+      local r = pack(pcall(fns[i]))
+      if not winner then
+        winner, outcome = i, r
+        me:unpark()
+      end
+    end)
+  end
+  local ok, err = pcall(park)
+  for i = 1, #fns do
+    if i ~= winner then tasks[i]:cancel() end
+  end
+  for i = 1, #fns do tasks[i]:join() end
+  if not ok then error(err, 0) end
+  if not outcome[1] then error(outcome[2], 0) end
+  return winner, unpack(outcome, 2, outcome.n)
+end
+
+-- Calls fn(...) in a child task with a time limit: its results, or nil, "timeout" after the
+-- body was cancelled (and its cleanups ran). Raises if the body raises.
+function M.timeout(seconds, fn, ...)
+  local me = need_task("sched.timeout")
+  local outcome
+  local child = spawn(function(...)
+    outcome = pack(pcall(fn, ...))
+    me:unpark()
+  end, ...)
+  local ok, a, b = pcall(park, seconds)
+  if not ok or (a == nil and b == "timeout" and not outcome) then
+    child:cancel(ok and "timeout" or a)
+    child:join()
+    if not ok then error(a, 0) end
+    return nil, "timeout"
+  end
+  if not outcome[1] then error(outcome[2], 0) end
+  return unpack(outcome, 2, outcome.n)
+end
+
+-- A counting semaphore: s:acquire() waits for a permit, s:release() returns one,
+-- s:with(fn, ...) holds a permit while fn runs.
+local Semaphore = {}
+Semaphore.__index = Semaphore
+
+function M.semaphore(n)
+  assert(math.type(n) == "integer" and n >= 1, "sched.semaphore: n must be a positive integer")
+  return setmetatable({permits = n, waiters = {}, head = 1, tail = 0}, Semaphore)
+end
+
+function Semaphore:acquire()
+  if self.permits > 0 and self.head > self.tail then
+    self.permits = self.permits - 1
+    return
+  end
+  local me = need_task("semaphore:acquire")
+  self.tail = self.tail + 1
+  local slot = self.tail
+  self.waiters[slot] = me
+  local ok, err = pcall(park)
+  if not ok then
+    if self.waiters[slot] == me then
+      self.waiters[slot] = false -- cancelled while queued: skip this slot
+    else
+      self:release() -- handed a permit just as we were cancelled: give it back
+    end
+    error(err, 0)
+  end
+end
+
+function Semaphore:release()
+  while self.head <= self.tail do
+    local waiter = self.waiters[self.head]
+    self.waiters[self.head] = nil
+    self.head = self.head + 1
+    if waiter and waiter:unpark() then return end
+  end
+  self.permits = self.permits + 1
+end
+
+function Semaphore:with(fn, ...)
+  self:acquire()
+  local r = pack(pcall(fn, ...))
+  self:release()
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+-- A task group: g:spawn(fn, ...) adds a member, g:cancel(reason) cancels every member still
+-- running, g:wait() waits for every member (including ones spawned meanwhile) and returns
+-- the list of their outcomes {ok, results...}.
+local Group = {}
+Group.__index = Group
+
+function M.group()
+  return setmetatable({tasks = {}, cancelled = false}, Group)
+end
+
+function Group:spawn(fn, ...)
+  local t = spawn(fn, ...)
+  self.tasks[#self.tasks + 1] = t
+  if self.cancelled then t:cancel(self.cancelled) end
+  return t
+end
+
+function Group:cancel(reason)
+  self.cancelled = reason or "cancelled"
+  for _, t in ipairs(self.tasks) do t:cancel(self.cancelled) end
+end
+
+function Group:wait()
+  local outcomes, i = {}, 1
+  while i <= #self.tasks do
+    outcomes[i] = pack(self.tasks[i]:join())
+    i = i + 1
+  end
+  return outcomes
+end
+
+function Group:size() return #self.tasks end
+
+return M

@@ -1,0 +1,18 @@
+/* moonship's version string and those of the libraries linked in (bug reports want both). */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "version.h"
+
+const char *ms_version(void)
+{
+    return MOONSHIP_VERSION;
+}
+
+void ms_version_libraries(char *buf, unsigned long size)
+{
+    snprintf(buf, size, "libuv %s, %s, cJSON %s", uv_version_string(), curl_version(),
+             cJSON_Version());
+}

@@ -1,0 +1,809 @@
+/* The coroutine scheduler: tasks are Lua threads resumed only from the libuv loop. A task
+ * suspends on one pending operation at a time (struct ms_wait); cancellation stops that
+ * operation and raises "cancelled" in the task. Exposed as require "moonship.core".sched;
+ * lua/moonship/sched.lua builds all/any/timeout/semaphore/groups on these primitives. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "modules.h"
+#include "sched.h"
+
+#define TASK_MT "moonship.Task"
+#define SCHED_KEY "moonship.sched"
+#define THREADS_KEY "moonship.sched.threads"
+
+enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE };
+
+/* Uservalue slots of a task userdata. */
+enum { UV_THREAD = 1, UV_RESULT = 2, UV_REASON = 3, UV_COUNT = 3 };
+
+struct ms_sched;
+
+struct ms_task {
+    struct ms_sched *sched;
+    lua_State *co;          /* borrows: the thread is anchored in uservalue UV_THREAD */
+    int ref;                /* registry ref to the userdata while not done, else LUA_NOREF */
+    enum task_state state;
+    struct ms_wait *wait;   /* the pending operation while WAITING */
+    lua_KFunction k;        /* continuation of the pending C call */
+    lua_KContext kctx;
+    int nargs;              /* values to pass to the next resume */
+    unsigned started : 1, cancel_pending : 1, cancelled : 1, ok : 1;
+    struct ms_task *next_ready;
+    struct ms_task *prev_live, *next_live;
+    struct join_wait *joiners;
+    unsigned long id;
+};
+
+struct ms_sched {
+    lua_State *L;           /* the main thread */
+    lua_State *from;        /* the thread running uv_run (sched.run's caller) */
+    uv_loop_t loop;
+    uv_idle_t idle;         /* active while the ready queue is not empty */
+    uv_signal_t sigint, sigterm;
+    struct ms_task *ready_head, *ready_tail;
+    struct ms_task *live;   /* every task not yet done */
+    struct ms_task *root;
+    int running;            /* inside sched.run */
+    int interrupted;        /* a signal cancelled the root task */
+    int nwaiting;           /* tasks suspended on an operation */
+    unsigned long next_id;
+};
+
+/* ---- the scheduler state, one per Lua state ---------------------------------------------- */
+
+static void on_idle(uv_idle_t *h);
+static void on_signal(uv_signal_t *h, int signum);
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* __gc of the scheduler userdata, at lua_close: close what is left and drain the loop. */
+static int sched_gc(lua_State *L)
+{
+    struct ms_sched *s = lua_touserdata(L, 1);
+    uv_walk(&s->loop, close_walk, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    return 0;
+}
+
+static struct ms_sched *sched_get(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, SCHED_KEY) == LUA_TUSERDATA) {
+        struct ms_sched *s = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return s;
+    }
+    lua_pop(L, 1);
+    struct ms_sched *s = lua_newuserdatauv(L, sizeof *s, 0);
+    memset(s, 0, sizeof *s);
+    int rc = uv_loop_init(&s->loop);
+    if (rc != 0)
+        luaL_error(L, "sched: cannot create the event loop: %s", uv_strerror(rc));
+    lua_newtable(L);
+    lua_pushcfunction(L, sched_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, SCHED_KEY);
+    lua_newtable(L); /* weak-keyed: a dropped thread must not be kept alive by the map */
+    lua_newtable(L);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, THREADS_KEY);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    s->L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    uv_idle_init(&s->loop, &s->idle);
+    s->idle.data = s;
+    uv_signal_init(&s->loop, &s->sigint);
+    uv_signal_init(&s->loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    s->next_id = 1;
+    return s;
+}
+
+uv_loop_t *ms_sched_loop(lua_State *L)
+{
+    return &sched_get(L)->loop;
+}
+
+/* The task whose thread is L, or NULL. A registry table maps threads to tasks: a thread's
+ * extra space is not ours to trust, since threads made before this module was loaded hold
+ * whatever the main thread's held. */
+static struct ms_task *task_of_thread(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, THREADS_KEY);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    lua_pushthread(L);
+    lua_rawget(L, -2);
+    struct ms_task *t = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return t;
+}
+
+/* threads[co] = t (or nil when t is NULL); uses the stack of L. */
+static void set_task_of_thread(lua_State *L, lua_State *co, struct ms_task *t)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, THREADS_KEY);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    if (t)
+        lua_pushlightuserdata(L, t);
+    else
+        lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+struct ms_task *ms_sched_current(lua_State *L, const char *what)
+{
+    struct ms_task *t = task_of_thread(L);
+    if (t == NULL || t->state != TASK_RUNNING)
+        luaL_error(L, "%s must be called inside a task (use sched.run)", what);
+    return t;
+}
+
+/* ---- the ready queue ---------------------------------------------------------------------- */
+
+static void make_ready(struct ms_task *t, int nargs)
+{
+    struct ms_sched *s = t->sched;
+    t->state = TASK_READY;
+    t->nargs = nargs;
+    t->next_ready = NULL;
+    if (s->ready_tail)
+        s->ready_tail->next_ready = t;
+    else
+        s->ready_head = t;
+    s->ready_tail = t;
+    if (!uv_is_active((uv_handle_t *)&s->idle))
+        uv_idle_start(&s->idle, on_idle);
+}
+
+lua_State *ms_wait_thread(const struct ms_wait *w)
+{
+    return w->task->co;
+}
+
+void ms_sched_wake(struct ms_wait *w, int n)
+{
+    struct ms_task *t = w->task;
+    w->task = NULL;
+    t->wait = NULL;
+    t->sched->nwaiting--;
+    make_ready(t, n);
+}
+
+/* ---- suspending and resuming -------------------------------------------------------------- */
+
+static int push_cancelled(lua_State *L)
+{
+    lua_pushliteral(L, "cancelled");
+    return lua_error(L);
+}
+
+/* Every suspended C call resumes here: deliver a pending cancellation, else hand over to the
+ * binding's continuation with the woken values on top of the stack. */
+static int resume_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct ms_task *t = task_of_thread(L);
+    if (t == NULL || t->sched->from == NULL || t->state != TASK_RUNNING)
+        return luaL_error(L, "a task was resumed outside the scheduler");
+    if (t->cancel_pending) {
+        t->cancel_pending = 0;
+        return push_cancelled(L);
+    }
+    lua_KFunction k = t->k;
+    t->k = NULL;
+    if (k)
+        return k(L, status, t->kctx);
+    return t->nargs;
+}
+
+int ms_sched_suspend(lua_State *L, struct ms_wait *w, lua_KFunction k, lua_KContext ctx)
+{
+    struct ms_task *t = ms_sched_current(L, "a waiting call");
+    if (t->cancel_pending) {
+        if (w->cancel)
+            w->cancel(w);
+        t->cancel_pending = 0;
+        return push_cancelled(L);
+    }
+    w->task = t;
+    t->wait = w;
+    t->k = k;
+    t->kctx = ctx;
+    t->state = TASK_WAITING;
+    t->sched->nwaiting++;
+    return lua_yieldk(L, 0, 0, resume_k);
+}
+
+static void task_unlink_live(struct ms_task *t)
+{
+    struct ms_sched *s = t->sched;
+    if (t->prev_live)
+        t->prev_live->next_live = t->next_live;
+    else
+        s->live = t->next_live;
+    if (t->next_live)
+        t->next_live->prev_live = t->prev_live;
+    t->prev_live = t->next_live = NULL;
+}
+
+struct join_wait {
+    struct ms_wait wait;
+    struct ms_task *target;
+    struct join_wait *next, *prev;
+};
+
+/* Records the outcome of a finished task: pushes the task userdata to look it up, stores a
+ * results table {ok=, n=, ...} in UV_RESULT, drops the thread so its memory can go. */
+static void task_finish(struct ms_task *t, int status)
+{
+    struct ms_sched *s = t->sched;
+    lua_State *L = s->from ? s->from : s->L, *co = t->co;
+    lua_checkstack(L, 8);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+    int ud = lua_gettop(L);
+    int n = lua_gettop(co);
+    lua_createtable(L, status == LUA_OK ? n : 1, 2);
+    if (status == LUA_OK) {
+        t->ok = 1;
+        lua_checkstack(co, 1);
+        for (int i = 1; i <= n; i++) {
+            lua_pushvalue(co, i);
+            lua_xmove(co, L, 1);
+            lua_rawseti(L, -2, i);
+        }
+    } else {
+        t->ok = 0;
+        if (t->cancelled && status != LUA_OK && lua_type(co, -1) == LUA_TSTRING &&
+            strcmp(lua_tostring(co, -1), "cancelled") == 0) {
+            lua_pushliteral(L, "cancelled");
+        } else if (status == -1) { /* cancelled before it ever ran */
+            lua_pushliteral(L, "cancelled");
+        } else if (lua_type(co, -1) == LUA_TSTRING) {
+            luaL_traceback(L, co, lua_tostring(co, -1), 0);
+        } else {
+            lua_pushvalue(co, -1);
+            lua_xmove(co, L, 1);
+        }
+        lua_rawseti(L, -2, 1);
+        n = 1;
+    }
+    lua_pushboolean(L, t->ok);
+    lua_setfield(L, -2, "ok");
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "n");
+    lua_setiuservalue(L, ud, UV_RESULT);
+
+    /* Close pending to-be-closed variables of a failed task, then let the thread go. */
+    if (status != LUA_OK && status != -1)
+        lua_resetthread(co);
+    set_task_of_thread(L, co, NULL);
+    lua_pushnil(L);
+    lua_setiuservalue(L, ud, UV_THREAD);
+    t->co = NULL;
+    t->state = TASK_DONE;
+    task_unlink_live(t);
+
+    for (struct join_wait *j = t->joiners; j; j = j->next)
+        if (ms_wait_pending(&j->wait))
+            ms_sched_wake(&j->wait, 0);
+    t->joiners = NULL;
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+    t->ref = LUA_NOREF;
+    lua_pop(L, 1);
+    if (t == s->root)
+        uv_stop(&s->loop);
+}
+
+static void task_step(struct ms_sched *s, struct ms_task *t)
+{
+    if (!t->started && t->cancel_pending) {
+        task_finish(t, -1);
+        return;
+    }
+    t->started = 1;
+    t->state = TASK_RUNNING;
+    int nres = 0;
+    int status = lua_resume(t->co, s->from, t->nargs, &nres);
+    if (status == LUA_YIELD) {
+        lua_pop(t->co, nres);
+        if (t->state == TASK_RUNNING) /* a bare coroutine.yield(): let others run first */
+            make_ready(t, 0);
+        return;
+    }
+    task_finish(t, status);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    struct ms_sched *s = h->data;
+    struct ms_task *t;
+    while ((t = s->ready_head) != NULL) {
+        s->ready_head = t->next_ready;
+        if (s->ready_head == NULL)
+            s->ready_tail = NULL;
+        t->next_ready = NULL;
+        task_step(s, t);
+        if (t == s->root && t->state == TASK_DONE)
+            break; /* sched.run returns now; the others are cancelled, not stepped */
+    }
+    if (s->ready_head == NULL)
+        uv_idle_stop(&s->idle);
+}
+
+/* ---- tasks ---------------------------------------------------------------------------------- */
+
+static struct ms_task *check_task(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, TASK_MT);
+}
+
+/* Creates a task running the function at index `fn` with the nargs values after it. Pushes the
+ * task userdata. */
+static struct ms_task *task_new(lua_State *L, int fn, int nargs)
+{
+    struct ms_sched *s = sched_get(L);
+    struct ms_task *t = lua_newuserdatauv(L, sizeof *t, UV_COUNT);
+    memset(t, 0, sizeof *t);
+    t->ref = LUA_NOREF;
+    luaL_setmetatable(L, TASK_MT);
+    lua_State *co = lua_newthread(L);
+    lua_setiuservalue(L, -2, UV_THREAD);
+    set_task_of_thread(L, co, t);
+    lua_checkstack(co, nargs + 1);
+    lua_pushvalue(L, fn);
+    lua_xmove(L, co, 1);
+    for (int i = 1; i <= nargs; i++) {
+        lua_pushvalue(L, fn + i);
+        lua_xmove(L, co, 1);
+    }
+    t->sched = s;
+    t->co = co;
+    t->id = s->next_id++;
+    lua_pushvalue(L, -1);
+    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    t->next_live = s->live;
+    if (s->live)
+        s->live->prev_live = t;
+    s->live = t;
+    make_ready(t, nargs);
+    return t;
+}
+
+static void task_cancel(struct ms_task *t)
+{
+    if (t->state == TASK_DONE)
+        return;
+    t->cancelled = 1;
+    t->cancel_pending = 1;
+    if (t->state == TASK_WAITING) {
+        struct ms_wait *w = t->wait;
+        w->task = NULL;
+        t->wait = NULL;
+        t->sched->nwaiting--;
+        w->cancel(w);
+        make_ready(t, 0);
+    }
+}
+
+/* sched.spawn(fn, ...) -> task. Raises on a non-function. */
+static int l_sched_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    task_new(L, 1, lua_gettop(L) - 1);
+    return 1;
+}
+
+/* Pushes a finished task's outcome: true, results... or false, err. */
+static int push_outcome(lua_State *L, int idx)
+{
+    lua_getiuservalue(L, idx, UV_RESULT);
+    int res = lua_gettop(L);
+    lua_getfield(L, res, "n");
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, n + 1, "too many results");
+    lua_getfield(L, res, "ok");
+    for (int i = 1; i <= n; i++)
+        lua_rawgeti(L, res, i);
+    return n + 1;
+}
+
+static void join_cancel(struct ms_wait *w)
+{
+    struct join_wait *j = (struct join_wait *)w;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        j->target->joiners = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+}
+
+static int join_k(lua_State *L, int status, lua_KContext ctx)
+{
+    return push_outcome(L, 1);
+}
+
+/* task:join() -> true, results... | false, err. Yields until the task is done. */
+static int l_task_join(lua_State *L)
+{
+    struct ms_task *t = check_task(L, 1);
+    lua_settop(L, 1);
+    if (t->state == TASK_DONE)
+        return push_outcome(L, 1);
+    struct ms_task *self = ms_sched_current(L, "task:join");
+    if (self == t)
+        return luaL_error(L, "task:join: a task cannot join itself");
+    struct join_wait *j = lua_newuserdatauv(L, sizeof *j, 0); /* lives on our stack */
+    memset(j, 0, sizeof *j);
+    j->wait.cancel = join_cancel;
+    j->target = t;
+    j->next = t->joiners;
+    if (t->joiners)
+        t->joiners->prev = j;
+    t->joiners = j;
+    return ms_sched_suspend(L, &j->wait, join_k, 0);
+}
+
+/* task:cancel([reason]) -> nothing. The task's pending wait raises "cancelled". */
+static int l_task_cancel(lua_State *L)
+{
+    struct ms_task *t = check_task(L, 1);
+    if (t->state != TASK_DONE) {
+        lua_settop(L, 2);
+        if (lua_isnil(L, 2))
+            lua_pushliteral(L, "cancelled");
+        lua_setiuservalue(L, 1, UV_REASON);
+        task_cancel(t);
+    }
+    return 0;
+}
+
+/* task:status() -> "ready" | "running" | "waiting" | "done" */
+static int l_task_status(lua_State *L)
+{
+    static const char *const names[] = {"ready", "running", "waiting", "done"};
+    lua_pushstring(L, names[check_task(L, 1)->state]);
+    return 1;
+}
+
+/* task:done() -> boolean; task:result() -> like join, but never waits (nil while running). */
+static int l_task_done(lua_State *L)
+{
+    lua_pushboolean(L, check_task(L, 1)->state == TASK_DONE);
+    return 1;
+}
+
+static int l_task_result(lua_State *L)
+{
+    struct ms_task *t = check_task(L, 1);
+    if (t->state != TASK_DONE)
+        return 0;
+    return push_outcome(L, 1);
+}
+
+/* task:cancelled() -> boolean, reason */
+static int l_task_cancelled(lua_State *L)
+{
+    struct ms_task *t = check_task(L, 1);
+    lua_pushboolean(L, t->cancelled);
+    lua_getiuservalue(L, 1, UV_REASON);
+    return 2;
+}
+
+static int l_task_tostring(lua_State *L)
+{
+    static const char *const names[] = {"ready", "running", "waiting", "done"};
+    struct ms_task *t = check_task(L, 1);
+    lua_pushfstring(L, "task %d (%s)", (int)t->id, names[t->state]);
+    return 1;
+}
+
+static int l_task_id(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)check_task(L, 1)->id);
+    return 1;
+}
+
+/* sched.current() -> the running task, or nil outside tasks. */
+static int l_sched_current(lua_State *L)
+{
+    struct ms_task *t = task_of_thread(L);
+    if (t == NULL || t->ref == LUA_NOREF)
+        return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+    return 1;
+}
+
+/* ---- sleeping and parking ------------------------------------------------------------------- */
+
+/* A timer-backed wait: sleep, and park with a timeout. Freed when its handle has closed. */
+struct timer_op {
+    struct ms_wait wait;
+    uv_timer_t timer;
+    int parked;   /* a park: unpark may wake it, the timer is a timeout */
+    int timed;    /* the timer was started */
+};
+
+static void timer_op_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void timer_op_close(struct timer_op *op)
+{
+    if (op->timed) {
+        uv_timer_stop(&op->timer);
+        uv_close((uv_handle_t *)&op->timer, timer_op_free);
+    } else {
+        free(op);
+    }
+}
+
+static void timer_op_cancel(struct ms_wait *w)
+{
+    timer_op_close((struct timer_op *)w);
+}
+
+static void timer_op_fire(uv_timer_t *h)
+{
+    struct timer_op *op = h->data;
+    if (ms_wait_pending(&op->wait)) {
+        int n = 0;
+        if (op->parked) {
+            lua_State *co = ms_wait_thread(&op->wait);
+            lua_pushnil(co);
+            lua_pushliteral(co, "timeout");
+            n = 2;
+        }
+        ms_sched_wake(&op->wait, n);
+    }
+    timer_op_close(op);
+}
+
+static struct timer_op *timer_op_new(lua_State *L, double seconds, int parked)
+{
+    struct timer_op *op = calloc(1, sizeof *op);
+    if (op == NULL)
+        luaL_error(L, "sched: out of memory");
+    op->wait.cancel = timer_op_cancel;
+    op->parked = parked;
+    op->timer.data = op;
+    if (seconds >= 0) {
+        uint64_t ms = (uint64_t)ceil(seconds * 1000.0);
+        uv_timer_init(ms_sched_loop(L), &op->timer);
+        uv_timer_start(&op->timer, timer_op_fire, ms, 0);
+        op->timed = 1;
+    }
+    return op;
+}
+
+/* sched.sleep(seconds) -> nothing. Yields; sleep(0) lets every ready task run first. */
+static int l_sched_sleep(lua_State *L)
+{
+    double seconds = luaL_checknumber(L, 1);
+    luaL_argcheck(L, seconds >= 0 && seconds == seconds, 1, "must be a non-negative number");
+    ms_sched_current(L, "sched.sleep");
+    lua_settop(L, 0);
+    if (seconds == 0) {
+        struct ms_task *t = task_of_thread(L);
+        if (t->cancel_pending) {
+            t->cancel_pending = 0;
+            return push_cancelled(L);
+        }
+        t->k = NULL;
+        t->nargs = 0;
+        /* Still RUNNING when it yields, so task_step requeues it behind the ready tasks. */
+        return lua_yieldk(L, 0, 0, resume_k);
+    }
+    struct timer_op *op = timer_op_new(L, seconds, 0);
+    return ms_sched_suspend(L, &op->wait, NULL, 0);
+}
+
+static int park_k(lua_State *L, int status, lua_KContext ctx)
+{
+    return lua_gettop(L) - (int)ctx;
+}
+
+/* sched.park([timeout]) -> the values given to task:unpark(...), or nil, "timeout".
+ * Yields until another task unparks this one. */
+static int l_sched_park(lua_State *L)
+{
+    double timeout = luaL_optnumber(L, 1, -1);
+    ms_sched_current(L, "sched.park");
+    lua_settop(L, 0);
+    struct timer_op *op = timer_op_new(L, timeout, 1);
+    return ms_sched_suspend(L, &op->wait, park_k, 0);
+}
+
+/* task:unpark(...) -> true if the task was parked and now wakes with those values. */
+static int l_task_unpark(lua_State *L)
+{
+    struct ms_task *t = check_task(L, 1);
+    if (t->state != TASK_WAITING || t->wait->cancel != timer_op_cancel ||
+        !((struct timer_op *)t->wait)->parked) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    struct timer_op *op = (struct timer_op *)t->wait;
+    int n = lua_gettop(L) - 1;
+    lua_State *co = ms_wait_thread(&op->wait);
+    luaL_checkstack(co, n, "too many values");
+    lua_rotate(L, 2, 0);
+    lua_xmove(L, co, n);
+    ms_sched_wake(&op->wait, n);
+    timer_op_close(op);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sched.now() -> monotonic seconds (float). Never yields. */
+static int l_sched_now(lua_State *L)
+{
+    lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+    return 1;
+}
+
+/* ---- running the loop ------------------------------------------------------------------------ */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct ms_sched *s = h->data;
+    if (s->interrupted) {
+        /* A second Ctrl-C: stop waiting for cleanups, die by the signal as the user asked. */
+        uv_signal_stop(&s->sigint);
+        uv_signal_stop(&s->sigterm);
+        signal(signum, SIG_DFL);
+        raise(signum);
+        return;
+    }
+    s->interrupted = signum;
+    if (s->root)
+        task_cancel(s->root);
+}
+
+/* Runs the loop until the root task is done, then cancels the tasks it left behind and runs
+ * until they are done too, so no timer or transfer outlives sched.run. Returns -1 when every
+ * task waited with nothing left that could wake one (a deadlock). */
+static int run_loop(struct ms_sched *s)
+{
+    int rc = 0;
+    while (s->root->state != TASK_DONE) {
+        int more = uv_run(&s->loop, UV_RUN_ONCE);
+        if (!more && s->root->state != TASK_DONE && s->ready_head == NULL) {
+            rc = -1;
+            break;
+        }
+    }
+    while (s->live) {
+        for (struct ms_task *t = s->live; t; t = t->next_live)
+            task_cancel(t);
+        uv_run(&s->loop, UV_RUN_ONCE);
+    }
+    return rc;
+}
+
+/* sched.run(fn, ...) -> fn's results. Raises fn's error (with its traceback), "interrupted"
+ * after SIGINT/SIGTERM cancelled it, or on a deadlock. Not callable from inside a task. */
+static int l_sched_run(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    struct ms_sched *s = sched_get(L);
+    if (s->running || task_of_thread(L) != NULL)
+        return luaL_error(L, "sched.run: already running (call sched.spawn inside a task)");
+    int nargs = lua_gettop(L) - 1;
+    s->running = 1;
+    s->interrupted = 0;
+    s->from = L;
+    s->root = task_new(L, 1, nargs);
+    int root = lua_gettop(L);
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_unref((uv_handle_t *)&s->sigint);
+    uv_unref((uv_handle_t *)&s->sigterm);
+    int rc = run_loop(s);
+    uv_signal_stop(&s->sigint);
+    uv_signal_stop(&s->sigterm);
+    s->root = NULL;
+    s->running = 0;
+    s->from = NULL;
+    if (rc < 0)
+        return luaL_error(L, "sched.run: deadlock: every task is waiting and nothing can wake one");
+    int n = push_outcome(L, root);
+    int first = lua_gettop(L) - n + 1;
+    if (!lua_toboolean(L, first)) {
+        lua_pushvalue(L, first + 1);
+        if (s->interrupted && lua_type(L, -1) == LUA_TSTRING &&
+            strcmp(lua_tostring(L, -1), "cancelled") == 0)
+            lua_pushliteral(L, "interrupted");
+        return lua_error(L);
+    }
+    return n - 1;
+}
+
+/* sched.interrupted() -> the signal number that interrupted the current run, or false. */
+static int l_sched_interrupted(lua_State *L)
+{
+    struct ms_sched *s = sched_get(L);
+    if (s->interrupted)
+        lua_pushinteger(L, s->interrupted);
+    else
+        lua_pushboolean(L, 0);
+    return 1;
+}
+
+static void count_active(uv_handle_t *h, void *arg)
+{
+    if (uv_is_active(h) && !uv_is_closing(h))
+        (*(int *)arg)++;
+}
+
+/* sched.stats() -> {tasks=, waiting=, ready=, handles=}: live tasks, tasks suspended on an
+ * operation, and active loop handles other than the scheduler's own. */
+static int l_sched_stats(lua_State *L)
+{
+    struct ms_sched *s = sched_get(L);
+    int tasks = 0, ready = 0, handles = 0;
+    for (struct ms_task *t = s->live; t; t = t->next_live)
+        tasks++;
+    for (struct ms_task *t = s->ready_head; t; t = t->next_ready)
+        ready++;
+    uv_walk(&s->loop, count_active, &handles);
+    handles -= uv_is_active((uv_handle_t *)&s->idle) + uv_is_active((uv_handle_t *)&s->sigint) +
+               uv_is_active((uv_handle_t *)&s->sigterm);
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, tasks);
+    lua_setfield(L, -2, "tasks");
+    lua_pushinteger(L, s->nwaiting);
+    lua_setfield(L, -2, "waiting");
+    lua_pushinteger(L, ready);
+    lua_setfield(L, -2, "ready");
+    lua_pushinteger(L, handles);
+    lua_setfield(L, -2, "handles");
+    return 1;
+}
+
+static const luaL_Reg task_methods[] = {
+    {"join", l_task_join},         {"cancel", l_task_cancel}, {"status", l_task_status},
+    {"done", l_task_done},         {"result", l_task_result}, {"cancelled", l_task_cancelled},
+    {"unpark", l_task_unpark},     {"id", l_task_id},         {NULL, NULL},
+};
+
+static const luaL_Reg task_meta[] = {
+    {"__tostring", l_task_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg funcs[] = {
+    {"run", l_sched_run},     {"spawn", l_sched_spawn},     {"sleep", l_sched_sleep},
+    {"now", l_sched_now},     {"park", l_sched_park},       {"current", l_sched_current},
+    {"stats", l_sched_stats}, {"interrupted", l_sched_interrupted}, {NULL, NULL},
+};
+
+int luaopen_moonship_core_sched(lua_State *L)
+{
+    if (luaL_newmetatable(L, TASK_MT)) {
+        luaL_setfuncs(L, task_meta, 0);
+        luaL_newlib(L, task_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, funcs);
+    return 1;
+}
