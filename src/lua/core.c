@@ -1,5 +1,6 @@
 /* require "moonship.core": one table holding the C submodules (sched, http, yaml, json, ...),
  * each also registered as package.loaded["moonship.core.<name>"], plus version strings. */
+#include <dlfcn.h>
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -11,8 +12,18 @@ static const luaL_Reg submodules[] = {
     {NULL, NULL},
 };
 
+/* Loaded as core.so by a stock lua5.4, the module must never be unloaded when the state
+ * closes: libuv's thread pool, libcurl and OpenSSL keep state and threads that outlive it. */
+static void pin_module(void)
+{
+    Dl_info info;
+    if (dladdr((void *)pin_module, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 int luaopen_moonship_core(lua_State *L)
 {
+    pin_module();
     lua_newtable(L);
     for (const luaL_Reg *m = submodules; m->name; m++) {
         lua_pushfstring(L, "moonship.core.%s", m->name);

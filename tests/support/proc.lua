@@ -30,7 +30,9 @@ end
 
 -- run{argv..., env={K=V}, stdin=text} -> {code=, stdout=, stderr=}
 function M.run(spec)
-  local parts = {}
+  -- The sanitizer build preloads the ASan runtime into lua5.4 only; commands run from a spec
+  -- must not inherit it (shell tools would report their own leaks).
+  local parts = {"env -u LD_PRELOAD"}
   for k, v in pairs(spec.env or {}) do parts[#parts + 1] = k .. "=" .. quote(v) end
   for _, a in ipairs(spec) do parts[#parts + 1] = quote(a) end
   local err = os.tmpname()
