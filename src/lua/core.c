@@ -4,11 +4,12 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "modules.h"
+#include "lua/modules.h"
 #include "core/version.h"
 
 static const luaL_Reg submodules[] = {
     {"sched", luaopen_moonship_core_sched},
+    {"watch", luaopen_moonship_core_watch},
     {NULL, NULL},
 };
 
