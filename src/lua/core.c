@@ -10,6 +10,7 @@
 static const luaL_Reg submodules[] = {
     {"sched", luaopen_moonship_core_sched},
     {"watch", luaopen_moonship_core_watch},
+    {"yaml", luaopen_moonship_core_yaml},
     {NULL, NULL},
 };
 

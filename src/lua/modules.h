@@ -7,5 +7,6 @@
 int luaopen_moonship_core(lua_State *L);
 int luaopen_moonship_core_sched(lua_State *L);
 int luaopen_moonship_core_watch(lua_State *L);
+int luaopen_moonship_core_yaml(lua_State *L);
 
 #endif
