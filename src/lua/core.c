@@ -9,6 +9,7 @@
 
 static const luaL_Reg submodules[] = {
     {"sched", luaopen_moonship_core_sched},
+    {"http", luaopen_moonship_core_http},
     {"watch", luaopen_moonship_core_watch},
     {"yaml", luaopen_moonship_core_yaml},
     {NULL, NULL},
