@@ -1,0 +1,96 @@
+-- A shared watch of one kind in one namespace: one list + watch feeds a cache of the objects and
+-- every subscriber, so that N waiters cost one stream, not N polls.
+local sched = require "moonship.sched"
+
+local M = {}
+
+local Informer = {}
+Informer.__index = Informer
+
+function M.new(client, api_version, kind, namespace)
+  return setmetatable({
+    client = client, api_version = api_version, kind = kind, namespace = namespace,
+    cache = {},          -- name -> object
+    by_name = {},        -- name -> {fn = true}: subscribers of one object
+    all = {},            -- fn -> true: subscribers of every event
+    synced = false,
+  }, Informer)
+end
+
+local function notify(set, ev_type, obj)
+  -- Subscribers must not yield (they wake tasks); copy first so they may unsubscribe.
+  local fns = {}
+  for fn in pairs(set) do fns[#fns + 1] = fn end
+  for _, fn in ipairs(fns) do fn(ev_type, obj) end
+end
+
+function Informer:run()
+  local watch = self.client:watch(self.api_version, self.kind, {namespace = self.namespace, sync_events = true})
+  self.watch_state = watch
+  for ev in watch do
+    if ev.type == "SYNCED" then
+      self.synced = true
+      notify(self.all, "SYNCED", nil)
+      for name in pairs(self.by_name) do notify(self.by_name[name], "SYNCED", self.cache[name]) end
+    else
+      local obj = ev.object
+      local name = obj.metadata.name
+      if ev.type == "DELETED" then self.cache[name] = nil else self.cache[name] = obj end
+      if self.by_name[name] then notify(self.by_name[name], ev.type, obj) end
+      notify(self.all, ev.type, obj)
+    end
+  end
+end
+
+function Informer:start()
+  if not self.task then
+    self.task = sched.spawn(function()
+      local ok, err = pcall(self.run, self)
+      if not ok and err ~= "cancelled" then
+        self.error = err
+        notify(self.all, "ERROR", err)
+        for name in pairs(self.by_name) do notify(self.by_name[name], "ERROR", err) end
+      end
+    end)
+  end
+  return self
+end
+
+-- inf:subscribe(name | nil, fn(event_type, obj)) -> an unsubscribe function. name nil: every
+-- object of the kind. fn runs inside the informer's task and must not wait.
+function Informer:subscribe(name, fn)
+  self:start()
+  local set
+  if name then
+    set = self.by_name[name]
+    if not set then
+      set = {}
+      self.by_name[name] = set
+    end
+  else
+    set = self.all
+  end
+  set[fn] = true
+  return function()
+    set[fn] = nil
+    if name and next(set) == nil and self.by_name[name] == set then self.by_name[name] = nil end
+  end
+end
+
+function Informer:get(name) return self.cache[name] end
+
+-- Every cached object for which pred(obj) is true.
+function Informer:select(pred)
+  local out = {}
+  for _, obj in pairs(self.cache) do
+    if pred(obj) then out[#out + 1] = obj end
+  end
+  return out
+end
+
+function Informer:stop()
+  if self.task then self.task:cancel("informer stopped") end
+  self.task = nil
+end
+
+return M

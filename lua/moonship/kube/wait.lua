@@ -1,0 +1,171 @@
+-- Waiting for an applied object to be ready: readiness by kubectl's rules, evaluated on every
+-- event of the shared watches; an early failure when the new pods show a persistent problem,
+-- with the pod's last log lines; progress reported to a callback.
+local sched = require "moonship.sched"
+local readiness = require "moonship.kube.readiness"
+
+local fmt = string.format
+
+local M = {}
+
+local WAIT_OPTIONS = {timeout = true, on_progress = true, crashloop_restarts = true,
+                      logs_tail = true, health = true}
+
+-- Pod problems that no amount of waiting fixes by itself.
+local FATAL = {ImagePullBackOff = true, ErrImagePull = true, CreateContainerConfigError = true,
+               InvalidImageName = true, CreateContainerError = true}
+
+local function owned_by(obj, uid)
+  for _, ref in ipairs(obj.metadata.ownerReferences or {}) do
+    if ref.uid == uid then return true end
+  end
+  return false
+end
+
+-- The pods of the current rollout: of the Deployment's newest ReplicaSet, or of the Job.
+local function current_pods(client, live, ns)
+  local kind = live.kind
+  if kind == "Deployment" then
+    local rs_inf = client:informer("apps/v1", "ReplicaSet", ns)
+    local uid = live.metadata.uid
+    local revision = (live.metadata.annotations or {})["deployment.kubernetes.io/revision"]
+    local newest
+    for _, rs in ipairs(rs_inf:select(function(rs) return owned_by(rs, uid) end)) do
+      local rev = (rs.metadata.annotations or {})["deployment.kubernetes.io/revision"]
+      if revision and rev == revision then newest = rs break end
+      if not newest or tostring(rs.metadata.creationTimestamp) > tostring(newest.metadata.creationTimestamp) then
+        newest = rs
+      end
+    end
+    if not newest then return {} end
+    return client:informer("v1", "Pod", ns):select(function(p) return owned_by(p, newest.metadata.uid) end)
+  elseif kind == "Job" then
+    local uid = live.metadata.uid
+    return client:informer("v1", "Pod", ns):select(function(p) return owned_by(p, uid) end)
+  elseif kind == "StatefulSet" or kind == "DaemonSet" then
+    local uid = live.metadata.uid
+    return client:informer("v1", "Pod", ns):select(function(p) return owned_by(p, uid) end)
+  end
+  return {}
+end
+
+local POD_KINDS = {Deployment = true, Job = true, StatefulSet = true, DaemonSet = true}
+
+-- The first persistent problem among pods: reason, message, pod, container, restarts.
+local function pod_failure(pods, crashloop_restarts)
+  table.sort(pods, function(a, b) return a.metadata.name < b.metadata.name end)
+  for _, pod in ipairs(pods) do
+    local reason, message, container, restarts = readiness.pod_problem(pod)
+    if reason and (FATAL[reason] or (reason == "CrashLoopBackOff" and restarts >= crashloop_restarts)) then
+      return reason, message, pod, container, restarts
+    end
+  end
+end
+
+local function last_logs(client, pod, container, previous, tail)
+  local text = client:logs(pod.metadata.name, pod.metadata.namespace, {
+    container = container, tail_lines = tail, previous = previous,
+  })
+  if not text then return {} end
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines
+end
+
+-- wait_ready(client, obj, opts) -> "ready" or nil, reason, details
+-- details = {message=, pod=, container=, restarts=, logs={lines}, object=live}
+function M.wait_ready(client, obj, opts)
+  for k in pairs(opts) do
+    if not WAIT_OPTIONS[k] then error(fmt("wait_ready: unknown option '%s'", tostring(k)), 3) end
+  end
+  local me = sched.current()
+  if not me then error("wait_ready must be called inside a task (use sched.run)", 3) end
+  local ns = obj.metadata.namespace or client.namespace
+  local name = obj.metadata.name
+  local min_generation = obj.metadata.generation
+  local uid = obj.metadata.uid
+  local crashloop_restarts = opts.crashloop_restarts or 2
+  local health = opts.health or client.health
+  local deadline = opts.timeout and (sched.now() + opts.timeout)
+
+  local inf = client:informer(obj.apiVersion, obj.kind, ns)
+  local watches_pods = POD_KINDS[obj.kind]
+  local dirty = true
+  local function wake()
+    dirty = true
+    me:unpark()
+  end
+  local unsubs = {inf:subscribe(name, wake)}
+  if watches_pods then
+    unsubs[#unsubs + 1] = client:informer("v1", "Pod", ns):subscribe(nil, wake)
+    if obj.kind == "Deployment" then
+      unsubs[#unsubs + 1] = client:informer("apps/v1", "ReplicaSet", ns):subscribe(nil, wake)
+    end
+  end
+  local _ <close> = setmetatable({}, {__close = function()
+    for _, unsub in ipairs(unsubs) do unsub() end
+  end})
+
+  local last_message
+  while true do
+    if inf.error then return nil, "watch_failed", {message = tostring(inf.error)} end
+    if dirty and inf.synced then
+      dirty = false
+      local live = inf:get(name)
+      local state, message, info
+      if not live then
+        state, message, info = "progressing", fmt("%s %s not found yet", obj.kind, name), {}
+      elseif (uid and live.metadata.uid ~= uid)
+          or (math.type(min_generation) and math.type(live.metadata.generation)
+              and live.metadata.generation < min_generation) then
+        state, message, info = "progressing", "waiting for the applied version to be observed", {}
+      else
+        state, message, info = readiness.evaluate(live, health)
+      end
+      if state == "ready" then return "ready" end
+      if state == "failed" then
+        local details = {message = message, object = live}
+        if live and watches_pods then
+          local pods = current_pods(client, live, ns)
+          local pod = pods[#pods]
+          if pod then details.pod = pod.metadata.name; details.logs = last_logs(client, pod, nil, false, opts.logs_tail or 10) end
+        end
+        return nil, info.reason or "failed", details
+      end
+      if live and watches_pods then
+        local reason, pmessage, pod, container, restarts = pod_failure(current_pods(client, live, ns), crashloop_restarts)
+        if reason then
+          local logs = last_logs(client, pod, container, reason == "CrashLoopBackOff", opts.logs_tail or 10)
+          local text = fmt("%s: pod %s%s%s", reason, pod.metadata.name,
+            container and (" container " .. container) or "",
+            reason == "CrashLoopBackOff" and fmt(" (restart %d)", restarts) or (pmessage and (": " .. pmessage) or ""))
+          return nil, reason, {message = text, pod = pod.metadata.name, container = container,
+                               restarts = restarts, logs = logs, object = live}
+        end
+        -- Not (yet) persistent: say what blocks the rollout right now.
+        for _, pod in ipairs(current_pods(client, live, ns)) do
+          local preason, _, _, prestarts = readiness.pod_problem(pod)
+          if preason then
+            info.reason = preason == "CrashLoopBackOff" and fmt("%s (restart %d)", preason, prestarts) or preason
+            break
+          end
+        end
+      end
+      local summary = info.desired and fmt("%d/%d replicas ready", info.ready or 0, info.desired) or message
+      if info.reason then summary = summary .. ", " .. info.reason end
+      if opts.on_progress and summary ~= last_message then
+        last_message = summary
+        opts.on_progress(summary, {ready = info.ready, desired = info.desired, reason = info.reason, message = message})
+      end
+    end
+    local remaining = deadline and (deadline - sched.now())
+    if remaining and remaining <= 0 then
+      return nil, "timeout", {message = last_message or "timed out"}
+    end
+    if not dirty then
+      sched.park(remaining)
+    end
+  end
+end
+
+return M
