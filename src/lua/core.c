@@ -12,6 +12,7 @@ static const luaL_Reg submodules[] = {
     {"http", luaopen_moonship_core_http},
     {"watch", luaopen_moonship_core_watch},
     {"yaml", luaopen_moonship_core_yaml},
+    {"json", luaopen_moonship_core_json},
     {NULL, NULL},
 };
 

@@ -9,5 +9,6 @@ int luaopen_moonship_core_sched(lua_State *L);
 int luaopen_moonship_core_http(lua_State *L);
 int luaopen_moonship_core_watch(lua_State *L);
 int luaopen_moonship_core_yaml(lua_State *L);
+int luaopen_moonship_core_json(lua_State *L);
 
 #endif

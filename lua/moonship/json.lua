@@ -1,0 +1,11 @@
+-- JSON for moonship (C module on cJSON):
+--   json.encode(value [, {sort_keys=true, indent=2}]) -> text (raises on functions, cycles, NaN)
+--   json.decode(text) -> value | nil, "json: line:col/offset: message"
+--   json.null: the null sentinel (the same value as yaml.null)
+--   json.array([t]) / json.object([t]): mark t to encode as [] / {} whatever its contents
+--   json.is_array(t)
+-- Integers stay integers both ways (1700000000123, 9007199254740993); integral floats encode
+-- as integers (3.0 -> 3), since Kubernetes' integer fields reject 3.0. An unmarked empty
+-- table encodes as {}; decoded arrays are marked, so [] comes back as []. Strings are bytes;
+-- a decoded string ends at an escaped \u0000 (cJSON keeps C strings).
+return require("moonship.core").json
