@@ -1,17 +1,20 @@
 -- The moonship command line: parses the command and its options, runs it, returns the exit
--- code. Each command is a table {usage=, summary=, options=, run=function(opts, args)}.
-local sched = require "moonship.sched"
+-- code. Each command is a module moonship.cli.<name> returning {usage=, summary=, options=,
+-- stop_at_positional=, run=function(opts, args, out) -> exit code | nil, usage error}.
+local EXIT = require "moonship.exit"
 
 local M = {}
-
-local EXIT = {ok = 0, halted = 1, bad_input = 2, ignored_failures = 3, interrupted = 130}
-M.EXIT = EXIT
-
-local core = require "moonship.core"
 
 local function eprintf(fmt, ...)
   io.stderr:write(string.format(fmt, ...))
 end
+
+-- What commands use to talk to the user: error(fmt, ...) writes "moonship: ..." to stderr.
+local out = {
+  error = function(fmt, ...) eprintf("moonship: " .. fmt .. "\n", ...) end,
+  warn = function(fmt, ...) eprintf("moonship: warning: " .. fmt .. "\n", ...) end,
+}
+M.out = out
 
 -- Parses argv against a list of option specs {long=, short=, arg=<metavar or nil>, help=}.
 -- Returns opts (long name -> value or true) and the positional arguments, or nil and a message.
@@ -72,50 +75,14 @@ local commands = {}
 local order = {}
 
 local function command(name, cmd)
-  table.insert(cmd.options, HELP)
+  cmd.options[#cmd.options + 1] = HELP
   commands[name] = cmd
   order[#order + 1] = name
 end
 
-command("run", {
-  usage = "run SCRIPT.lua [ARGS...]",
-  summary = "Run a Lua script as the root task of the scheduler (require \"moonship\" inside it).",
-  options = {},
-  stop_at_positional = true,
-  run = function(_, args)
-    local path = args[1]
-    if not path then return nil, "run: missing SCRIPT.lua" end
-    local chunk, err = loadfile(path)
-    if not chunk then
-      eprintf("moonship: %s\n", err)
-      return EXIT.bad_input
-    end
-    local script_arg = {[0] = path}
-    for i = 2, #args do script_arg[i - 1] = args[i] end
-    _G.arg = script_arg
-    local ok, result = pcall(sched.run, chunk, table.unpack(script_arg, 1, #args - 1))
-    if not ok then
-      if result == "interrupted" then
-        eprintf("moonship: interrupted\n")
-        return EXIT.interrupted
-      end
-      eprintf("moonship: %s\n", tostring(result))
-      return 1
-    end
-    if math.type(result) == "integer" then return result end
-    return EXIT.ok
-  end,
-})
-
-command("version", {
-  usage = "version",
-  summary = "Print moonship's version.",
-  options = {},
-  run = function()
-    io.stdout:write("moonship ", core.version, " (Lua 5.4; ", core.libraries, ")\n")
-    return EXIT.ok
-  end,
-})
+-- The commands, in the order --help lists them; each is the module moonship.cli.<name>.
+local COMMANDS = {"run", "version"}
+for _, name in ipairs(COMMANDS) do command(name, require("moonship.cli." .. name)) end
 
 local function main_usage()
   local lines = {"usage: moonship COMMAND [OPTIONS] [ARGS]", "", "commands:"}
@@ -150,7 +117,7 @@ function M.main(argv)
     io.stdout:write(usage_text(name, cmd))
     return EXIT.ok
   end
-  local code, err = cmd.run(opts, args)
+  local code, err = cmd.run(opts, args, out)
   if code == nil then
     eprintf("moonship %s: %s\n\n%s", name, err, usage_text(name, cmd))
     return EXIT.bad_input
