@@ -22,7 +22,8 @@ struct ms_http {
     uv_loop_t *loop; /* borrows */
     CURLM *multi;
     uv_timer_t timer;
-    size_t open_handles; /* uv handles not yet closed (timer + polls): the client is freed at 0 */
+    uv_timer_t idle;     /* ticks while a transfer has an idle timeout */
+    size_t open_handles; /* uv handles not yet closed (timers, polls): the client is freed at 0 */
     size_t nsockets;
     int depth;   /* > 0 while inside a curl call that may run our callbacks */
     int freeing; /* ms_http_free has run: waiting for close callbacks */
@@ -42,6 +43,8 @@ struct ms_http_transfer {
     int stopped;   /* on_data returned MS_HTTP_STOP */
     int paused;
     int headers_done;
+    uint64_t idle_ms;   /* idle timeout, 0: none */
+    uint64_t active_at; /* uv_now of the last byte received (or of the start) */
     long status;
     struct ms_http_header *hdrs; /* owns names and values (one allocation per header) */
     size_t nhdrs, caphdrs;
@@ -300,6 +303,39 @@ static void timer_closed(uv_handle_t *h)
     client_release(h->data);
 }
 
+/* Idle timeouts: curl's low-speed check averages over seconds, so a stream that sent a few
+ * bytes and went quiet would not trip it; this tick ends transfers silent for too long. */
+#define IDLE_TICK_MS 250
+
+static void on_idle_tick(uv_timer_t *h)
+{
+    struct ms_http *c = h->data;
+    uint64_t now = uv_now(c->loop);
+    int any;
+restart:
+    any = 0;
+    for (struct ms_http_transfer *t = c->transfers; t; t = t->next) {
+        if (!t->idle_ms || t->cancelled)
+            continue;
+        /* A paused transfer waits on its receiver, not on the network. */
+        if (!t->paused && now - t->active_at >= t->idle_ms) {
+            curl_multi_remove_handle(c->multi, t->easy);
+            unlink_transfer(t);
+            if (t->cb.on_done) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "no data received for %.3g s",
+                         (double)t->idle_ms / 1000);
+                t->cb.on_done(t->ud, MS_HTTP_ETIMEOUT, msg);
+            }
+            transfer_free(t);
+            goto restart; /* on_done may have cancelled others */
+        }
+        any = 1;
+    }
+    if (!any)
+        uv_timer_stop(&c->idle);
+}
+
 /* ---- curl callbacks of a transfer ---- */
 
 static int add_header(struct ms_http_transfer *t, const char *line, size_t len)
@@ -349,6 +385,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
     size_t len = size * n;
     if (t->cancelled)
         return 0;
+    t->active_at = uv_now(t->client->loop);
     if (t->headers_done)
         return len; /* trailers */
     if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
@@ -377,6 +414,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *userp)
     size_t len = size * n;
     if (t->cancelled)
         return 0;
+    t->active_at = uv_now(t->client->loop);
     if (!t->headers_done) {
         headers_complete(t);
         if (t->cancelled)
@@ -423,7 +461,9 @@ struct ms_http *ms_http_new(uv_loop_t *loop)
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
-    c->open_handles = 1;
+    uv_timer_init(loop, &c->idle);
+    c->idle.data = c;
+    c->open_handles = 2;
     return c;
 }
 
@@ -446,6 +486,8 @@ void ms_http_free(struct ms_http *c)
         sock_close(c->socks);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, timer_closed);
+    uv_timer_stop(&c->idle);
+    uv_close((uv_handle_t *)&c->idle, timer_closed);
 }
 
 #define SETOPT(opt, val)                                                                      \
@@ -589,13 +631,14 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
         SETOPT(CURLOPT_TIMEOUT_MS, (long)ceil(req->timeout * 1000));
     if (req->connect_timeout > 0)
         SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(req->connect_timeout * 1000));
-    if (req->idle_timeout > 0) {
-        SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
-        SETOPT(CURLOPT_LOW_SPEED_TIME, (long)ceil(req->idle_timeout));
-    }
+    if (req->idle_timeout > 0)
+        t->idle_ms = (uint64_t)ceil(req->idle_timeout * 1000);
     if (req->ca) {
         struct curl_blob b = {(void *)req->ca, req->ca_len, CURL_BLOB_COPY};
         SETOPT(CURLOPT_CAINFO_BLOB, &b);
+        /* Only these CAs, as kubeconfig's certificate-authority-data means: not the system's. */
+        SETOPT(CURLOPT_CAINFO, (char *)NULL);
+        SETOPT(CURLOPT_CAPATH, (char *)NULL);
     }
     if (req->cert) {
         struct curl_blob b = {(void *)req->cert, req->cert_len, CURL_BLOB_COPY};
@@ -632,6 +675,11 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
     if (c->transfers)
         c->transfers->prev = t;
     c->transfers = t;
+    if (t->idle_ms) {
+        t->active_at = uv_now(c->loop);
+        if (!uv_is_active((uv_handle_t *)&c->idle))
+            uv_timer_start(&c->idle, on_idle_tick, IDLE_TICK_MS, IDLE_TICK_MS);
+    }
     return t;
 
 fail:
@@ -660,6 +708,7 @@ void ms_http_resume(struct ms_http_transfer *t)
         return;
     struct ms_http *c = t->client;
     t->paused = 0;
+    t->active_at = uv_now(c->loop);
     c->depth++;
     curl_easy_pause(t->easy, CURLPAUSE_CONT);
     c->depth--;

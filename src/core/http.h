@@ -45,7 +45,8 @@ struct ms_http_request {
     size_t body_len;
     double timeout;         /* seconds for the whole transfer, 0: none */
     double connect_timeout; /* seconds, 0: curl's default */
-    double idle_timeout;    /* seconds without a byte received before "timeout" (streams), 0: none */
+    double idle_timeout;    /* seconds without a byte received before "timeout" (streams), 0: none;
+                             * not counted while the receiver has paused the transfer */
     const char *ca;         /* CA certificates, PEM data */
     size_t ca_len;
     const char *cert; /* client certificate, PEM data */

@@ -320,6 +320,19 @@ static void test_errors(void)
     CHECK(strstr(r.message, "imed out") != NULL);
     reset(&r);
 
+    /* A stream that goes quiet after its first chunk. */
+    char idle_url[256];
+    snprintf(idle_url, sizeof idle_url, "%s/chunks?n=3&interval_ms=4000", server.url);
+    struct ms_http_request idle = {.url = idle_url, .timeout = 10, .idle_timeout = 0.5};
+    double t0 = now();
+    CHECK(start(c, &r, &idle) != NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(r.code, MS_HTTP_ETIMEOUT);
+    CHECK_INT(r.chunks, 1);
+    CHECK_STR(r.message, "no data received for 0.5 s");
+    CHECK(now() - t0 < 3);
+    reset(&r);
+
     get(c, &r, "/close", 10);
     CHECK_INT(r.code, MS_HTTP_ECLOSED);
     CHECK_STR(ms_http_result_token(r.code), "closed");

@@ -108,6 +108,14 @@ describe("http.request", function()
     assert.equal(0, http.stats().transfers)
   end)
 
+  it("goes through a proxy", function()
+    local res = run(function()
+      return http.request{url = "http://proxied.invalid/echo", proxy = base, timeout = 10}
+    end)
+    assert.equal(200, res.status)
+    assert.matches("Host: proxied%.invalid\n", res.body)
+  end)
+
   it("reuses connections for sequential requests", function()
     local counts = run(function()
       local c = {}
@@ -144,6 +152,17 @@ describe("http.request errors", function()
     local res, _, code = run(function() return http.request{url = base .. "/close"} end)
     assert.is_nil(res)
     assert.equal("closed", code)
+  end)
+
+  it("times out a stream that goes quiet (idle_timeout)", function()
+    local got = {}
+    local res, _, code = run(function()
+      return http.request{url = base .. "/chunks?n=3&interval_ms=4000", idle_timeout = 1,
+                          on_data = function(chunk) got[#got + 1] = chunk end}
+    end)
+    assert.is_nil(res)
+    assert.equal("timeout", code)
+    assert.same({"chunk 0\n"}, got)
   end)
 
   it("reports an unknown host as resolve", function()

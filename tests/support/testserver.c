@@ -9,6 +9,7 @@
  *   /close                      a few bytes of a longer response, then the connection dropped
  *   /count                      the number of TCP connections accepted so far
  *   /bytes?n=N                  N bytes of 'x', as fast as the client reads
+ * Requests in absolute form ("GET http://host/path") are served as /path: a proxy to itself.
  *
  * Usage: ms-testserver [--tls CERT KEY] [--lifetime SECONDS] */
 #include <microhttpd.h>
@@ -149,6 +150,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
+    }
+    /* As a proxy to itself: "GET http://any.host/echo" is served as "/echo". */
+    if (strncmp(url, "http://", 7) == 0) {
+        const char *path = strchr(url + 7, '/');
+        url = path ? path : "/";
     }
     if (strcmp(url, "/delay") == 0) {
         sleep_ms(arg_long(conn, "ms", 0));
