@@ -170,22 +170,40 @@ int ms_json_token_integer(const char *tok, size_t n, long long *v)
     return 1;
 }
 
-long ms_json_too_deep(const char *text, size_t len, int max_depth)
+long ms_json_check(const char *text, size_t len, int max_depth, const char **problem)
 {
-    int depth = 0;
-    for (size_t i = 0; i < len;) {
-        char c = text[i];
-        if (c == '"') {
-            i = skip_string(text, len, i);
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == 0) {
+            *problem = "unexpected NUL byte";
+            return (long)i;
+        }
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+            else if (c < 0x20) {
+                *problem = "control character in string";
+                return (long)i;
+            }
             continue;
         }
-        if (c == '[' || c == '{') {
-            if (++depth > max_depth)
+        if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+            *problem = "unexpected control character";
+            return (long)i;
+        }
+        if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) {
+                *problem = "nesting too deep";
                 return (long)i;
+            }
         } else if (c == ']' || c == '}') {
             depth--;
         }
-        i++;
     }
     return -1;
 }

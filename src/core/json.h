@@ -47,7 +47,9 @@ int ms_json_next_number(struct ms_json_numscan *s, size_t *start, size_t *n);
  * exponent) that fits an int64, else 0. */
 int ms_json_token_integer(const char *tok, size_t n, long long *v);
 
-/* Offset of the first bracket nested deeper than max_depth, or -1. Skips strings. */
-long ms_json_too_deep(const char *text, size_t len, int max_depth);
+/* What cJSON lets through but JSON forbids, checked before parsing: NUL and other control
+ * bytes (raw inside strings, or as whitespace), and nesting deeper than max_depth (so the
+ * message says so). Returns the offset of the first problem with *problem set, or -1. */
+long ms_json_check(const char *text, size_t len, int max_depth, const char **problem);
 
 #endif

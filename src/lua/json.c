@@ -92,12 +92,10 @@ static int l_json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    const char *nul = memchr(text, '\0', len);
-    if (nul)
-        return decode_error(L, text, len, (size_t)(nul - text), "unexpected NUL byte");
-    long deep = ms_json_too_deep(text, len, MS_JSON_MAX_DEPTH);
-    if (deep >= 0)
-        return decode_error(L, text, len, (size_t)deep, "nesting deeper than 1000 levels");
+    const char *problem = NULL;
+    long bad = ms_json_check(text, len, MS_JSON_MAX_DEPTH, &problem);
+    if (bad >= 0)
+        return decode_error(L, text, len, (size_t)bad, problem);
     cJSON **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = NULL;
     luaL_setmetatable(L, TREE_MT);
