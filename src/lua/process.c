@@ -1,0 +1,1129 @@
+/* require "moonship.core".process: child processes on the scheduler's loop (uv_spawn + pipes).
+ * process.run captures a command's output; process.spawn gives a Process object to stream
+ * lines from and write to. Every call that waits suspends the calling task, never the loop.
+ *
+ * Lifetime: a Process userdata boxes a malloc'd struct proc by pointer, because libuv owns the
+ * handles until their close callbacks run. The struct is freed when the box is gone (closed or
+ * collected) and every handle it opened has closed. Closing or collecting a Process closes its
+ * pipes; a child still running is not killed (unless the kill_on_close option says so): its
+ * process handle stays until the child exits and is reaped. Cancelling a task
+ * that waits in a Process method only stops the wait. Cancelling process.run kills its child
+ * (SIGTERM, then SIGKILL after kill_grace). process.wait_detached() waits for such children. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua/modules.h"
+#include "lua/sched.h"
+
+extern char **environ;
+
+#define PROCESS_MT "moonship.Process"
+#define REGISTRY_KEY "moonship.process"
+#define READ_CHUNK 65536
+#define HIGH_WATER (1u << 20) /* a spawned child's unread output beyond this pauses the pipe */
+#define DEFAULT_GRACE 2.0     /* seconds between SIGTERM and SIGKILL */
+
+enum { S_IN, S_OUT, S_ERR };
+enum { OP_OUT, OP_ERR, OP_WRITE, OP_EXIT, OP_COUNT };
+
+struct buf {
+    char *data; /* owns */
+    size_t off, len, cap;
+};
+
+struct proc;
+
+/* One kind of wait on a process; at most one task waits in each. */
+struct op {
+    struct ms_wait wait;
+    struct proc *p;
+};
+
+struct stream {
+    uv_pipe_t pipe;
+    unsigned piped : 1;     /* the stream is a pipe we created */
+    unsigned open : 1;      /* the pipe handle is initialized and not closing */
+    unsigned eof : 1;       /* nothing more will arrive (EOF, error or closed) */
+    unsigned reading : 1;   /* uv_read_start is active */
+    unsigned unlimited : 1; /* no high-water mark (run, read_all) */
+    int err;                /* a read error (negative uv code) */
+    struct buf buf;
+};
+
+/* The per-Lua-state list of processes, so lua_close can close what is still open. */
+struct registry {
+    struct proc *all;
+    struct ms_wait reap; /* a task in wait_detached */
+    int ndetached;       /* detached children not yet exited */
+    uv_loop_t *loop;
+};
+
+struct proc {
+    struct registry *reg; /* NULL once lua_close has started */
+    struct proc *next, *prev;
+    uv_process_t process;
+    uv_timer_t timer;
+    struct stream io[3];
+    struct op ops[OP_COUNT];
+    char *name; /* owns: argv[0], for messages */
+    int nopen;  /* handles whose close callback has not run yet */
+    int pid;
+    unsigned boxed : 1, spawned : 1, exited : 1, process_open : 1, timer_open : 1, detached : 1,
+        capture : 1, timed_out : 1, close_stdin_after : 1, kill_phase : 1;
+    int kill_on_close; /* signal sent when the box closes with the child running, or 0 */
+    int64_t status;
+    int term_signal;
+    int pending_writes;
+    int write_err;
+    double timeout, grace;
+};
+
+struct box {
+    struct proc *p; /* NULL once closed */
+};
+
+/* ---- handles and their single cleanup path ----------------------------------------------- */
+
+static void proc_unlink_free(struct proc *p)
+{
+    if (p->reg) {
+        if (p->prev)
+            p->prev->next = p->next;
+        else
+            p->reg->all = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+    }
+    for (int i = 0; i < 3; i++)
+        free(p->io[i].buf.data);
+    free(p->name);
+    free(p);
+}
+
+static void proc_maybe_free(struct proc *p)
+{
+    if (p && p->nopen == 0 && !p->boxed)
+        proc_unlink_free(p);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    struct proc *p = h->data;
+    p->nopen--;
+    proc_maybe_free(p);
+}
+
+static void stream_close(struct proc *p, int i)
+{
+    struct stream *s = &p->io[i];
+    s->eof = 1;
+    s->reading = 0;
+    if (s->open) {
+        s->open = 0;
+        uv_close((uv_handle_t *)&s->pipe, on_close);
+    }
+}
+
+static void timer_close(struct proc *p)
+{
+    if (p->timer_open) {
+        p->timer_open = 0;
+        uv_close((uv_handle_t *)&p->timer, on_close);
+    }
+}
+
+static void process_close(struct proc *p)
+{
+    if (p->process_open) {
+        p->process_open = 0;
+        uv_close((uv_handle_t *)&p->process, on_close);
+    }
+}
+
+/* Wakes every task waiting on p: each re-checks what it waits for and may wait again. */
+static void proc_notify(struct proc *p)
+{
+    for (int i = 0; i < OP_COUNT; i++)
+        if (ms_wait_pending(&p->ops[i].wait))
+            ms_sched_wake(&p->ops[i].wait, 0);
+}
+
+static void reg_reaped(struct registry *reg)
+{
+    reg->ndetached--;
+    if (reg->ndetached == 0 && ms_wait_pending(&reg->reap))
+        ms_sched_wake(&reg->reap, 0);
+}
+
+static void on_child_exit(uv_process_t *h, int64_t status, int term_signal)
+{
+    struct proc *p = h->data;
+    p->exited = 1;
+    p->status = status;
+    p->term_signal = term_signal;
+    process_close(p);
+    timer_close(p);
+    if (p->detached && p->reg)
+        reg_reaped(p->reg);
+    proc_notify(p);
+}
+
+/* Stops using p from Lua: closes the pipes and the timer (unless it escalates a kill); a child
+ * still running keeps its process handle until it exits. Idempotent. */
+static void proc_detach(struct proc *p)
+{
+    if (p->detached)
+        return;
+    p->detached = 1;
+    if (p->process_open && !p->exited && p->kill_on_close)
+        uv_process_kill(&p->process, p->kill_on_close);
+    for (int i = 0; i < 3; i++)
+        stream_close(p, i);
+    if (!p->kill_phase || p->exited)
+        timer_close(p);
+    /* The handles stay referenced, so a task in wait_detached keeps the loop alive. */
+    if (p->process_open && !p->exited && p->reg)
+        p->reg->ndetached++;
+    proc_notify(p);
+}
+
+static void reap_cancel(struct ms_wait *w)
+{
+    (void)w; /* nothing to stop: the count is kept by the exit callbacks */
+}
+
+/* ---- the registry ------------------------------------------------------------------------- */
+
+/* At lua_close (finalized before the scheduler, which runs the loop to close the handles). */
+static int registry_gc(lua_State *L)
+{
+    struct registry *reg = lua_touserdata(L, 1);
+    struct proc *p = reg->all;
+    reg->all = NULL;
+    while (p) {
+        struct proc *next = p->next;
+        p->reg = NULL;
+        p->next = p->prev = NULL;
+        for (int i = 0; i < 3; i++)
+            stream_close(p, i);
+        timer_close(p);
+        process_close(p);
+        p = next;
+    }
+    return 0;
+}
+
+static struct registry *registry_get(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, REGISTRY_KEY) == LUA_TUSERDATA) {
+        struct registry *reg = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return reg;
+    }
+    lua_pop(L, 1);
+    uv_loop_t *loop = ms_sched_loop(L); /* the scheduler first, so it is finalized after us */
+    struct registry *reg = lua_newuserdatauv(L, sizeof *reg, 0);
+    memset(reg, 0, sizeof *reg);
+    reg->loop = loop;
+    reg->reap.cancel = reap_cancel;
+    lua_newtable(L);
+    lua_pushcfunction(L, registry_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, REGISTRY_KEY);
+    return reg;
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+static struct stream *stream_of(const uv_handle_t *h, struct proc *p)
+{
+    for (int i = 0; i < 3; i++)
+        if ((const uv_handle_t *)&p->io[i].pipe == h)
+            return &p->io[i];
+    return NULL;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct stream *s = stream_of(h, h->data);
+    struct buf *b = &s->buf;
+    if (b->off > 0 && b->off == b->len)
+        b->off = b->len = 0;
+    if (b->cap - b->len < READ_CHUNK) {
+        if (b->off > 0) { /* reclaim what was consumed before growing */
+            memmove(b->data, b->data + b->off, b->len - b->off);
+            b->len -= b->off;
+            b->off = 0;
+        }
+        size_t cap = b->cap ? b->cap : READ_CHUNK;
+        while (cap - b->len < READ_CHUNK)
+            cap *= 2;
+        char *d = cap == b->cap ? b->data : realloc(b->data, cap);
+        if (d == NULL) {
+            *out = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    *out = uv_buf_init(b->data + b->len, (unsigned)(b->cap - b->len));
+}
+
+static void stream_pause_if_full(struct stream *s)
+{
+    if (s->reading && !s->unlimited && s->buf.len - s->buf.off > HIGH_WATER) {
+        uv_read_stop((uv_stream_t *)&s->pipe);
+        s->reading = 0;
+    }
+}
+
+static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *unused)
+{
+    struct proc *p = h->data;
+    struct stream *s = stream_of((uv_handle_t *)h, p);
+    if (n > 0) {
+        s->buf.len += (size_t)n;
+        stream_pause_if_full(s);
+    } else if (n < 0) {
+        if (n != UV_EOF)
+            s->err = (int)n;
+        stream_close(p, (int)(s - p->io));
+    }
+    if (n != 0)
+        proc_notify(p);
+}
+
+static void stream_resume(struct stream *s)
+{
+    if (s->open && !s->reading && !s->eof &&
+        (s->unlimited || s->buf.len - s->buf.off <= HIGH_WATER)) {
+        if (uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read) == 0)
+            s->reading = 1;
+    }
+}
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+static void check_options(lua_State *L, int idx, const char *what, const char *const names[])
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int known = 0;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            for (int i = 0; names[i] && !known; i++)
+                known = strcmp(lua_tostring(L, -2), names[i]) == 0;
+        if (!known) {
+            lua_pushvalue(L, -2);
+            luaL_error(L, "%s: unknown option '%s'", what, luaL_tolstring(L, -1, NULL));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* Seconds of field key (>= 0), or dflt when absent. */
+static double opt_seconds(lua_State *L, int idx, const char *key, double dflt, const char *what)
+{
+    double v = dflt;
+    int t = lua_getfield(L, idx, key);
+    if (t != LUA_TNIL) {
+        if (t != LUA_TNUMBER)
+            luaL_error(L, "%s: option '%s' must be a number of seconds", what, key);
+        v = lua_tonumber(L, -1);
+        if (!(v >= 0) || isinf(v))
+            luaL_error(L, "%s: option '%s' must be a non-negative number", what, key);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static int signal_number(lua_State *L, int idx, const char *what)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"KILL", SIGKILL},
+                 {"HUP", SIGHUP},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+                 {"USR2", SIGUSR2}, {"STOP", SIGSTOP}, {"CONT", SIGCONT}};
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        lua_Integer n = luaL_checkinteger(L, idx);
+        luaL_argcheck(L, n >= 0 && n < 65, idx, "not a signal number");
+        return (int)n;
+    }
+    const char *s = luaL_checkstring(L, idx);
+    if (strncmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].name) == 0)
+            return names[i].sig;
+    return luaL_error(L, "%s: unknown signal '%s'", what, lua_tostring(L, idx));
+}
+
+/* Adds the string pairs of the table at idx to the env table at envt, checking their types;
+ * a false value removes the variable (env_extra={LD_PRELOAD=false}). */
+static void env_merge(lua_State *L, int idx, int envt, const char *what, const char *key)
+{
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING || strchr(lua_tostring(L, -2), '=') ||
+            !*lua_tostring(L, -2))
+            luaL_error(L, "%s: %s keys must be variable names", what, key);
+        int unset = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+        if (!unset && !lua_isstring(L, -1))
+            luaL_error(L, "%s: %s value of '%s' must be a string (or false to unset it)", what,
+                       key, lua_tostring(L, -2));
+        lua_pushvalue(L, -2);
+        if (unset)
+            lua_pushnil(L);
+        else
+            lua_pushvalue(L, -2);
+        lua_rawset(L, envt);
+        lua_pop(L, 1);
+    }
+}
+
+/* Pushes a NULL-terminated char*[] userdata for the env options of the table at opts, or
+ * nothing and returns NULL to inherit. The strings are anchored in the table at keep. */
+static char **build_env(lua_State *L, int opts, int keep, const char *what)
+{
+    int has_env = lua_getfield(L, opts, "env") != LUA_TNIL;
+    int env_idx = lua_gettop(L);
+    int has_extra = lua_getfield(L, opts, "env_extra") != LUA_TNIL;
+    int extra_idx = lua_gettop(L);
+    if (has_env && !lua_istable(L, env_idx))
+        luaL_error(L, "%s: option 'env' must be a table", what);
+    if (has_extra && !lua_istable(L, extra_idx))
+        luaL_error(L, "%s: option 'env_extra' must be a table", what);
+    if (!has_env && !has_extra) {
+        lua_pop(L, 2);
+        return NULL;
+    }
+    lua_newtable(L);
+    int envt = lua_gettop(L);
+    if (has_env) {
+        env_merge(L, env_idx, envt, what, "env");
+    } else {
+        for (char **e = environ; *e; e++) {
+            const char *eq = strchr(*e, '=');
+            if (eq == NULL || eq == *e)
+                continue;
+            lua_pushlstring(L, *e, (size_t)(eq - *e));
+            lua_pushstring(L, eq + 1);
+            lua_rawset(L, envt);
+        }
+    }
+    if (has_extra)
+        env_merge(L, extra_idx, envt, what, "env_extra");
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, envt)) {
+        n++;
+        lua_pop(L, 1);
+    }
+    char **env = lua_newuserdatauv(L, (n + 1) * sizeof *env, 0);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, envt)) {
+        env[i++] = (char *)lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_rawseti(L, keep, (lua_Integer)(lua_rawlen(L, keep) + 1));
+        lua_pop(L, 1);
+    }
+    env[i] = NULL;
+    lua_replace(L, env_idx); /* leave only the array, in env's slot */
+    lua_settop(L, env_idx);
+    return env;
+}
+
+enum io_mode { IO_NULL, IO_PIPE, IO_INHERIT, IO_DATA };
+
+static enum io_mode io_option(lua_State *L, int opts, const char *key, int allow_data,
+                              enum io_mode dflt, const char *what)
+{
+    static const char *const modes[] = {"null", "pipe", "inherit", NULL};
+    enum io_mode m = dflt;
+    int t = lua_getfield(L, opts, key);
+    if (t == LUA_TSTRING) {
+        const char *s = lua_tostring(L, -1);
+        m = IO_DATA;
+        for (int i = 0; modes[i]; i++)
+            if (strcmp(s, modes[i]) == 0)
+                m = (enum io_mode)i;
+        if (m == IO_DATA && !allow_data)
+            luaL_error(L, "%s: option '%s' must be \"pipe\", \"inherit\" or \"null\"", what, key);
+    } else if (t != LUA_TNIL) {
+        luaL_error(L, "%s: option '%s' must be a string", what, key);
+    }
+    lua_pop(L, 1);
+    return m;
+}
+
+/* ---- spawning ----------------------------------------------------------------------------- */
+
+static void op_cancel(struct ms_wait *w);
+
+static struct box *check_box(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, PROCESS_MT);
+}
+
+static struct proc *check_proc(lua_State *L, int idx)
+{
+    struct box *b = check_box(L, idx);
+    if (b->p == NULL)
+        luaL_error(L, "process: used after close");
+    return b->p;
+}
+
+static void start_write(struct proc *p, const char *data, size_t len);
+
+/* Starts the child described by the options table at index 1 (already checked for unknown
+ * keys). Pushes the Process box and returns 0, or pushes nil, message, "spawn" and returns 3. */
+static int proc_start(lua_State *L, int capture, const char *what)
+{
+    luaL_checkstack(L, 16, NULL);
+    lua_newtable(L); /* keeps the strings of argv and env alive during uv_spawn */
+    int keep = lua_gettop(L);
+    if (lua_getfield(L, 1, "argv") != LUA_TTABLE)
+        luaL_error(L, "%s: option 'argv' must be a list of strings", what);
+    lua_Integer argc = (lua_Integer)lua_rawlen(L, -1);
+    if (argc < 1)
+        luaL_error(L, "%s: option 'argv' must not be empty", what);
+    char **argv = lua_newuserdatauv(L, (size_t)(argc + 1) * sizeof *argv, 0);
+    for (lua_Integer i = 1; i <= argc; i++) {
+        lua_rawgeti(L, -2, i);
+        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "%s: argv[%d] must be a string", what, (int)i);
+        argv[i - 1] = (char *)lua_tostring(L, -1);
+        lua_rawseti(L, keep, (lua_Integer)(lua_rawlen(L, keep) + 1));
+    }
+    argv[argc] = NULL;
+    char **env = build_env(L, 1, keep, what);
+    const char *cwd = NULL;
+    int t = lua_getfield(L, 1, "cwd");
+    if (t != LUA_TNIL && t != LUA_TSTRING)
+        luaL_error(L, "%s: option 'cwd' must be a string", what);
+    cwd = lua_tostring(L, -1);
+    enum io_mode in = io_option(L, 1, "stdin", 1, IO_NULL, what);
+    enum io_mode out = capture ? IO_PIPE : io_option(L, 1, "stdout", 0, IO_PIPE, what);
+    enum io_mode err = capture ? IO_PIPE : io_option(L, 1, "stderr", 0, IO_INHERIT, what);
+    if (capture && in != IO_NULL && in != IO_DATA)
+        luaL_error(L, "%s: option 'stdin' must be the text to write", what);
+    int kill_on_close = 0;
+    if (!capture) {
+        t = lua_getfield(L, 1, "kill_on_close");
+        if (t == LUA_TBOOLEAN)
+            kill_on_close = lua_toboolean(L, -1) ? SIGKILL : 0;
+        else if (t != LUA_TNIL)
+            kill_on_close = signal_number(L, -1, what);
+        lua_pop(L, 1);
+    }
+    double timeout = capture ? opt_seconds(L, 1, "timeout", -1, what) : -1;
+    double grace = opt_seconds(L, 1, "kill_grace", DEFAULT_GRACE, what);
+
+    struct registry *reg = registry_get(L);
+    struct box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->p = NULL;
+    luaL_setmetatable(L, PROCESS_MT);
+    struct proc *p = calloc(1, sizeof *p);
+    char *name = strdup(argv[0]);
+    if (p == NULL || name == NULL) {
+        free(p);
+        free(name);
+        return luaL_error(L, "%s: out of memory", what);
+    }
+    b->p = p;
+    p->boxed = 1;
+    p->name = name;
+    p->reg = reg;
+    p->next = reg->all;
+    if (reg->all)
+        reg->all->prev = p;
+    reg->all = p;
+    p->capture = capture;
+    p->kill_on_close = kill_on_close;
+    p->timeout = timeout;
+    p->grace = grace;
+    for (int i = 0; i < OP_COUNT; i++) {
+        p->ops[i].p = p;
+        p->ops[i].wait.cancel = op_cancel;
+    }
+
+    uv_stdio_container_t stdio[3];
+    enum io_mode modes[3] = {in, out, err};
+    for (int i = 0; i < 3; i++) {
+        struct stream *s = &p->io[i];
+        s->eof = 1;
+        if (modes[i] == IO_PIPE || modes[i] == IO_DATA) {
+            uv_pipe_init(reg->loop, &s->pipe, 0);
+            s->pipe.data = p;
+            p->nopen++;
+            s->open = s->piped = 1;
+            s->eof = 0;
+            s->unlimited = capture;
+            stdio[i].flags = UV_CREATE_PIPE | (i == S_IN ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
+            stdio[i].data.stream = (uv_stream_t *)&s->pipe;
+        } else if (modes[i] == IO_INHERIT) {
+            stdio[i].flags = UV_INHERIT_FD;
+            stdio[i].data.fd = i;
+        } else {
+            stdio[i].flags = UV_IGNORE;
+        }
+    }
+    uv_process_options_t o;
+    memset(&o, 0, sizeof o);
+    o.exit_cb = on_child_exit;
+    o.file = argv[0];
+    o.args = argv;
+    o.env = env;
+    o.cwd = cwd;
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    p->process.data = p;
+    int rc = uv_spawn(reg->loop, &p->process, &o);
+    p->nopen++;
+    p->process_open = 1;
+    if (rc != 0) {
+        b->p = NULL;
+        p->boxed = 0;
+        p->exited = 1; /* nothing to wait for */
+        for (int i = 0; i < 3; i++)
+            stream_close(p, i);
+        process_close(p);
+        lua_pushnil(L);
+        if (cwd)
+            lua_pushfstring(L, "spawn %s: %s: %s (in %s)", argv[0], uv_err_name(rc),
+                            uv_strerror(rc), cwd);
+        else
+            lua_pushfstring(L, "spawn %s: %s: %s", argv[0], uv_err_name(rc), uv_strerror(rc));
+        lua_pushliteral(L, "spawn");
+        return 3;
+    }
+    p->spawned = 1;
+    p->pid = p->process.pid;
+    for (int i = S_OUT; i <= S_ERR; i++)
+        stream_resume(&p->io[i]);
+    if (in == IO_DATA) {
+        size_t len;
+        lua_getfield(L, 1, "stdin");
+        const char *data = lua_tolstring(L, -1, &len);
+        p->close_stdin_after = 1;
+        if (len > 0)
+            start_write(p, data, len);
+        else
+            stream_close(p, S_IN);
+        lua_pop(L, 1);
+    }
+    if (timeout >= 0) {
+        uv_timer_init(reg->loop, &p->timer);
+        p->timer.data = p;
+        p->nopen++;
+        p->timer_open = 1;
+    }
+    return 0;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+struct write_req {
+    uv_write_t req;
+    struct proc *p;
+    char data[];
+};
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct proc *p = w->p;
+    free(w);
+    p->pending_writes--;
+    if (status < 0 && status != UV_ECANCELED && p->write_err == 0)
+        p->write_err = status;
+    if (p->pending_writes == 0 && p->close_stdin_after)
+        stream_close(p, S_IN);
+    proc_notify(p);
+}
+
+/* Queues data[0..len) on stdin (copied). A failure is recorded in p->write_err. */
+static void start_write(struct proc *p, const char *data, size_t len)
+{
+    struct write_req *w = malloc(sizeof *w + len);
+    if (w == NULL) {
+        p->write_err = UV_ENOMEM;
+        return;
+    }
+    memcpy(w->data, data, len);
+    w->p = p;
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&p->io[S_IN].pipe, &buf, 1, on_write);
+    if (rc < 0) {
+        free(w);
+        p->write_err = rc;
+        return;
+    }
+    p->pending_writes++;
+}
+
+/* ---- waiting ------------------------------------------------------------------------------ */
+
+static void start_kill(struct proc *p, int sig);
+
+static void on_timer(uv_timer_t *h)
+{
+    struct proc *p = h->data;
+    if (p->exited)
+        return;
+    if (!p->kill_phase) {
+        p->timed_out = 1;
+        start_kill(p, SIGTERM);
+    } else {
+        uv_process_kill(&p->process, SIGKILL);
+    }
+}
+
+/* Sends sig, then SIGKILL after the grace period unless the child has exited by then. */
+static void start_kill(struct proc *p, int sig)
+{
+    if (p->exited || !p->process_open)
+        return;
+    p->kill_phase = 1;
+    uv_process_kill(&p->process, sig);
+    if (!p->timer_open) {
+        uv_timer_init(p->process.loop, &p->timer);
+        p->timer.data = p;
+        p->nopen++;
+        p->timer_open = 1;
+    }
+    uv_timer_start(&p->timer, on_timer, (uint64_t)ceil(p->grace * 1000.0), 0);
+}
+
+/* A cancelled wait: process.run kills its child; Process methods only stop waiting. */
+static void op_cancel(struct ms_wait *w)
+{
+    struct op *op = (struct op *)w;
+    struct proc *p = op->p;
+    if (p->capture && op == &p->ops[OP_EXIT]) {
+        if (p->reg)
+            start_kill(p, SIGTERM);
+        proc_detach(p);
+    }
+}
+
+static int wait_on(lua_State *L, struct proc *p, int op, lua_KFunction k, lua_KContext ctx,
+                   const char *what)
+{
+    if (ms_wait_pending(&p->ops[op].wait))
+        return luaL_error(L, "%s: another task is already waiting", what);
+    return ms_sched_suspend(L, &p->ops[op].wait, k, ctx);
+}
+
+static void push_status(lua_State *L, struct proc *p)
+{
+    if (p->term_signal) {
+        lua_pushnil(L);
+        lua_pushinteger(L, p->term_signal);
+    } else {
+        lua_pushinteger(L, (lua_Integer)p->status);
+        lua_pushnil(L);
+    }
+}
+
+static int push_fail(lua_State *L, const char *msg, const char *code)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    lua_pushstring(L, code);
+    return 3;
+}
+
+static int push_uv_fail(lua_State *L, const char *what, const char *name, int rc)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s %s: %s: %s", what, name, uv_err_name(rc), uv_strerror(rc));
+    lua_pushstring(L, uv_err_name(rc));
+    return 3;
+}
+
+/* ---- process.run -------------------------------------------------------------------------- */
+
+static int run_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct proc *p = check_box(L, 2)->p;
+    if (p->exited && p->timed_out) {
+        proc_detach(p);
+        char msg[300];
+        snprintf(msg, sizeof msg, "run %.200s: timed out after %g s (killed)", p->name,
+                 p->timeout);
+        return push_fail(L, msg, "timeout");
+    }
+    if (!p->exited || !p->io[S_OUT].eof || !p->io[S_ERR].eof)
+        return wait_on(L, p, OP_EXIT, run_k, 0, "process.run");
+    for (int i = S_OUT; i <= S_ERR; i++)
+        if (p->io[i].err)
+            return push_uv_fail(L, i == S_OUT ? "read stdout of" : "read stderr of", p->name,
+                                p->io[i].err);
+    lua_createtable(L, 0, 5);
+    push_status(L, p);
+    lua_setfield(L, -3, "signal");
+    lua_setfield(L, -2, "code");
+    static const char *const names[] = {NULL, "stdout", "stderr"};
+    for (int i = S_OUT; i <= S_ERR; i++) {
+        struct buf *b = &p->io[i].buf;
+        lua_pushlstring(L, b->data ? b->data + b->off : "", b->len - b->off);
+        lua_setfield(L, -2, names[i]);
+    }
+    lua_pushinteger(L, p->pid);
+    lua_setfield(L, -2, "pid");
+    proc_detach(p);
+    return 1;
+}
+
+/* process.run{argv=, env=, env_extra=, cwd=, stdin=text, timeout=, kill_grace=}
+ *   -> {code=, signal=, stdout=, stderr=, pid=} | nil, message, code
+ * Yields until the child has exited and closed its output. Raises on misuse. */
+static int l_process_run(lua_State *L)
+{
+    static const char *const names[] = {"argv", "env", "env_extra", "cwd", "stdin",
+                                        "timeout", "kill_grace", NULL};
+    check_options(L, 1, "process.run", names);
+    ms_sched_current(L, "process.run");
+    lua_settop(L, 1);
+    int n = proc_start(L, 1, "process.run");
+    if (n)
+        return n;
+    lua_replace(L, 2);
+    lua_settop(L, 2);
+    struct proc *p = check_box(L, 2)->p;
+    if (p->timeout >= 0 && p->timer_open)
+        uv_timer_start(&p->timer, on_timer, (uint64_t)ceil(p->timeout * 1000.0), 0);
+    return run_k(L, LUA_OK, 0);
+}
+
+/* ---- process.spawn and Process methods ----------------------------------------------------- */
+
+/* process.spawn{argv=, env=, env_extra=, cwd=, stdin="pipe"|"inherit"|"null"|text,
+ *               stdout="pipe"|"inherit"|"null", stderr=same, kill_on_close=true|signal}
+ *   -> Process | nil, message, "spawn". Never yields; raises on misuse. */
+static int l_process_spawn(lua_State *L)
+{
+    static const char *const names[] = {"argv",   "env",    "env_extra",     "cwd", "stdin",
+                                        "stdout", "stderr", "kill_on_close", "kill_grace", NULL};
+    check_options(L, 1, "process.spawn", names);
+    lua_settop(L, 1);
+    int n = proc_start(L, 0, "process.spawn");
+    return n ? n : 1;
+}
+
+static int check_stream(lua_State *L, int idx)
+{
+    static const char *const names[] = {"stdout", "stderr", NULL};
+    return luaL_checkoption(L, idx, "stdout", names) + S_OUT;
+}
+
+static struct stream *readable(lua_State *L, struct proc *p, int i, const char *what)
+{
+    struct stream *s = &p->io[i];
+    if (!s->piped)
+        luaL_error(L, "%s: %s is not a pipe", what, i == S_OUT ? "stdout" : "stderr");
+    return s;
+}
+
+static void consume(struct stream *s, size_t n)
+{
+    s->buf.off += n;
+    if (s->buf.off == s->buf.len)
+        s->buf.off = s->buf.len = 0;
+    stream_resume(s);
+}
+
+static int read_eof(lua_State *L, struct proc *p, struct stream *s)
+{
+    if (s->err)
+        return push_uv_fail(L, "read", p->name, s->err);
+    lua_pushnil(L);
+    return 1;
+}
+
+/* Continuation contexts of read_k: what is being read. */
+enum { RD_LINE, RD_CHUNK, RD_ALL };
+
+static int read_k(lua_State *L, int status, lua_KContext ctx)
+{
+    static const char *const what[] = {"process:read_line", "process:read", "process:read_all"};
+    struct proc *p = check_proc(L, 1);
+    int i = check_stream(L, 2);
+    struct stream *s = readable(L, p, i, what[ctx]);
+    struct buf *b = &s->buf;
+    size_t avail = b->len - b->off;
+    if (ctx == RD_LINE) {
+        char *nl = avail ? memchr(b->data + b->off, '\n', avail) : NULL;
+        if (nl || (s->eof && avail)) {
+            size_t n = nl ? (size_t)(nl - (b->data + b->off)) : avail;
+            lua_pushlstring(L, b->data + b->off, n);
+            consume(s, nl ? n + 1 : n);
+            return 1;
+        }
+    } else if (ctx == RD_CHUNK && avail) {
+        lua_pushlstring(L, b->data + b->off, avail);
+        consume(s, avail);
+        return 1;
+    } else if (ctx == RD_ALL) {
+        s->unlimited = 1;
+        if (s->eof) {
+            s->unlimited = 0;
+            if (s->err)
+                return read_eof(L, p, s);
+            lua_pushlstring(L, b->data ? b->data + b->off : "", avail);
+            consume(s, avail);
+            return 1;
+        }
+    }
+    if (s->eof)
+        return read_eof(L, p, s);
+    stream_resume(s);
+    return wait_on(L, p, i == S_OUT ? OP_OUT : OP_ERR, read_k, ctx, what[ctx]);
+}
+
+/* p:read_line([stream]) -> line (without "\n") | nil at EOF | nil, message, code.
+ * stream is "stdout" (default) or "stderr". Yields until a line arrives. */
+static int l_process_read_line(lua_State *L)
+{
+    struct proc *p = check_proc(L, 1);
+    readable(L, p, check_stream(L, 2), "process:read_line");
+    lua_settop(L, 2);
+    return read_k(L, LUA_OK, RD_LINE);
+}
+
+/* p:read([stream]) -> the output that has arrived (at least one byte) | nil at EOF. Yields. */
+static int l_process_read(lua_State *L)
+{
+    struct proc *p = check_proc(L, 1);
+    readable(L, p, check_stream(L, 2), "process:read");
+    lua_settop(L, 2);
+    return read_k(L, LUA_OK, RD_CHUNK);
+}
+
+/* p:read_all([stream]) -> everything until EOF ("" if nothing) | nil, message, code. Yields. */
+static int l_process_read_all(lua_State *L)
+{
+    struct proc *p = check_proc(L, 1);
+    readable(L, p, check_stream(L, 2), "process:read_all");
+    lua_settop(L, 2);
+    return read_k(L, LUA_OK, RD_ALL);
+}
+
+static int write_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct proc *p = check_proc(L, 1);
+    if (p->write_err)
+        return push_uv_fail(L, "write to", p->name, p->write_err);
+    if (p->pending_writes > 0)
+        return wait_on(L, p, OP_WRITE, write_k, 0, "process:write");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* p:write(data) -> true | nil, message, code ("EPIPE" when the child closed its stdin,
+ * "closed" after close_stdin). Yields until the data is written to the pipe. */
+static int l_process_write(lua_State *L)
+{
+    struct proc *p = check_proc(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    struct stream *s = &p->io[S_IN];
+    if (!s->piped)
+        luaL_error(L, "process:write: stdin is not a pipe");
+    if (p->write_err)
+        return push_uv_fail(L, "write to", p->name, p->write_err);
+    if (!s->open || p->close_stdin_after) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "write to %.200s: stdin is closed", p->name);
+        return push_fail(L, msg, "closed");
+    }
+    lua_settop(L, 1);
+    if (len == 0)
+        return write_k(L, LUA_OK, 0);
+    if (p->pending_writes == 0) {
+        uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&s->pipe, &buf, 1);
+        if (n == (int)len) {
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+        if (n < 0 && n != UV_EAGAIN)
+            return push_uv_fail(L, "write to", p->name, n);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+        }
+    }
+    start_write(p, data, len);
+    return write_k(L, LUA_OK, 0);
+}
+
+/* p:close_stdin() -> nothing. The child reads EOF once the pending writes are done. */
+static int l_process_close_stdin(lua_State *L)
+{
+    struct proc *p = check_proc(L, 1);
+    if (p->io[S_IN].piped) {
+        p->close_stdin_after = 1;
+        if (p->pending_writes == 0)
+            stream_close(p, S_IN);
+    }
+    return 0;
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct proc *p = check_proc(L, 1);
+    if (!p->exited)
+        return wait_on(L, p, OP_EXIT, wait_k, 0, "process:wait");
+    push_status(L, p);
+    return 2;
+}
+
+/* p:wait() -> code, signal: the exit code (nil when a signal ended the child) and the signal
+ * number (nil otherwise). Yields until the child exits; cancelling the task only stops the
+ * wait. */
+static int l_process_wait(lua_State *L)
+{
+    check_proc(L, 1);
+    lua_settop(L, 1);
+    return wait_k(L, LUA_OK, 0);
+}
+
+/* p:kill([sig]) -> true | nil, message, code. sig: "TERM" (default), "INT", "KILL", ... or a
+ * number. Never yields. */
+static int l_process_kill(lua_State *L)
+{
+    struct proc *p = check_proc(L, 1);
+    int sig = lua_isnoneornil(L, 2) ? SIGTERM : signal_number(L, 2, "process:kill");
+    if (p->exited) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "kill %.200s: the process has exited", p->name);
+        return push_fail(L, msg, "exited");
+    }
+    int rc = uv_process_kill(&p->process, sig);
+    if (rc != 0)
+        return push_uv_fail(L, "kill", p->name, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* p:pid() -> the child's process id. */
+static int l_process_pid(lua_State *L)
+{
+    lua_pushinteger(L, check_proc(L, 1)->pid);
+    return 1;
+}
+
+/* p:exited() -> false, or true, code, signal without waiting. */
+static int l_process_exited(lua_State *L)
+{
+    struct proc *p = check_proc(L, 1);
+    lua_pushboolean(L, p->exited);
+    if (!p->exited)
+        return 1;
+    push_status(L, p);
+    return 3;
+}
+
+/* p:close() (also __close and __gc) -> nothing. Closes the pipes; sends the kill_on_close
+ * signal to a child still running; the object is unusable afterwards. Never raises twice. */
+static int l_process_close(lua_State *L)
+{
+    struct box *b = check_box(L, 1);
+    struct proc *p = b->p;
+    if (p == NULL)
+        return 0;
+    b->p = NULL;
+    proc_detach(p);
+    p->boxed = 0;
+    proc_maybe_free(p);
+    return 0;
+}
+
+static int l_process_tostring(lua_State *L)
+{
+    struct box *b = check_box(L, 1);
+    if (b->p)
+        lua_pushfstring(L, "process %d (%s)", b->p->pid, b->p->name);
+    else
+        lua_pushliteral(L, "process (closed)");
+    return 1;
+}
+
+static int reap_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct registry *reg = registry_get(L);
+    if (reg->ndetached == 0)
+        return 0;
+    if (ms_wait_pending(&reg->reap))
+        return luaL_error(L, "process.wait_detached: another task is already waiting");
+    return ms_sched_suspend(L, &reg->reap, reap_k, 0);
+}
+
+/* process.wait_detached() -> nothing. Yields until every child whose Process was closed or
+ * collected while running (or whose process.run was cancelled) has exited. */
+static int l_process_wait_detached(lua_State *L)
+{
+    ms_sched_current(L, "process.wait_detached");
+    return reap_k(L, LUA_OK, 0);
+}
+
+/* process.detached() -> the number of detached children still running. */
+static int l_process_detached(lua_State *L)
+{
+    lua_pushinteger(L, registry_get(L)->ndetached);
+    return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"read_line", l_process_read_line},
+    {"read", l_process_read},
+    {"read_all", l_process_read_all},
+    {"write", l_process_write},
+    {"close_stdin", l_process_close_stdin},
+    {"wait", l_process_wait},
+    {"kill", l_process_kill},
+    {"pid", l_process_pid},
+    {"exited", l_process_exited},
+    {"close", l_process_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg meta[] = {
+    {"__gc", l_process_close},
+    {"__close", l_process_close},
+    {"__tostring", l_process_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg funcs[] = {
+    {"run", l_process_run},
+    {"spawn", l_process_spawn},
+    {"wait_detached", l_process_wait_detached},
+    {"detached", l_process_detached},
+    {NULL, NULL},
+};
+
+int luaopen_moonship_core_process(lua_State *L)
+{
+    /* Writing to a pipe whose reader has gone must be an EPIPE error, not the end of us. */
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+    registry_get(L);
+    if (luaL_newmetatable(L, PROCESS_MT)) {
+        luaL_setfuncs(L, meta, 0);
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, funcs);
+    return 1;
+}
