@@ -13,6 +13,7 @@ static const luaL_Reg submodules[] = {
     {"watch", luaopen_moonship_core_watch},
     {"yaml", luaopen_moonship_core_yaml},
     {"json", luaopen_moonship_core_json},
+    {"process", luaopen_moonship_core_process},
     {NULL, NULL},
 };
 
