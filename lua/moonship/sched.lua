@@ -141,6 +141,49 @@ function Semaphore:with(fn, ...)
   return unpack(r, 2, r.n)
 end
 
+-- A one-shot event: e:set() wakes every waiter and every later e:wait() returns at once.
+local Event = {}
+Event.__index = Event
+
+function M.event()
+  return setmetatable({set_ = false, waiters = {}}, Event)
+end
+
+function Event:is_set() return self.set_ end
+
+function Event:set()
+  if self.set_ then return end
+  self.set_ = true
+  local waiters = self.waiters
+  self.waiters = {}
+  for _, t in ipairs(waiters) do t:unpark() end
+end
+
+-- Waits until set (or for at most `timeout` seconds: then returns false).
+function Event:wait(timeout)
+  if self.set_ then return true end
+  local me = need_task("event:wait")
+  self.waiters[#self.waiters + 1] = me
+  local deadline = timeout and (M.now() + timeout)
+  while not self.set_ do
+    local remaining = deadline and (deadline - M.now())
+    if remaining and remaining <= 0 then break end
+    local ok, err = pcall(park, remaining)
+    if not ok then
+      for i, t in ipairs(self.waiters) do
+        if t == me then table.remove(self.waiters, i) break end
+      end
+      error(err, 0)
+    end
+  end
+  if not self.set_ then
+    for i, t in ipairs(self.waiters) do
+      if t == me then table.remove(self.waiters, i) break end
+    end
+  end
+  return self.set_
+end
+
 -- A task group: g:spawn(fn, ...) adds a member, g:cancel(reason) cancels every member still
 -- running, g:wait() waits for every member (including ones spawned meanwhile) and returns
 -- the list of their outcomes {ok, results...}.

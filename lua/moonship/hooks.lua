@@ -1,0 +1,241 @@
+-- Lua hooks: loading a hooks file, calling its functions safely (a hook that raises or runs past
+-- its instruction budget fails its task with a traceback, never the tool), the ctx they get, and
+-- health rules (hook functions and Argo CD health.lua scripts).
+local sched = require "moonship.sched"
+
+local fmt = string.format
+
+local M = {}
+
+local KNOWN = {
+  before_workflow = true, after_workflow = true, before_step = true, after_step = true,
+  before_task = true, after_task = true, retry = true, on_error = true, cleanup = true,
+  health = true, tasks = true, health_dir = true, settle = true,
+}
+
+-- Instructions a hook may run between two waits before it is stopped.
+M.INSTRUCTION_BUDGET = 200000000
+local CHECK_EVERY = 100000
+
+local Hooks = {}
+Hooks.__index = Hooks
+
+-- hooks.load(path) -> hooks or nil, message. A nil path gives the empty set of hooks.
+function M.load(path)
+  local self = setmetatable({path = path, def = {}, health_rules = {}}, Hooks)
+  if not path then return self end
+  local chunk, err = loadfile(path, "t")
+  if not chunk then return nil, err end
+  local ok, def = pcall(chunk)
+  if not ok then return nil, fmt("%s: %s", path, tostring(def)) end
+  if type(def) ~= "table" then
+    return nil, fmt("%s: a hooks file must return a table (got %s)", path, type(def))
+  end
+  for k, v in pairs(def) do
+    if not KNOWN[k] then
+      return nil, fmt("%s: unknown hook '%s' (known: %s)", path, tostring(k),
+        "before_workflow, after_workflow, before_step, after_step, before_task, after_task, retry, on_error, cleanup, health, tasks, health_dir")
+    end
+    if k ~= "health" and k ~= "tasks" and k ~= "health_dir" and k ~= "settle" and type(v) ~= "function" then
+      return nil, fmt("%s: hook '%s' must be a function (got %s)", path, k, type(v))
+    end
+  end
+  self.def = def
+  if def.health_dir then
+    local dir = def.health_dir
+    if not dir:match("^/") then dir = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. dir end
+    self.health_dir = dir
+  end
+  for key, fn in pairs(def.health or {}) do
+    if type(fn) ~= "function" then
+      return nil, fmt("%s: health['%s'] must be a function", path, tostring(key))
+    end
+    self.health_rules[key] = M.wrap_health_hook(self, key, fn)
+  end
+  return self
+end
+
+-- The custom task kinds the hooks file defines, as a set.
+function Hooks:custom_kinds()
+  local kinds = {}
+  for k in pairs(self.def.tasks or {}) do kinds[k] = true end
+  return kinds
+end
+
+function Hooks:has(name) return self.def[name] ~= nil end
+
+-- Runs fn(...) under the instruction budget on the current thread. The count hook re-raises
+-- on every check once the budget is spent, so a pcall inside the hook cannot swallow it.
+local function budgeted(fn, ...)
+  local co = coroutine.running()
+  local used, spent = 0, false
+  local previous = {debug.gethook(co)}
+  debug.sethook(co, function()
+    used = used + CHECK_EVERY
+    if spent or used > M.INSTRUCTION_BUDGET then
+      spent = true
+      error(fmt("hook ran past its budget of %d instructions", M.INSTRUCTION_BUDGET), 2)
+    end
+  end, "", CHECK_EVERY)
+  local r = table.pack(xpcall(fn, debug.traceback, ...))
+  if previous[1] then debug.sethook(co, previous[1], previous[2], previous[3]) else debug.sethook(co) end
+  return r
+end
+
+-- hooks:call(name, ...) -> true, results... or false, "hook <name>: <error with traceback>".
+-- A missing hook returns true and nothing.
+function Hooks:call(name, ...)
+  local fn = self.def[name]
+  if not fn then return true end
+  local r = budgeted(fn, ...)
+  if not r[1] then
+    if r[2] == "cancelled" or (type(r[2]) == "string" and r[2]:match("^cancelled\n")) then
+      error("cancelled", 0) -- a cancellation passes through hooks untouched
+    end
+    return false, fmt("hook %s: %s", name, tostring(r[2]))
+  end
+  return true, table.unpack(r, 2, r.n)
+end
+
+-- A custom task: hooks.tasks[kind](ctx, name, spec) -> true | nil, message.
+function Hooks:run_task(kind, ctx, name, spec)
+  local fn = self.def.tasks and self.def.tasks[kind]
+  if not fn then return nil, fmt("no task handler for kind '%s'", kind) end
+  local r = budgeted(fn, ctx, name, spec)
+  if not r[1] then
+    if type(r[2]) == "string" and r[2]:match("^cancelled") then error("cancelled", 0) end
+    return nil, fmt("task %s.%s: %s", kind, name, tostring(r[2]))
+  end
+  if r[2] == nil and r[3] ~= nil then return nil, tostring(r[3]) end
+  if r[2] == false then return nil, tostring(r[3] or "task handler returned false") end
+  return true, r[2]
+end
+
+-- ---- health rules --------------------------------------------------------------------------
+
+local HOOK_STATES = {healthy = "ready", progressing = "progressing", degraded = "failed"}
+
+-- A hooks-file health rule: fn(obj) -> "healthy" | "progressing" | "degraded", message.
+function M.wrap_health_hook(_, key, fn)
+  return function(obj)
+    local r = budgeted(fn, obj)
+    if not r[1] then return "failed", fmt("health[%s]: %s", key, tostring(r[2])), {reason = "HealthHookError"} end
+    local state = HOOK_STATES[r[2]]
+    if not state then
+      return "failed", fmt("health[%s] returned %s (want healthy, progressing or degraded)", key, tostring(r[2])),
+        {reason = "HealthHookError"}
+    end
+    return state, r[3] or r[2], {reason = state == "failed" and "Degraded" or nil}
+  end
+end
+
+-- Argo CD health.lua statuses, mapped as moonship documents it.
+local ARGO_STATES = {
+  Healthy = "ready", Suspended = "ready", Progressing = "progressing", Missing = "progressing",
+  Unknown = "progressing", Degraded = "failed",
+}
+
+-- The environment a health.lua script sees: a restricted set of libraries, the Lua 5.1
+-- spellings the scripts use, and the object as the global `obj`.
+local function argo_env(obj)
+  local os_subset = {time = os.time, date = os.date, clock = os.clock}
+  local table_51 = setmetatable({getn = function(t) return #t end}, {__index = table})
+  return {
+    obj = obj, pairs = pairs, ipairs = ipairs, next = next, type = type, tostring = tostring,
+    tonumber = tonumber, string = string, table = table_51, math = math, os = os_subset,
+    error = error, pcall = pcall, select = select, unpack = table.unpack,
+    require = function(name)
+      if name == "os" then return os_subset end
+      if name == "string" then return string end
+      if name == "table" then return table_51 end
+      error("health.lua may not require '" .. tostring(name) .. "'")
+    end,
+  }
+end
+
+-- Compiles an Argo CD health.lua script into a readiness rule.
+function M.argo_rule(source, chunkname)
+  local compiled, err = load(source, "@" .. chunkname, "t", {})
+  if not compiled then return nil, err end
+  return function(obj)
+    local env = argo_env(obj)
+    local fn = load(source, "@" .. chunkname, "t", env)
+    local r = budgeted(fn)
+    if not r[1] then return "failed", fmt("%s: %s", chunkname, tostring(r[2])), {reason = "HealthScriptError"} end
+    local res = r[2]
+    if res == nil then return "progressing", "health script returned nothing", {} end
+    if type(res) ~= "table" then
+      return "failed", fmt("%s returned a %s, not a table", chunkname, type(res)), {reason = "HealthScriptError"}
+    end
+    local state = ARGO_STATES[res.status] or "progressing"
+    return state, res.message or tostring(res.status), {reason = state == "failed" and (res.status or "Degraded") or nil}
+  end
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The readiness rules from health.lua scripts under dir for the kinds asked about, keyed
+-- "<group>/<Kind>" (the core group is ""). Looked up lazily, exact group and kind first, then
+-- the "_" wildcards, as Argo CD does.
+function M.health_dir_rules(dir)
+  local cache = {}
+  return setmetatable({}, {__index = function(_, key)
+    if cache[key] ~= nil then return cache[key] or nil end
+    local group, kind = key:match("^(.-)/([^/]+)$")
+    local candidates = {}
+    local g = group == "" and "" or (group .. "/")
+    candidates[1] = dir .. "/" .. g .. kind .. "/health.lua"
+    candidates[2] = dir .. "/" .. (group == "" and "" or "_/") .. kind .. "/health.lua"
+    candidates[3] = dir .. "/" .. g .. "_/health.lua"
+    for _, path in ipairs(candidates) do
+      local source = read_file(path)
+      if source then
+        local rule = assert(M.argo_rule(source, path))
+        cache[key] = rule
+        return rule
+      end
+    end
+    cache[key] = false
+    return nil
+  end})
+end
+
+-- The readiness rules of these hooks: hook functions win over health_dir scripts.
+function Hooks:health()
+  local dir_rules = self.health_dir and M.health_dir_rules(self.health_dir)
+  local rules = self.health_rules
+  return setmetatable({}, {__index = function(_, key)
+    return rules[key] or (dir_rules and dir_rules[key]) or nil
+  end})
+end
+
+-- ---- ctx -----------------------------------------------------------------------------------
+
+-- The ctx every hook gets: the client, logging into the run's events, sleeping, spawning,
+-- running processes, and what the run is.
+function M.context(run)
+  local ctx = {
+    kube = run.client, run_id = run.run_id, app = run.model.app, env = run.env,
+    namespace = run.namespace, workflow = run.workflow and run.workflow.name,
+    sleep = sched.sleep, spawn = sched.spawn, now = sched.now,
+  }
+  function ctx.log(message, ...)
+    if select("#", ...) > 0 then message = fmt(message, ...) end
+    run.journal:emit {event = "log", task = run.current_task_id and run.current_task_id(), message = tostring(message)}
+  end
+  function ctx.exec(argv, opts)
+    local process = require "moonship.process"
+    local spec = {argv = argv}
+    for k, v in pairs(opts or {}) do spec[k] = v end
+    return process.run(spec)
+  end
+  return ctx
+end
+
+return M

@@ -1,0 +1,172 @@
+-- The run journal: every event of a run, as JSON Lines, to a local file (flushed per line, so a
+-- crash leaves everything up to it), to any number of sinks (the --output json stream, the
+-- progress UI), and as a snapshot in a ConfigMap in the namespace. The snapshot is what
+-- --resume and cleanup hooks read: each task's state, attempts, times, spec hash and objects.
+local json = require "moonship.json"
+local sched = require "moonship.sched"
+
+local fmt = string.format
+
+local M = {}
+
+local Journal = {}
+Journal.__index = Journal
+
+local FINAL = {succeeded = true, failed = true, cancelled = true, recovered = true, skipped = true}
+
+-- A run id: sortable by time, unique enough across machines.
+function M.new_run_id()
+  local t = os.date("!%Y%m%d-%H%M%S")
+  local r = {}
+  for i = 1, 6 do r[i] = string.format("%x", math.random(0, 15)) end
+  return t .. "-" .. table.concat(r)
+end
+
+local function mkdir_p(path)
+  os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
+end
+
+-- journal.new{run_id=, app=, workflow=, namespace=, env=, dir= (local journal directory)}
+function M.new(opts)
+  local self = setmetatable({
+    run_id = opts.run_id or M.new_run_id(),
+    app = opts.app, workflow = opts.workflow, namespace = opts.namespace, env = opts.env,
+    dir = opts.dir,
+    started = sched.now(),
+    started_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+    sinks = {},
+    tasks = {},        -- id -> {state=, attempts=, step=, started=, finished=, message=, spec_hash=, objects=}
+    order = {},        -- task ids in the order they first appeared
+    events = {},
+    state = "running",
+  }, Journal)
+  if self.dir then
+    mkdir_p(self.dir)
+    self.path = fmt("%s/%s.jsonl", self.dir, self.run_id)
+    self.file = io.open(self.path, "w")
+  end
+  return self
+end
+
+function Journal:add_sink(fn) self.sinks[#self.sinks + 1] = fn end
+
+local function task_record(self, id)
+  local rec = self.tasks[id]
+  if not rec then
+    rec = {state = "pending", attempts = 0, objects = {}}
+    self.tasks[id] = rec
+    self.order[#self.order + 1] = id
+  end
+  return rec
+end
+
+-- Records an event: fills in t, run, workflow; updates the task table; writes and forwards it.
+function Journal:emit(ev)
+  ev.t = math.floor((sched.now() - self.started) * 1000 + 0.5) / 1000
+  ev.run = self.run_id
+  ev.workflow = ev.workflow or self.workflow
+  if ev.task then
+    local rec = task_record(self, ev.task)
+    rec.step = ev.step or rec.step
+    if ev.event == "task_started" then
+      rec.state, rec.started, rec.attempts = "running", ev.t, ev.attempt or (rec.attempts + 1)
+    elseif ev.event == "task_finished" then
+      rec.state, rec.finished, rec.message = ev.state, ev.t, ev.message
+      if ev.spec_hash then rec.spec_hash = ev.spec_hash end
+    end
+    if ev.objects then
+      for _, o in ipairs(ev.objects) do rec.objects[#rec.objects + 1] = o end
+    end
+  end
+  if ev.event == "run_finished" then self.state = ev.state end
+  self.events[#self.events + 1] = ev
+  local line = json.encode(ev, {sort_keys = true})
+  if self.file then
+    self.file:write(line, "\n")
+    self.file:flush()
+  end
+  for _, sink in ipairs(self.sinks) do sink(ev, line) end
+  return ev
+end
+
+-- Marks every task not in a final state (ids known from the plan) with `state`, emitting
+-- task_finished for each, so that no task is left unrecorded.
+function Journal:finish_open_tasks(state, message, ids)
+  for _, id in ipairs(ids or self.order) do
+    local rec = task_record(self, id)
+    if not FINAL[rec.state] then
+      self:emit {event = "task_finished", task = id, step = rec.step, state = state, message = message,
+                 attempt = rec.attempts}
+    end
+  end
+end
+
+function Journal:snapshot()
+  local tasks = {}
+  for _, id in ipairs(self.order) do
+    local r = self.tasks[id]
+    tasks[#tasks + 1] = {id = id, state = r.state, attempts = r.attempts, step = r.step,
+      started = r.started, finished = r.finished, message = r.message, spec_hash = r.spec_hash,
+      objects = json.array(r.objects)}
+  end
+  return {
+    run = self.run_id, app = self.app, workflow = self.workflow, namespace = self.namespace,
+    env = self.env, state = self.state, started_at = self.started_at,
+    tasks = json.array(tasks),
+  }
+end
+
+-- The snapshot as a ConfigMap in the namespace: moonship-run-<app>-<workflow>, with the latest
+-- run's snapshot, so that a resume from another machine finds it.
+function M.configmap_name(app, workflow)
+  local name = ("moonship-run-" .. app .. "-" .. workflow):lower():gsub("[^a-z0-9%-%.]", "-")
+  return name:sub(1, 253)
+end
+
+function Journal:save(client)
+  local snap = self:snapshot()
+  if self.dir then
+    local f = io.open(fmt("%s/last-%s-%s.json", self.dir, self.app, self.workflow), "w")
+    if f then
+      f:write(json.encode(snap, {sort_keys = true}), "\n")
+      f:close()
+    end
+  end
+  if client then
+    local cm = {
+      apiVersion = "v1", kind = "ConfigMap",
+      metadata = {name = M.configmap_name(self.app, self.workflow), namespace = self.namespace,
+        labels = {["app.kubernetes.io/part-of"] = self.app, ["app.kubernetes.io/managed-by"] = "moonship",
+                  ["moonship.dev/journal"] = "true"}},
+      data = {["run.json"] = json.encode(snap, {sort_keys = true})},
+    }
+    return client:apply(cm)
+  end
+  return true
+end
+
+-- The last run's snapshot: from the cluster's ConfigMap when a client is given, else from the
+-- local directory. nil when there is none.
+function M.load_last(opts)
+  if opts.client then
+    local cm = opts.client:get("v1", "ConfigMap", M.configmap_name(opts.app, opts.workflow), opts.namespace)
+    if cm and cm.data and cm.data["run.json"] then return json.decode(cm.data["run.json"]) end
+  end
+  if opts.dir then
+    local f = io.open(fmt("%s/last-%s-%s.json", opts.dir, opts.app, opts.workflow))
+    if f then
+      local text = f:read("a")
+      f:close()
+      return json.decode(text)
+    end
+  end
+end
+
+function Journal:close()
+  if self.file then
+    self.file:close()
+    self.file = nil
+  end
+end
+
+return M
