@@ -131,7 +131,7 @@ static size_t skip_string(const char *text, size_t len, size_t i)
     return len;
 }
 
-int ms_json_next_number(struct ms_json_numscan *s, size_t *start, size_t *n)
+int ms_json_next_number(struct ms_json_scan *s, size_t *start, size_t *n)
 {
     while (s->pos < s->len) {
         char c = s->text[s->pos];
@@ -152,6 +152,92 @@ int ms_json_next_number(struct ms_json_numscan *s, size_t *start, size_t *n)
     return 0;
 }
 
+int ms_json_next_string(struct ms_json_scan *s, size_t *start, size_t *n)
+{
+    const char *q = s->pos < s->len ? memchr(s->text + s->pos, '"', s->len - s->pos) : NULL;
+    if (!q)
+        return 0;
+    *start = (size_t)(q - s->text);
+    s->pos = skip_string(s->text, s->len, *start);
+    *n = s->pos - *start;
+    return 1;
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10) : 16;
+        if (d == 16)
+            return 0;
+        *v = *v << 4 | d;
+    }
+    return 1;
+}
+
+static int add_utf8(struct ms_json_buf *b, unsigned cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80)
+        u[0] = (char)cp, n = 1;
+    else if (cp < 0x800)
+        u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
+    else if (cp < 0x10000)
+        u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | (cp >> 6 & 0x3F)),
+        u[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
+    else
+        u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | (cp >> 12 & 0x3F)),
+        u[2] = (char)(0x80 | (cp >> 6 & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
+    return ms_json_buf_add(b, u, n);
+}
+
+int ms_json_unescape(struct ms_json_buf *b, const char *lit, size_t n)
+{
+    int rc = 0;
+    size_t end = n >= 2 ? n - 1 : 0, run = 1; /* skip the quotes */
+    for (size_t i = 1; i < end && rc == 0;) {
+        if (lit[i] != '\\') {
+            i++;
+            continue;
+        }
+        rc = ms_json_buf_add(b, lit + run, i - run);
+        if (rc || i + 1 >= end)
+            break;
+        char c = lit[i + 1], out = 0;
+        unsigned cp, lo;
+        switch (c) {
+        case 'b': out = '\b'; break;
+        case 'f': out = '\f'; break;
+        case 'n': out = '\n'; break;
+        case 'r': out = '\r'; break;
+        case 't': out = '\t'; break;
+        case 'u':
+            if (i + 6 > end || !hex4(lit + i + 2, &cp))
+                return MS_JSON_EDOM;
+            i += 6;
+            if (cp >= 0xD800 && cp < 0xDC00 && i + 6 <= end && lit[i] == '\\' &&
+                lit[i + 1] == 'u' && hex4(lit + i + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                i += 6;
+            }
+            rc = add_utf8(b, cp);
+            run = i;
+            continue;
+        default: out = c; /* \" \\ \/ */
+        }
+        rc = ms_json_buf_addc(b, out);
+        i += 2;
+        run = i;
+    }
+    if (rc == 0 && end > run)
+        rc = ms_json_buf_add(b, lit + run, end - run);
+    return rc;
+}
+
 int ms_json_token_integer(const char *tok, size_t n, long long *v)
 {
     size_t i = tok[0] == '-' ? 1 : 0;
@@ -168,6 +254,38 @@ int ms_json_token_integer(const char *tok, size_t n, long long *v)
     }
     *v = tok[0] == '-' ? (long long)(0 - u) : (long long)u;
     return 1;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, which cJSON's strtod would stretch. */
+static int valid_number(const char *t, size_t n)
+{
+    size_t i = 0, d;
+    if (i < n && t[i] == '-')
+        i++;
+    if (i < n && t[i] == '0')
+        i++;
+    else {
+        for (d = 0; i < n && t[i] >= '0' && t[i] <= '9'; i++, d++)
+            ;
+        if (d == 0)
+            return 0;
+    }
+    if (i < n && t[i] == '.') {
+        for (i++, d = 0; i < n && t[i] >= '0' && t[i] <= '9'; i++, d++)
+            ;
+        if (d == 0)
+            return 0;
+    }
+    if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+        i++;
+        if (i < n && (t[i] == '+' || t[i] == '-'))
+            i++;
+        for (d = 0; i < n && t[i] >= '0' && t[i] <= '9'; i++, d++)
+            ;
+        if (d == 0)
+            return 0;
+    }
+    return i == n;
 }
 
 long ms_json_check(const char *text, size_t len, int max_depth, const char **problem)
@@ -196,6 +314,15 @@ long ms_json_check(const char *text, size_t len, int max_depth, const char **pro
         }
         if (c == '"') {
             in_string = 1;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t n = i;
+            while (n < len && text[n] && strchr("0123456789+-.eE", text[n]))
+                n++;
+            if (!valid_number(text + i, n - i)) {
+                *problem = "invalid number";
+                return (long)i;
+            }
+            i = n - 1;
         } else if (c == '[' || c == '{') {
             if (++depth > max_depth) {
                 *problem = "nesting too deep";

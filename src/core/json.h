@@ -34,14 +34,21 @@ int ms_json_add_number(struct ms_json_buf *b, double d, int keep_fraction);
 /* 1-based line and column (in bytes) of a byte offset of text. */
 void ms_json_position(const char *text, size_t len, size_t offset, int *line, int *col);
 
-/* Walks the number tokens of a valid JSON text in order, which is the order cJSON's tree
- * holds its number nodes in: lets the decoder read integers from their own digits. */
-struct ms_json_numscan {
+/* Walks the tokens of a valid JSON text in order, which is the order cJSON's tree holds its
+ * nodes in (an object member's key before its value): lets the decoder read integers from
+ * their own digits and strings with their NULs. Use one scan per token kind. */
+struct ms_json_scan {
     const char *text;
     size_t len, pos;
 };
 /* Returns 1 with the next number token's span, 0 at the end of the text. */
-int ms_json_next_number(struct ms_json_numscan *s, size_t *start, size_t *n);
+int ms_json_next_number(struct ms_json_scan *s, size_t *start, size_t *n);
+/* Returns 1 with the next string literal's span, quotes included; 0 at the end. */
+int ms_json_next_string(struct ms_json_scan *s, size_t *start, size_t *n);
+
+/* Appends the bytes a string literal (quotes included) stands for: escapes decoded, \u
+ * surrogate pairs joined into UTF-8, \u0000 kept as a NUL byte. */
+int ms_json_unescape(struct ms_json_buf *b, const char *lit, size_t n);
 
 /* A number token as an integer: 1 with *v when the token is an integer (no fraction or
  * exponent) that fits an int64, else 0. */

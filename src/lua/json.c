@@ -17,15 +17,35 @@
 /* ---- decode ---- */
 
 /* cJSON's tree lives in a box whose __gc frees it: building the Lua value may raise. */
+struct tree {
+    cJSON *root;           /* owns */
+    struct ms_json_buf buf; /* a string being unescaped */
+    struct ms_json_scan numbers, strings;
+};
+
 static int tree_gc(lua_State *L)
 {
-    cJSON **box = luaL_checkudata(L, 1, TREE_MT);
-    cJSON_Delete(*box);
-    *box = NULL;
+    struct tree *t = luaL_checkudata(L, 1, TREE_MT);
+    cJSON_Delete(t->root);
+    t->root = NULL;
+    ms_json_buf_free(&t->buf);
     return 0;
 }
 
-static void push_item(lua_State *L, struct ms_json_numscan *scan, const cJSON *item)
+/* Pushes the next string literal of the text: cJSON's copy would end at a \u0000. */
+static void push_next_string(lua_State *L, struct tree *t, const char *fallback)
+{
+    size_t start, n;
+    t->buf.len = 0;
+    if (!ms_json_next_string(&t->strings, &start, &n) ||
+        ms_json_unescape(&t->buf, t->strings.text + start, n) == MS_JSON_ENOMEM) {
+        lua_pushstring(L, fallback);
+        return;
+    }
+    lua_pushlstring(L, t->buf.data ? t->buf.data : "", t->buf.len);
+}
+
+static void push_item(lua_State *L, struct tree *t, const cJSON *item)
 {
     luaL_checkstack(L, 6, "json.decode: nesting too deep");
     if (cJSON_IsNull(item)) {
@@ -36,26 +56,26 @@ static void push_item(lua_State *L, struct ms_json_numscan *scan, const cJSON *i
         /* cJSON only keeps a double: read the token again to keep integers exact. */
         size_t start, n;
         long long v;
-        if (ms_json_next_number(scan, &start, &n) &&
-            ms_json_token_integer(scan->text + start, n, &v))
+        if (ms_json_next_number(&t->numbers, &start, &n) &&
+            ms_json_token_integer(t->numbers.text + start, n, &v))
             lua_pushinteger(L, (lua_Integer)v);
         else
             lua_pushnumber(L, (lua_Number)item->valuedouble);
     } else if (cJSON_IsString(item)) {
-        lua_pushstring(L, item->valuestring);
+        push_next_string(L, t, item->valuestring);
     } else if (cJSON_IsArray(item)) {
         lua_createtable(L, cJSON_GetArraySize(item), 0);
         lua_Integer i = 0;
         for (const cJSON *c = item->child; c; c = c->next) {
-            push_item(L, scan, c);
+            push_item(L, t, c);
             lua_rawseti(L, -2, ++i);
         }
         ms_set_shape(L, -1, MS_SHAPE_ARRAY);
     } else if (cJSON_IsObject(item)) {
         lua_createtable(L, 0, cJSON_GetArraySize(item));
         for (const cJSON *c = item->child; c; c = c->next) {
-            lua_pushstring(L, c->string);
-            push_item(L, scan, c);
+            push_next_string(L, t, c->string);
+            push_item(L, t, c);
             lua_rawset(L, -3); /* a repeated key: the last one wins */
         }
         if (!item->child)
@@ -96,20 +116,21 @@ static int l_json_decode(lua_State *L)
     long bad = ms_json_check(text, len, MS_JSON_MAX_DEPTH, &problem);
     if (bad >= 0)
         return decode_error(L, text, len, (size_t)bad, problem);
-    cJSON **box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = NULL;
+    struct tree *t = lua_newuserdatauv(L, sizeof *t, 0);
+    memset(t, 0, sizeof *t);
     luaL_setmetatable(L, TREE_MT);
     const char *end = NULL;
     /* The length counts the terminating NUL, which cJSON wants to see after the value. */
-    *box = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
-    if (!*box) {
+    t->root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
+    if (!t->root) {
         size_t off = end && end >= text ? (size_t)(end - text) : 0;
         return decode_error(L, text, len, off, NULL);
     }
-    struct ms_json_numscan scan = {text, len, 0};
-    push_item(L, &scan, *box);
-    cJSON_Delete(*box);
-    *box = NULL;
+    t->numbers = t->strings = (struct ms_json_scan){text, len, 0};
+    push_item(L, t, t->root);
+    cJSON_Delete(t->root);
+    t->root = NULL;
+    ms_json_buf_free(&t->buf);
     return 1;
 }
 

@@ -14,7 +14,7 @@
 #define WHERE_KEY "moonship.yaml.where" /* registry: table -> position record */
 #define STREAM_MT "moonship.yaml.Stream"
 #define OUT_MT "moonship.yaml.Output"
-#define DUMP_MAX_DEPTH 512
+#define DUMP_MAX_DEPTH 1000
 
 /* A position record is a table: [false] = filename, [true] = the table's own position,
  * [key] = that key's (or index's) position; positions are packed as line << 32 | col. */

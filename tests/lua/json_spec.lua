@@ -40,6 +40,8 @@ describe("json.decode", function()
     assert.equal("é\n\t\"/", json.decode('"\\u00e9\\n\\t\\"\\/"'))
     assert.equal("😀", json.decode('"\\ud83d\\ude00"'))
     assert.equal("\255raw", json.decode('"\255raw"'))
+    assert.equal("a\0b", json.decode('"a\\u0000b"'))
+    assert.same({["k\0"] = "v\0"}, json.decode('{"k\\u0000":"v\\u0000"}'))
   end)
 
   it("reports errors with line:col/offset", function()
@@ -53,6 +55,10 @@ describe("json.decode", function()
       {"[1]\0", "json: 1:4/3: unexpected NUL byte"},
       {("["):rep(1001) .. ("]"):rep(1001), "json: 1:1001/1000: nesting too deep"},
       {"[\1]", "json: 1:2/1: unexpected control character"},
+      {"[1.]", "json: 1:2/1: invalid number"},
+      {"[012]", "json: 1:2/1: invalid number"},
+      {"[-]", "json: 1:2/1: invalid number"},
+      {"[1e+]", "json: 1:2/1: invalid number"},
       {"[\"a\nb\"]", "json: 1:4/3: control character in string"},
       {"[1 \127]", "json: 1:4/3: unexpected byte 0x7F"},
     }
