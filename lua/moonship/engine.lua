@@ -1,0 +1,577 @@
+-- The deploy engine: runs one workflow of a validated model on the scheduler, with the exact
+-- semantics of DESIGN.md §3. Steps run in order; the tasks of a step run in parallel (bounded
+-- by max_parallel / --concurrency); a wait_for_finish: false step counts as finished once its
+-- tasks have started and runs on in the background; failures are ignored by default and
+-- re-checked at the end (recovered or still failed); halt_on_error cancels everything in flight
+-- and starts nothing more. Every state change is an event in the run journal.
+local json = require "moonship.json"
+local sched = require "moonship.sched"
+local hooks_mod = require "moonship.hooks"
+local EXIT = require "moonship.exit"
+
+local fmt = string.format
+
+local M = {}
+
+local Run = {}
+Run.__index = Run
+
+M.DEFAULT_TASK_TIMEOUT = 600   -- seconds, as a Deployment's default progress deadline
+M.DEFAULT_SETTLE = 30          -- seconds to re-check ignored service failures at the end
+local LOG_DRAIN = 2            -- seconds a job's log stream may take to end after the job
+
+local function is_cancel(err)
+  return err == "cancelled" or (type(err) == "string" and err:match("^cancelled\n") ~= nil)
+end
+
+-- ---- spec hashes (for --resume) ------------------------------------------------------------
+
+local function strip_positions(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do
+    if k ~= "pos" then out[k] = strip_positions(x) end
+  end
+  if json.is_array(v) then json.array(out) end
+  return out
+end
+
+local function fnv1a(s)
+  local h = 2166136261
+  for i = 1, #s do
+    h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff
+  end
+  return fmt("%08x", h)
+end
+
+-- What a task deploys, hashed: the definition it comes from, where it goes.
+function Run:spec_hash(task)
+  local model = self.model
+  local def = model.by_name[task.kind] and model.by_name[task.kind][task.name] or task
+  if task.kind == "manifests" and def.objects then def = def.objects end
+  local text = json.encode({def = strip_positions(def), app = model.app, namespace = self.namespace},
+    {sort_keys = true})
+  return fnv1a(text)
+end
+
+-- ---- events ------------------------------------------------------------------------------
+
+function Run:emit(ev) return self.journal:emit(ev) end
+
+local function object_ref(obj)
+  local md = obj.metadata or {}
+  return {kind = obj.kind, apiVersion = obj.apiVersion, name = md.name, namespace = md.namespace,
+          uid = md.uid, resourceVersion = md.resourceVersion}
+end
+
+-- ---- running one task --------------------------------------------------------------------
+
+function Run:task_timeout(task)
+  if task.timeout then return task.timeout end
+  if task.kind == "jobs" then
+    local job = self.model.by_name.jobs[task.name]
+    if job and job.completed_timeout then return job.completed_timeout + 60 end
+  end
+  return self.timeout or M.DEFAULT_TASK_TIMEOUT
+end
+
+-- Applies objects in order; returns the live objects or nil, message.
+function Run:apply_all(task, objects)
+  local live = {}
+  for _, obj in ipairs(objects) do
+    local got, err = self.client:apply(obj, {dry_run = self.dry_run})
+    if not got then return nil, err end
+    live[#live + 1] = got
+    self:emit {event = "task_progress", task = task.id, step = task.step, message = "applied " ..
+      obj.kind:lower() .. "/" .. obj.metadata.name, objects = json.array {object_ref(got)}}
+  end
+  return live
+end
+
+-- Follows the logs of a job's pods into the journal as "log" events, prefixed by the task.
+function Run:follow_job_logs(task, job)
+  local client, ns = self.client, job.metadata.namespace or self.namespace
+  local pods = client:informer("v1", "Pod", ns)
+  local uid = job.metadata.uid
+  local followed = {}
+  local changed = sched.event()
+  local unsub = pods:subscribe(nil, function() changed:set() end)
+  local _ <close> = setmetatable({}, {__close = unsub})
+  local buffered = self.logs == "failed" and {} or nil
+  task.log_buffer = buffered
+  while true do
+    for _, pod in ipairs(pods:select(function(p)
+      for _, ref in ipairs(p.metadata.ownerReferences or {}) do if ref.uid == uid then return true end end
+      return false
+    end)) do
+      local name = pod.metadata.name
+      local phase = pod.status and pod.status.phase
+      if not followed[name] and (phase == "Running" or phase == "Succeeded" or phase == "Failed") then
+        followed[name] = true
+        sched.spawn(function()
+          client:logs(name, ns, {follow = true, on_line = function(line)
+            if buffered then
+              buffered[#buffered + 1] = {pod = name, line = line}
+            else
+              self:emit {event = "log", task = task.id, step = task.step, pod = name, message = line}
+            end
+          end})
+        end)
+      end
+    end
+    changed = sched.event()
+    changed:wait()
+  end
+end
+
+-- Runs what a task does, once. Returns true, details or nil, message, details.
+function Run:execute(task, ctx)
+  local kind, model = task.kind, self.model
+  if kind == "services" or kind == "jobs" or kind == "manifests" then
+    local manifests = require "moonship.manifests"
+    local objects = manifests.for_task(model, task, {run_id = self.run_id, namespace = self.namespace})
+    local live, err = self:apply_all(task, objects)
+    if not live then return nil, err, {} end
+    if self.dry_run then return true, {objects = live} end
+    local waits = {}
+    for _, obj in ipairs(live) do
+      if obj.kind ~= "Service" or (obj.spec and obj.spec.type == "LoadBalancer") then
+        waits[#waits + 1] = obj
+      end
+    end
+    local timeout = self:task_timeout(task)
+    local follower
+    if kind == "jobs" and self.logs ~= "none" then
+      for _, obj in ipairs(live) do
+        if obj.kind == "Job" then follower = sched.spawn(self.follow_job_logs, self, task, obj) end
+      end
+    end
+    local function wait_one(obj)
+      local ok, reason, details = self.client:wait_ready(obj, {
+        timeout = timeout, health = self.health,
+        on_progress = function(summary, info)
+          self:emit {event = "task_progress", task = task.id, step = task.step, message = summary,
+                     ready = info.ready, desired = info.desired, reason = info.reason}
+        end,
+      })
+      if ok then return true end
+      return nil, reason, details
+    end
+    local failure
+    for _, obj in ipairs(waits) do
+      local ok, reason, details = wait_one(obj)
+      if not ok then
+        failure = {reason = reason, details = details or {}, object = obj}
+        break
+      end
+    end
+    if follower then
+      sched.timeout(LOG_DRAIN, function() follower:join() end)
+      follower:cancel("job finished")
+    end
+    if failure then
+      local d = failure.details
+      local message = d.message or failure.reason
+      if failure.reason == "timeout" then
+        message = fmt("timed out after %gs: %s", timeout, d.message or "not ready")
+      end
+      return nil, message, {reason = failure.reason, logs = d.logs, pod = d.pod, objects = live}
+    end
+    return true, {objects = live}
+  elseif kind == "release" and task.name == "remove_environment" then
+    return self:remove_environment(task)
+  else
+    local ok, err = self.hooks:run_task(kind, ctx, task.name, task.spec or model.custom and model.custom[task.id])
+    if not ok then return nil, err, {} end
+    return true, {}
+  end
+end
+
+-- release.remove_environment: deletes every object this app owns in the namespace (by the
+-- part-of label) and waits until each is gone.
+local REMOVABLE = {
+  {"apps/v1", "Deployment"}, {"apps/v1", "StatefulSet"}, {"apps/v1", "DaemonSet"},
+  {"batch/v1", "Job"}, {"v1", "Service"}, {"v1", "ConfigMap"}, {"v1", "Secret"},
+  {"networking.k8s.io/v1", "Ingress"}, {"v1", "PersistentVolumeClaim"},
+}
+
+function Run:remove_environment(task)
+  local client, ns = self.client, self.namespace
+  local selector = "app.kubernetes.io/part-of=" .. self.model.app
+  local doomed = {}
+  for _, gk in ipairs(REMOVABLE) do
+    local list, err = client:list(gk[1], gk[2], {namespace = ns, label_selector = selector})
+    if not list then return nil, err, {} end
+    for _, obj in ipairs(list.items) do
+      if not (obj.metadata.labels or {})["moonship.dev/journal"] then doomed[#doomed + 1] = obj end
+    end
+  end
+  if self.dry_run then return true, {objects = doomed} end
+  for _, obj in ipairs(doomed) do
+    local ok, err = client:delete(obj.apiVersion, obj.kind, obj.metadata.name, ns, {propagation = "Foreground"})
+    if not ok then return nil, err, {} end
+    self:emit {event = "task_progress", task = task.id, step = task.step,
+               message = "deleting " .. obj.kind:lower() .. "/" .. obj.metadata.name}
+  end
+  -- Gone means the shared watch no longer holds it (after its DELETED event).
+  local deadline = sched.now() + self:task_timeout(task)
+  for _, obj in ipairs(doomed) do
+    local inf = client:informer(obj.apiVersion, obj.kind, ns)
+    local gone = sched.event()
+    local unsub = inf:subscribe(obj.metadata.name, function(ev_type)
+      if ev_type == "DELETED" or (ev_type == "SYNCED" and not inf:get(obj.metadata.name)) then gone:set() end
+    end)
+    if inf.synced and not inf:get(obj.metadata.name) then gone:set() end
+    local ok = gone:wait(math.max(0, deadline - sched.now()))
+    unsub()
+    if not ok then
+      return nil, fmt("timed out waiting for %s/%s to be deleted", obj.kind:lower(), obj.metadata.name), {}
+    end
+  end
+  return true, {objects = doomed}
+end
+
+-- The task's policy after a failure: "retry" (with a delay), "halt" or "ignore".
+function Run:decide(task, ctx, info, err, attempt)
+  local hooks = self.hooks
+  local decision
+  if hooks:has("on_error") then
+    local ok, d = hooks:call("on_error", ctx, info, err)
+    if not ok then
+      self:emit {event = "log", task = task.id, step = task.step, message = d}
+    elseif d ~= nil and d ~= "ignore" and d ~= "halt" and d ~= "retry" then
+      self:emit {event = "log", task = task.id, step = task.step,
+                 message = fmt("hook on_error returned %q (want ignore, halt or retry): using the template's policy", tostring(d))}
+    else
+      decision = d
+    end
+  end
+  if decision == "retry" or (decision == nil and hooks:has("retry")) then
+    local delay
+    if hooks:has("retry") then
+      local ok, d = hooks:call("retry", ctx, info, err, attempt)
+      if ok and type(d) == "number" and d >= 0 then delay = d end
+      if not ok then self:emit {event = "log", task = task.id, step = task.step, message = d} end
+    elseif attempt < 3 then
+      delay = math.min(30, 2 ^ (attempt - 1))
+    end
+    if delay then return "retry", delay end
+    if decision == "retry" then decision = nil end
+  end
+  if decision then return decision end
+  return task.halt_on_error and "halt" or "ignore"
+end
+
+function Run:run_task(step_state, task)
+  local id = task.id
+  task.step = step_state.step.name
+  local spec_hash = self:spec_hash(task)
+  local prev = self.previous[id]
+  if prev and prev.spec_hash == spec_hash and (prev.state == "succeeded" or prev.state == "recovered" or prev.state == "skipped") then
+    self:emit {event = "task_finished", task = id, step = task.step, state = "skipped", attempt = 0,
+               spec_hash = spec_hash, message = fmt("succeeded in run %s with the same spec", self.previous_run)}
+    step_state:task_started()
+    return
+  end
+  local ctx = setmetatable({task = id}, {__index = self.ctx})
+  ctx.log = function(message, ...)
+    if select("#", ...) > 0 then message = fmt(message, ...) end
+    self:emit {event = "log", task = id, step = task.step, message = tostring(message)}
+  end
+  local attempt = 0
+  local ok, err = pcall(function()
+    while true do
+      attempt = attempt + 1
+      local info = {id = id, kind = task.kind, name = task.name, step = task.step, attempt = attempt,
+                    halt_on_error = task.halt_on_error}
+      self:emit {event = "task_started", task = id, step = task.step, attempt = attempt}
+      self.started_tasks[id] = true
+      if attempt == 1 then step_state:task_started() end
+      local hook_ok, hook_err = self.hooks:call("before_task", ctx, info)
+      local done, message, details
+      if not hook_ok then
+        done, message, details = nil, hook_err, {}
+      else
+        done, message, details = self:execute(task, ctx)
+      end
+      details = details or {}
+      if type(message) == "table" then details, message = message, nil end
+      info.objects = details.objects
+      local result = {ok = done and true or false, error = not done and message or nil, reason = details.reason,
+                      logs = details.logs, objects = details.objects}
+      local after_ok, after_err = self.hooks:call("after_task", ctx, info, result)
+      if done and not after_ok then done, message = nil, after_err end
+      if done then
+        self:emit {event = "task_finished", task = id, step = task.step, state = "succeeded", attempt = attempt,
+                   spec_hash = spec_hash}
+        return
+      end
+      local decision, delay = self:decide(task, ctx, info, message, attempt)
+      if decision == "retry" then
+        self:emit {event = "task_progress", task = id, step = task.step, attempt = attempt, retry = true,
+                   message = fmt("attempt %d failed: %s; retrying in %gs", attempt, tostring(message), delay)}
+        if delay > 0 then sched.sleep(delay) end
+      else
+        if task.log_buffer then
+          for _, l in ipairs(task.log_buffer) do
+            self:emit {event = "log", task = id, step = task.step, pod = l.pod, message = l.line}
+          end
+        end
+        self:emit {event = "task_finished", task = id, step = task.step, state = "failed", attempt = attempt,
+                   message = tostring(message), reason = details.reason, logs = details.logs and json.array(details.logs),
+                   halt = decision == "halt" or nil, spec_hash = spec_hash}
+        if decision == "halt" then
+          self:halt(id, message)
+        elseif task.kind == "services" and not self.dry_run then
+          self.ignored[#self.ignored + 1] = {task = task, objects = details.objects}
+        end
+        return
+      end
+    end
+  end)
+  if not ok then
+    local cancelled = is_cancel(err)
+    local why = self.interrupted and "interrupted" or (self.halted and ("halted by " .. self.halted.task))
+      or (step_state.timed_out and fmt("step %s timed out", task.step)) or "cancelled"
+    local state = step_state.timed_out and not self.halted and not self.interrupted and "failed" or "cancelled"
+    if not cancelled then state, why = "failed", tostring(err) end
+    self:emit {event = "task_finished", task = id, step = task.step, state = state, attempt = attempt,
+               message = why, spec_hash = spec_hash}
+    if state == "failed" and task.halt_on_error then self:halt(id, why) end
+  end
+end
+
+-- ---- steps ---------------------------------------------------------------------------------
+
+local Step = {}
+Step.__index = Step
+
+function Step:task_started()
+  self.started = self.started + 1
+  if self.started >= self.total then self.all_started:set() end
+end
+
+function Run:start_step(index, step)
+  local st = setmetatable({
+    index = index, step = step, started = 0, total = #step.tasks,
+    all_started = sched.event(), finished = sched.event(), group = sched.group(),
+  }, Step)
+  self.step_groups[#self.step_groups + 1] = st.group
+  if st.total == 0 then st.all_started:set() end
+  st.runner = sched.spawn(function()
+    local background = step.wait_for_finish == false
+    self:emit {event = "step_started", step = step.name, index = index, background = background or nil,
+               tasks = json.array((function() local ids = {} for i, t in ipairs(step.tasks) do ids[i] = t.id end return ids end)())}
+    local ok, err = self.hooks:call("before_step", self.ctx, {name = step.name, index = index, background = background})
+    if not ok then self:emit {event = "log", step = step.name, message = err} end
+    local limit = step.max_parallel or self.concurrency
+    local sem = limit and sched.semaphore(limit)
+    for _, task in ipairs(step.tasks) do
+      local t = setmetatable({}, {__index = task})
+      st.group:spawn(function()
+        if sem then
+          sem:acquire()
+          local _ <close> = setmetatable({}, {__close = function() sem:release() end})
+          self:run_task(st, t)
+        else
+          self:run_task(st, t)
+        end
+      end)
+    end
+    local timer
+    if step.timeout then
+      timer = sched.spawn(function()
+        sched.sleep(step.timeout)
+        st.timed_out = true
+        st.group:cancel("step timeout")
+      end)
+    end
+    st.group:wait()
+    if timer then timer:cancel() end
+    st.all_started:set()
+    ok, err = self.hooks:call("after_step", self.ctx, {name = step.name, index = index, background = background})
+    if not ok then self:emit {event = "log", step = step.name, message = err} end
+    local failed, cancelled = 0, 0
+    for _, task in ipairs(step.tasks) do
+      local rec = self.journal.tasks[task.id]
+      if rec and rec.state == "failed" then failed = failed + 1 end
+      if rec and rec.state == "cancelled" then cancelled = cancelled + 1 end
+    end
+    self:emit {event = "step_finished", step = step.name, index = index, background = background or nil,
+               state = cancelled > 0 and "cancelled" or failed > 0 and "failed" or "succeeded"}
+    st.finished:set()
+  end)
+  return st
+end
+
+-- Stops the deployment: records the halt point, cancels every task in flight (background steps
+-- too). Step runners then record their cancelled tasks and finish.
+function Run:halt(task_id, message)
+  if self.halted then return end
+  self.halted = {task = task_id, message = tostring(message)}
+  self:emit {event = "run_halting", task = task_id, message = fmt("halt_on_error: %s failed", task_id)}
+  for _, g in ipairs(self.step_groups) do g:cancel("halt") end
+end
+
+function Run:cancel_all(reason)
+  for _, g in ipairs(self.step_groups) do g:cancel(reason) end
+end
+
+-- The end-of-run settle check: every ignored service failure gets one more wait; those that
+-- became ready are reported recovered.
+function Run:settle()
+  if #self.ignored == 0 or self.settle_seconds <= 0 then return end
+  local checks = {}
+  for _, entry in ipairs(self.ignored) do
+    checks[#checks + 1] = function()
+      local task = entry.task
+      self:emit {event = "task_progress", task = task.id, step = task.step,
+                 message = fmt("settle check: waiting up to %gs for recovery", self.settle_seconds)}
+      local all_ready = true
+      for _, obj in ipairs(entry.objects or {}) do
+        if obj.kind ~= "Service" then
+          local ok = self.client:wait_ready(obj, {timeout = self.settle_seconds, health = self.health,
+                                                  crashloop_restarts = math.huge})
+          if not ok then all_ready = false break end
+        end
+      end
+      if all_ready and entry.objects and #entry.objects > 0 then
+        self:emit {event = "task_finished", task = task.id, step = task.step, state = "recovered",
+                   message = "ready after the settle check", spec_hash = self:spec_hash(task)}
+      else
+        self:emit {event = "task_progress", task = task.id, step = task.step,
+                   message = "still failing after the settle check"}
+      end
+    end
+  end
+  sched.all(checks)
+end
+
+function Run:run_info(reason)
+  local started, objects = {}, {}
+  for _, id in ipairs(self.journal.order) do
+    local rec = self.journal.tasks[id]
+    if self.started_tasks[id] then
+      started[#started + 1] = {id = id, state = rec.state, attempts = rec.attempts, objects = rec.objects}
+      for _, o in ipairs(rec.objects) do objects[#objects + 1] = o end
+    end
+  end
+  return {run_id = self.run_id, app = self.model.app, workflow = self.workflow.name, namespace = self.namespace,
+          started = started, objects = objects, reason = reason, halted = self.halted}
+end
+
+function Run:plan_ids()
+  local ids = {}
+  for _, step in ipairs(self.workflow.steps) do
+    for _, t in ipairs(step.tasks) do ids[#ids + 1] = t.id end
+  end
+  return ids
+end
+
+function Run:steps()
+  local background = {}
+  for i, step in ipairs(self.workflow.steps) do
+    if self.halted or self.interrupted then break end
+    local st = self:start_step(i, step)
+    self.current_step = st
+    if step.wait_for_finish == false then
+      st.all_started:wait()
+      background[#background + 1] = st
+    else
+      st.finished:wait()
+    end
+  end
+  for _, st in ipairs(background) do st.finished:wait() end
+end
+
+-- Runs the workflow; returns the result {run_id=, state=, exit_code=, journal=}.
+function Run:execute()
+  local j = self.journal
+  local ids = self:plan_ids()
+  self:emit {event = "run_started", app = self.model.app, namespace = self.namespace, env = self.env,
+             steps = #self.workflow.steps, tasks = json.array(ids), dry_run = self.dry_run or nil,
+             resume_of = self.previous_run}
+  if self.client and not self.dry_run then self:save() end
+  local ok, err = self.hooks:call("before_workflow", self.ctx, self:run_info())
+  if not ok then
+    self:emit {event = "log", message = err}
+    self.halted = {task = "before_workflow", message = err}
+  end
+  local ran, rerr = pcall(self.steps, self)
+  if not ran then
+    if is_cancel(rerr) then
+      self.interrupted = true
+    else
+      self.halted = self.halted or {task = "engine", message = tostring(rerr)}
+      self:emit {event = "log", message = "engine error: " .. tostring(rerr)}
+    end
+    self:cancel_all(self.interrupted and "interrupted" or "halt")
+    -- Let every step runner record its cancelled tasks.
+    for _, g in ipairs(self.step_groups) do g:wait() end
+  end
+  if not self.halted and not self.interrupted then
+    local sok, serr = pcall(self.settle, self)
+    if not sok then
+      if is_cancel(serr) then self.interrupted = true else self:emit {event = "log", message = tostring(serr)} end
+    end
+  end
+  local reason = self.interrupted and "interrupted" or (self.halted and "halted") or nil
+  if reason then
+    j:finish_open_tasks(reason == "interrupted" and "cancelled" or "skipped", "not started: run " .. reason, ids)
+    local cok, cerr = self.hooks:call("cleanup", self.ctx, self:run_info(reason), reason)
+    if not cok then self:emit {event = "log", message = cerr} end
+  end
+  local ok2, aerr = self.hooks:call("after_workflow", self.ctx, self:run_info(reason))
+  if not ok2 then self:emit {event = "log", message = aerr} end
+
+  local failed = 0
+  for _, id in ipairs(ids) do
+    local rec = j.tasks[id]
+    if rec and rec.state == "failed" then failed = failed + 1 end
+  end
+  local state, code
+  if self.interrupted then
+    state, code = "interrupted", EXIT.interrupted
+  elseif self.halted then
+    state, code = "halted", EXIT.halted
+  elseif failed > 0 then
+    state, code = "failed", EXIT.ignored_failures
+  else
+    state, code = "succeeded", EXIT.ok
+  end
+  self:emit {event = "run_finished", state = state, exit_code = code, failed = failed,
+             halted_by = self.halted and self.halted.task or nil}
+  if self.client and not self.dry_run then self:save() end
+  j:close()
+  return {run_id = self.run_id, state = state, exit_code = code, journal = j, halted = self.halted}
+end
+
+function Run:save()
+  local ok, err = pcall(self.journal.save, self.journal, self.client)
+  if not ok then
+    self:emit {event = "log", message = "journal: could not save to the cluster: " .. tostring(err)}
+  end
+end
+
+-- engine.run{model=, workflow=, client=, hooks=, journal=, namespace=, env=, concurrency=,
+-- timeout=, settle=, dry_run=, resume=snapshot, logs="all"|"failed"|"none"} -> result
+function M.run(opts)
+  local hooks = opts.hooks or hooks_mod.load(nil)
+  local previous = {}
+  if opts.resume then
+    for _, t in ipairs(opts.resume.tasks or {}) do previous[t.id] = t end
+  end
+  local self = setmetatable({
+    model = opts.model, workflow = opts.workflow, client = opts.client, hooks = hooks,
+    journal = opts.journal, namespace = opts.namespace, env = opts.env,
+    run_id = opts.journal.run_id, concurrency = opts.concurrency, timeout = opts.timeout,
+    settle_seconds = opts.settle or M.DEFAULT_SETTLE, dry_run = opts.dry_run, logs = opts.logs or "all",
+    previous = previous, previous_run = opts.resume and opts.resume.run,
+    step_groups = {}, ignored = {}, started_tasks = {},
+  }, Run)
+  self.health = hooks:health()
+  self.ctx = hooks_mod.context(self)
+  return self:execute()
+end
+
+return M
