@@ -1,0 +1,850 @@
+/* The resource verbs: get, list (+watch), create, update, patch (apply, merge, strategic,
+ * json), delete and deletecollection, with the status, scale, log and finalize subresources.
+ * Each handler holds the server lock for its whole read-modify-write, so writes are serial. */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *qualified(struct ks_rtype *rt, char *buf, size_t n) { return ks_rtype_qualified(rt, buf, n); }
+
+static void not_found(struct ks_req *r, struct ks_resp *resp)
+{
+    char q[300];
+    ks_resp_status(resp, ks_status_obj(404, "NotFound", r->rt, r->name, "%s \"%s\" not found",
+                                       qualified(r->rt, q, sizeof q), r->name ? r->name : ""));
+}
+
+cJSON *ks_body_parse(struct ks_req *r, cJSON **status)
+{
+    *status = NULL;
+    const char *ct = ks_hdr(r, "Content-Type");
+    if (ct && strstr(ct, "protobuf")) {
+        *status = ks_status_new(415, "UnsupportedMediaType",
+                                "the body of the request was in an unknown format - accepted media types "
+                                "include: application/json, application/yaml");
+        return NULL;
+    }
+    if (!r->body.len) {
+        *status = ks_status_new(400, "BadRequest", "the server rejected our request due to an error in our "
+                                                   "request: request body is empty");
+        return NULL;
+    }
+    cJSON *o = NULL;
+    if (ct && strstr(ct, "yaml")) {
+        char *err = NULL;
+        o = ks_yaml_parse(r->body.data, r->body.len, &err);
+        if (!o) {
+            char *m = ks_sprintf("error decoding YAML: %s", err ? err : "invalid");
+            *status = ks_status_new(400, "BadRequest", m ? m : "invalid YAML");
+            free(m);
+            free(err);
+            return NULL;
+        }
+    } else {
+        const char *end = NULL;
+        o = cJSON_ParseWithLengthOpts(r->body.data, r->body.len, &end, 0);
+        if (!o) {
+            char *m = ks_sprintf("the object provided is unrecognized (must be of type %s): couldn't get "
+                                 "version/kind; json parse error: invalid JSON near offset %ld",
+                                 r->rt ? r->rt->kind : "object",
+                                 end ? (long)(end - r->body.data) : 0L);
+            *status = ks_status_new(400, "BadRequest", m ? m : "invalid JSON");
+            free(m);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* Checks apiVersion/kind of a body against the URL's resource (both optional on update). */
+static cJSON *check_kind(struct ks_req *r, const cJSON *obj, int required)
+{
+    if (!cJSON_IsObject(obj))
+        return ks_status_new(400, "BadRequest", "the body of the request must be a JSON or YAML object");
+    const char *kind = ks_jstr(obj, "kind"), *av = ks_jstr(obj, "apiVersion");
+    if (required && (!kind || !*kind)) {
+        char *m = ks_sprintf("Object 'Kind' is missing in '%.200s'", r->body.data ? r->body.data : "");
+        cJSON *st = ks_status_new(400, "BadRequest", m ? m : "Object 'Kind' is missing");
+        free(m);
+        return st;
+    }
+    if (required && (!av || !*av)) {
+        char *m = ks_sprintf("Object 'apiVersion' is missing in '%.200s'", r->body.data ? r->body.data : "");
+        cJSON *st = ks_status_new(400, "BadRequest", m ? m : "Object 'apiVersion' is missing");
+        free(m);
+        return st;
+    }
+    char *gv = ks_rtype_gv(r->rt);
+    cJSON *st = NULL;
+    if (kind && strcmp(kind, r->rt->kind)) {
+        char *m = ks_sprintf("the server rejected our request due to an error in our request: kind %s does "
+                             "not match the expected kind %s",
+                             kind, r->rt->kind);
+        st = ks_status_new(400, "BadRequest", m ? m : "kind mismatch");
+        free(m);
+    } else if (av && gv && strcmp(av, gv)) {
+        char *m = ks_sprintf("the API version in the data (%s) does not match the expected API version (%s)", av, gv);
+        st = ks_status_new(400, "BadRequest", m ? m : "apiVersion mismatch");
+        free(m);
+    }
+    free(gv);
+    return st;
+}
+
+static const char *manager_of(struct ks_req *r, char *buf, size_t n)
+{
+    const char *fm = ks_q(r, "fieldManager");
+    if (fm && *fm) return fm;
+    const char *ua = ks_hdr(r, "User-Agent");
+    if (!ua || !*ua) return "unknown";
+    size_t i = 0;
+    while (ua[i] && ua[i] != '/' && i + 1 < n) {
+        buf[i] = ua[i];
+        i++;
+    }
+    buf[i] = 0;
+    return buf;
+}
+
+static int dry_run(struct ks_req *r) { return ks_q(r, "dryRun") != NULL; }
+
+static cJSON *namespace_check(struct ks_req *r)
+{
+    if (!r->rt->namespaced) return NULL;
+    struct ks_rtype *nsrt = ks_rtype_find(r->s, "", "v1", "namespaces");
+    struct ks_obj *ns = ks_obj_get(r->s, nsrt, "", r->ns);
+    if (!ns)
+        return ks_status_obj(404, "NotFound", nsrt, r->ns, "namespaces \"%s\" not found", r->ns);
+    if (ks_jpath(ns->json, "metadata.deletionTimestamp")) {
+        char q[300];
+        cJSON *st = ks_status_obj(403, "Forbidden", r->rt, r->name,
+                                  "%s \"%s\" is forbidden: unable to create new content in namespace %s because "
+                                  "it is being terminated",
+                                  qualified(r->rt, q, sizeof q), r->name ? r->name : "", r->ns);
+        return st;
+    }
+    return NULL;
+}
+
+/* ---- responses with objects ---- */
+
+static void send_obj(struct ks_req *r, struct ks_resp *resp, int code, const cJSON *obj)
+{
+    if (ks_wants_table(r) && !strcmp(r->method, "GET")) {
+        cJSON *items = cJSON_CreateArray();
+        if (items) cJSON_AddItemToArray(items, cJSON_Duplicate(obj, 1));
+        ks_resp_json(resp, code, ks_table_of(r->s, r->rt, items, ks_jpath(obj, "metadata.resourceVersion")
+                                                                     ? ks_jpath(obj, "metadata.resourceVersion")->valuestring
+                                                                     : "0"),
+                     "application/json;as=Table;v=v1;g=meta.k8s.io");
+        return;
+    }
+    ks_resp_json(resp, code, cJSON_Duplicate(obj, 1), NULL);
+}
+
+/* ---- get / list ---- */
+
+static void do_get(struct ks_req *r, struct ks_resp *resp)
+{
+    struct ks_obj *o = ks_obj_get(r->s, r->rt, r->ns, r->name);
+    if (!o) return not_found(r, resp);
+    send_obj(r, resp, 200, o->json);
+}
+
+static int parse_selectors(struct ks_req *r, struct ks_resp *resp, struct ks_selector **ls, struct ks_selector **fs)
+{
+    char *err = NULL;
+    *ls = *fs = NULL;
+    const char *l = ks_q(r, "labelSelector"), *f = ks_q(r, "fieldSelector");
+    if (l && *l && !(*ls = ks_sel_parse_labels(l, &err))) {
+        char *m = ks_sprintf("unable to parse requirement: %s", err ? err : l);
+        ks_resp_error(resp, 400, "BadRequest", m ? m : "bad labelSelector");
+        free(m), free(err);
+        return -1;
+    }
+    if (f && *f && !(*fs = ks_sel_parse_fields(f, &err))) {
+        char *m = ks_sprintf("invalid field selector: %s", err ? err : f);
+        ks_resp_error(resp, 400, "BadRequest", m ? m : "bad fieldSelector");
+        free(m), free(err);
+        ks_sel_free(*ls);
+        *ls = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void do_list(struct ks_req *r, struct ks_resp *resp, struct ks_selector *ls, struct ks_selector *fs)
+{
+    struct ks_server *s = r->s;
+    const char *lim = ks_q(r, "limit"), *cont = ks_q(r, "continue");
+    long limit = lim ? atol(lim) : 0, start = 0;
+    if (cont && *cont) {
+        if (strncmp(cont, "o:", 2)) {
+            ks_resp_error(resp, 410, "Expired", "The provided continue parameter is too old to display a "
+                                                "consistent list result. You can start a new list without the "
+                                                "continue parameter.");
+            return;
+        }
+        start = atol(cont + 2);
+    }
+    size_t n;
+    struct ks_obj **all = ks_obj_list(s, r->rt, r->ns, &n);
+    cJSON *items = cJSON_CreateArray();
+    if (!all || !items) {
+        free(all);
+        cJSON_Delete(items);
+        ks_resp_error(resp, 500, "InternalError", "out of memory");
+        return;
+    }
+    long matched = 0, emitted = 0, next = -1, remaining = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ks_sel_match(ls, all[i]->json) || !ks_sel_match(fs, all[i]->json)) continue;
+        if (matched++ < start) continue;
+        if (limit > 0 && emitted >= limit) {
+            if (next < 0) next = matched - 1;
+            remaining++;
+            continue;
+        }
+        cJSON_AddItemToArray(items, cJSON_Duplicate(all[i]->json, 1));
+        emitted++;
+    }
+    free(all);
+    char rv[24];
+    snprintf(rv, sizeof rv, "%llu", (unsigned long long)s->rv);
+    if (ks_wants_table(r)) {
+        ks_resp_json(resp, 200, ks_table_of(s, r->rt, items, rv), "application/json;as=Table;v=v1;g=meta.k8s.io");
+        return;
+    }
+    cJSON *list = cJSON_CreateObject();
+    if (!list) {
+        cJSON_Delete(items);
+        ks_resp_error(resp, 500, "InternalError", "out of memory");
+        return;
+    }
+    char *gv = ks_rtype_gv(r->rt);
+    cJSON_AddStringToObject(list, "kind", r->rt->list_kind);
+    cJSON_AddStringToObject(list, "apiVersion", gv ? gv : "v1");
+    free(gv);
+    cJSON *md = cJSON_AddObjectToObject(list, "metadata");
+    cJSON_AddStringToObject(md, "resourceVersion", rv);
+    if (next >= 0) {
+        char c[32];
+        snprintf(c, sizeof c, "o:%ld", next);
+        cJSON_AddStringToObject(md, "continue", c);
+        cJSON_AddNumberToObject(md, "remainingItemCount", (double)remaining);
+    }
+    cJSON_AddItemToObject(list, "items", items);
+    ks_resp_json(resp, 200, list, NULL);
+}
+
+/* ---- writes ---- */
+
+/* Stores nw (takes it) as the new content of o after defaulting, validation and the
+ * managedFields bookkeeping; answers with the stored object. */
+static void commit_update(struct ks_req *r, struct ks_resp *resp, struct ks_obj *o, cJSON *nw,
+                          const char *manager, const char *subresource, int record_fields)
+{
+    struct ks_server *s = r->s;
+    cJSON *st = NULL;
+    if (subresource && !strcmp(subresource, "status")) {
+        /* a status write changes status only */
+        cJSON *status = cJSON_DetachItemFromObjectCaseSensitive(nw, "status");
+        cJSON *merged = cJSON_Duplicate(o->json, 1);
+        cJSON_Delete(nw);
+        if (!merged) {
+            cJSON_Delete(status);
+            ks_resp_error(resp, 500, "InternalError", "out of memory");
+            return;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(merged, "status");
+        if (status) cJSON_AddItemToObject(merged, "status", status);
+        nw = merged;
+    } else if (r->rt->status_sub) {
+        cJSON_DeleteItemFromObjectCaseSensitive(nw, "status");
+        cJSON *old_status = ks_j(o->json, "status");
+        if (old_status) cJSON_AddItemToObject(nw, "status", cJSON_Duplicate(old_status, 1));
+    }
+    ks_defaults_apply(s, r->rt, nw, o->json);
+    if (ks_validate(s, r->rt, nw, o->json, &st) < 0) {
+        cJSON_Delete(nw);
+        ks_resp_status(resp, st);
+        return;
+    }
+    if (record_fields) {
+        /* managedFields are the server's: a client's copy in the body is ignored */
+        cJSON *md = ks_jobj(nw, "metadata");
+        cJSON *omf = ks_jpath(o->json, "metadata.managedFields");
+        if (omf)
+            ks_jset(md, "managedFields", cJSON_Duplicate(omf, 1));
+        else
+            cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
+        ks_fields_record_update(s, o->json, nw, manager, subresource);
+    }
+    if (dry_run(r)) {
+        ks_obj_set_rv(o);
+        ks_resp_json(resp, 200, nw, NULL);
+        return;
+    }
+    int finalizing = ks_jpath(o->json, "metadata.deletionTimestamp") != NULL;
+    ks_obj_update(s, o, nw);
+    if (finalizing) {
+        cJSON *fin = ks_jpath(o->json, "metadata.finalizers");
+        if (!fin || !cJSON_GetArraySize(fin)) {
+            cJSON *copy = cJSON_Duplicate(o->json, 1);
+            ks_obj_remove(s, o);
+            ks_resp_json(resp, 200, copy, NULL);
+            return;
+        }
+    }
+    send_obj(r, resp, 200, o->json);
+}
+
+static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
+{
+    struct ks_server *s = r->s;
+    cJSON *st = check_kind(r, body, 1);
+    if (st) {
+        cJSON_Delete(body);
+        ks_resp_status(resp, st);
+        return;
+    }
+    cJSON *md = ks_jobj(body, "metadata");
+    const char *bns = ks_jstr(md, "namespace");
+    if (r->rt->namespaced) {
+        if (bns && *bns && strcmp(bns, r->ns)) {
+            cJSON_Delete(body);
+            ks_resp_error(resp, 400, "BadRequest", "the namespace of the provided object does not match the "
+                                                   "namespace sent on the request");
+            return;
+        }
+        ks_jset_str(md, "namespace", r->ns);
+    }
+    const char *gen = ks_jstr(md, "generateName");
+    if (!ks_jstr(md, "name") && gen) {
+        char suf[8];
+        ks_rng_suffix(&s->rng, suf, 5);
+        char *name = ks_sprintf("%s%s", gen, suf);
+        if (name) ks_jset_str(md, "name", name);
+        free(name);
+    }
+    const char *name = ks_jstr(md, "name");
+    free(r->name);
+    r->name = ks_strdup(name);
+    /* server-owned metadata from a client is dropped */
+    static const char *drop[] = {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
+                                 "deletionTimestamp", "selfLink"};
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) cJSON_DeleteItemFromObjectCaseSensitive(md, drop[i]);
+    if (r->rt->status_sub && strcmp(r->rt->kind, "Namespace")) cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
+    if ((st = namespace_check(r))) {
+        cJSON_Delete(body);
+        ks_resp_status(resp, st);
+        return;
+    }
+    ks_defaults_apply(s, r->rt, body, NULL);
+    if (ks_validate(s, r->rt, body, NULL, &st) < 0) {
+        cJSON_Delete(body);
+        ks_resp_status(resp, st);
+        return;
+    }
+    if (ks_obj_get(s, r->rt, r->ns, name)) {
+        char q[300];
+        cJSON_Delete(body);
+        ks_resp_status(resp, ks_status_obj(409, "AlreadyExists", r->rt, name, "%s \"%s\" already exists",
+                                           qualified(r->rt, q, sizeof q), name));
+        return;
+    }
+    char mb[128];
+    ks_fields_record_update(s, NULL, body, manager_of(r, mb, sizeof mb), NULL);
+    if (dry_run(r)) {
+        ks_resp_json(resp, 201, body, NULL);
+        return;
+    }
+    struct ks_obj *o = ks_obj_insert(s, r->rt, body);
+    if (!o) {
+        ks_resp_error(resp, 500, "InternalError", "out of memory");
+        return;
+    }
+    ks_resp_json(resp, 201, cJSON_Duplicate(o->json, 1), NULL);
+}
+
+static cJSON *rv_conflict(struct ks_req *r, struct ks_obj *o, const cJSON *body)
+{
+    const char *rv = ks_jpath(body, "metadata.resourceVersion") ? ks_jstr(ks_j(body, "metadata"), "resourceVersion")
+                                                                : NULL;
+    const char *cur = ks_jstr(ks_j(o->json, "metadata"), "resourceVersion");
+    if (!rv || !*rv || ks_streq(rv, cur)) return NULL;
+    char q[300];
+    return ks_status_obj(409, "Conflict", r->rt, o->name,
+                         "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please apply "
+                         "your changes to the latest version and try again",
+                         qualified(r->rt, q, sizeof q), o->name);
+}
+
+static cJSON *name_mismatch(struct ks_req *r, const cJSON *body)
+{
+    const char *bn = ks_jstr(ks_j(body, "metadata"), "name");
+    if (bn && r->name && strcmp(bn, r->name)) {
+        char *m = ks_sprintf("the name of the object (%s) does not match the name on the URL (%s)", bn, r->name);
+        cJSON *st = ks_status_new(400, "BadRequest", m ? m : "name mismatch");
+        free(m);
+        return st;
+    }
+    const char *bns = ks_jstr(ks_j(body, "metadata"), "namespace");
+    if (r->rt->namespaced && bns && *bns && strcmp(bns, r->ns))
+        return ks_status_new(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                                                "sent on the request");
+    return NULL;
+}
+
+static void do_update(struct ks_req *r, struct ks_resp *resp, cJSON *body)
+{
+    cJSON *st = check_kind(r, body, 0);
+    if (!st) st = name_mismatch(r, body);
+    if (st) {
+        cJSON_Delete(body);
+        ks_resp_status(resp, st);
+        return;
+    }
+    struct ks_obj *o = ks_obj_get(r->s, r->rt, r->ns, r->name);
+    if (!o) {
+        cJSON_Delete(body);
+        return not_found(r, resp);
+    }
+    if ((st = rv_conflict(r, o, body))) {
+        cJSON_Delete(body);
+        ks_resp_status(resp, st);
+        return;
+    }
+    char mb[128];
+    commit_update(r, resp, o, body, manager_of(r, mb, sizeof mb), r->sub, 1);
+}
+
+static void do_apply(struct ks_req *r, struct ks_resp *resp, cJSON *body)
+{
+    struct ks_server *s = r->s;
+    const char *fm = ks_q(r, "fieldManager");
+    if (!fm || !*fm) {
+        cJSON_Delete(body);
+        ks_resp_error(resp, 422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                                            "is required for apply patch");
+        return;
+    }
+    cJSON *st = check_kind(r, body, 1);
+    if (!st) st = name_mismatch(r, body);
+    if (st) {
+        cJSON_Delete(body);
+        ks_resp_status(resp, st);
+        return;
+    }
+    struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
+    if (o && (st = rv_conflict(r, o, body))) {
+        cJSON_Delete(body);
+        ks_resp_status(resp, st);
+        return;
+    }
+    if (!o && r->sub) {
+        cJSON_Delete(body);
+        return not_found(r, resp);
+    }
+    int code;
+    cJSON *res = ks_apply(s, o ? o->json : NULL, body, fm, ks_qbool(r, "force"), &code, &st);
+    cJSON_Delete(body);
+    if (!res) {
+        ks_resp_status(resp, st);
+        return;
+    }
+    if (o) {
+        commit_update(r, resp, o, res, fm, r->sub, 0);
+        return;
+    }
+    /* apply creates */
+    cJSON *md = ks_jobj(res, "metadata");
+    ks_jset_str(md, "name", r->name);
+    if (r->rt->namespaced) ks_jset_str(md, "namespace", r->ns);
+    if ((st = namespace_check(r))) {
+        cJSON_Delete(res);
+        ks_resp_status(resp, st);
+        return;
+    }
+    ks_defaults_apply(s, r->rt, res, NULL);
+    if (ks_validate(s, r->rt, res, NULL, &st) < 0) {
+        cJSON_Delete(res);
+        ks_resp_status(resp, st);
+        return;
+    }
+    if (dry_run(r)) {
+        ks_resp_json(resp, 201, res, NULL);
+        return;
+    }
+    o = ks_obj_insert(s, r->rt, res);
+    if (!o) {
+        ks_resp_error(resp, 500, "InternalError", "out of memory");
+        return;
+    }
+    ks_resp_json(resp, 201, cJSON_Duplicate(o->json, 1), NULL);
+}
+
+static void do_patch(struct ks_req *r, struct ks_resp *resp, cJSON *patch)
+{
+    const char *ct = ks_hdr(r, "Content-Type");
+    if (ks_q(r, "force")) {
+        cJSON_Delete(patch);
+        ks_resp_error(resp, 422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be "
+                                            "specified for non-apply patch");
+        return;
+    }
+    struct ks_obj *o = ks_obj_get(r->s, r->rt, r->ns, r->name);
+    if (!o) {
+        cJSON_Delete(patch);
+        return not_found(r, resp);
+    }
+    cJSON *res = NULL;
+    char *err = NULL;
+    if (strstr(ct, "json-patch"))
+        res = ks_json_patch(o->json, patch, &err);
+    else if (strstr(ct, "merge-patch"))
+        res = ks_merge_patch(o->json, patch);
+    else
+        res = ks_strategic_patch(o->json, patch);
+    cJSON *st = NULL;
+    if (res && (st = rv_conflict(r, o, res))) {
+        cJSON_Delete(res);
+        res = NULL;
+    }
+    if (!res && !st) {
+        st = ks_status_new(err ? 422 : 500, err ? "Invalid" : "InternalError", err ? err : "patch failed");
+        free(err);
+    }
+    if (!st && res) st = name_mismatch(r, res);
+    cJSON_Delete(patch);
+    if (st) {
+        cJSON_Delete(res);
+        ks_resp_status(resp, st);
+        return;
+    }
+    char mb[128];
+    commit_update(r, resp, o, res, manager_of(r, mb, sizeof mb), r->sub, 1);
+}
+
+/* ---- delete ---- */
+
+static void do_delete(struct ks_req *r, struct ks_resp *resp)
+{
+    struct ks_server *s = r->s;
+    cJSON *opts = NULL;
+    if (r->body.len) {
+        opts = cJSON_ParseWithLength(r->body.data, r->body.len);
+        if (!cJSON_IsObject(opts)) {
+            cJSON_Delete(opts);
+            ks_resp_error(resp, 400, "BadRequest", "the server rejected our request due to an error in our "
+                                                   "request: invalid DeleteOptions");
+            return;
+        }
+    }
+    const char *prop = ks_jstr(opts, "propagationPolicy");
+    if (!prop) prop = ks_q(r, "propagationPolicy");
+    if (ks_jbool(opts, "orphanDependents", 0)) prop = "Orphan";
+    if (prop && strcmp(prop, "Background") && strcmp(prop, "Foreground") && strcmp(prop, "Orphan")) {
+        char *m = ks_sprintf("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: "
+                             "\"%s\": supported values: \"Foreground\", \"Background\", \"Orphan\"",
+                             prop);
+        ks_resp_error(resp, 422, "Invalid", m ? m : "invalid propagationPolicy");
+        free(m);
+        cJSON_Delete(opts);
+        return;
+    }
+    int dry = dry_run(r) || cJSON_IsArray(ks_j(opts, "dryRun"));
+    if (r->name) {
+        struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
+        if (!o) {
+            cJSON_Delete(opts);
+            return not_found(r, resp);
+        }
+        const cJSON *pre = ks_j(opts, "preconditions");
+        const char *puid = ks_jstr(pre, "uid"), *prv = ks_jstr(pre, "resourceVersion");
+        if ((puid && strcmp(puid, o->uid)) ||
+            (prv && !ks_streq(prv, ks_jstr(ks_j(o->json, "metadata"), "resourceVersion")))) {
+            char q[300];
+            ks_resp_status(resp, ks_status_obj(409, "Conflict", r->rt, o->name,
+                                               "Operation cannot be fulfilled on %s \"%s\": Precondition failed: %s "
+                                               "in precondition: %s, %s in object meta: %s",
+                                               qualified(r->rt, q, sizeof q), o->name, puid ? "UID" : "ResourceVersion",
+                                               puid ? puid : prv, puid ? "UID" : "ResourceVersion",
+                                               puid ? o->uid : ks_jstr(ks_j(o->json, "metadata"), "resourceVersion")));
+            cJSON_Delete(opts);
+            return;
+        }
+        cJSON_Delete(opts);
+        if (dry) {
+            ks_resp_json(resp, 200, cJSON_Duplicate(o->json, 1), NULL);
+            return;
+        }
+        cJSON *last = cJSON_Duplicate(o->json, 1);
+        char uid[64];
+        snprintf(uid, sizeof uid, "%s", o->uid);
+        struct ks_obj *kept = ks_ctl_delete(s, o, prop ? prop : "Background");
+        if (kept) {
+            cJSON_Delete(last);
+            ks_resp_json(resp, 200, cJSON_Duplicate(kept->json, 1), NULL);
+            return;
+        }
+        if (!strcmp(r->rt->kind, "Pod") && last) { /* pods answer with the deleted object */
+            ks_resp_json(resp, 200, last, NULL);
+            return;
+        }
+        cJSON_Delete(last);
+        cJSON *st = ks_status_obj(200, NULL, r->rt, r->name, "%s", "");
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "message");
+        cJSON_AddStringToObject(ks_j(st, "details"), "uid", uid);
+        ks_resp_json(resp, 200, st, NULL);
+        return;
+    }
+    /* deletecollection */
+    struct ks_selector *ls, *fs;
+    if (parse_selectors(r, resp, &ls, &fs) < 0) {
+        cJSON_Delete(opts);
+        return;
+    }
+    size_t n;
+    struct ks_obj **all = ks_obj_list(s, r->rt, r->ns, &n);
+    cJSON *items = cJSON_CreateArray();
+    for (size_t i = 0; all && items && i < n; i++) {
+        /* an earlier deletion may have collected this one: look it up again by key */
+        char ns[256], name[256];
+        snprintf(ns, sizeof ns, "%s", all[i]->ns);
+        snprintf(name, sizeof name, "%s", all[i]->name);
+        all[i] = NULL;
+        struct ks_obj *o = ks_obj_get(s, r->rt, ns, name);
+        if (!o || !ks_sel_match(ls, o->json) || !ks_sel_match(fs, o->json)) continue;
+        cJSON_AddItemToArray(items, cJSON_Duplicate(o->json, 1));
+        if (!dry) ks_ctl_delete(s, o, prop ? prop : "Background");
+    }
+    free(all);
+    ks_sel_free(ls);
+    ks_sel_free(fs);
+    cJSON_Delete(opts);
+    cJSON *list = cJSON_CreateObject();
+    char *gv = ks_rtype_gv(r->rt);
+    cJSON_AddStringToObject(list, "kind", r->rt->list_kind);
+    cJSON_AddStringToObject(list, "apiVersion", gv ? gv : "v1");
+    free(gv);
+    cJSON_AddItemToObject(list, "metadata", cJSON_CreateObject());
+    cJSON_AddItemToObject(list, "items", items);
+    ks_resp_json(resp, 200, list, NULL);
+}
+
+/* ---- scale subresource ---- */
+
+static cJSON *scale_of(struct ks_obj *o)
+{
+    cJSON *sc = cJSON_CreateObject();
+    if (!sc) return NULL;
+    cJSON_AddStringToObject(sc, "kind", "Scale");
+    cJSON_AddStringToObject(sc, "apiVersion", "autoscaling/v1");
+    cJSON *md = cJSON_AddObjectToObject(sc, "metadata");
+    static const char *keys[] = {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"};
+    for (size_t i = 0; i < 5; i++) {
+        cJSON *v = ks_jpath(o->json, "metadata") ? ks_j(ks_j(o->json, "metadata"), keys[i]) : NULL;
+        if (v) cJSON_AddItemToObject(md, keys[i], cJSON_Duplicate(v, 1));
+    }
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(sc, "spec"), "replicas", ks_jnum(ks_j(o->json, "spec"), "replicas", 1));
+    cJSON *st = cJSON_AddObjectToObject(sc, "status");
+    cJSON_AddNumberToObject(st, "replicas", ks_jnum(ks_j(o->json, "status"), "replicas", 0));
+    struct ks_buf sel;
+    ks_buf_init(&sel);
+    const cJSON *ml = ks_jpath(o->json, "spec.selector.matchLabels"), *l;
+    cJSON_ArrayForEach(l, ml) if (cJSON_IsString(l)) ks_buf_printf(&sel, "%s%s=%s", sel.len ? "," : "", l->string, l->valuestring);
+    cJSON_AddStringToObject(st, "selector", sel.data ? sel.data : "");
+    ks_buf_free(&sel);
+    return sc;
+}
+
+static void do_scale(struct ks_req *r, struct ks_resp *resp, cJSON *body)
+{
+    struct ks_obj *o = ks_obj_get(r->s, r->rt, r->ns, r->name);
+    if (!o) {
+        cJSON_Delete(body);
+        return not_found(r, resp);
+    }
+    if (!strcmp(r->method, "GET")) {
+        ks_resp_json(resp, 200, scale_of(o), NULL);
+        return;
+    }
+    cJSON *sc = scale_of(o), *res = NULL;
+    const char *ct = ks_hdr(r, "Content-Type");
+    if (!strcmp(r->method, "PUT"))
+        res = cJSON_Duplicate(body, 1);
+    else if (ct && strstr(ct, "json-patch")) {
+        char *err = NULL;
+        res = ks_json_patch(sc, body, &err);
+        free(err);
+    } else
+        res = ks_merge_patch(sc, body);
+    cJSON_Delete(sc);
+    cJSON_Delete(body);
+    const cJSON *rep = ks_jpath(res, "spec.replicas");
+    if (!cJSON_IsNumber(rep) || rep->valuedouble < 0) {
+        cJSON_Delete(res);
+        ks_resp_error(resp, 422, "Invalid", "Scale.autoscaling \"\" is invalid: spec.replicas: Invalid value: must be "
+                                            "greater than or equal to 0");
+        return;
+    }
+    cJSON *nw = cJSON_Duplicate(o->json, 1);
+    ks_jset_num(ks_jobj(nw, "spec"), "replicas", rep->valuedouble);
+    cJSON_Delete(res);
+    char mb[128];
+    struct ks_resp inner = {0};
+    free(r->sub);
+    r->sub = NULL;
+    commit_update(r, &inner, o, nw, manager_of(r, mb, sizeof mb), NULL, 1);
+    if (inner.code == 200) {
+        free(inner.body);
+        struct ks_obj *now = ks_obj_get(r->s, r->rt, r->ns, r->name);
+        ks_resp_json(resp, 200, now ? scale_of(now) : cJSON_CreateObject(), NULL);
+    } else {
+        *resp = inner;
+    }
+}
+
+/* ---- namespace finalize ---- */
+
+static void do_finalize(struct ks_req *r, struct ks_resp *resp, cJSON *body)
+{
+    struct ks_obj *o = ks_obj_get(r->s, r->rt, "", r->name);
+    if (!o) {
+        cJSON_Delete(body);
+        return not_found(r, resp);
+    }
+    cJSON *nw = cJSON_Duplicate(o->json, 1);
+    cJSON *fin = ks_jpath(body, "spec.finalizers");
+    ks_jset(ks_jobj(nw, "spec"), "finalizers", fin ? cJSON_Duplicate(fin, 1) : cJSON_CreateArray());
+    cJSON_Delete(body);
+    ks_obj_update(r->s, o, nw);
+    cJSON *copy = cJSON_Duplicate(o->json, 1);
+    if (ks_jpath(o->json, "metadata.deletionTimestamp")) ks_ctl_changed(r->s, o, KS_MODIFIED);
+    ks_resp_json(resp, 200, copy, NULL);
+}
+
+void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
+{
+    struct ks_server *s = r->s;
+    const char *m = r->method;
+    int is_get = !strcmp(m, "GET");
+    int needs_body = !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+
+    if (r->sub && !strcmp(r->sub, "log")) {
+        if (strcmp(r->rt->kind, "Pod") || !is_get) {
+            ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+            return;
+        }
+        pthread_mutex_lock(&s->mu);
+        struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
+        if (!o) {
+            not_found(r, resp);
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+        ks_log_start(r, resp, o, ks_q(r, "container"));
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    if (r->sub && strcmp(r->sub, "status") && strcmp(r->sub, "scale") && strcmp(r->sub, "finalize")) {
+        ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+        return;
+    }
+    if (r->sub && !strcmp(r->sub, "scale") && !r->rt->scale_sub) {
+        ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+        return;
+    }
+    if (r->name && !strcmp(m, "POST")) {
+        ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+        return;
+    }
+    if (!r->name && (!strcmp(m, "PUT") || !strcmp(m, "PATCH"))) {
+        ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+        return;
+    }
+    if (r->rt->namespaced && !r->ns && (!is_get || r->name)) {
+        /* a namespaced object needs a namespace in the path */
+        ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+        return;
+    }
+    cJSON *body = NULL;
+    if (needs_body) {
+        const char *ct = ks_hdr(r, "Content-Type");
+        if (!strcmp(m, "PATCH")) {
+            if (!ct || (!strstr(ct, "apply-patch") && !strstr(ct, "merge-patch+json") && !strstr(ct, "json-patch+json") &&
+                        !strstr(ct, "strategic-merge-patch+json"))) {
+                ks_resp_error(resp, 415, "UnsupportedMediaType",
+                              "the body of the request was in an unknown format - accepted media types include: "
+                              "application/json-patch+json, application/merge-patch+json, "
+                              "application/apply-patch+yaml, application/strategic-merge-patch+json");
+                return;
+            }
+            if (strstr(ct, "strategic") && !r->rt->builtin) {
+                ks_resp_error(resp, 415, "UnsupportedMediaType",
+                              "the body of the request was in an unknown format - accepted media types include: "
+                              "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
+                return;
+            }
+        }
+        cJSON *st;
+        body = ks_body_parse(r, &st);
+        if (!body) {
+            ks_resp_status(resp, st);
+            return;
+        }
+        int patch_array = !strcmp(m, "PATCH") && ct && strstr(ct, "json-patch+json");
+        if (!patch_array && !cJSON_IsObject(body)) {
+            cJSON_Delete(body);
+            ks_resp_error(resp, 400, "BadRequest", "the body of the request must be a JSON or YAML object");
+            return;
+        }
+    }
+
+    if (is_get && !r->name) {
+        struct ks_selector *ls, *fs;
+        if (parse_selectors(r, resp, &ls, &fs) < 0) return;
+        if (ks_qbool(r, "watch")) {
+            ks_watch_start(r, resp, ls, fs, r->ns);
+            return;
+        }
+        pthread_mutex_lock(&s->mu);
+        do_list(r, resp, ls, fs);
+        pthread_mutex_unlock(&s->mu);
+        ks_sel_free(ls);
+        ks_sel_free(fs);
+        return;
+    }
+
+    pthread_mutex_lock(&s->mu);
+    if (r->sub && !strcmp(r->sub, "scale")) {
+        do_scale(r, resp, body);
+    } else if (r->sub && !strcmp(r->sub, "finalize")) {
+        if (strcmp(r->rt->kind, "Namespace") || strcmp(m, "PUT")) {
+            cJSON_Delete(body);
+            ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+        } else {
+            do_finalize(r, resp, body);
+        }
+    } else if (is_get) {
+        do_get(r, resp);
+    } else if (!strcmp(m, "POST")) {
+        do_create(r, resp, body);
+    } else if (!strcmp(m, "PUT")) {
+        do_update(r, resp, body);
+    } else if (!strcmp(m, "PATCH")) {
+        if (strstr(ks_hdr(r, "Content-Type"), "apply-patch"))
+            do_apply(r, resp, body);
+        else
+            do_patch(r, resp, body);
+    } else if (!strcmp(m, "DELETE")) {
+        do_delete(r, resp);
+    } else {
+        cJSON_Delete(body);
+        ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+    }
+    pthread_mutex_unlock(&s->mu);
+}

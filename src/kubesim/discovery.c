@@ -1,0 +1,583 @@
+/* Non-resource endpoints: /version, health, discovery (legacy and the aggregated v2 form that
+ * kubectl 1.32 asks for first), the minimal /openapi/v3 that lets `kubectl apply` validate,
+ * and the server-side Table form of lists that `kubectl get` prints. */
+#include "http.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *VERBS[] = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+
+static cJSON *str_array(const char **v, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+    return a;
+}
+
+static cJSON *csv_array(const char *csv)
+{
+    cJSON *a = cJSON_CreateArray();
+    const char *p = csv;
+    while (a && p && *p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char *t = ks_strndup(p, n);
+        if (t) cJSON_AddItemToArray(a, cJSON_CreateString(t));
+        free(t);
+        p += n;
+        if (*p == ',') p++;
+    }
+    return a;
+}
+
+static int wants_aggregated(struct ks_req *r)
+{
+    const char *acc = ks_hdr(r, "Accept");
+    return acc && strstr(acc, "as=APIGroupDiscoveryList") && strstr(acc, "g=apidiscovery.k8s.io");
+}
+
+int ks_wants_table(struct ks_req *r)
+{
+    const char *acc = ks_hdr(r, "Accept");
+    return acc && strstr(acc, "as=Table");
+}
+
+static cJSON *gvk(const char *group, const char *version, const char *kind)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "group", group);
+    cJSON_AddStringToObject(o, "version", version);
+    cJSON_AddStringToObject(o, "kind", kind);
+    return o;
+}
+
+static cJSON *agg_sub(const char *name, cJSON *kind, const char **verbs, size_t nverbs)
+{
+    cJSON *s = cJSON_CreateObject();
+    if (!s) {
+        cJSON_Delete(kind);
+        return NULL;
+    }
+    cJSON_AddStringToObject(s, "subresource", name);
+    cJSON_AddItemToObject(s, "responseKind", kind);
+    cJSON_AddItemToObject(s, "verbs", str_array(verbs, nverbs));
+    return s;
+}
+
+static cJSON *agg_resource(struct ks_rtype *rt)
+{
+    static const char *gpu[] = {"get", "patch", "update"};
+    static const char *g[] = {"get"};
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "resource", rt->plural);
+    cJSON_AddItemToObject(o, "responseKind", gvk(rt->group, rt->version, rt->kind));
+    cJSON_AddStringToObject(o, "scope", rt->namespaced ? "Namespaced" : "Cluster");
+    cJSON_AddStringToObject(o, "singularResource", rt->singular);
+    cJSON_AddItemToObject(o, "verbs", str_array(VERBS, 8));
+    if (*rt->short_names) cJSON_AddItemToObject(o, "shortNames", csv_array(rt->short_names));
+    if (rt->category_all) cJSON_AddItemToObject(o, "categories", csv_array("all"));
+    cJSON *subs = cJSON_AddArrayToObject(o, "subresources");
+    if (rt->status_sub) cJSON_AddItemToArray(subs, agg_sub("status", gvk(rt->group, rt->version, rt->kind), gpu, 3));
+    if (rt->scale_sub) cJSON_AddItemToArray(subs, agg_sub("scale", gvk("autoscaling", "v1", "Scale"), gpu, 3));
+    if (!strcmp(rt->kind, "Pod")) cJSON_AddItemToArray(subs, agg_sub("log", gvk("", "v1", "Pod"), g, 1));
+    return o;
+}
+
+static cJSON *legacy_resources(struct ks_server *s, const char *group, const char *version)
+{
+    static const char *gpu[] = {"get", "patch", "update"};
+    static const char *g[] = {"get"};
+    cJSON *list = cJSON_CreateObject();
+    if (!list) return NULL;
+    cJSON_AddStringToObject(list, "kind", "APIResourceList");
+    cJSON_AddStringToObject(list, "apiVersion", "v1");
+    char gv[300];
+    snprintf(gv, sizeof gv, "%s%s%s", group, *group ? "/" : "", version);
+    cJSON_AddStringToObject(list, "groupVersion", gv);
+    cJSON *res = cJSON_AddArrayToObject(list, "resources");
+    for (struct ks_rtype *rt = s->types; rt; rt = rt->next) {
+        if (strcmp(rt->group, group) || strcmp(rt->version, version)) continue;
+        cJSON *o = cJSON_CreateObject();
+        if (!o) continue;
+        cJSON_AddStringToObject(o, "name", rt->plural);
+        cJSON_AddStringToObject(o, "singularName", rt->singular);
+        cJSON_AddBoolToObject(o, "namespaced", rt->namespaced);
+        cJSON_AddStringToObject(o, "kind", rt->kind);
+        cJSON_AddItemToObject(o, "verbs", str_array(VERBS, 8));
+        if (*rt->short_names) cJSON_AddItemToObject(o, "shortNames", csv_array(rt->short_names));
+        if (rt->category_all) cJSON_AddItemToObject(o, "categories", csv_array("all"));
+        cJSON_AddItemToArray(res, o);
+        const char *subs[3];
+        int nsub = 0;
+        if (rt->status_sub) subs[nsub++] = "status";
+        if (rt->scale_sub) subs[nsub++] = "scale";
+        if (!strcmp(rt->kind, "Pod")) subs[nsub++] = "log";
+        for (int i = 0; i < nsub; i++) {
+            cJSON *sub = cJSON_CreateObject();
+            if (!sub) continue;
+            char name[300];
+            snprintf(name, sizeof name, "%s/%s", rt->plural, subs[i]);
+            cJSON_AddStringToObject(sub, "name", name);
+            cJSON_AddStringToObject(sub, "singularName", "");
+            cJSON_AddBoolToObject(sub, "namespaced", rt->namespaced);
+            if (!strcmp(subs[i], "scale")) {
+                cJSON_AddStringToObject(sub, "group", "autoscaling");
+                cJSON_AddStringToObject(sub, "version", "v1");
+                cJSON_AddStringToObject(sub, "kind", "Scale");
+            } else {
+                cJSON_AddStringToObject(sub, "kind", rt->kind);
+            }
+            if (!strcmp(subs[i], "log"))
+                cJSON_AddItemToObject(sub, "verbs", str_array(g, 1));
+            else
+                cJSON_AddItemToObject(sub, "verbs", str_array(gpu, 3));
+            cJSON_AddItemToArray(res, sub);
+        }
+    }
+    return list;
+}
+
+/* The distinct (group, version) pairs, in registration order; core first. */
+static int group_seen(struct ks_server *s, struct ks_rtype *upto, const char *group)
+{
+    for (struct ks_rtype *rt = s->types; rt && rt != upto; rt = rt->next)
+        if (!strcmp(rt->group, group)) return 1;
+    return 0;
+}
+
+static cJSON *aggregated(struct ks_server *s, int core)
+{
+    cJSON *list = cJSON_CreateObject();
+    if (!list) return NULL;
+    cJSON_AddStringToObject(list, "kind", "APIGroupDiscoveryList");
+    cJSON_AddStringToObject(list, "apiVersion", "apidiscovery.k8s.io/v2");
+    cJSON_AddItemToObject(list, "metadata", cJSON_CreateObject());
+    cJSON *items = cJSON_AddArrayToObject(list, "items");
+    for (struct ks_rtype *g = s->types; g; g = g->next) {
+        if (core != !g->group[0] || group_seen(s, g, g->group)) continue;
+        cJSON *item = cJSON_CreateObject();
+        if (!item) continue;
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "metadata"), "name", g->group);
+        cJSON *versions = cJSON_AddArrayToObject(item, "versions");
+        /* one entry per version of the group, in first-seen order */
+        for (struct ks_rtype *v = s->types; v; v = v->next) {
+            if (strcmp(v->group, g->group)) continue;
+            int dup = 0;
+            for (struct ks_rtype *w = s->types; w != v; w = w->next)
+                if (!strcmp(w->group, g->group) && !strcmp(w->version, v->version)) dup = 1;
+            if (dup) continue;
+            cJSON *ver = cJSON_CreateObject();
+            if (!ver) continue;
+            cJSON_AddStringToObject(ver, "version", v->version);
+            cJSON *res = cJSON_AddArrayToObject(ver, "resources");
+            for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
+                if (!strcmp(rt->group, g->group) && !strcmp(rt->version, v->version))
+                    cJSON_AddItemToArray(res, agg_resource(rt));
+            cJSON_AddStringToObject(ver, "freshness", "Current");
+            cJSON_AddItemToArray(versions, ver);
+        }
+        cJSON_AddItemToArray(items, item);
+    }
+    return list;
+}
+
+static cJSON *api_group(struct ks_server *s, struct ks_rtype *g)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "name", g->group);
+    cJSON *vs = cJSON_AddArrayToObject(o, "versions");
+    for (struct ks_rtype *v = s->types; v; v = v->next) {
+        if (strcmp(v->group, g->group)) continue;
+        int dup = 0;
+        for (struct ks_rtype *w = s->types; w != v; w = w->next)
+            if (!strcmp(w->group, g->group) && !strcmp(w->version, v->version)) dup = 1;
+        if (dup) continue;
+        cJSON *e = cJSON_CreateObject();
+        char gv[300];
+        snprintf(gv, sizeof gv, "%s/%s", v->group, v->version);
+        cJSON_AddStringToObject(e, "groupVersion", gv);
+        cJSON_AddStringToObject(e, "version", v->version);
+        cJSON_AddItemToArray(vs, e);
+    }
+    cJSON *pref = cJSON_Duplicate(cJSON_GetArrayItem(vs, 0), 1);
+    cJSON_AddItemToObject(o, "preferredVersion", pref ? pref : cJSON_CreateObject());
+    return o;
+}
+
+/* ---- OpenAPI v3 ---- */
+
+static uint32_t types_hash(struct ks_server *s, const char *group, const char *version)
+{
+    struct ks_buf b;
+    ks_buf_init(&b);
+    for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
+        if (!strcmp(rt->group, group) && !strcmp(rt->version, version)) ks_buf_printf(&b, "%s/%s;", rt->kind, rt->plural);
+    uint32_t h = ks_fnv32(b.data ? b.data : "", b.len);
+    ks_buf_free(&b);
+    return h;
+}
+
+static cJSON *openapi_index(struct ks_server *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *paths = cJSON_AddObjectToObject(o, "paths");
+    for (struct ks_rtype *v = s->types; v; v = v->next) {
+        char key[300], url[400];
+        if (v->group[0])
+            snprintf(key, sizeof key, "apis/%s/%s", v->group, v->version);
+        else
+            snprintf(key, sizeof key, "api/%s", v->version);
+        if (ks_j(paths, key)) continue;
+        snprintf(url, sizeof url, "/openapi/v3/%s?hash=%08X", key, types_hash(s, v->group, v->version));
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(paths, key), "serverRelativeURL", url);
+    }
+    return o;
+}
+
+static cJSON *param(const char *name, const char *type)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "name", name);
+    cJSON_AddStringToObject(p, "in", "query");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(p, "schema"), "type", type);
+    return p;
+}
+
+static cJSON *openapi_gv(struct ks_server *s, const char *group, const char *version)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "openapi", "3.0.0");
+    cJSON *info = cJSON_AddObjectToObject(o, "info");
+    cJSON_AddStringToObject(info, "title", "Kubernetes");
+    cJSON_AddStringToObject(info, "version", "v1.32.0");
+    cJSON *paths = cJSON_AddObjectToObject(o, "paths");
+    int any = 0;
+    for (struct ks_rtype *rt = s->types; rt; rt = rt->next) {
+        if (strcmp(rt->group, group) || strcmp(rt->version, version)) continue;
+        any = 1;
+        char path[600];
+        snprintf(path, sizeof path, "/%s%s%s/%s%s/%s/{name}", group[0] ? "apis/" : "api", group, group[0] ? "" : "",
+                 version, rt->namespaced ? "/namespaces/{namespace}" : "", rt->plural);
+        if (group[0])
+            snprintf(path, sizeof path, "/apis/%s/%s%s/%s/{name}", group, version,
+                     rt->namespaced ? "/namespaces/{namespace}" : "", rt->plural);
+        else
+            snprintf(path, sizeof path, "/api/%s%s/%s/{name}", version, rt->namespaced ? "/namespaces/{namespace}" : "",
+                     rt->plural);
+        cJSON *p = cJSON_AddObjectToObject(paths, path);
+        const char *acts[] = {"patch", "put"};
+        for (int i = 0; i < 2; i++) {
+            cJSON *op = cJSON_AddObjectToObject(p, acts[i]);
+            cJSON_AddItemToObject(op, "x-kubernetes-group-version-kind", gvk(rt->group, rt->version, rt->kind));
+            cJSON_AddStringToObject(op, "x-kubernetes-action", i == 0 ? "patch" : "put");
+            cJSON *ps = cJSON_AddArrayToObject(op, "parameters");
+            cJSON_AddItemToArray(ps, param("dryRun", "string"));
+            cJSON_AddItemToArray(ps, param("fieldManager", "string"));
+            cJSON_AddItemToArray(ps, param("fieldValidation", "string"));
+            if (i == 0) cJSON_AddItemToArray(ps, param("force", "boolean"));
+            cJSON_AddStringToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(op, "responses"), "200"),
+                                    "description", "OK");
+        }
+    }
+    cJSON_AddObjectToObject(cJSON_AddObjectToObject(o, "components"), "schemas");
+    if (!any) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- tables ---- */
+
+static void age(double created_wall, char *out, size_t n)
+{
+    double d = ks_wall() - created_wall;
+    if (d < 0) d = 0;
+    long s = (long)d;
+    if (s < 120)
+        snprintf(out, n, "%lds", s);
+    else if (s < 3 * 3600)
+        snprintf(out, n, "%ldm", s / 60);
+    else if (s < 48 * 3600)
+        snprintf(out, n, "%ldh", s / 3600);
+    else
+        snprintf(out, n, "%ldd", s / 86400);
+}
+
+static double parse_time(const char *ts)
+{
+    if (!ts) return ks_wall();
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(ts, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return ks_wall();
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (double)timegm(&tm);
+}
+
+static void add_col(cJSON *cols, const char *name, const char *type, const char *fmt, int priority)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "name", name);
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddStringToObject(c, "format", fmt);
+    cJSON_AddStringToObject(c, "description", "");
+    cJSON_AddNumberToObject(c, "priority", priority);
+    cJSON_AddItemToArray(cols, c);
+}
+
+static void pod_status_text(const cJSON *pod, char *out, size_t n, int *ready, int *total, int *restarts)
+{
+    const cJSON *st = ks_j(pod, "status");
+    snprintf(out, n, "%s", ks_jstr(st, "phase") ? ks_jstr(st, "phase") : "Pending");
+    *ready = *total = *restarts = 0;
+    const cJSON *cs;
+    cJSON_ArrayForEach(cs, ks_j(st, "containerStatuses"))
+    {
+        (*total)++;
+        if (ks_jbool(cs, "ready", 0)) (*ready)++;
+        *restarts += (int)ks_jnum(cs, "restartCount", 0);
+        const char *w = ks_jstr(ks_jpath(cs, "state.waiting"), "reason");
+        const char *t = ks_jstr(ks_jpath(cs, "state.terminated"), "reason");
+        if (w && *w) snprintf(out, n, "%s", w);
+        else if (t && *t) snprintf(out, n, "%s", t);
+    }
+    if (!*total) *total = cJSON_GetArraySize(ks_jpath(pod, "spec.containers"));
+    if (ks_jpath(pod, "metadata.deletionTimestamp")) snprintf(out, n, "Terminating");
+}
+
+cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const char *rv)
+{
+    (void)s;
+    cJSON *t = cJSON_CreateObject();
+    if (!t) {
+        cJSON_Delete(items);
+        return NULL;
+    }
+    cJSON_AddStringToObject(t, "kind", "Table");
+    cJSON_AddStringToObject(t, "apiVersion", "meta.k8s.io/v1");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(t, "metadata"), "resourceVersion", rv ? rv : "0");
+    cJSON *cols = cJSON_AddArrayToObject(t, "columnDefinitions");
+    const char *k = rt->kind;
+    add_col(cols, "Name", "string", "name", 0);
+    if (!strcmp(k, "Pod")) {
+        add_col(cols, "Ready", "string", "", 0), add_col(cols, "Status", "string", "", 0);
+        add_col(cols, "Restarts", "string", "", 0), add_col(cols, "Age", "string", "", 0);
+        add_col(cols, "IP", "string", "", 1), add_col(cols, "Node", "string", "", 1);
+    } else if (!strcmp(k, "Deployment")) {
+        add_col(cols, "Ready", "string", "", 0), add_col(cols, "Up-to-date", "integer", "", 0);
+        add_col(cols, "Available", "integer", "", 0), add_col(cols, "Age", "string", "", 0);
+        add_col(cols, "Images", "string", "", 1);
+    } else if (!strcmp(k, "ReplicaSet")) {
+        add_col(cols, "Desired", "integer", "", 0), add_col(cols, "Current", "integer", "", 0);
+        add_col(cols, "Ready", "integer", "", 0), add_col(cols, "Age", "string", "", 0);
+    } else if (!strcmp(k, "Job")) {
+        add_col(cols, "Status", "string", "", 0), add_col(cols, "Completions", "string", "", 0);
+        add_col(cols, "Age", "string", "", 0);
+    } else if (!strcmp(k, "Service")) {
+        add_col(cols, "Type", "string", "", 0), add_col(cols, "Cluster-IP", "string", "", 0);
+        add_col(cols, "External-IP", "string", "", 0), add_col(cols, "Port(s)", "string", "", 0);
+        add_col(cols, "Age", "string", "", 0);
+    } else if (!strcmp(k, "StatefulSet")) {
+        add_col(cols, "Ready", "string", "", 0), add_col(cols, "Age", "string", "", 0);
+    } else if (!strcmp(k, "Namespace")) {
+        add_col(cols, "Status", "string", "", 0), add_col(cols, "Age", "string", "", 0);
+    } else if (!strcmp(k, "Event")) {
+        add_col(cols, "Type", "string", "", 0), add_col(cols, "Reason", "string", "", 0);
+        add_col(cols, "Object", "string", "", 0), add_col(cols, "Message", "string", "", 0);
+    } else {
+        add_col(cols, "Age", "string", "", 0);
+    }
+    cJSON *rows = cJSON_AddArrayToObject(t, "rows");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items)
+    {
+        cJSON *row = cJSON_CreateObject(), *cells = cJSON_CreateArray();
+        if (!row || !cells) {
+            cJSON_Delete(row), cJSON_Delete(cells);
+            continue;
+        }
+        const cJSON *md = ks_j(it, "metadata"), *spec = ks_j(it, "spec"), *st = ks_j(it, "status");
+        char a[32], buf[512];
+        age(parse_time(ks_jstr(md, "creationTimestamp")), a, sizeof a);
+        cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(md, "name") ? ks_jstr(md, "name") : ""));
+        if (!strcmp(k, "Pod")) {
+            int ready, total, restarts;
+            pod_status_text(it, buf, sizeof buf, &ready, &total, &restarts);
+            char rd[32], rs[32];
+            snprintf(rd, sizeof rd, "%d/%d", ready, total);
+            snprintf(rs, sizeof rs, "%d", restarts);
+            cJSON_AddItemToArray(cells, cJSON_CreateString(rd));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(rs));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(st, "podIP") ? ks_jstr(st, "podIP") : "<none>"));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(spec, "nodeName") ? ks_jstr(spec, "nodeName") : "<none>"));
+        } else if (!strcmp(k, "Deployment")) {
+            snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(st, "readyReplicas", 0), (int)ks_jnum(spec, "replicas", 1));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(st, "updatedReplicas", 0)));
+            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(st, "availableReplicas", 0)));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+            const cJSON *c0 = cJSON_GetArrayItem(ks_jpath(spec, "template.spec.containers"), 0);
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(c0, "image") ? ks_jstr(c0, "image") : ""));
+        } else if (!strcmp(k, "ReplicaSet")) {
+            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(spec, "replicas", 1)));
+            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(st, "replicas", 0)));
+            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(st, "readyReplicas", 0)));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+        } else if (!strcmp(k, "Job")) {
+            const char *status = "Running";
+            const cJSON *c;
+            cJSON_ArrayForEach(c, ks_j(st, "conditions"))
+            {
+                if (!ks_streq(ks_jstr(c, "status"), "True")) continue;
+                if (ks_streq(ks_jstr(c, "type"), "Complete")) status = "Complete";
+                if (ks_streq(ks_jstr(c, "type"), "Failed")) status = "Failed";
+            }
+            cJSON_AddItemToArray(cells, cJSON_CreateString(status));
+            snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(st, "succeeded", 0), (int)ks_jnum(spec, "completions", 1));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+        } else if (!strcmp(k, "Service")) {
+            struct ks_buf ports;
+            ks_buf_init(&ports);
+            const cJSON *p;
+            cJSON_ArrayForEach(p, ks_j(spec, "ports"))
+            {
+                ks_buf_printf(&ports, "%s%d", ports.len ? "," : "", (int)ks_jnum(p, "port", 0));
+                if (ks_j(p, "nodePort")) ks_buf_printf(&ports, ":%d", (int)ks_jnum(p, "nodePort", 0));
+                ks_buf_printf(&ports, "/%s", ks_jstr(p, "protocol") ? ks_jstr(p, "protocol") : "TCP");
+            }
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(spec, "type") ? ks_jstr(spec, "type") : "ClusterIP"));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(spec, "clusterIP") ? ks_jstr(spec, "clusterIP") : "<none>"));
+            cJSON_AddItemToArray(cells, cJSON_CreateString("<none>"));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ports.data ? ports.data : "<none>"));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+            ks_buf_free(&ports);
+        } else if (!strcmp(k, "StatefulSet")) {
+            snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(st, "readyReplicas", 0), (int)ks_jnum(spec, "replicas", 1));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+        } else if (!strcmp(k, "Namespace")) {
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(st, "phase") ? ks_jstr(st, "phase") : "Active"));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+        } else if (!strcmp(k, "Event")) {
+            const cJSON *io = ks_j(it, "involvedObject");
+            snprintf(buf, sizeof buf, "%s/%s", ks_jstr(io, "kind") ? ks_jstr(io, "kind") : "",
+                     ks_jstr(io, "name") ? ks_jstr(io, "name") : "");
+            for (char *p = buf; *p && *p != '/'; p++)
+                if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(it, "type") ? ks_jstr(it, "type") : ""));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(it, "reason") ? ks_jstr(it, "reason") : ""));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(it, "message") ? ks_jstr(it, "message") : ""));
+        } else {
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+        }
+        cJSON_AddItemToObject(row, "cells", cells);
+        cJSON *po = cJSON_AddObjectToObject(row, "object");
+        cJSON_AddStringToObject(po, "kind", "PartialObjectMetadata");
+        cJSON_AddStringToObject(po, "apiVersion", "meta.k8s.io/v1");
+        cJSON_AddItemToObject(po, "metadata", cJSON_Duplicate(md, 1));
+        cJSON_DeleteItemFromObjectCaseSensitive(ks_j(po, "metadata"), "managedFields");
+        cJSON_AddItemToArray(rows, row);
+    }
+    cJSON_Delete(items);
+    return t;
+}
+
+/* ---- dispatch ---- */
+
+int ks_disc_handle(struct ks_req *r, struct ks_resp *resp)
+{
+    struct ks_server *s = r->s;
+    const char *p = r->path;
+    if (strcmp(r->method, "GET")) return 0;
+    if (!strcmp(p, "/version") || !strcmp(p, "/version/")) {
+        cJSON *v = cJSON_CreateObject();
+        cJSON_AddStringToObject(v, "major", "1");
+        cJSON_AddStringToObject(v, "minor", "32");
+        cJSON_AddStringToObject(v, "gitVersion", "v1.32.0-kubesim");
+        cJSON_AddStringToObject(v, "gitCommit", "0000000000000000000000000000000000000000");
+        cJSON_AddStringToObject(v, "gitTreeState", "clean");
+        cJSON_AddStringToObject(v, "buildDate", "2025-01-01T00:00:00Z");
+        cJSON_AddStringToObject(v, "goVersion", "go1.23.4");
+        cJSON_AddStringToObject(v, "compiler", "gc");
+        cJSON_AddStringToObject(v, "platform", "linux/amd64");
+        ks_resp_json(resp, 200, v, NULL);
+        return 1;
+    }
+    if (!strcmp(p, "/healthz") || !strcmp(p, "/livez") || !strcmp(p, "/readyz")) {
+        ks_resp_text(resp, 200, "ok", NULL);
+        return 1;
+    }
+    cJSON *out = NULL;
+    const char *ctype = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (!strcmp(p, "/api") || !strcmp(p, "/api/")) {
+        if (wants_aggregated(r)) {
+            out = aggregated(s, 1);
+            ctype = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+        } else {
+            out = cJSON_CreateObject();
+            cJSON_AddStringToObject(out, "kind", "APIVersions");
+            const char *v1[] = {"v1"};
+            cJSON_AddItemToObject(out, "versions", str_array(v1, 1));
+            cJSON *cidr = cJSON_CreateObject();
+            cJSON_AddStringToObject(cidr, "clientCIDR", "0.0.0.0/0");
+            const char *host = ks_hdr(r, "Host");
+            cJSON_AddStringToObject(cidr, "serverAddress", host ? host : "127.0.0.1");
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(out, "serverAddressByClientCIDRs"), cidr);
+        }
+    } else if (!strcmp(p, "/apis") || !strcmp(p, "/apis/")) {
+        if (wants_aggregated(r)) {
+            out = aggregated(s, 0);
+            ctype = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+        } else {
+            out = cJSON_CreateObject();
+            cJSON_AddStringToObject(out, "kind", "APIGroupList");
+            cJSON_AddStringToObject(out, "apiVersion", "v1");
+            cJSON *groups = cJSON_AddArrayToObject(out, "groups");
+            for (struct ks_rtype *g = s->types; g; g = g->next)
+                if (g->group[0] && !group_seen(s, g, g->group)) cJSON_AddItemToArray(groups, api_group(s, g));
+        }
+    } else if (!strcmp(p, "/api/v1")) {
+        out = legacy_resources(s, "", "v1");
+    } else if (!strcmp(p, "/openapi/v3") || !strcmp(p, "/openapi/v3/")) {
+        out = openapi_index(s);
+    } else if (!strncmp(p, "/openapi/v3/api/", 16)) {
+        out = openapi_gv(s, "", p + 16);
+    } else if (!strncmp(p, "/openapi/v3/apis/", 17)) {
+        char g[256], v[64];
+        if (sscanf(p + 17, "%255[^/]/%63s", g, v) == 2) out = openapi_gv(s, g, v);
+    } else if (!strncmp(p, "/apis/", 6)) {
+        char g[256], v[64];
+        int n = sscanf(p + 6, "%255[^/]/%63[^/]", g, v);
+        if (n == 2 && ks_rtype_find(s, g, v, "") == NULL) {
+            int known = 0;
+            for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
+                if (!strcmp(rt->group, g) && !strcmp(rt->version, v)) known = 1;
+            if (known) out = legacy_resources(s, g, v);
+        } else if (n == 1) {
+            for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
+                if (!strcmp(rt->group, g)) {
+                    out = api_group(s, rt);
+                    cJSON_AddStringToObject(out, "kind", "APIGroup");
+                    cJSON_AddStringToObject(out, "apiVersion", "v1");
+                    break;
+                }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!out) return 0;
+    ks_resp_json(resp, 200, out, ctype);
+    return 1;
+}

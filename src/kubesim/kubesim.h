@@ -1,0 +1,183 @@
+/* kubesim: the shared picture of the simulator. One struct ks_server holds everything (no
+ * globals); one mutex guards the store, the watch history and the controllers, so controller
+ * transitions and API writes are totally ordered by resourceVersion. */
+#ifndef KS_KUBESIM_H
+#define KS_KUBESIM_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "util.h"
+
+struct ks_scenario;
+struct ks_ctl;
+struct ks_pod;
+
+/* A resource type: built in, from a CRD, or from --kinds. */
+struct ks_rtype {
+    char *group, *version, *kind, *plural, *singular, *list_kind; /* owns */
+    char *short_names;  /* owns; comma-separated, may be "" */
+    int namespaced;
+    int category_all;   /* listed by "kubectl get all" */
+    int status_sub;     /* has a status subresource: main writes keep status */
+    int scale_sub;
+    int builtin;
+    struct ks_map objs; /* "ns/name" -> struct ks_obj* (owned by the store) */
+    struct ks_rtype *next;
+};
+
+struct ks_obj {
+    struct ks_rtype *rt;
+    char *ns, *name, *uid; /* owns; ns is "" for cluster-scoped objects */
+    cJSON *json;           /* owns: the full object as served */
+    uint64_t rv;
+    struct ks_pod *pod;    /* owns: simulated kubelet state of a pod, NULL otherwise */
+    double progress_at;    /* workloads: simulated time of the last progress (deadline clock) */
+    int gone;              /* removed from the store but still referenced by the caller */
+};
+
+enum ks_evtype { KS_ADDED, KS_MODIFIED, KS_DELETED };
+
+/* One entry of the bounded watch history. */
+struct ks_event {
+    uint64_t rv;
+    enum ks_evtype type;
+    struct ks_rtype *rt;
+    char *ns;      /* owns */
+    cJSON *obj;    /* owns: snapshot, for selector matching */
+    char *line;    /* owns: {"type":..,"object":..}\n as sent */
+    size_t line_len;
+};
+
+struct ks_faults {
+    double error_rate;      /* fraction of API requests answered with an error code */
+    int error_codes[8];
+    int n_error_codes;
+    int retry_after;        /* seconds, sent with 429 and 503 */
+    double drop_rate;       /* fraction of requests whose connection is closed unanswered */
+    double latency;         /* seconds added to each API request (real seconds) */
+    double latency_jitter;
+    double watch_close_every; /* real seconds; 0 = never */
+    double expire_every;    /* real seconds: an open watch gets ERROR 410 and ends; 0 = never */
+    int history;            /* events kept for watch resume (older resourceVersions get 410) */
+    char *verbs;            /* owns; comma-separated verbs faults apply to, NULL = all */
+};
+
+struct ks_stats {
+    uint64_t requests_total;
+    struct ks_map by_verb;     /* verb -> (uintptr_t) count */
+    struct ks_map by_resource; /* plural[.group] -> count */
+    struct ks_map faults;      /* kind -> count */
+    int watches_open;
+    uint64_t watches_total;
+};
+
+struct ks_server {
+    pthread_mutex_t mu;
+    pthread_cond_t ev_cond; /* broadcast on every watch event, log line and shutdown */
+    pthread_cond_t ctl_cond;
+
+    uint64_t rv;            /* last resourceVersion handed out */
+    struct ks_rtype *types; /* owns the list */
+    struct ks_map uids;     /* uid -> struct ks_obj* */
+    size_t nobjects;
+
+    struct ks_event *ring;  /* watch history, ring_cap entries */
+    size_t ring_cap, ring_start, ring_len;
+    uint64_t evicted_rv;    /* newest rv that fell out of the history */
+
+    struct ks_rng rng;      /* controllers: names, uids, jitter */
+    struct ks_rng frng;     /* faults: kept apart so faults do not shift controller choices */
+    uint64_t seed;
+
+    double time_scale;      /* real seconds per simulated second */
+    double mono0, wall0;
+    double bookmark_every;  /* real seconds between watch bookmarks */
+
+    struct ks_scenario *sc; /* owns */
+    struct ks_faults faults;
+    struct ks_stats stats;
+    struct ks_ctl *ctl;     /* owns */
+
+    char *token;            /* owns; bearer token required in --tls mode, else NULL */
+    int stopping;
+    int verbose;
+};
+
+/* ---- store.c ---- */
+int ks_store_init(struct ks_server *s);
+void ks_store_free(struct ks_server *s);
+struct ks_rtype *ks_rtype_add(struct ks_server *s, const char *group, const char *version,
+                              const char *kind, const char *plural, int namespaced);
+struct ks_rtype *ks_rtype_find(struct ks_server *s, const char *group, const char *version,
+                               const char *plural);
+struct ks_rtype *ks_rtype_by_kind(struct ks_server *s, const char *api_version, const char *kind);
+char *ks_rtype_gv(const struct ks_rtype *rt);   /* "apps/v1" or "v1"; caller frees */
+const char *ks_rtype_qualified(const struct ks_rtype *rt, char *buf, size_t n); /* deployments.apps */
+struct ks_obj *ks_obj_get(struct ks_server *s, struct ks_rtype *rt, const char *ns, const char *name);
+struct ks_obj *ks_obj_by_uid(struct ks_server *s, const char *uid);
+/* Stores a new object (takes json), setting uid, creationTimestamp, resourceVersion and
+ * generation; records ADDED. NULL on OOM. */
+struct ks_obj *ks_obj_insert(struct ks_server *s, struct ks_rtype *rt, cJSON *json);
+/* Replaces the object's content (takes json); bumps generation when anything outside metadata
+ * and status changed; records MODIFIED. Returns 0, or 1 when nothing changed (no new rv). */
+int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json);
+/* Removes the object now; records DELETED; frees it. */
+void ks_obj_remove(struct ks_server *s, struct ks_obj *o);
+/* Sorted snapshot of the objects of a type (ns NULL = all namespaces); caller frees array. */
+struct ks_obj **ks_obj_list(struct ks_server *s, struct ks_rtype *rt, const char *ns, size_t *n);
+void ks_obj_set_rv(struct ks_obj *o);
+double ks_sim_now(struct ks_server *s);
+void ks_now_str(struct ks_server *s, char out[32]);
+void ks_stat_inc(struct ks_map *m, const char *key);
+
+/* ---- select.c: label and field selectors ---- */
+struct ks_selector;
+struct ks_selector *ks_sel_parse_labels(const char *text, char **err);
+struct ks_selector *ks_sel_parse_fields(const char *text, char **err);
+int ks_sel_match(const struct ks_selector *sel, const cJSON *obj);
+void ks_sel_free(struct ks_selector *sel);
+/* LabelSelector objects ({matchLabels, matchExpressions}) and plain maps (Service selectors). */
+int ks_labelsel_match(const cJSON *selector, const cJSON *labels);
+int ks_map_subset(const cJSON *want, const cJSON *labels);
+
+/* ---- apply.c: SSA, managed fields, patches ---- */
+/* Fieldset (FieldsV1) of an object's content: what an applier or creator owns. */
+cJSON *ks_fields_of(const cJSON *obj, int skip_status);
+/* Computes the applied result. live may be NULL (create). Returns the new object (caller
+ * owns) or NULL with *status set to a Status error body and *code to its HTTP code. */
+cJSON *ks_apply(struct ks_server *s, const cJSON *live, const cJSON *applied, const char *manager,
+                int force, int *code, cJSON **status);
+/* Records an Update-operation manager for the fields changed between old (may be NULL) and
+ * nw; subresource may be NULL. Modifies nw's metadata.managedFields. */
+void ks_fields_record_update(struct ks_server *s, const cJSON *old, cJSON *nw, const char *manager,
+                             const char *subresource);
+cJSON *ks_merge_patch(const cJSON *target, const cJSON *patch);             /* RFC 7386 */
+cJSON *ks_strategic_patch(const cJSON *target, const cJSON *patch);         /* approximation */
+cJSON *ks_json_patch(const cJSON *target, const cJSON *ops, char **err);     /* RFC 6902 */
+const char *ks_list_key(const char *field, const cJSON *elem, char *buf, size_t n);
+
+/* ---- defaults.c: apiserver defaulting and validation ---- */
+void ks_defaults_apply(struct ks_server *s, struct ks_rtype *rt, cJSON *obj, const cJSON *old);
+/* 0 when valid; else a Status body (422 Invalid) in *status. */
+int ks_validate(struct ks_server *s, struct ks_rtype *rt, const cJSON *obj, const cJSON *old,
+                cJSON **status);
+
+/* ---- status.c: Status bodies ---- */
+cJSON *ks_status_new(int code, const char *reason, const char *message);
+cJSON *ks_status_obj(int code, const char *reason, const struct ks_rtype *rt, const char *name,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ---- ctl.c: controllers ---- */
+int ks_ctl_start(struct ks_server *s);
+void ks_ctl_stop(struct ks_server *s);
+void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t); /* under lock */
+/* Delete with propagation ("Background", "Foreground", "Orphan"); under lock. Returns the
+ * object when it stays (deletionTimestamp set), else NULL after removal. */
+struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *propagation);
+/* Pod logs: appends the lines visible now to out; *done set when no more will come. */
+int ks_ctl_pod_log(struct ks_server *s, struct ks_obj *pod, const char *container, int previous,
+                   size_t *cursor, struct ks_buf *out, int *done, char **err);
+
+#endif

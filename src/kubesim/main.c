@@ -1,0 +1,248 @@
+/* moonship-kubesim: parses the command line, loads the scenario, starts the HTTP server and the
+ * controllers, writes the kubeconfig, prints the address and serves until SIGTERM/SIGINT. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "scenario.h"
+#include "tls.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: moonship-kubesim [--listen 127.0.0.1:PORT] [--kubeconfig-out PATH] [--scenario FILE]\n"
+          "                        [--time-scale F] [--seed N] [--tls] [--token T]\n"
+          "                        [--kinds group/version/Kind/plural[:cluster],...]\n"
+          "                        [--bookmark-interval SECONDS] [--history EVENTS] [-v]\n"
+          "A Kubernetes API simulator for tests and demos; see docs/kubesim.md.\n",
+          f);
+}
+
+/* Registers --kinds entries: stored as-is, without a controller. */
+static int add_kinds(struct ks_server *s, const char *spec)
+{
+    char *copy = ks_strdup(spec), *save = NULL;
+    if (!copy) return -1;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *parts[4] = {0};
+        int n = 0;
+        int cluster = 0;
+        char *colon = strchr(item, ':');
+        if (colon) {
+            *colon = 0;
+            cluster = !strcmp(colon + 1, "cluster");
+        }
+        char *save2 = NULL;
+        for (char *p = strtok_r(item, "/", &save2); p && n < 4; p = strtok_r(NULL, "/", &save2)) parts[n++] = p;
+        if (n != 4) {
+            fprintf(stderr, "moonship-kubesim: --kinds entries are group/version/Kind/plural (got '%s')\n", item);
+            free(copy);
+            return -1;
+        }
+        if (!ks_rtype_add(s, strcmp(parts[0], "core") ? parts[0] : "", parts[1], parts[2], parts[3], !cluster)) {
+            free(copy);
+            return -1;
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+static int create_namespace(struct ks_server *s, const char *name)
+{
+    struct ks_rtype *rt = ks_rtype_find(s, "", "v1", "namespaces");
+    if (ks_obj_get(s, rt, "", name)) return 0;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return -1;
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "metadata"), "name", name);
+    ks_defaults_apply(s, rt, o, NULL);
+    ks_fields_record_update(s, NULL, o, "kube-apiserver", NULL);
+    return ks_obj_insert(s, rt, o) ? 0 : -1;
+}
+
+static int bootstrap(struct ks_server *s)
+{
+    static const char *system_ns[] = {"default", "kube-system", "kube-public", "kube-node-lease"};
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < 4; i++) rc |= create_namespace(s, system_ns[i]);
+    for (int i = 0; i < s->sc->nnamespaces; i++) rc |= create_namespace(s, s->sc->namespaces[i]);
+    /* the node every simulated pod runs on, and the default/kubernetes Service */
+    const char *node = "{\"metadata\":{\"name\":\"kubesim-node-1\",\"labels\":{\"kubernetes.io/hostname\":"
+                       "\"kubesim-node-1\"}},\"spec\":{},\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":"
+                       "\"True\",\"reason\":\"KubeletReady\"}],\"nodeInfo\":{\"kubeletVersion\":\"v1.32.0-kubesim\"}}}";
+    const char *svc = "{\"metadata\":{\"name\":\"kubernetes\",\"namespace\":\"default\",\"labels\":{\"component\":"
+                      "\"apiserver\",\"provider\":\"kubernetes\"}},\"spec\":{\"clusterIP\":\"10.96.0.1\",\"ports\":"
+                      "[{\"name\":\"https\",\"port\":443,\"targetPort\":6443}]}}";
+    struct ks_rtype *nrt = ks_rtype_find(s, "", "v1", "nodes"), *srt = ks_rtype_find(s, "", "v1", "services");
+    cJSON *n = cJSON_Parse(node), *v = cJSON_Parse(svc);
+    if (n) {
+        ks_fields_record_update(s, NULL, n, "kubelet", NULL);
+        rc |= ks_obj_insert(s, nrt, n) ? 0 : -1;
+    }
+    if (v) {
+        ks_defaults_apply(s, srt, v, NULL);
+        ks_fields_record_update(s, NULL, v, "kube-apiserver", NULL);
+        rc |= ks_obj_insert(s, srt, v) ? 0 : -1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc || !n || !v ? -1 : 0;
+}
+
+static void stats_free(struct ks_stats *st)
+{
+    ks_map_free(&st->by_verb);
+    ks_map_free(&st->by_resource);
+    ks_map_free(&st->faults);
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen = "127.0.0.1:0", *kubeconfig = NULL, *scenario = NULL, *kinds = NULL, *token = NULL;
+    double time_scale = -1, bookmark = 60;
+    long long seed = -1;
+    int tls = 0, verbose = 0, history = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_ARG                                                                      \
+    do {                                                                              \
+        if (!v) {                                                                     \
+            fprintf(stderr, "moonship-kubesim: %s needs a value\n", a);              \
+            return 2;                                                                 \
+        }                                                                             \
+        i++;                                                                          \
+    } while (0)
+        if (!strcmp(a, "--listen")) { NEED_ARG; listen = v; }
+        else if (!strcmp(a, "--kubeconfig-out")) { NEED_ARG; kubeconfig = v; }
+        else if (!strcmp(a, "--scenario")) { NEED_ARG; scenario = v; }
+        else if (!strcmp(a, "--time-scale")) { NEED_ARG; time_scale = atof(v); }
+        else if (!strcmp(a, "--seed")) { NEED_ARG; seed = atoll(v); }
+        else if (!strcmp(a, "--kinds")) { NEED_ARG; kinds = v; }
+        else if (!strcmp(a, "--token")) { NEED_ARG; token = v; }
+        else if (!strcmp(a, "--bookmark-interval")) { NEED_ARG; bookmark = atof(v); }
+        else if (!strcmp(a, "--history")) { NEED_ARG; history = atoi(v); }
+        else if (!strcmp(a, "--tls")) tls = 1;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "moonship-kubesim: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+#undef NEED_ARG
+    }
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (strncmp(listen, "127.0.0.1:", 10) && strncmp(listen, "localhost:", 10))) {
+        fprintf(stderr, "moonship-kubesim: --listen must be 127.0.0.1:PORT (loopback only)\n");
+        return 2;
+    }
+    int port = atoi(colon + 1);
+    if (time_scale == 0 || time_scale < -1 || bookmark <= 0) {
+        fprintf(stderr, "moonship-kubesim: --time-scale and --bookmark-interval must be positive\n");
+        return 2;
+    }
+
+    struct ks_server *s = calloc(1, sizeof *s);
+    if (!s) return 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->ev_cond, NULL);
+    pthread_cond_init(&s->ctl_cond, NULL);
+    s->verbose = verbose;
+    s->bookmark_every = bookmark;
+    char *err = NULL;
+    s->sc = ks_scenario_load(scenario, &s->faults, &err);
+    if (!s->sc) {
+        fprintf(stderr, "moonship-kubesim: %s\n", err ? err : "cannot load the scenario");
+        free(err);
+        return 2;
+    }
+    if (history > 0) s->faults.history = history;
+    s->time_scale = time_scale > 0 ? time_scale : s->sc->time_scale > 0 ? s->sc->time_scale : 1.0;
+    if (seed >= 0)
+        s->seed = (uint64_t)seed;
+    else if (s->sc->seed >= 0)
+        s->seed = (uint64_t)s->sc->seed;
+    else
+        s->seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    ks_rng_seed(&s->rng, s->seed);
+    ks_rng_seed(&s->frng, s->seed ^ 0x5eedfa17u);
+    s->mono0 = ks_mono();
+    s->wall0 = ks_wall();
+    if (ks_store_init(s) < 0 || (kinds && add_kinds(s, kinds) < 0)) {
+        fprintf(stderr, "moonship-kubesim: cannot initialise the store\n");
+        return 1;
+    }
+
+    /* signals are taken by sigwait below, so every thread must block them */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ks_tls certs = {0};
+    if (tls) {
+        if (ks_tls_make(&certs, &err) < 0) {
+            fprintf(stderr, "moonship-kubesim: %s\n", err);
+            free(err);
+            return 1;
+        }
+        if (token)
+            s->token = ks_strdup(token);
+        else {
+            char t[40];
+            ks_rng_suffix(&s->rng, t, 32);
+            s->token = ks_sprintf("kubesim-%s", t);
+        }
+    }
+    if (bootstrap(s) < 0 || ks_ctl_start(s) < 0) {
+        fprintf(stderr, "moonship-kubesim: cannot start the controllers\n");
+        return 1;
+    }
+    int bound = 0;
+    struct MHD_Daemon *d = ks_http_start(s, port, certs.cert_pem, certs.key_pem, &bound);
+    if (!d) {
+        fprintf(stderr, "moonship-kubesim: cannot listen on %s: %s\n", listen, strerror(errno));
+        return 1;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d", tls ? "https" : "http", bound);
+    if (kubeconfig && ks_kubeconfig_write(kubeconfig, url, tls ? &certs : NULL, s->token, &err) < 0) {
+        fprintf(stderr, "moonship-kubesim: %s\n", err);
+        free(err);
+        MHD_stop_daemon(d);
+        return 1;
+    }
+    printf("kubesim listening on %s\n", url);
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0) {
+    }
+    if (verbose) fprintf(stderr, "moonship-kubesim: signal %d, stopping\n", sig);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->ev_cond);
+    pthread_mutex_unlock(&s->mu);
+    ks_ctl_stop(s);
+    MHD_stop_daemon(d);
+    ks_store_free(s);
+    ks_scenario_free(s->sc);
+    stats_free(&s->stats);
+    free(s->faults.verbs);
+    free(s->token);
+    ks_tls_free(&certs);
+    pthread_cond_destroy(&s->ev_cond);
+    pthread_cond_destroy(&s->ctl_cond);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return 0;
+}
