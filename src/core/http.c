@@ -614,6 +614,10 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
     SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
     SETOPT(CURLOPT_WRITEDATA, (void *)t);
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Over TLS, wait for a connection being set up rather than open another: if ALPN picks
+     * HTTP/2, concurrent requests share it as streams. (Cleartext stays HTTP/1.1: no wait.) */
+    if (strncasecmp(req->url, "https://", 8) == 0)
+        SETOPT(CURLOPT_PIPEWAIT, 1L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SETOPT(CURLOPT_HTTPHEADER, t->headers);
