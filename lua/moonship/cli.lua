@@ -71,23 +71,29 @@ end
 
 local HELP = {long = "help", short = "h", help = "show this help"}
 
-local commands = {}
-local order = {}
+-- The commands, in the order --help lists them; each is the module moonship.cli.<name>,
+-- loaded when used (a command's dependencies cost nothing to the others).
+local COMMANDS = {"deploy", "run", "version"}
+local loaded = {}
 
-local function command(name, cmd)
-  cmd.options[#cmd.options + 1] = HELP
-  commands[name] = cmd
-  order[#order + 1] = name
+local function command(name)
+  local cmd = loaded[name]
+  if cmd == nil then
+    for _, known in ipairs(COMMANDS) do
+      if known == name then
+        cmd = require("moonship.cli." .. name)
+        cmd.options[#cmd.options + 1] = HELP
+        loaded[name] = cmd
+      end
+    end
+  end
+  return cmd
 end
-
--- The commands, in the order --help lists them; each is the module moonship.cli.<name>.
-local COMMANDS = {"run", "version"}
-for _, name in ipairs(COMMANDS) do command(name, require("moonship.cli." .. name)) end
 
 local function main_usage()
   local lines = {"usage: moonship COMMAND [OPTIONS] [ARGS]", "", "commands:"}
-  for _, name in ipairs(order) do
-    lines[#lines + 1] = string.format("  %-10s %s", name, commands[name].summary)
+  for _, name in ipairs(COMMANDS) do
+    lines[#lines + 1] = string.format("  %-10s %s", name, command(name).summary)
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Run 'moonship COMMAND --help' for a command's options."
@@ -102,7 +108,7 @@ function M.main(argv)
     return name and EXIT.ok or EXIT.bad_input
   end
   if name == "--version" then name = "version" end
-  local cmd = commands[name]
+  local cmd = command(name)
   if not cmd then
     eprintf("moonship: unknown command '%s'\n\n%s", name, main_usage())
     return EXIT.bad_input

@@ -1,8 +1,34 @@
--- require "moonship": the programmatic API. The scheduler is here now; the template loader,
--- the engine and the Kubernetes client join it as they land.
+-- require "moonship": the programmatic API, the same scheduler, client and engine as the CLI.
+--   moonship.load_template(path, opts) -> model, warnings | nil, errors
+--   moonship.deploy(path, opts) -> result {state=, exit_code=, run_id=, journal=}
+--     opts as the CLI's long options: workflow=, env=, namespace=, context=, kubeconfig=,
+--     hooks=, concurrency=, timeout=, settle=, dry_run=, resume=, output="text"|"json"|"none",
+--     sim=, scenario=, time_scale=, sinks={fn(event)}, client= (an existing kube client)
+--   moonship.sched, moonship.kube, moonship.connect(opts)
 local M = {}
 
 M.sched = require "moonship.sched"
+M.kube = require "moonship.kube"
 M.version = require("moonship.core").version
+
+function M.load_template(path, opts)
+  return require("moonship.template").load(path, opts or {})
+end
+
+function M.connect(opts)
+  return M.kube.connect(opts)
+end
+
+function M.deploy(path, opts)
+  local settings = {template = path, output = "none"}
+  for k, v in pairs(opts or {}) do settings[k] = v end
+  local run = require("moonship.deploy").run
+  if M.sched.current() then return run(settings) end
+  return M.sched.run(run, settings)
+end
+
+function M.plan(path, opts)
+  return require("moonship.plan").build(path, opts or {})
+end
 
 return M
