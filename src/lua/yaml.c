@@ -15,6 +15,7 @@
 #define STREAM_MT "moonship.yaml.Stream"
 #define OUT_MT "moonship.yaml.Output"
 #define DUMP_MAX_DEPTH 1000
+#define LONG_KEY 200 /* bytes; escaped, still under the 1024 characters of a simple key */
 
 /* A position record is a table: [false] = filename, [true] = the table's own position,
  * [key] = that key's (or index's) position; positions are packed as line << 32 | col. */
@@ -178,6 +179,8 @@ static int l_yaml_load(lua_State *L)
     if (rc != 0) {
         lua_pushnil(L);
         lua_pushstring(L, (*box)->error);
+        ms_yaml_stream_free(*box);
+        *box = NULL;
         return 2;
     }
     lua_getfield(L, LUA_REGISTRYINDEX, WHERE_KEY);
@@ -594,12 +597,20 @@ static void dump_table(lua_State *L, struct out *o, int idx, enum kind kind, int
             if (j > 0 || !inline_first)
                 put_indent(L, o, indent);
             lua_rawgeti(L, keys, ks[j].slot);
+            /* YAML caps implicit keys at 1024 characters: longer ones take the "? " form. */
+            int explicit_key = !ks[j].isint && ks[j].n > LONG_KEY;
+            if (explicit_key)
+                PUTS(L, o, "? ");
             if (ks[j].isint) {
                 put_scalar(L, o, -1, indent);
             } else if (plain_ok(ks[j].s, ks[j].n)) {
                 put(L, o, ks[j].s, ks[j].n);
             } else {
                 put_quoted(L, o, ks[j].s, ks[j].n);
+            }
+            if (explicit_key) {
+                PUTS(L, o, "\n");
+                put_indent(L, o, indent);
             }
             PUTS(L, o, ":");
             lua_rawget(L, idx);

@@ -259,6 +259,7 @@ spec:
        0.1, 2^53, 3.0},
       {nested = {{{}}, {json.array()}, {{a = {b = {c = {"deep"}}}}}}},
       {["key with: colon"] = 1, ["123"] = 2, ["multi\nline"] = 3, [""] = 4, ["- dash"] = 5},
+      {[("k"):rep(1500)] = {("v"):rep(1500), {[("\1"):rep(300)] = {x = {1}}}}, short = 1},
       {script = "#!/bin/sh\nset -e\necho hi\n", cfg = "a: 1\nb:\n  - 2\n"},
     }
     for _, v in ipairs(values) do
