@@ -171,8 +171,9 @@ static void drain(struct ms_http *c)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode rc = msg->data.result;
-        struct ms_http_transfer *t = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        struct ms_http_transfer *t = (struct ms_http_transfer *)(void *)priv;
         curl_multi_remove_handle(c->multi, easy);
         unlink_transfer(t);
         if (!t->cancelled && t->cb.on_done) {
