@@ -561,7 +561,8 @@ int main(void)
         server_stop(&tls_server);
         char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-        system(cmd);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tmpdir);
     } else {
         CHECK(!"openssl could not make certificates");
     }
