@@ -1,0 +1,114 @@
+-- Diagnostics for the template loader: positioned errors and warnings ("file:line:col: message")
+-- and the did-you-mean suggestions that go with misspelt names.
+local yaml = require "moonship.yaml"
+
+local fmt, min, max, sort = string.format, math.min, math.max, table.sort
+local where = yaml.where
+
+local M = {}
+
+local Message = {}
+Message.__index = Message
+Message.__tostring = function(m) return m.text end
+
+-- A position {file=, line=, col=} of tbl[key] (or of tbl when key is nil); fallback when the
+-- table did not come from YAML (then the file's first line).
+function M.pos(tbl, key, fallback_file)
+  local file, line, col
+  if type(tbl) == "table" then
+    if key ~= nil then file, line, col = where(tbl, key) end
+    if not file then file, line, col = where(tbl) end
+  end
+  if not file then return {file = fallback_file or "?", line = 1, col = 1} end
+  return {file = file, line = line, col = col}
+end
+
+-- "file:line:col"
+function M.at(pos)
+  return fmt("%s:%d:%d", pos.file, pos.line, pos.col)
+end
+
+-- "line:col" when in the same file as `from`, else "file:line:col": for "(first at ...)".
+function M.short_at(pos, from)
+  if from and from.file == pos.file then return fmt("%d:%d", pos.line, pos.col) end
+  return M.at(pos)
+end
+
+local Collector = {}
+Collector.__index = Collector
+
+-- A collector of messages: c:error(pos, fmt, ...), c:warning(pos, fmt, ...).
+function M.collector()
+  return setmetatable({errors = {}, warnings = {}, seq = 0}, Collector)
+end
+
+local function add(self, list, severity, pos, message)
+  self.seq = self.seq + 1
+  list[#list + 1] = setmetatable({
+    file = pos.file, line = pos.line, col = pos.col, message = message, severity = severity,
+    text = fmt("%s:%d:%d: %s", pos.file, pos.line, pos.col, message), seq = self.seq,
+  }, Message)
+end
+
+function Collector:error(pos, f, ...) add(self, self.errors, "error", pos, fmt(f, ...)) end
+function Collector:warning(pos, f, ...) add(self, self.warnings, "warning", pos, fmt(f, ...)) end
+
+-- Messages sorted by file (in order of first appearance), line and column, then discovery.
+local function sorted(list)
+  local file_rank, n = {}, 0
+  for _, m in ipairs(list) do
+    if not file_rank[m.file] then n = n + 1; file_rank[m.file] = n end
+  end
+  local copy = table.move(list, 1, #list, 1, {})
+  sort(copy, function(a, b)
+    if a.file ~= b.file then return file_rank[a.file] < file_rank[b.file] end
+    if a.line ~= b.line then return a.line < b.line end
+    if a.col ~= b.col then return a.col < b.col end
+    return a.seq < b.seq
+  end)
+  return copy
+end
+
+function Collector:sorted_errors() return sorted(self.errors) end
+function Collector:sorted_warnings() return sorted(self.warnings) end
+
+-- Edit distance (insertions, deletions, substitutions) between two strings.
+function M.levenshtein(a, b)
+  local la, lb = #a, #b
+  if la == 0 then return lb end
+  if lb == 0 then return la end
+  local prev, cur = {}, {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    cur[0] = i
+    local ca = a:byte(i)
+    for j = 1, lb do
+      local cost = (ca == b:byte(j)) and 0 or 1
+      cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev, cur = cur, prev
+  end
+  return prev[lb]
+end
+
+-- The closest candidate to name, or nil when none is close enough to be a likely typo.
+-- Candidates are tried in order, so ties go to the first.
+function M.suggest(name, candidates)
+  local best, best_d
+  local limit = max(2, #name // 4)
+  for _, c in ipairs(candidates) do
+    if c ~= name then
+      local d = M.levenshtein(name:lower(), c:lower())
+      if d <= limit and (not best_d or d < best_d) then best, best_d = c, d end
+    end
+  end
+  return best
+end
+
+-- " (did you mean 'x'?)" or "".
+function M.did_you_mean(name, candidates)
+  local s = M.suggest(name, candidates)
+  return s and fmt(" (did you mean '%s'?)", s) or ""
+end
+
+return M
