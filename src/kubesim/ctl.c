@@ -1,8 +1,599 @@
-/* stub */
-#include "kubesim.h"
-int ks_ctl_start(struct ks_server *s) { (void)s; return 0; }
-void ks_ctl_stop(struct ks_server *s) { (void)s; }
-void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t) { (void)s; (void)o; (void)t; }
-struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *p) { (void)p; ks_obj_remove(s, o); return NULL; }
-int ks_ctl_pod_log(struct ks_server *s, struct ks_obj *pod, const char *c, int prev, size_t *cur, struct ks_buf *out, int *done, char **err)
-{ (void)s; (void)pod; (void)c; (void)prev; (void)cur; (void)out; *done = 1; *err = NULL; return 0; }
+/* The controller loop: one thread, one timer heap in simulated time and one FIFO of objects to
+ * reconcile, all under the server lock. A timer's work (and everything it causes) runs at the
+ * timer's own simulated time, so a run's transitions come in the same order whatever the
+ * machine's load. Also: Events, deletion with propagation, garbage collection, namespaces and
+ * CRD registration. */
+#include "ctl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_EVENTS 2000
+
+/* ---- timers and queue ---- */
+
+static int timer_less(const struct ks_timer *a, const struct ks_timer *b)
+{
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+void ks_ctl_at(struct ks_server *s, const char *uid, double due)
+{
+    struct ks_ctl *c = s->ctl;
+    if (!c) return;
+    if (c->nheap == c->capheap) {
+        size_t cap = c->capheap ? c->capheap * 2 : 256;
+        struct ks_timer *h = realloc(c->heap, cap * sizeof *h);
+        if (!h) return;
+        c->heap = h;
+        c->capheap = cap;
+    }
+    struct ks_timer t = {due, c->seq++, {0}};
+    snprintf(t.uid, sizeof t.uid, "%s", uid);
+    size_t i = c->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!timer_less(&t, &c->heap[p])) break;
+        c->heap[i] = c->heap[p];
+        i = p;
+    }
+    c->heap[i] = t;
+    pthread_cond_signal(&s->ctl_cond);
+}
+
+static struct ks_timer timer_pop(struct ks_ctl *c)
+{
+    struct ks_timer top = c->heap[0], last = c->heap[--c->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const struct ks_timer *best = &last;
+        if (l < c->nheap && timer_less(&c->heap[l], best)) m = l, best = &c->heap[l];
+        if (r < c->nheap && timer_less(&c->heap[r], best)) m = r;
+        if (m == i) break;
+        c->heap[i] = c->heap[m];
+        i = m;
+    }
+    if (c->nheap) c->heap[i] = last;
+    return top;
+}
+
+void ks_ctl_enqueue(struct ks_server *s, const char *uid)
+{
+    struct ks_ctl *c = s->ctl;
+    if (!c || !uid || ks_map_get(&c->queued, uid)) return;
+    if (c->qlen == c->qcap) {
+        size_t cap = c->qcap ? c->qcap * 2 : 256;
+        char(*q)[40] = malloc(cap * sizeof *q);
+        if (!q) return;
+        for (size_t i = 0; i < c->qlen; i++) memcpy(q[i], c->queue[(c->qhead + i) % c->qcap], 40);
+        free(c->queue);
+        c->queue = q;
+        c->qcap = cap;
+        c->qhead = 0;
+    }
+    snprintf(c->queue[(c->qhead + c->qlen) % c->qcap], 40, "%s", uid);
+    c->qlen++;
+    ks_map_put(&c->queued, uid, (void *)1);
+    pthread_cond_signal(&s->ctl_cond);
+}
+
+/* On the controller thread: the simulated time of the work at hand (a timer's due time);
+ * elsewhere (an API write that schedules a pod) the current simulated time. */
+double ks_ctl_now(struct ks_server *s)
+{
+    struct ks_ctl *c = s->ctl;
+    if (c && c->started && pthread_equal(pthread_self(), c->thread)) return c->now;
+    return ks_sim_now(s);
+}
+
+void ks_ctl_wall_str(struct ks_server *s, char out[32])
+{
+    ks_rfc3339(s->wall0 + ks_ctl_now(s) * s->time_scale, out);
+}
+
+struct ks_rtype *ks_ctl_type(struct ks_server *s, const char *group, const char *plural)
+{
+    return ks_rtype_find(s, group, group[0] ? "v1" : "v1", plural);
+}
+
+/* ---- helpers for controllers ---- */
+
+const cJSON *ks_ctl_condition(const cJSON *status, const char *type)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, ks_j(status, "conditions")) if (ks_streq(ks_jstr(c, "type"), type)) return c;
+    return NULL;
+}
+
+void ks_ctl_set_condition(cJSON *status, const char *type, const char *st, const char *reason, const char *msg,
+                          const char *now, int touch_update)
+{
+    cJSON *conds = ks_j(status, "conditions");
+    if (!cJSON_IsArray(conds)) {
+        conds = cJSON_CreateArray();
+        if (!conds) return;
+        ks_jset(status, "conditions", conds);
+    }
+    cJSON *c = NULL, *e;
+    cJSON_ArrayForEach(e, conds) if (ks_streq(ks_jstr(e, "type"), type)) c = e;
+    if (!c) {
+        c = cJSON_CreateObject();
+        if (!c) return;
+        cJSON_AddStringToObject(c, "type", type);
+        cJSON_AddItemToArray(conds, c);
+    }
+    int changed = !ks_streq(ks_jstr(c, "status"), st);
+    int moved = changed || !ks_streq(ks_jstr(c, "reason"), reason) || !ks_streq(ks_jstr(c, "message"), msg);
+    ks_jset_str(c, "status", st);
+    if (reason) ks_jset_str(c, "reason", reason);
+    if (msg) ks_jset_str(c, "message", msg);
+    if (changed || !ks_j(c, "lastTransitionTime")) ks_jset_str(c, "lastTransitionTime", now);
+    if (touch_update >= 0 && (moved || touch_update || !ks_j(c, "lastUpdateTime")))
+        ks_jset_str(c, "lastUpdateTime", now);
+}
+
+cJSON *ks_ctl_owner_ref(struct ks_obj *owner)
+{
+    cJSON *refs = cJSON_CreateArray(), *r = cJSON_CreateObject();
+    if (!refs || !r) {
+        cJSON_Delete(refs), cJSON_Delete(r);
+        return NULL;
+    }
+    char *gv = ks_rtype_gv(owner->rt);
+    cJSON_AddStringToObject(r, "apiVersion", gv ? gv : "v1");
+    free(gv);
+    cJSON_AddStringToObject(r, "kind", owner->rt->kind);
+    cJSON_AddStringToObject(r, "name", owner->name);
+    cJSON_AddStringToObject(r, "uid", owner->uid);
+    cJSON_AddBoolToObject(r, "controller", 1);
+    cJSON_AddBoolToObject(r, "blockOwnerDeletion", 1);
+    cJSON_AddItemToArray(refs, r);
+    return refs;
+}
+
+static const char *controller_uid(const cJSON *obj)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, ks_jpath(obj, "metadata.ownerReferences")) if (ks_jbool(r, "controller", 0)) return ks_jstr(r, "uid");
+    return NULL;
+}
+
+struct ks_obj **ks_ctl_owned(struct ks_server *s, struct ks_rtype *rt, const char *ns, const char *owner_uid,
+                             size_t *n)
+{
+    struct ks_obj **all = ks_obj_list(s, rt, ns, n);
+    if (!all) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (ks_streq(controller_uid(all[i]->json), owner_uid)) all[k++] = all[i];
+    *n = k;
+    return all;
+}
+
+void ks_ctl_write(struct ks_server *s, struct ks_obj *o, cJSON *nw, const char *manager, int status_only)
+{
+    if (ks_jequal(nw, o->json)) {
+        cJSON_Delete(nw);
+        return;
+    }
+    ks_fields_record_update(s, o->json, nw, manager, status_only ? "status" : NULL);
+    ks_obj_update(s, o, nw);
+}
+
+/* ---- Events ---- */
+
+void ks_ctl_event(struct ks_server *s, struct ks_obj *about, const char *type, const char *reason,
+                  const char *component, const char *fmt, ...)
+{
+    struct ks_rtype *ert = ks_rtype_find(s, "", "v1", "events");
+    struct ks_ctl *c = s->ctl;
+    if (!ert || !c || !about->ns[0]) return;
+    char msg[1024], ts[32], name[400], suffix[20];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ks_ctl_wall_str(s, ts);
+    snprintf(suffix, sizeof suffix, "%016llx", (unsigned long long)ks_rng_next(&s->rng));
+    snprintf(name, sizeof name, "%s.%s", about->name, suffix);
+    cJSON *e = cJSON_CreateObject();
+    if (!e) return;
+    cJSON *md = cJSON_AddObjectToObject(e, "metadata");
+    cJSON_AddStringToObject(md, "name", name);
+    cJSON_AddStringToObject(md, "namespace", about->ns);
+    cJSON *io = cJSON_AddObjectToObject(e, "involvedObject");
+    char *gv = ks_rtype_gv(about->rt);
+    cJSON_AddStringToObject(io, "apiVersion", gv ? gv : "v1");
+    free(gv);
+    cJSON_AddStringToObject(io, "kind", about->rt->kind);
+    cJSON_AddStringToObject(io, "name", about->name);
+    cJSON_AddStringToObject(io, "namespace", about->ns);
+    cJSON_AddStringToObject(io, "uid", about->uid);
+    char rv[24];
+    snprintf(rv, sizeof rv, "%llu", (unsigned long long)about->rv);
+    cJSON_AddStringToObject(io, "resourceVersion", rv);
+    cJSON_AddStringToObject(e, "reason", reason);
+    cJSON_AddStringToObject(e, "message", msg);
+    cJSON *src = cJSON_AddObjectToObject(e, "source");
+    cJSON_AddStringToObject(src, "component", component);
+    if (!strcmp(component, "kubelet")) cJSON_AddStringToObject(src, "host", "kubesim-node-1");
+    cJSON_AddStringToObject(e, "firstTimestamp", ts);
+    cJSON_AddStringToObject(e, "lastTimestamp", ts);
+    cJSON_AddNumberToObject(e, "count", 1);
+    cJSON_AddStringToObject(e, "type", type);
+    cJSON_AddNullToObject(e, "eventTime");
+    cJSON_AddStringToObject(e, "reportingComponent", component);
+    cJSON_AddStringToObject(e, "reportingInstance", "kubesim-node-1");
+    struct ks_obj *o = ks_obj_insert(s, ert, e);
+    if (!o) return;
+    /* keep the newest MAX_EVENTS: Events are bookkeeping, not state */
+    if (!c->events) {
+        c->events = calloc(MAX_EVENTS, sizeof *c->events);
+        if (!c->events) return;
+    }
+    if (c->elen == MAX_EVENTS) {
+        struct ks_obj *old = ks_obj_by_uid(s, c->events[c->ehead]);
+        if (old) ks_obj_remove(s, old);
+        c->ehead = (c->ehead + 1) % MAX_EVENTS;
+        c->elen--;
+    }
+    snprintf(c->events[(c->ehead + c->elen) % MAX_EVENTS], 40, "%s", o->uid);
+    c->elen++;
+}
+
+/* ---- deletion ---- */
+
+static int owned_by(const cJSON *obj, const char *uid)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, ks_jpath(obj, "metadata.ownerReferences")) if (ks_streq(ks_jstr(r, "uid"), uid)) return 1;
+    return 0;
+}
+
+/* uids of the objects owned by uid (snapshot: deleting may change the maps). */
+static char (*dependents(struct ks_server *s, const char *uid, size_t *n))[40]
+{
+    *n = 0;
+    size_t cap = 16;
+    char(*out)[40] = malloc(cap * sizeof *out);
+    if (!out) return NULL;
+    for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
+        for (size_t i = 0; i < rt->objs.nb; i++)
+            for (struct ks_map_ent *e = rt->objs.b[i]; e; e = e->next) {
+                struct ks_obj *o = e->val;
+                if (!owned_by(o->json, uid)) continue;
+                if (*n == cap) {
+                    char(*g)[40] = realloc(out, cap * 2 * sizeof *out);
+                    if (!g) return out;
+                    out = g;
+                    cap *= 2;
+                }
+                snprintf(out[(*n)++], 40, "%s", o->uid);
+            }
+    return out;
+}
+
+static void set_deleting(struct ks_server *s, struct ks_obj *o, const char *finalizer)
+{
+    cJSON *nw = cJSON_Duplicate(o->json, 1);
+    if (!nw) return;
+    cJSON *md = ks_jobj(nw, "metadata");
+    char ts[32];
+    ks_now_str(s, ts);
+    if (!ks_j(md, "deletionTimestamp")) ks_jset_str(md, "deletionTimestamp", ts);
+    ks_jset_num(md, "deletionGracePeriodSeconds", 0);
+    if (finalizer) {
+        cJSON *f = ks_j(md, "finalizers");
+        if (!cJSON_IsArray(f)) {
+            f = cJSON_CreateArray();
+            ks_jset(md, "finalizers", f);
+        }
+        int have = 0;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, f) if (cJSON_IsString(x) && !strcmp(x->valuestring, finalizer)) have = 1;
+        if (!have && f) cJSON_AddItemToArray(f, cJSON_CreateString(finalizer));
+    }
+    /* ks_obj_update keeps deletionTimestamp from the old object: set it on the stored one first */
+    cJSON *omd = ks_jobj(o->json, "metadata");
+    if (!ks_j(omd, "deletionTimestamp")) ks_jset_str(omd, "deletionTimestamp", ts);
+    if (!ks_j(omd, "deletionGracePeriodSeconds")) ks_jset_num(omd, "deletionGracePeriodSeconds", 0);
+    ks_obj_update(s, o, nw);
+}
+
+static void delete_namespace(struct ks_server *s, struct ks_obj *ns)
+{
+    cJSON *nw = cJSON_Duplicate(ns->json, 1);
+    if (nw) {
+        ks_jset_str(ks_jobj(nw, "status"), "phase", "Terminating");
+        ks_obj_update(s, ns, nw);
+    }
+    set_deleting(s, ns, NULL);
+    char name[256];
+    snprintf(name, sizeof name, "%s", ns->name);
+    for (struct ks_rtype *rt = s->types; rt; rt = rt->next) {
+        if (!rt->namespaced) continue;
+        size_t n;
+        struct ks_obj **all = ks_obj_list(s, rt, name, &n);
+        char(*uids)[40] = all ? malloc((n ? n : 1) * sizeof *uids) : NULL;
+        for (size_t i = 0; uids && i < n; i++) snprintf(uids[i], 40, "%s", all[i]->uid);
+        free(all);
+        for (size_t i = 0; uids && i < n; i++) {
+            struct ks_obj *o = ks_obj_by_uid(s, uids[i]);
+            if (o) ks_ctl_delete(s, o, "Background");
+        }
+        free(uids);
+    }
+    /* the namespace controller's finalize: spec.finalizers emptied, then the object goes */
+    ks_obj_remove(s, ns);
+}
+
+struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *propagation)
+{
+    if (!strcmp(o->rt->kind, "Namespace") && o->rt->builtin) {
+        if (!ks_jpath(o->json, "metadata.deletionTimestamp")) delete_namespace(s, o);
+        return NULL;
+    }
+    const cJSON *fin = ks_jpath(o->json, "metadata.finalizers");
+    if (cJSON_GetArraySize(fin) > 0) {
+        /* someone else's finalizer: the object stays until it is removed by an update */
+        set_deleting(s, o, NULL);
+        return o;
+    }
+    char uid[40];
+    snprintf(uid, sizeof uid, "%s", o->uid);
+    size_t n = 0;
+    char(*deps)[40] = dependents(s, uid, &n);
+    if (!strcmp(propagation, "Orphan")) {
+        for (size_t i = 0; deps && i < n; i++) {
+            struct ks_obj *d = ks_obj_by_uid(s, deps[i]);
+            if (!d) continue;
+            cJSON *nw = cJSON_Duplicate(d->json, 1);
+            cJSON *refs = ks_jpath(nw, "metadata.ownerReferences");
+            int idx = 0;
+            cJSON *r = refs ? refs->child : NULL;
+            while (r) {
+                cJSON *next = r->next;
+                if (ks_streq(ks_jstr(r, "uid"), uid))
+                    cJSON_DeleteItemFromArray(refs, idx);
+                else
+                    idx++;
+                r = next;
+            }
+            if (refs && !refs->child) cJSON_DeleteItemFromObjectCaseSensitive(ks_j(nw, "metadata"), "ownerReferences");
+            ks_ctl_write(s, d, nw, "kube-controller-manager", 0);
+        }
+        free(deps);
+        ks_obj_remove(s, o);
+        return NULL;
+    }
+    int foreground = !strcmp(propagation, "Foreground");
+    if (foreground && n) set_deleting(s, o, "foregroundDeletion");
+    if (!foreground) ks_obj_remove(s, o); /* Background: the owner goes first */
+    for (size_t i = 0; deps && i < n; i++) {
+        struct ks_obj *d = ks_obj_by_uid(s, deps[i]);
+        if (!d) continue;
+        /* a dependent with another live owner stays (the GC only drops the dangling reference) */
+        int other = 0;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, ks_jpath(d->json, "metadata.ownerReferences"))
+        {
+            const char *ou = ks_jstr(r, "uid");
+            if (!ks_streq(ou, uid) && ks_obj_by_uid(s, ou)) other = 1;
+        }
+        if (!other) ks_ctl_delete(s, d, propagation);
+    }
+    free(deps);
+    if (foreground) {
+        struct ks_obj *still = ks_obj_by_uid(s, uid);
+        if (still) ks_obj_remove(s, still);
+    }
+    return NULL;
+}
+
+/* ---- CRDs ---- */
+
+static void crd_register(struct ks_server *s, struct ks_obj *crd)
+{
+    const cJSON *spec = ks_j(crd->json, "spec"), *names = ks_j(spec, "names");
+    const char *group = ks_jstr(spec, "group"), *plural = ks_jstr(names, "plural"), *kind = ks_jstr(names, "kind");
+    if (!group || !plural || !kind) return;
+    int namespaced = !ks_streq(ks_jstr(spec, "scope"), "Cluster");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, ks_j(spec, "versions"))
+    {
+        if (!ks_jbool(v, "served", 1) || !ks_jstr(v, "name")) continue;
+        struct ks_rtype *rt = ks_rtype_add(s, group, ks_jstr(v, "name"), kind, plural, namespaced);
+        if (!rt) continue;
+        const char *singular = ks_jstr(names, "singular");
+        if (singular) {
+            char *d = ks_strdup(singular);
+            if (d) free(rt->singular), rt->singular = d;
+        }
+        const cJSON *sn = ks_j(names, "shortNames"), *x;
+        struct ks_buf b;
+        ks_buf_init(&b);
+        cJSON_ArrayForEach(x, sn) if (cJSON_IsString(x)) ks_buf_printf(&b, "%s%s", b.len ? "," : "", x->valuestring);
+        if (b.data) {
+            free(rt->short_names);
+            rt->short_names = ks_buf_steal(&b);
+        }
+        ks_buf_free(&b);
+        const cJSON *cats = ks_j(names, "categories");
+        cJSON_ArrayForEach(x, cats) if (cJSON_IsString(x) && !strcmp(x->valuestring, "all")) rt->category_all = 1;
+        rt->status_sub = ks_jpath(v, "subresources.status") != NULL;
+    }
+}
+
+static void crd_reconcile(struct ks_server *s, struct ks_obj *crd)
+{
+    char ts[32];
+    ks_ctl_wall_str(s, ts);
+    cJSON *nw = cJSON_Duplicate(crd->json, 1);
+    cJSON *st = ks_jobj(nw, "status");
+    ks_ctl_set_condition(st, "NamesAccepted", "True", "NoConflicts", "no conflicts found", ts, -1);
+    ks_ctl_set_condition(st, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted",
+                         ts, -1);
+    const cJSON *names = ks_jpath(nw, "spec.names");
+    if (names) ks_jset(st, "acceptedNames", cJSON_Duplicate(names, 1));
+    ks_ctl_write(s, crd, nw, "kube-apiserver", 1);
+}
+
+/* ---- the hook and the loop ---- */
+
+static int controlled(const struct ks_obj *o)
+{
+    static const char *kinds[] = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Pod",
+                                  "CustomResourceDefinition"};
+    if (!o->rt->builtin) return 0;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(o->rt->kind, kinds[i])) return 1;
+    return 0;
+}
+
+void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t)
+{
+    if (!s->ctl) return;
+    if (t != KS_DELETED && controlled(o)) {
+        if (!strcmp(o->rt->kind, "Pod") && !o->pod) ks_pod_init(s, o);
+        if (!strcmp(o->rt->kind, "CustomResourceDefinition")) crd_register(s, o);
+        ks_ctl_enqueue(s, o->uid);
+    }
+    if (t == KS_ADDED && o->rt->builtin && !strcmp(o->rt->kind, "Namespace")) ks_ctl_enqueue(s, o->uid);
+    /* the controller of a changed object reconciles too (pod -> replicaset -> deployment) */
+    const char *owner = controller_uid(o->json);
+    if (owner) ks_ctl_enqueue(s, owner);
+}
+
+static void namespace_reconcile(struct ks_server *s, struct ks_obj *ns)
+{
+    /* every namespace gets its "default" ServiceAccount, as the token controller does */
+    struct ks_rtype *sa = ks_rtype_find(s, "", "v1", "serviceaccounts");
+    if (!sa || ks_jpath(ns->json, "metadata.deletionTimestamp") || ks_obj_get(s, sa, ns->name, "default")) return;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return;
+    cJSON *md = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(md, "name", "default");
+    cJSON_AddStringToObject(md, "namespace", ns->name);
+    ks_obj_insert(s, sa, o);
+}
+
+static void reconcile(struct ks_server *s, const char *uid)
+{
+    struct ks_obj *o = ks_obj_by_uid(s, uid);
+    if (!o || !o->rt->builtin) return;
+    const char *k = o->rt->kind;
+    if (!strcmp(k, "Pod"))
+        ks_pod_reconcile(s, o);
+    else if (!strcmp(k, "ReplicaSet"))
+        ks_rs_reconcile(s, o);
+    else if (!strcmp(k, "Deployment"))
+        ks_deploy_reconcile(s, o);
+    else if (!strcmp(k, "Job"))
+        ks_job_reconcile(s, o);
+    else if (!strcmp(k, "StatefulSet"))
+        ks_sts_reconcile(s, o);
+    else if (!strcmp(k, "DaemonSet"))
+        ks_ds_reconcile(s, o);
+    else if (!strcmp(k, "Namespace"))
+        namespace_reconcile(s, o);
+    else if (!strcmp(k, "CustomResourceDefinition"))
+        crd_reconcile(s, o);
+}
+
+static void drain_queue(struct ks_server *s)
+{
+    struct ks_ctl *c = s->ctl;
+    /* bounded: a controller that keeps re-queueing itself cannot starve the timers */
+    size_t budget = c->qlen * 4 + 64;
+    while (c->qlen && budget--) {
+        char uid[40];
+        memcpy(uid, c->queue[c->qhead], 40);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+        ks_map_del(&c->queued, uid);
+        reconcile(s, uid);
+    }
+}
+
+static void *loop(void *arg)
+{
+    struct ks_server *s = arg;
+    struct ks_ctl *c = s->ctl;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        double now = ks_sim_now(s);
+        if (c->nheap && c->heap[0].due <= now) {
+            struct ks_timer t = timer_pop(c);
+            c->now = t.due;
+            reconcile(s, t.uid);
+            drain_queue(s);
+            continue;
+        }
+        if (c->qlen) {
+            c->now = now;
+            drain_queue(s);
+            continue;
+        }
+        double wait = 1.0;
+        if (c->nheap) {
+            double real = (c->heap[0].due - now) * s->time_scale;
+            if (real < wait) wait = real;
+        }
+        if (wait < 0.0005) wait = 0.0005;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double abs_t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + wait;
+        ts.tv_sec = (time_t)abs_t;
+        ts.tv_nsec = (long)((abs_t - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&s->ctl_cond, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+int ks_ctl_start(struct ks_server *s)
+{
+    struct ks_ctl *c = calloc(1, sizeof *c);
+    if (!c) return -1;
+    ks_map_init(&c->queued);
+    pthread_mutex_lock(&s->mu);
+    s->ctl = c;
+    /* objects that exist before the controllers started (bootstrap) get their reconcile */
+    for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
+        for (size_t i = 0; i < rt->objs.nb; i++)
+            for (struct ks_map_ent *e = rt->objs.b[i]; e; e = e->next) ks_ctl_changed(s, e->val, KS_ADDED);
+    pthread_mutex_unlock(&s->mu);
+    if (pthread_create(&c->thread, NULL, loop, s)) {
+        pthread_mutex_lock(&s->mu);
+        s->ctl = NULL;
+        pthread_mutex_unlock(&s->mu);
+        ks_map_free(&c->queued);
+        free(c);
+        return -1;
+    }
+    c->started = 1;
+    return 0;
+}
+
+void ks_ctl_stop(struct ks_server *s)
+{
+    struct ks_ctl *c = s->ctl;
+    if (!c) return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->ctl_cond);
+    pthread_mutex_unlock(&s->mu);
+    if (c->started) pthread_join(c->thread, NULL);
+    pthread_mutex_lock(&s->mu);
+    s->ctl = NULL;
+    pthread_mutex_unlock(&s->mu);
+    free(c->heap);
+    free(c->queue);
+    free(c->events);
+    ks_map_free(&c->queued);
+    free(c);
+}
