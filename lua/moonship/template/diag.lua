@@ -92,17 +92,21 @@ function M.levenshtein(a, b)
 end
 
 -- The closest candidate to name, or nil when none is close enough to be a likely typo.
--- Candidates are tried in order, so ties go to the first.
+-- Candidates are tried in order, so ties go to the first; a candidate that the name
+-- abbreviates (release.remove_env) counts when nothing is within the edit distance.
 function M.suggest(name, candidates)
-  local best, best_d
+  local best, best_d, prefix
   local limit = max(2, #name // 4)
+  local lname = name:lower()
   for _, c in ipairs(candidates) do
     if c ~= name then
-      local d = M.levenshtein(name:lower(), c:lower())
+      local lc = c:lower()
+      local d = M.levenshtein(lname, lc)
       if d <= limit and (not best_d or d < best_d) then best, best_d = c, d end
+      if not prefix and #lname >= 4 and lc:sub(1, #lname) == lname then prefix = c end
     end
   end
-  return best
+  return best or prefix
 end
 
 -- " (did you mean 'x'?)" or "".

@@ -141,8 +141,9 @@ local function read_ports(d, svc, what)
       fields.check_keys(d, p, PORT_SCHEMA, " in a port")
       local ptype = fields.string(d, p, "type")
       if ptype and not PORT_TYPES[ptype] then
-        d:error(diag.pos(p, "type"), "unknown port type '%s' (container_port or node_port)%s",
-          ptype, diag.did_you_mean(ptype, {"container_port", "node_port"}))
+        local hint = diag.did_you_mean(ptype, {"container_port", "node_port"})
+        d:error(diag.pos(p, "type"), "unknown port type '%s'%s", ptype,
+          hint ~= "" and hint or " (container_port or node_port)")
         ptype = nil
       elseif not ptype and not fields.present(p, "type") then
         ptype = "container_port"

@@ -56,8 +56,6 @@ local function known_ids(ctx)
   for _, s in ipairs(ctx.service_names) do ids[#ids + 1] = "services." .. s end
   for _, j in ipairs(ctx.job_names) do ids[#ids + 1] = "jobs." .. j end
   for _, m in ipairs(ctx.manifest_names) do ids[#ids + 1] = "manifests." .. m end
-  ids[#ids + 1] = "services.all"
-  ids[#ids + 1] = "jobs.all"
   ids[#ids + 1] = "release.remove_environment"
   return ids
 end
