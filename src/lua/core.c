@@ -14,6 +14,7 @@ static const luaL_Reg submodules[] = {
     {"yaml", luaopen_moonship_core_yaml},
     {"json", luaopen_moonship_core_json},
     {"process", luaopen_moonship_core_process},
+    {"kubeconfig", luaopen_moonship_core_kubeconfig},
     {NULL, NULL},
 };
 
