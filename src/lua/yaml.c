@@ -276,12 +276,25 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* Characters YAML reads as line breaks or a BOM: NEL, LS, PS, U+FEFF. */
-static int special_unicode(const unsigned char *s, size_t len)
+/* The escape a valid UTF-8 character needs inside YAML text, or NULL: YAML reads NEL, LS
+ * and PS as line breaks, and does not allow C1 controls, U+FEFF inside text, U+FFFE/U+FFFF. */
+static const char *unicode_escape(const unsigned char *s, size_t len, char buf[8])
 {
-    return (len == 2 && s[0] == 0xC2 && s[1] == 0x85) ||
-           (len == 3 && s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9)) ||
-           (len == 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF);
+    static const char hex[] = "0123456789ABCDEF";
+    if (len == 2 && s[0] == 0xC2 && s[1] == 0x85)
+        return "\\N";
+    if (len == 2 && s[0] == 0xC2 && s[1] < 0xA0) {
+        buf[0] = '\\', buf[1] = 'x', buf[2] = hex[s[1] >> 4], buf[3] = hex[s[1] & 15];
+        buf[4] = '\0';
+        return buf;
+    }
+    if (len == 3 && s[0] == 0xE2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9))
+        return s[2] == 0xA8 ? "\\L" : "\\P";
+    if (len == 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF)
+        return "\\uFEFF";
+    if (len == 3 && s[0] == 0xEF && s[1] == 0xBF && (s[2] == 0xBE || s[2] == 0xBF))
+        return s[2] == 0xBE ? "\\uFFFE" : "\\uFFFF";
+    return NULL;
 }
 
 /* Text YAML holds as it is: valid UTF-8, no control characters but those allowed. */
@@ -296,7 +309,8 @@ static int clean_text(const char *s, size_t n, int allow_newline)
             continue;
         }
         size_t len = utf8_len(u + i, n - i);
-        if (len == 0 || special_unicode(u + i, len))
+        char buf[8];
+        if (len == 0 || unicode_escape(u + i, len, buf))
             return 0;
         i += len;
     }
@@ -312,8 +326,8 @@ static int plain_ok(const char *s, size_t n)
         return 0;
     if (s[0] == '-' && (n == 1 || s[1] == ' ' || (n >= 3 && memcmp(s, "---", 3) == 0)))
         return 0;
-    if (n >= 3 && memcmp(s, "...", 3) == 0)
-        return 0;
+    if ((n >= 3 && memcmp(s, "...", 3) == 0) || (n == 2 && memcmp(s, "<<", 2) == 0))
+        return 0; /* a document end marker; a merge key */
     for (size_t i = 0; i + 1 < n; i++)
         if ((s[i] == ':' && s[i + 1] == ' ') || (s[i] == ' ' && s[i + 1] == '#'))
             return 0;
@@ -358,10 +372,9 @@ static void put_quoted(lua_State *L, struct out *o, const char *s, size_t n)
             i++;
             continue;
         }
-        if (special_unicode(u + i, len)) {
-            put(L, o, len == 2 ? "\\N" : u[i + 2] == 0xA8 ? "\\L" : u[i + 2] == 0xA9 ? "\\P"
-                                                                                    : "\\uFEFF",
-                len == 3 && u[i] == 0xEF ? 6 : 2);
+        const char *ue = len > 1 ? unicode_escape(u + i, len, esc) : NULL;
+        if (ue) {
+            put(L, o, ue, strlen(ue));
         } else if (len == 1 && (u[i] < 0x20 || u[i] == 0x7f || u[i] == '"' || u[i] == '\\')) {
             const char *e = u[i] == '"' ? "\\\"" : u[i] == '\\' ? "\\\\" : u[i] == '\n' ? "\\n"
                           : u[i] == '\t' ? "\\t" : u[i] == '\r' ? "\\r" : u[i] == 0 ? "\\0" : NULL;
