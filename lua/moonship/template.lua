@@ -4,6 +4,11 @@
 --   template.find(dir) -> path | nil, message
 --   template.load(path [, opts]) -> model, warnings | nil, errors, warnings
 --     opts = {env=, namespace=, domain=, hooks= (path), custom_kinds = {kind=true} | fn(hooks_path)}
+--     The hooks file is opts.hooks, else the template's `hooks` key, else hooks.lua beside the
+--     template; custom task kinds are the caller's set plus, when the caller named no hooks file,
+--     the keys of that file's `tasks`.
+--     Defaults: env_id = opts.env or "local"; namespace = opts.namespace, else "<app>-<env>"
+--     with --env, else "default"; app = the `app` key, else the directory's name.
 --   template.workflow(model, name) -> workflow | nil, message
 -- Errors and warnings are lists of {file=, line=, col=, message=, severity=, text=} whose
 -- tostring is "file:line:col: message".
@@ -21,6 +26,8 @@ local M = {}
 
 -- Where a template is looked for in a directory, in order.
 M.DEFAULT_PATHS = {".release/application_template.yaml", "moonship.yaml"}
+-- The hooks file used when neither the caller nor the template names one.
+M.DEFAULT_HOOKS = "hooks.lua"
 
 local TOP_SCHEMA = {
   known = fields.set {"app", "domain", "resources", "services", "jobs", "workflows", "hooks",
@@ -509,7 +516,8 @@ function M.load(path, opts)
   local manifests, manifests_by_name = read_manifests(d, doc, model, display_dir)
   model.manifests, model.by_name.manifests = manifests, manifests_by_name
 
-  -- The hooks file: the caller's, else the template's `hooks` (relative to the template).
+  -- The hooks file: the caller's, else the template's `hooks` (relative to the template),
+  -- else hooks.lua beside the template when there is one.
   local hooks_pos = {file = path, line = 1, col = 1}
   local hooks_rel = fields.string(d, doc, "hooks")
   if opts.hooks then
@@ -518,13 +526,15 @@ function M.load(path, opts)
     hooks_pos = diag.pos(doc, "hooks")
     model.hooks_path = hooks_rel:sub(1, 1) == "/" and normalize(hooks_rel)
       or normalize(model.dir .. "/" .. hooks_rel)
+  elseif exists(model.dir .. "/" .. M.DEFAULT_HOOKS) then
+    model.hooks_path = model.dir .. "/" .. M.DEFAULT_HOOKS
+    hooks_pos = {file = model.hooks_path, line = 1, col = 1}
   end
   if model.hooks_path and not exists(model.hooks_path) then
     d:error(hooks_pos, "hooks file '%s' not found", opts.hooks or hooks_rel)
     model.hooks_path = nil
   end
-  local custom_kinds = custom_kinds_for(d, opts, model.hooks_path, hooks_pos,
-    opts.hooks == nil and hooks_rel ~= nil)
+  local custom_kinds = custom_kinds_for(d, opts, model.hooks_path, hooks_pos, opts.hooks == nil)
 
   -- Workflows.
   local sections = {}

@@ -99,3 +99,54 @@ workflows:
     os.execute("rm -rf " .. dir)
   end)
 end)
+
+describe("robustness", function()
+  local yaml = require "moonship.yaml"
+  local json = require "moonship.json"
+
+  local function copy(v)
+    if type(v) ~= "table" then return v end
+    local out = {}
+    for k, x in pairs(v) do out[k] = copy(x) end
+    return setmetatable(out, getmetatable(v))
+  end
+
+  local function paths(v, prefix, out)
+    if type(v) == "table" then
+      for k, x in pairs(v) do
+        local p = table.move(prefix, 1, #prefix, 1, {})
+        p[#p + 1] = k
+        out[#out + 1] = p
+        paths(x, p, out)
+      end
+    end
+    return out
+  end
+
+  it("never raises, whatever value any key of the seed example takes", function()
+    local doc = assert(yaml.load_file("examples/shop/moonship.yaml"))[1]
+    local values = {yaml.null, 7, -1, 1.5, "x", true, json.object {}, json.array {}, json.array {1}, {a = 1}}
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    local path = dir .. "/moonship.yaml"
+    local cases = 0
+    for _, p in ipairs(paths(doc, {}, {})) do
+      for _, value in ipairs(values) do
+        local mutated = copy(doc)
+        local parent = mutated
+        for i = 1, #p - 1 do parent = parent[p[i]] end
+        parent[p[#p]] = value
+        local f = assert(io.open(path, "w"))
+        f:write(yaml.dump(mutated))
+        f:close()
+        local ok, model, problems = pcall(template.load, path)
+        assert.is_true(ok, table.concat(p, ".") .. " = " .. tostring(value) .. ": " .. tostring(model))
+        assert.is_table(problems)
+        cases = cases + 1
+      end
+    end
+    assert.is_true(cases > 500)
+    os.execute("rm -rf " .. dir)
+  end)
+end)

@@ -419,6 +419,22 @@ workflows:
     assert.equal("lua.notify", model.workflow_by_name.deploy.steps[1].tasks[1].id)
   end)
 
+  it("uses hooks.lua beside the template when nothing names a hooks file", function()
+    write("ext9/hooks.lua", "return {tasks = {notify = function() return true end}}\n")
+    local path = write("ext9/app.yaml", "app: shop\nworkflows:\n- name: deploy\n  order_from:\n  - notify.slack\n")
+    local model = load_ok(path)
+    assert.equal(tmp_root .. "/ext9/hooks.lua", model.hooks_path)
+    assert.equal("notify.slack", model.workflow_by_name.deploy.steps[1].tasks[1].id)
+  end)
+
+  it("reports a hooks file that does not load at the hooks key", function()
+    write("ext10/broken.lua", "return {tasks = \n")
+    local path = write("ext10/app.yaml", "app: shop\nhooks: broken.lua\n")
+    local model, errors = template.load(path)
+    assert.is_nil(model)
+    assert.matches("^" .. path:gsub("%p", "%%%0") .. ":2:1: hooks file: ", errors[1].text)
+  end)
+
   it("substitutes ${app}, ${namespace}, ${env_id}, ${domain} and leaves other ${...} alone", function()
     local path = write("ext6/app.yaml", [[
 app: shop
