@@ -222,6 +222,38 @@ end
 
 -- ---- environment --------------------------------------------------------------------------
 
+-- Warns about ${name} placeholders (lowercase: ReleaseHub's template variables, not env vars)
+-- that have no value, once per position: a typo like ${envid} would otherwise reach the cluster.
+local function check_placeholders(d, text, pos, vars, warned)
+  if type(text) ~= "string" or not text:find("${", 1, true) then return end
+  for name in text:gmatch("%${([%l_][%w_%.%-]*)}") do
+    local key = diag.at(pos) .. name
+    if vars[name] == nil and not warned[key] then
+      warned[key] = true
+      if name == "domain" then
+        d:warning(pos, "placeholder '${domain}' has no value (the template sets no 'domain'), left as is")
+      else
+        local known = {}
+        for k in pairs(vars) do known[#known + 1] = "${" .. k .. "}" end
+        table.sort(known)
+        d:warning(pos, "unknown placeholder '${%s}'%s, left as is", name,
+          diag.did_you_mean("${" .. name .. "}", known))
+      end
+    end
+  end
+end
+
+-- Every string under a service or job entry, with its position.
+local function check_unit_placeholders(d, tbl, vars, warned)
+  for k, v in pairs(tbl) do
+    if type(v) == "string" then
+      check_placeholders(d, v, diag.pos(tbl, k), vars, warned)
+    elseif type(v) == "table" then
+      check_unit_placeholders(d, v, vars, warned)
+    end
+  end
+end
+
 -- The Release-provided variables moonship can know; mapping entries may refer to them.
 local function release_vars(model)
   return {RELEASE_ENV_ID = model.env_id, RELEASE_APP_NAME = model.app,
@@ -230,10 +262,11 @@ end
 
 -- Builds each unit's env: file defaults, the file's list for the unit, the unit's own envs,
 -- then the file's mapping; ${...} substituted in every value.
-local function assemble_env(d, model, env_file, vars, services, jobs)
+local function assemble_env(d, model, env_file, vars, services, jobs, placeholder_warned)
   local secret_warned = {}
   local function add_all(list, entries)
     for _, e in ipairs(entries) do
+      check_placeholders(d, e.value, e.pos, vars, placeholder_warned)
       local value = envs.substitute(e.value, vars)
       if value:match("^%$secrets%.") and not secret_warned[diag.at(e.pos)] then
         secret_warned[diag.at(e.pos)] = true
@@ -508,7 +541,11 @@ function M.load(path, opts)
       end
     end
   end
-  assemble_env(d, model, env_file, vars, services, jobs)
+  local placeholder_warned = {}
+  for _, key in ipairs {"services", "jobs"} do
+    if fields.is_list(doc[key]) then check_unit_placeholders(d, doc[key], vars, placeholder_warned) end
+  end
+  assemble_env(d, model, env_file, vars, services, jobs, placeholder_warned)
   for _, u in ipairs(services) do substitute_unit(u, vars) end
   for _, u in ipairs(jobs) do substitute_unit(u, vars) end
 

@@ -12,8 +12,13 @@ M.FILENAME = "environment_variables.yaml"
 
 local FILE_SCHEMA = {known = fields.set {"defaults", "services", "mapping"}}
 
--- Reads a list of {key, value} entries into {{name=, value=, pos=}}.
-local function read_pairs(d, list, what)
+-- Kubernetes accepts these names for environment variables.
+local function valid_name(name)
+  return name:match("^[%-%._%a][%-%._%w]*$") ~= nil
+end
+
+-- Reads a list of {key, value} entries into {{name=, value=, pos=}}; check_names for env vars.
+local function read_pairs(d, list, what, check_names)
   local out = {}
   for i, entry in ipairs(list) do
     if not fields.is_map(entry) then
@@ -31,8 +36,10 @@ local function read_pairs(d, list, what)
       if value ~= nil and text == nil then
         fields.type_error(d, entry, "value", "a string")
       end
-      if name then
-        out[#out + 1] = {name = name, value = text or "", pos = diag.pos(entry, "value" )}
+      if name and check_names and not valid_name(name) then
+        d:error(diag.pos(entry, "key"), "%s: '%s' is not a valid environment variable name", what, name)
+      elseif name then
+        out[#out + 1] = {name = name, value = text or "", pos = diag.pos(entry, "value")}
       end
     end
   end
@@ -41,7 +48,7 @@ end
 M.read_pairs = read_pairs
 
 -- Reads `env: {NAME: value}` (our extension) into {{name=, value=, pos=}}.
-function M.read_map(d, map, what)
+function M.read_map(d, map, what, check_names)
   local names = {}
   for k in pairs(map) do names[#names + 1] = k end
   table.sort(names, function(a, b)
@@ -54,7 +61,9 @@ function M.read_map(d, map, what)
   local out = {}
   for _, name in ipairs(names) do
     local text = fields.scalar_text(map[name])
-    if text == nil then
+    if check_names and not valid_name(name) then
+      d:error(diag.pos(map, name), "%s: '%s' is not a valid environment variable name", what, name)
+    elseif text == nil then
       d:error(diag.pos(map, name), "%s: '%s' must be a string (got %s)", what, name,
         fields.describe(map[name]))
     else
@@ -90,7 +99,7 @@ function M.read_file(d, path, display_path)
   end
   fields.check_keys(d, doc, FILE_SCHEMA, " in the environment variables file")
   local defaults = fields.list(d, doc, "defaults")
-  if defaults then result.defaults = read_pairs(d, defaults, "defaults") end
+  if defaults then result.defaults = read_pairs(d, defaults, "defaults", true) end
   local services = fields.map(d, doc, "services")
   if services then
     for name, list in pairs(services) do
@@ -99,7 +108,7 @@ function M.read_file(d, path, display_path)
           d:error(diag.pos(services, name), "services.%s: must be a list of {key, value} (got %s)",
             name, fields.describe(list))
         else
-          result.services[name] = read_pairs(d, list, "services." .. name)
+          result.services[name] = read_pairs(d, list, "services." .. name, true)
         end
       end
       result.services_pos[name] = diag.pos(services, name)
@@ -107,7 +116,7 @@ function M.read_file(d, path, display_path)
   end
   local mapping = fields.map(d, doc, "mapping")
   if mapping then
-    for _, entry in ipairs(M.read_map(d, mapping, "mapping")) do
+    for _, entry in ipairs(M.read_map(d, mapping, "mapping", true)) do
       result.mapping[#result.mapping + 1] = {name = entry.name, ref = entry.value, pos = entry.pos}
     end
   end

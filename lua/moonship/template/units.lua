@@ -282,11 +282,11 @@ local function read_own_env(d, unit, what)
   local out = {}
   local list = fields.list(d, unit, "envs")
   if list then
-    for _, e in ipairs(envs.read_pairs(d, list, what .. " envs")) do out[#out + 1] = e end
+    for _, e in ipairs(envs.read_pairs(d, list, what .. " envs", true)) do out[#out + 1] = e end
   end
   local map = fields.map(d, unit, "env")
   if map then
-    for _, e in ipairs(envs.read_map(d, map, what .. " env")) do out[#out + 1] = e end
+    for _, e in ipairs(envs.read_map(d, map, what .. " env", true)) do out[#out + 1] = e end
   end
   return out
 end
