@@ -1,0 +1,188 @@
+-- Starts moonship-kubesim for a test and talks to it: the kubeconfig it writes, its counters,
+-- and the real kubectl (MOONSHIP_KUBECTL) with a throwaway HOME, so kubectl's discovery cache
+-- never leaks between tests. Plain Lua 5.4; JSON through dkjson.
+--
+--   local kubesim = require "support.kubesim"
+--   local sim = kubesim.start {scenario = "path or YAML text or table", time_scale = 0.01,
+--                              seed = 7, tls = true, args = {"--history", "100"}}
+--   sim.url, sim.kubeconfig, sim.token, sim.dir
+--   local ok, out, err, code = sim:kubectl("get", "pods", "-o", "name")
+--   local stats = sim:stats()
+--   local code, body, headers = sim:request("POST", "/api/v1/namespaces/default/configmaps",
+--                                           {body = "...", headers = {["Content-Type"] = "..."}})
+--   sim:stop()
+local json = require "dkjson"
+
+local M = {}
+local Sim = {}
+Sim.__index = Sim
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+local function mkdtemp()
+  local p = assert(io.popen("mktemp -d /tmp/kubesim-test-XXXXXX"))
+  local dir = p:read("l")
+  p:close()
+  return assert(dir, "mktemp failed")
+end
+
+function M.binary()
+  return os.getenv("MOONSHIP_KUBESIM") or "build/moonship-kubesim"
+end
+
+-- The versioned kubectl, or nil (tests that need it say so and skip).
+function M.kubectl_path()
+  local k = os.getenv("MOONSHIP_KUBECTL")
+  if k and k ~= "" and not k:match("NOTFOUND") then return k end
+  return nil
+end
+
+-- A scenario given as a table is written as JSON (which is YAML); as text with a newline it is
+-- written as is; otherwise it is a path.
+local function scenario_file(dir, scenario)
+  if type(scenario) == "table" then
+    return write_file(dir .. "/scenario.yaml", json.encode(scenario))
+  elseif scenario:find("\n") then
+    return write_file(dir .. "/scenario.yaml", scenario)
+  end
+  return scenario
+end
+
+function M.start(opts)
+  opts = opts or {}
+  local dir = mkdtemp()
+  local self = setmetatable({dir = dir, kubeconfig = dir .. "/kubeconfig", home = dir .. "/home"}, Sim)
+  os.execute("mkdir -p " .. q(self.home))
+  local args = {q(M.binary()), "--listen", "127.0.0.1:0", "--kubeconfig-out", q(self.kubeconfig)}
+  if opts.scenario then args[#args + 1] = "--scenario " .. q(scenario_file(dir, opts.scenario)) end
+  if opts.time_scale then args[#args + 1] = "--time-scale " .. q(opts.time_scale) end
+  if opts.seed then args[#args + 1] = "--seed " .. q(opts.seed) end
+  if opts.tls then args[#args + 1] = "--tls" end
+  if opts.token then args[#args + 1] = "--token " .. q(opts.token) end
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
+  self.errfile = dir .. "/stderr"
+  -- The shell prints its pid and execs the simulator in its place, so the pid is kubesim's;
+  -- reading the pipe waits for the address line without polling.
+  self.proc = assert(io.popen("echo $$; exec " .. table.concat(args, " ") .. " 2>" .. q(self.errfile), "r"))
+  self.pid = self.proc:read("l")
+  local line = self.proc:read("l")
+  local url = line and line:match("listening on (%S+)")
+  if not url then
+    self.proc:close()
+    local err = read_file(self.errfile) or ""
+    os.execute("rm -rf " .. q(dir))
+    error("kubesim did not start: " .. (line or "") .. " " .. err, 2)
+  end
+  self.url = url
+  local kc = read_file(self.kubeconfig) or ""
+  self.token = kc:match("token: (%S+)")
+  self.ca_data = kc:match("certificate%-authority%-data: (%S+)")
+  if self.ca_data then
+    self.cafile = dir .. "/ca.crt"
+    os.execute(("printf %%s %s | base64 -d > %s"):format(q(self.ca_data), q(self.cafile)))
+  end
+  return self
+end
+
+-- Runs kubectl against this simulator: returns ok, stdout, stderr, exit code.
+function Sim:kubectl(...)
+  local kubectl = assert(M.kubectl_path(), "MOONSHIP_KUBECTL is not set")
+  local parts = {"HOME=" .. q(self.home), q(kubectl), "--kubeconfig", q(self.kubeconfig)}
+  for _, a in ipairs({...}) do parts[#parts + 1] = q(a) end
+  local errfile = self.dir .. "/kubectl.err"
+  local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile), "r"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok == true, out, read_file(errfile) or "", code
+end
+
+-- Starts a long-running kubectl (get -w, logs -f): returns an object with :line() (the next
+-- stdout line, nil at the end) and :stop().
+function Sim:kubectl_stream(...)
+  local kubectl = assert(M.kubectl_path(), "MOONSHIP_KUBECTL is not set")
+  local parts = {"HOME=" .. q(self.home), "exec", q(kubectl), "--kubeconfig", q(self.kubeconfig)}
+  for _, a in ipairs({...}) do parts[#parts + 1] = q(a) end
+  local p = assert(io.popen("echo $$; " .. table.concat(parts, " ") .. " 2>/dev/null", "r"))
+  local pid = p:read("l")
+  return {
+    line = function() return p:read("l") end,
+    stop = function()
+      os.execute("kill " .. pid .. " 2>/dev/null")
+      p:close()
+    end,
+  }
+end
+
+-- A raw HTTP request with curl: returns the status code, the body and the raw headers.
+function Sim:request(method, path, opts)
+  opts = opts or {}
+  local parts = {"curl", "-s", "-S", "-X", q(method), "-o", q(self.dir .. "/body"), "-D", q(self.dir .. "/headers"),
+                 "-w", "'%{http_code}'"}
+  if self.cafile then parts[#parts + 1] = "--cacert " .. q(self.cafile) end
+  local token = opts.token
+  if token == nil then token = self.token end
+  if self.cafile and token then parts[#parts + 1] = "-H " .. q("Authorization: Bearer " .. token) end
+  for k, v in pairs(opts.headers or {}) do parts[#parts + 1] = "-H " .. q(k .. ": " .. v) end
+  if opts.body then
+    write_file(self.dir .. "/reqbody", opts.body)
+    parts[#parts + 1] = "--data-binary @" .. q(self.dir .. "/reqbody")
+  end
+  if opts.max_time then parts[#parts + 1] = "--max-time " .. q(opts.max_time) end
+  parts[#parts + 1] = q(self.url .. path)
+  os.remove(self.dir .. "/body")
+  local p = assert(io.popen(table.concat(parts, " ") .. " 2>/dev/null", "r"))
+  local code = tonumber(p:read("a"))
+  p:close()
+  return code, read_file(self.dir .. "/body") or "", read_file(self.dir .. "/headers") or ""
+end
+
+-- Decodes a JSON body (or returns nil, err).
+function M.decode(text)
+  local v, _, err = json.decode(text)
+  return v, err
+end
+
+function Sim:stats()
+  local code, body = self:request("GET", "/kubesim/stats")
+  assert(code == 200, "kubesim stats: HTTP " .. tostring(code))
+  return assert(json.decode(body))
+end
+
+-- The simulator's stderr so far (sanitizer reports end up here).
+function Sim:stderr()
+  return read_file(self.errfile) or ""
+end
+
+-- Stops the simulator (SIGTERM, then waits for it) and removes its directory. Returns its
+-- exit status and stderr.
+function Sim:stop()
+  if not self.proc then return end
+  os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
+  local ok, _, code = self.proc:close()
+  self.proc = nil
+  local err = self:stderr()
+  os.execute("rm -rf " .. q(self.dir))
+  return ok == true, code, err
+end
+
+M.write_file = write_file
+M.read_file = read_file
+
+return M
