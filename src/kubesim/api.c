@@ -350,9 +350,9 @@ static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
     }
     if (ks_obj_get(s, r->rt, r->ns, name)) {
         char q[300];
-        cJSON_Delete(body);
-        ks_resp_status(resp, ks_status_obj(409, "AlreadyExists", r->rt, name, "%s \"%s\" already exists",
-                                           qualified(r->rt, q, sizeof q), name));
+        cJSON_Delete(body); /* name pointed into body: r->name is the copy */
+        ks_resp_status(resp, ks_status_obj(409, "AlreadyExists", r->rt, r->name, "%s \"%s\" already exists",
+                                           qualified(r->rt, q, sizeof q), r->name));
         return;
     }
     char mb[128];
@@ -555,6 +555,10 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
         cJSON_Delete(opts);
         return;
     }
+    /* opts is freed before the deletion runs: keep the policy in a local */
+    char policy[16];
+    snprintf(policy, sizeof policy, "%s", prop ? prop : "Background");
+    prop = policy;
     int dry = dry_run(r) || cJSON_IsArray(ks_j(opts, "dryRun"));
     if (r->name) {
         struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
@@ -584,7 +588,7 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
         cJSON *last = cJSON_Duplicate(o->json, 1);
         char uid[64];
         snprintf(uid, sizeof uid, "%s", o->uid);
-        struct ks_obj *kept = ks_ctl_delete(s, o, prop ? prop : "Background");
+        struct ks_obj *kept = ks_ctl_delete(s, o, prop);
         if (kept) {
             cJSON_Delete(last);
             ks_resp_json(resp, 200, cJSON_Duplicate(kept->json, 1), NULL);
@@ -619,7 +623,7 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
         struct ks_obj *o = ks_obj_get(s, r->rt, ns, name);
         if (!o || !ks_sel_match(ls, o->json) || !ks_sel_match(fs, o->json)) continue;
         cJSON_AddItemToArray(items, cJSON_Duplicate(o->json, 1));
-        if (!dry) ks_ctl_delete(s, o, prop ? prop : "Background");
+        if (!dry) ks_ctl_delete(s, o, prop);
     }
     free(all);
     ks_sel_free(ls);
