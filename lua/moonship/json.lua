@@ -6,6 +6,8 @@
 --   json.is_array(t)
 -- Integers stay integers both ways (1700000000123, 9007199254740993); integral floats encode
 -- as integers (3.0 -> 3), since Kubernetes' integer fields reject 3.0. An unmarked empty
--- table encodes as {}; decoded arrays are marked, so [] comes back as []. Strings are bytes;
--- a decoded string ends at an escaped \u0000 (cJSON keeps C strings).
+-- table encodes as {}; decoded arrays are marked, so [] comes back as []. Strings are bytes
+-- both ways (\u0000 decodes to a NUL byte; invalid UTF-8 is passed through). Decoding is
+-- strict RFC 8259 (no comments, trailing commas, leading zeros or raw control characters;
+-- nesting up to 1000); of repeated object keys the last wins.
 return require("moonship.core").json
