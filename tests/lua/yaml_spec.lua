@@ -183,11 +183,21 @@ describe("yaml.where", function()
   end)
 
   it("keeps positions weakly", function()
-    local t = load1("a: 1")
-    assert.is_not_nil(yaml.where(t, "a"))
+    local side = debug.getregistry()["moonship.yaml.where"]
+    local function count()
+      collectgarbage()
+      collectgarbage()
+      local n = 0
+      for _ in pairs(side) do n = n + 1 end
+      return n
+    end
+    local before = count()
+    local t = load1("a: {b: [1, 2]}")
+    assert.is_not_nil(yaml.where(t.a.b, 2))
+    assert.equal(before + 3, count()) -- t, t.a, t.a.b (the documents list is gone)
     t = nil
-    collectgarbage()
-    collectgarbage()
+    assert.equal(before, count())
+    assert.is_nil(getmetatable(side).__gc)
   end)
 
   it("gives merged keys the position they were written at", function()
