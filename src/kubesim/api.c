@@ -144,13 +144,29 @@ static void send_obj(struct ks_req *r, struct ks_resp *resp, int code, const cJS
     ks_resp_json(resp, code, cJSON_Duplicate(obj, 1), NULL);
 }
 
+/* Answers with the stored object's cached text (no copy of the tree, no printing). */
+static void send_stored(struct ks_req *r, struct ks_resp *resp, int code, struct ks_obj *o)
+{
+    size_t len;
+    const char *text = ks_obj_text(o, &len);
+    if (!text || (ks_wants_table(r) && !strcmp(r->method, "GET"))) {
+        send_obj(r, resp, code, o->json);
+        return;
+    }
+    free(resp->body);
+    resp->body = ks_strndup(text, len);
+    resp->len = resp->body ? len : 0;
+    resp->code = resp->body ? code : 500;
+    resp->ctype = "application/json";
+}
+
 /* ---- get / list ---- */
 
 static void do_get(struct ks_req *r, struct ks_resp *resp)
 {
     struct ks_obj *o = ks_obj_get(r->s, r->rt, r->ns, r->name);
     if (!o) return not_found(r, resp);
-    send_obj(r, resp, 200, o->json);
+    send_stored(r, resp, 200, o);
 }
 
 static int parse_selectors(struct ks_req *r, struct ks_resp *resp, struct ks_selector **ls, struct ks_selector **fs)
@@ -191,13 +207,21 @@ static void do_list(struct ks_req *r, struct ks_resp *resp, struct ks_selector *
     }
     size_t n;
     struct ks_obj **all = ks_obj_list(s, r->rt, r->ns, &n);
-    cJSON *items = cJSON_CreateArray();
-    if (!all || !items) {
-        free(all);
-        cJSON_Delete(items);
+    if (!all) {
         ks_resp_error(resp, 500, "InternalError", "out of memory");
         return;
     }
+    int table = ks_wants_table(r);
+    cJSON *items = table ? cJSON_CreateArray() : NULL;
+    struct ks_buf body;
+    ks_buf_init(&body);
+    char *gv = ks_rtype_gv(r->rt);
+    ks_buf_printf(&body, "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":{\"resourceVersion\":\"%llu\"",
+                  r->rt->list_kind, gv ? gv : "v1", (unsigned long long)s->rv);
+    free(gv);
+    /* items are appended first into their own buffer: the continue token is known at the end */
+    struct ks_buf its;
+    ks_buf_init(&its);
     long matched = 0, emitted = 0, next = -1, remaining = 0;
     for (size_t i = 0; i < n; i++) {
         if (!ks_sel_match(ls, all[i]->json) || !ks_sel_match(fs, all[i]->json)) continue;
@@ -207,36 +231,41 @@ static void do_list(struct ks_req *r, struct ks_resp *resp, struct ks_selector *
             remaining++;
             continue;
         }
-        cJSON_AddItemToArray(items, cJSON_Duplicate(all[i]->json, 1));
+        if (table) {
+            cJSON_AddItemToArray(items, cJSON_Duplicate(all[i]->json, 1));
+        } else {
+            size_t len;
+            const char *t = ks_obj_text(all[i], &len);
+            if (emitted) ks_buf_add(&its, ",", 1);
+            if (t) ks_buf_add(&its, t, len);
+        }
         emitted++;
     }
     free(all);
-    char rv[24];
-    snprintf(rv, sizeof rv, "%llu", (unsigned long long)s->rv);
-    if (ks_wants_table(r)) {
+    if (table) {
+        char rv[24];
+        snprintf(rv, sizeof rv, "%llu", (unsigned long long)s->rv);
+        ks_buf_free(&body);
+        ks_buf_free(&its);
         ks_resp_json(resp, 200, ks_table_of(s, r->rt, items, rv), "application/json;as=Table;v=v1;g=meta.k8s.io");
         return;
     }
-    cJSON *list = cJSON_CreateObject();
-    if (!list) {
-        cJSON_Delete(items);
+    if (next >= 0)
+        ks_buf_printf(&body, ",\"continue\":\"o:%ld\",\"remainingItemCount\":%ld", next, remaining);
+    ks_buf_adds(&body, "},\"items\":[");
+    if (its.len) ks_buf_add(&body, its.data, its.len);
+    ks_buf_adds(&body, "]}");
+    ks_buf_free(&its);
+    if (body.oom) {
+        ks_buf_free(&body);
         ks_resp_error(resp, 500, "InternalError", "out of memory");
         return;
     }
-    char *gv = ks_rtype_gv(r->rt);
-    cJSON_AddStringToObject(list, "kind", r->rt->list_kind);
-    cJSON_AddStringToObject(list, "apiVersion", gv ? gv : "v1");
-    free(gv);
-    cJSON *md = cJSON_AddObjectToObject(list, "metadata");
-    cJSON_AddStringToObject(md, "resourceVersion", rv);
-    if (next >= 0) {
-        char c[32];
-        snprintf(c, sizeof c, "o:%ld", next);
-        cJSON_AddStringToObject(md, "continue", c);
-        cJSON_AddNumberToObject(md, "remainingItemCount", (double)remaining);
-    }
-    cJSON_AddItemToObject(list, "items", items);
-    ks_resp_json(resp, 200, list, NULL);
+    free(resp->body);
+    resp->code = 200;
+    resp->len = body.len;
+    resp->body = ks_buf_steal(&body);
+    resp->ctype = "application/json";
 }
 
 /* ---- writes ---- */
@@ -283,7 +312,6 @@ static void commit_update(struct ks_req *r, struct ks_resp *resp, struct ks_obj 
         ks_fields_record_update(s, o->json, nw, manager, subresource);
     }
     if (dry_run(r)) {
-        ks_obj_set_rv(o);
         ks_resp_json(resp, 200, nw, NULL);
         return;
     }
@@ -298,7 +326,7 @@ static void commit_update(struct ks_req *r, struct ks_resp *resp, struct ks_obj 
             return;
         }
     }
-    send_obj(r, resp, 200, o->json);
+    send_stored(r, resp, 200, o);
 }
 
 static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
@@ -366,7 +394,7 @@ static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
         ks_resp_error(resp, 500, "InternalError", "out of memory");
         return;
     }
-    ks_resp_json(resp, 201, cJSON_Duplicate(o->json, 1), NULL);
+    send_stored(r, resp, 201, o);
 }
 
 static cJSON *rv_conflict(struct ks_req *r, struct ks_obj *o, const cJSON *body)
@@ -483,7 +511,7 @@ static void do_apply(struct ks_req *r, struct ks_resp *resp, cJSON *body)
         ks_resp_error(resp, 500, "InternalError", "out of memory");
         return;
     }
-    ks_resp_json(resp, 201, cJSON_Duplicate(o->json, 1), NULL);
+    send_stored(r, resp, 201, o);
 }
 
 static void do_patch(struct ks_req *r, struct ks_resp *resp, cJSON *patch)
@@ -581,6 +609,13 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
             return;
         }
         cJSON_Delete(opts);
+        if (!strcmp(r->rt->kind, "Namespace") && (!strcmp(o->name, "default") || !strcmp(o->name, "kube-system") ||
+                                                  !strcmp(o->name, "kube-public"))) {
+            ks_resp_status(resp, ks_status_obj(403, "Forbidden", r->rt, o->name,
+                                               "namespaces \"%s\" is forbidden: this namespace may not be deleted",
+                                               o->name));
+            return;
+        }
         if (dry) {
             ks_resp_json(resp, 200, cJSON_Duplicate(o->json, 1), NULL);
             return;

@@ -301,6 +301,8 @@ static void set_deleting(struct ks_server *s, struct ks_obj *o, const char *fina
     cJSON *omd = ks_jobj(o->json, "metadata");
     if (!ks_j(omd, "deletionTimestamp")) ks_jset_str(omd, "deletionTimestamp", ts);
     if (!ks_j(omd, "deletionGracePeriodSeconds")) ks_jset_num(omd, "deletionGracePeriodSeconds", 0);
+    free(o->text); /* edited in place: the cached text is stale */
+    o->text = NULL;
     ks_obj_update(s, o, nw);
 }
 

@@ -35,6 +35,8 @@ struct ks_obj {
     struct ks_pod *pod;    /* owns: simulated kubelet state of a pod, NULL otherwise */
     double progress_at;    /* workloads: simulated time of the last progress (deadline clock) */
     int gone;              /* removed from the store but still referenced by the caller */
+    char *text;            /* owns: json serialized as of rv (reads copy it instead of printing) */
+    size_t text_len;
 };
 
 enum ks_evtype { KS_ADDED, KS_MODIFIED, KS_DELETED };
@@ -128,6 +130,8 @@ void ks_obj_remove(struct ks_server *s, struct ks_obj *o);
 /* Sorted snapshot of the objects of a type (ns NULL = all namespaces); caller frees array. */
 struct ks_obj **ks_obj_list(struct ks_server *s, struct ks_rtype *rt, const char *ns, size_t *n);
 void ks_obj_set_rv(struct ks_obj *o);
+/* The object's JSON text (cached until its next write); NULL on OOM. */
+const char *ks_obj_text(struct ks_obj *o, size_t *len);
 double ks_sim_now(struct ks_server *s);
 void ks_now_str(struct ks_server *s, char out[32]);
 void ks_stat_inc(struct ks_map *m, const char *key);

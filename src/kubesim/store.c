@@ -157,6 +157,7 @@ static void obj_free(struct ks_obj *o)
     free(o->name);
     free(o->uid);
     cJSON_Delete(o->json);
+    free(o->text);
     free(o->pod); /* the pod state holds no pointers of its own (see ctl.c) */
     free(o);
 }
@@ -214,8 +215,20 @@ struct ks_obj *ks_obj_by_uid(struct ks_server *s, const char *uid)
     return uid ? ks_map_get(&s->uids, uid) : NULL;
 }
 
+const char *ks_obj_text(struct ks_obj *o, size_t *len)
+{
+    if (!o->text) {
+        o->text = ks_jprint(o->json);
+        o->text_len = o->text ? strlen(o->text) : 0;
+    }
+    *len = o->text_len;
+    return o->text;
+}
+
 void ks_obj_set_rv(struct ks_obj *o)
 {
+    free(o->text); /* any change to json invalidates the text */
+    o->text = NULL;
     char rv[24];
     snprintf(rv, sizeof rv, "%llu", (unsigned long long)o->rv);
     ks_jset_str(ks_jobj(o->json, "metadata"), "resourceVersion", rv);
@@ -228,7 +241,10 @@ static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o)
     char *obj = ks_jprint(o->json);
     cJSON *snap = cJSON_Duplicate(o->json, 1);
     char *line = obj ? ks_sprintf("{\"type\":\"%s\",\"object\":%s}\n", names[type], obj) : NULL;
-    free(obj);
+    /* the text doubles as the read cache of the object's current state */
+    free(o->text);
+    o->text = obj;
+    o->text_len = obj ? strlen(obj) : 0;
     char *ns = ks_strdup(o->ns);
     if (!snap || !line || !ns) { /* out of memory: the event is lost; watchers will resync */
         cJSON_Delete(snap);

@@ -227,9 +227,18 @@ void ks_watch_start(struct ks_req *r, struct ks_resp *resp, struct ks_selector *
         /* synthetic ADDED events for the current state, then changes */
         size_t n;
         struct ks_obj **all = ks_obj_list(s, r->rt, w->ns, &n);
-        for (size_t i = 0; all && i < n; i++)
-            if (ks_sel_match(ls, all[i]->json) && ks_sel_match(fs, all[i]->json))
+        for (size_t i = 0; all && i < n; i++) {
+            if (!ks_sel_match(ls, all[i]->json) || !ks_sel_match(fs, all[i]->json)) continue;
+            size_t len;
+            const char *t = w->table ? NULL : ks_obj_text(all[i], &len);
+            if (t) {
+                ks_buf_adds(&w->out, "{\"type\":\"ADDED\",\"object\":");
+                ks_buf_add(&w->out, t, len);
+                ks_buf_adds(&w->out, "}\n");
+            } else {
                 add_event(w, "ADDED", all[i]->json, NULL, 0);
+            }
+        }
         free(all);
         w->cursor = s->rv;
         if (initial) add_bookmark(w, s->rv, 1);
