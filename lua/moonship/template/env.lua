@@ -4,8 +4,6 @@ local yaml = require "moonship.yaml"
 local diag = require "moonship.template.diag"
 local fields = require "moonship.template.fields"
 
-local fmt = string.format
-
 local M = {}
 
 M.FILENAME = "environment_variables.yaml"
@@ -182,8 +180,5 @@ function M.copy(list)
   for i, e in ipairs(list) do out[i] = {name = e.name, value = e.value, pos = e.pos} end
   return out
 end
-
--- Human text for a position, used in messages that point elsewhere.
-M.fmt_pos = function(pos) return fmt("%s:%d:%d", pos.file, pos.line, pos.col) end
 
 return M

@@ -13,8 +13,6 @@ local STEP_SCHEMA = {known = fields.set {
   "step", "tasks", "wait_for_finish", "halt_on_error", "timeout", "max_parallel"}}
 local TASK_SCHEMA = {known = fields.set {"name", "halt_on_error", "timeout"}}
 
--- Kinds that are not custom task kinds.
-local BUILTIN_KINDS = fields.set {"services", "jobs", "manifests", "release"}
 local RELEASE_TASKS = fields.set {"remove_environment"}
 
 -- A task entry: "services.web" or {name=, halt_on_error=, timeout=} (ext).
@@ -286,7 +284,5 @@ function M.find(model, name)
   end
   return nil, fmt("unknown workflow '%s'%s", name, hint)
 end
-
-M.BUILTIN_KINDS = BUILTIN_KINDS
 
 return M
