@@ -242,6 +242,8 @@ local function read_volumes(d, svc, what)
           d:error(diag.pos(v), "%s: a volume needs 'mount_path'", what)
         end
       elseif vol.claim then
+        d:warning(diag.pos(v, "claim"), "%s: volume claim '%s' must exist in the namespace (moonship creates no shared_volumes)",
+          what, vol.claim)
         vol.type = "claim"
         vol.name = vol.name or vol.claim
         out[#out + 1] = vol
