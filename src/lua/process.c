@@ -811,7 +811,7 @@ static int l_process_run(lua_State *L)
 static int l_process_spawn(lua_State *L)
 {
     static const char *const names[] = {"argv",   "env",    "env_extra",     "cwd", "stdin",
-                                        "stdout", "stderr", "kill_on_close", "kill_grace", NULL};
+                                        "stdout", "stderr", "kill_on_close", NULL};
     check_options(L, 1, "process.spawn", names);
     lua_settop(L, 1);
     int n = proc_start(L, 0, "process.spawn");
@@ -944,7 +944,7 @@ static int l_process_write(lua_State *L)
         snprintf(msg, sizeof msg, "write to %.200s: stdin is closed", p->name);
         return push_fail(L, msg, "closed");
     }
-    lua_settop(L, 1);
+    lua_settop(L, 2); /* data stays anchored until it is written or copied */
     if (len == 0)
         return write_k(L, LUA_OK, 0);
     if (p->pending_writes == 0) {
