@@ -474,7 +474,8 @@ static int collect(struct loader *ld, size_t fi, const struct ms_yaml_node *root
             if (strcmp(l->v[j].name, name->text) != 0)
                 continue;
             if (j >= first)
-                return fail_at(ld, fi, name, "%s[%zu].name: duplicate name \"%s\" (also at line %d)",
+                return fail_at(ld, fi, name,
+                               "%s[%zu].name: duplicate name \"%s\" (also at line %d)",
                                list_key[k], i, name->text, l->v[j].item->line);
             seen = 1; /* an earlier file defined it: the first definition wins */
         }
@@ -706,7 +707,9 @@ static int resolve_exec(struct loader *ld, size_t fi, const struct ms_yaml_node 
             if (name == NULL)
                 return fail_at(ld, fi, v, "%s.name: missing", epath);
             struct ms_kube_exec_env *ev = &x->env[x->nenv];
-            if ((ev->name = strdup(name)) == NULL || (ev->value = strdup(value ? value : "")) == NULL) {
+            ev->name = strdup(name);
+            ev->value = ev->name ? strdup(value ? value : "") : NULL;
+            if (ev->value == NULL) {
                 free(ev->name);
                 ev->name = NULL;
                 return oom(ld);
@@ -764,7 +767,8 @@ static int resolve_user(struct loader *ld, const struct entry *e)
                        path);
     if (c->key && !c->cert)
         return fail_at(ld, fi, body,
-                       "%s: client-key without client-certificate or client-certificate-data", path);
+                       "%s: client-key without client-certificate or client-certificate-data",
+                       path);
     const struct ms_yaml_node *exec = map_get(body, "exec");
     if (exec && exec->type != MS_YAML_NULL) {
         if (exec->type != MS_YAML_MAP)
@@ -957,7 +961,8 @@ static int load(struct loader *ld)
                             "cluster (no KUBERNETES_SERVICE_HOST/PORT or service-account token)",
                         where);
         return fail(ld, "%s: current-context is not set; choose a context %s",
-                    sources_of(ld, where, sizeof where), names_of(ld, CONTEXTS, names, sizeof names));
+                    sources_of(ld, where, sizeof where),
+                    names_of(ld, CONTEXTS, names, sizeof names));
     }
     if (resolve_context(ld, name, explicit))
         return ld->rc;

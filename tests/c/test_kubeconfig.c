@@ -233,7 +233,8 @@ static const struct kc_case cases[] = {
      "$T/config:6:5: clusters[0].cluster.server: missing (cluster \"c\")"},
     {"duplicate names in one file",
      HEAD ONE_CLUSTER "- name: c\n  cluster: {server: https://d.test}\n", NULL, "$T/config",
-     NULL, NULL, NULL, NULL, "$T/config:7:9: clusters[1].name: duplicate name \"c\" (also at line 4)"},
+     NULL, NULL, NULL, NULL,
+     "$T/config:7:9: clusters[1].name: duplicate name \"c\" (also at line 4)"},
     {"token and basic auth together",
      HEAD ONE_CLUSTER "users:\n- name: u\n  user:\n    token: SECRET-TOKEN\n    username: bob\n"
                       "    password: SECRET-PASS\n"

@@ -36,7 +36,8 @@ end
 
 describe("kubeconfig.load", function()
   it("merges KUBECONFIG's files by kubectl's rules", function()
-    local cfg = assert(kubeconfig.load{env = {KUBECONFIG = FIX .. "/first.yaml:" .. FIX .. "/second.yaml"}})
+    local cfg = assert(kubeconfig.load{env = {KUBECONFIG = FIX .. "/first.yaml:" .. FIX
+      .. "/second.yaml"}})
     assert.equal("dev", cfg.context)
     assert.equal("dev-cluster", cfg.cluster)
     assert.equal("https://dev.example.test:6443", cfg.server)
@@ -46,7 +47,8 @@ describe("kubeconfig.load", function()
     assert.same({FIX .. "/first.yaml", FIX .. "/second.yaml"}, cfg.source)
     assert.is_false(cfg.insecure)
 
-    local other = assert(kubeconfig.load{env = {KUBECONFIG = FIX .. "/second.yaml:" .. FIX .. "/first.yaml"}})
+    local other = assert(kubeconfig.load{env = {KUBECONFIG = FIX .. "/second.yaml:" .. FIX
+      .. "/first.yaml"}})
     assert.equal("staging", other.context)
     assert.is_true(other.insecure)
     assert.equal("api.staging.test", other.server_name)
@@ -171,7 +173,9 @@ describe("kubeconfig.credential", function()
     local cfg = exec_cfg("exec", {PLUGIN_COUNT_FILE = count, PLUGIN_MODE = "forever"})
     local tokens = sched.run(function()
       local tasks, out = {}, {}
-      for i = 1, 5 do tasks[i] = sched.spawn(function() return assert(kubeconfig.credential(cfg)).token end) end
+      for i = 1, 5 do
+        tasks[i] = sched.spawn(function() return assert(kubeconfig.credential(cfg)).token end)
+      end
       for i = 1, 5 do
         local ok, token = tasks[i]:join()
         assert(ok, token)

@@ -239,7 +239,8 @@ describe("process.spawn", function()
   it("stops waiting, without killing the child, when the waiting task is cancelled", function()
     in_task(function()
       local base = sched.stats().handles
-      local p = assert(spawn{argv = {"sleep", "30"}, stdout = "null", env_extra = {LD_PRELOAD = false}})
+      local p = assert(spawn{argv = {"sleep", "30"}, stdout = "null",
+        env_extra = {LD_PRELOAD = false}})
       local waiter = sched.spawn(function() return p:wait() end)
       sched.sleep(0)
       assert.equal("waiting", waiter:status())
