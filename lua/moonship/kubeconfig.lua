@@ -4,7 +4,10 @@
 --   kubeconfig.load{kubeconfig=, context=, namespace=} -> cfg | nil, message, "kubeconfig"
 --   kubeconfig.credential(cfg) -> {token=, cert=, key=, expires=} | nil, message, code
 --     (in a task; runs the plugin of an exec user at most once at a time, then caches)
---   kubeconfig.invalidate(cfg) -- forget the cached credential (the client calls it on a 401)
+--   kubeconfig.invalidate(cfg) -- forget the cached credential (the client calls it on a 401);
+--     for a token read from a file (tokenFile, in-cluster), read the file again
+--   kubeconfig.token(cfg) -> the bearer token of a token user, re-read from its file once a
+--     minute like client-go (service-account tokens rotate)
 -- Messages never contain tokens or keys: a plugin's stdout is never quoted.
 local core = require("moonship.core").kubeconfig
 local process = require "moonship.process"
@@ -19,6 +22,8 @@ local M = {}
 
 -- A credential is refreshed this many seconds before it expires.
 local EXPIRY_MARGIN = 10
+-- A token file is read again after this many seconds.
+local TOKEN_FILE_TTL = 60
 -- A plugin that has not answered after this long is killed.
 local PLUGIN_TIMEOUT = 120
 
@@ -205,8 +210,42 @@ function M.credential(cfg)
   end
 end
 
--- kubeconfig.invalidate(cfg): the next credential(cfg) runs the plugin again.
+-- When each token file was last read, by cfg.auth table (weak).
+local token_read = setmetatable({}, {__mode = "k"})
+
+local function reread_token(auth)
+  local f = io.open(auth.token_file, "rb")
+  if not f then return end -- keep the token we have; the server will say if it is stale
+  local text = f:read("a") or ""
+  f:close()
+  text = text:gsub("^%s+", ""):gsub("%s+$", "")
+  if text ~= "" then auth.token = text end
+  token_read[auth] = os_time()
+end
+
+-- kubeconfig.token(cfg) -> the token of a token user (nil for other kinds).
+function M.token(cfg)
+  local auth = cfg.auth
+  if not auth or auth.kind ~= "token" then return nil end
+  if auth.token_file then
+    local last = token_read[auth]
+    if not last then
+      token_read[auth] = os_time() -- just read by load
+    elseif os_time() - last >= TOKEN_FILE_TTL then
+      reread_token(auth)
+    end
+  end
+  return auth.token
+end
+
+-- kubeconfig.invalidate(cfg): the next credential(cfg) runs the plugin again; a token from a
+-- file is read again now.
 function M.invalidate(cfg)
+  local auth = type(cfg) == "table" and cfg.auth
+  if auth and auth.kind == "token" and auth.token_file then
+    reread_token(auth)
+    return
+  end
   local key = cache_key(exec_of(cfg))
   local entry = cache[key]
   if entry and not entry.pending then cache[key] = nil end

@@ -1,6 +1,28 @@
--- Child processes on the scheduler: process.run (capture a command's output) and
--- process.spawn (a Process object to stream from and write to), from the C core, plus
--- helpers. Every call that waits must run inside a task.
+-- Child processes on the scheduler (C core: src/lua/process.c). Every call that waits must run
+-- inside a task; misuse (unknown option, wrong type, use after close) raises; failures return
+-- nil, message, code.
+--
+--   process.run{argv=, env=, env_extra=, cwd=, stdin=text, timeout=, kill_grace=}
+--     -> {code=, signal=, stdout=, stderr=, pid=} | nil, message, code
+--     code is nil when a signal ended the child (signal is its number). Codes: "spawn"
+--     ("spawn foo: ENOENT: no such file or directory"), "timeout" (SIGTERM, then SIGKILL after
+--     kill_grace seconds, default 2). Cancelling the task kills the child the same way.
+--   process.spawn{argv=, env=, env_extra=, cwd=, stdin="pipe"|"inherit"|"null"|text,
+--                 stdout="pipe"(default)|"inherit"|"null", stderr="inherit"(default)|"pipe"|"null",
+--                 kill_on_close=true|signal} -> Process | nil, message, "spawn"
+--     p:read_line([stream]) -> line | nil at EOF       stream: "stdout" (default) | "stderr"
+--     p:read([stream]) -> what has arrived | nil at EOF
+--     p:read_all([stream]) -> everything until EOF
+--     p:write(data) -> true | nil, message, "EPIPE"|"closed"   p:close_stdin()
+--     p:wait() -> code, signal        p:kill([sig]) ("TERM" default, "INT", "KILL", number)
+--     p:pid()   p:exited() -> false | true, code, signal
+--     p:close() (also <close> and garbage collection): closes the pipes; a running child is
+--     left running (and reaped when it exits) unless kill_on_close was given.
+--     Cancelling a task waiting in a Process method only stops its wait.
+--   process.wait_detached(): waits until every child left running by a closed Process or a
+--     cancelled run has exited. process.detached() -> how many there are.
+--   env replaces the environment; env_extra adds to it (or to the inherited one); a false
+--   value in either removes a variable.
 local core = require("moonship.core").process
 
 local M = {

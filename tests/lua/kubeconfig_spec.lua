@@ -105,6 +105,20 @@ describe("kubeconfig.load", function()
     assert.matches("BEGIN CERTIFICATE", cfg.ca)
   end)
 
+  it("reads a rotated token file again on invalidate", function()
+    local dir = proc.tmpdir()
+    os.execute("cp -r " .. proc.quote(FIX .. "/serviceaccount") .. " " .. proc.quote(dir .. "/sa"))
+    local cfg = assert(kubeconfig.load{env = {KUBERNETES_SERVICE_HOST = "10.96.0.1",
+      KUBERNETES_SERVICE_PORT = "443"}, service_account_dir = dir .. "/sa"})
+    assert.equal(dir .. "/sa/token", cfg.auth.token_file)
+    assert.equal("sa-token-5678", kubeconfig.token(cfg))
+    proc.write_file(dir .. "/sa/token", "rotated-token\n")
+    assert.equal("sa-token-5678", kubeconfig.token(cfg)) -- within a minute: the cached one
+    kubeconfig.invalidate(cfg)
+    assert.equal("rotated-token", kubeconfig.token(cfg))
+    os.execute("rm -rf " .. proc.quote(dir))
+  end)
+
   it("rejects unknown options", function()
     local ok, err = pcall(kubeconfig.load, {contxt = "x"})
     assert.is_false(ok)
