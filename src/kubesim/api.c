@@ -32,7 +32,9 @@ cJSON *ks_body_parse(struct ks_req *r, cJSON **status)
         return NULL;
     }
     cJSON *o = NULL;
-    if (ct && strstr(ct, "yaml")) {
+    /* JSON is YAML: a YAML body that is JSON (what kubectl sends for apply) takes the fast path */
+    if (ct && strstr(ct, "yaml") && r->body.data[0] == '{') o = cJSON_ParseWithLength(r->body.data, r->body.len);
+    if (!o && ct && strstr(ct, "yaml")) {
         char *err = NULL;
         o = ks_yaml_parse(r->body.data, r->body.len, &err);
         if (!o) {
@@ -42,7 +44,7 @@ cJSON *ks_body_parse(struct ks_req *r, cJSON **status)
             free(err);
             return NULL;
         }
-    } else {
+    } else if (!o) {
         const char *end = NULL;
         o = cJSON_ParseWithLengthOpts(r->body.data, r->body.len, &end, 0);
         if (!o) {
@@ -530,12 +532,13 @@ static void do_patch(struct ks_req *r, struct ks_resp *resp, cJSON *patch)
     }
     cJSON *res = NULL;
     char *err = NULL;
-    if (strstr(ct, "json-patch"))
-        res = ks_json_patch(o->json, patch, &err);
-    else if (strstr(ct, "merge-patch"))
-        res = ks_merge_patch(o->json, patch);
-    else
+    /* "strategic-merge-patch+json" contains "merge-patch": test it first */
+    if (strstr(ct, "strategic-merge-patch"))
         res = ks_strategic_patch(o->json, patch);
+    else if (strstr(ct, "json-patch"))
+        res = ks_json_patch(o->json, patch, &err);
+    else
+        res = ks_merge_patch(o->json, patch);
     cJSON *st = NULL;
     if (res && (st = rv_conflict(r, o, res))) {
         cJSON_Delete(res);

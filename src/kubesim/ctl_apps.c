@@ -104,13 +104,16 @@ static int resolve(const cJSON *v, int total, int round_up, int dflt)
     return dflt;
 }
 
+/* The pod-template-hash: of the template without that label (a rollback copies a ReplicaSet's
+ * template, label included, back into the Deployment), independent of member order. */
 static char *template_hash(const cJSON *tpl)
 {
-    char *t = ks_jprint(tpl);
-    if (!t) return NULL;
+    cJSON *copy = cJSON_Duplicate(tpl, 1);
+    if (!copy && tpl) return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(ks_jpath(copy, "metadata.labels"), "pod-template-hash");
     char h[16];
-    ks_hash_name(ks_fnv32(t, strlen(t)), h, sizeof h);
-    free(t);
+    ks_hash_name(ks_jhash(copy), h, sizeof h);
+    cJSON_Delete(copy);
     return ks_strdup(h);
 }
 

@@ -372,3 +372,49 @@ int ks_jequal(const cJSON *a, const cJSON *b)
 }
 
 char *ks_jprint(const cJSON *o) { return o ? cJSON_PrintUnformatted(o) : NULL; }
+
+static uint32_t fnv_add(uint32_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static int cmp_members(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    return strcmp(x->string, y->string);
+}
+
+static uint32_t jhash(uint32_t h, const cJSON *o, int depth)
+{
+    if (!o || depth > 200) return fnv_add(h, "~", 1);
+    if (cJSON_IsObject(o)) {
+        size_t n = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, o) n++;
+        const cJSON **m = malloc((n ? n : 1) * sizeof *m);
+        if (!m) return h;
+        n = 0;
+        cJSON_ArrayForEach(c, o) if (!cJSON_IsNull(c)) m[n++] = c; /* null = absent */
+        qsort(m, n, sizeof *m, cmp_members);
+        h = fnv_add(h, "{", 1);
+        for (size_t i = 0; i < n; i++) {
+            h = fnv_add(h, m[i]->string, strlen(m[i]->string) + 1);
+            h = jhash(h, m[i], depth + 1);
+        }
+        free(m);
+        return fnv_add(h, "}", 1);
+    }
+    if (cJSON_IsArray(o)) {
+        h = fnv_add(h, "[", 1);
+        const cJSON *c;
+        cJSON_ArrayForEach(c, o) h = jhash(h, c, depth + 1);
+        return fnv_add(h, "]", 1);
+    }
+    char *t = cJSON_PrintUnformatted(o);
+    if (t) h = fnv_add(h, t, strlen(t) + 1);
+    free(t);
+    return h;
+}
+
+uint32_t ks_jhash(const cJSON *o) { return jhash(2166136261u, o, 0); }
