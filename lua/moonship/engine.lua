@@ -125,7 +125,7 @@ function Run:follow_job_logs(task, job)
 end
 
 -- Runs what a task does, once. Returns true, details or nil, message, details.
-function Run:execute(task, ctx)
+function Run:perform(task, ctx)
   local kind, model = task.kind, self.model
   if kind == "services" or kind == "jobs" or kind == "manifests" then
     local manifests = require "moonship.manifests"
@@ -292,7 +292,7 @@ function Run:run_task(step_state, task)
       if not hook_ok then
         done, message, details = nil, hook_err, {}
       else
-        done, message, details = self:execute(task, ctx)
+        done, message, details = self:perform(task, ctx)
       end
       details = details or {}
       if type(message) == "table" then details, message = message, nil end
@@ -485,7 +485,7 @@ function Run:steps()
 end
 
 -- Runs the workflow; returns the result {run_id=, state=, exit_code=, journal=}.
-function Run:execute()
+function Run:run_workflow()
   local j = self.journal
   local ids = self:plan_ids()
   self:emit {event = "run_started", app = self.model.app, namespace = self.namespace, env = self.env,
@@ -571,7 +571,7 @@ function M.run(opts)
   }, Run)
   self.health = hooks:health()
   self.ctx = hooks_mod.context(self)
-  return self:execute()
+  return self:run_workflow()
 end
 
 return M

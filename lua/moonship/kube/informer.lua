@@ -25,9 +25,7 @@ local function notify(set, ev_type, obj)
 end
 
 function Informer:run()
-  local watch = self.client:watch(self.api_version, self.kind, {namespace = self.namespace, sync_events = true})
-  self.watch_state = watch
-  for ev in watch do
+  for ev in self.client:watch(self.api_version, self.kind, {namespace = self.namespace, sync_events = true}) do
     if ev.type == "SYNCED" then
       self.synced = true
       notify(self.all, "SYNCED", nil)

@@ -162,7 +162,7 @@ function M.wait_ready(client, obj, opts)
     if remaining and remaining <= 0 then
       return nil, "timeout", {message = last_message or "timed out"}
     end
-    if not dirty then
+    if not (dirty and inf.synced) then
       sched.park(remaining)
     end
   end
