@@ -118,7 +118,7 @@ bad:
     return -1;
 }
 
-static struct ks_selector *parse(const char *text, int fields, char **err)
+static struct ks_selector *sel_parse(const char *text, int fields, char **err)
 {
     *err = NULL;
     struct ks_selector *sel = calloc(1, sizeof *sel);
@@ -160,8 +160,8 @@ fail:
     return NULL;
 }
 
-struct ks_selector *ks_sel_parse_labels(const char *text, char **err) { return parse(text, 0, err); }
-struct ks_selector *ks_sel_parse_fields(const char *text, char **err) { return parse(text, 1, err); }
+struct ks_selector *ks_sel_parse_labels(const char *text, char **err) { return sel_parse(text, 0, err); }
+struct ks_selector *ks_sel_parse_fields(const char *text, char **err) { return sel_parse(text, 1, err); }
 
 /* A field value as a string: strings as-is, numbers and booleans printed, missing as "". */
 static void field_value(const cJSON *obj, const char *path, char *buf, size_t n)

@@ -1,0 +1,234 @@
+/* kubesim internals without a server: selectors, YAML typing, FieldsV1 sets, server-side apply
+ * (create, removal of dropped fields, conflicts, force), the three patch types and the
+ * order-free template hash. The simulator's sources are compiled in. */
+#include "test.h"
+
+#include "../../src/kubesim/util.c"
+#include "../../src/kubesim/yaml.c"
+#include "../../src/kubesim/select.c"
+#include "../../src/kubesim/status.c"
+#include "../../src/kubesim/apply.c"
+#include "../../src/kubesim/store.c"
+
+/* store.c reports changes to the controllers; none run here */
+void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t)
+{
+    (void)s, (void)o, (void)t;
+}
+
+static cJSON *J(const char *text)
+{
+    cJSON *o = cJSON_Parse(text);
+    if (!o) fprintf(stderr, "bad test JSON: %s\n", text);
+    return o;
+}
+
+static char *P(const cJSON *o) { return o ? cJSON_PrintUnformatted(o) : ks_strdup("(null)"); }
+
+static void check_json(const cJSON *got, const char *want_text, int line)
+{
+    cJSON *want = J(want_text);
+    ms_test_checks++;
+    if (!ks_jequal(got, want)) {
+        char *g = P(got);
+        ms_test_failures++;
+        fprintf(stderr, "%s:%d: got %s\n   want %s\n", __FILE__, line, g, want_text);
+        free(g);
+    }
+    cJSON_Delete(want);
+}
+#define CHECK_JSON(got, want) check_json((got), (want), __LINE__)
+
+static void test_label_selectors(void)
+{
+    static const struct {
+        const char *sel, *labels;
+        int match;
+    } cases[] = {
+        {"app=web", "{\"app\":\"web\"}", 1},
+        {"app==web", "{\"app\":\"web\"}", 1},
+        {"app!=web", "{\"app\":\"web\"}", 0},
+        {"app!=web", "{}", 1},
+        {"app in (a, web)", "{\"app\":\"web\"}", 1},
+        {"app notin (a,web)", "{\"app\":\"web\"}", 0},
+        {"app", "{\"app\":\"x\"}", 1},
+        {"!app", "{\"app\":\"x\"}", 0},
+        {"app=web,tier in (fe)", "{\"app\":\"web\",\"tier\":\"be\"}", 0},
+        {"batch.kubernetes.io/controller-uid=u1", "{\"batch.kubernetes.io/controller-uid\":\"u1\"}", 1},
+        {"", "{}", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *err = NULL;
+        struct ks_selector *s = ks_sel_parse_labels(cases[i].sel, &err);
+        CHECK(s != NULL);
+        cJSON *obj = cJSON_CreateObject();
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(obj, "metadata"), "labels", J(cases[i].labels));
+        CHECK_INT(ks_sel_match(s, obj), cases[i].match);
+        ks_sel_free(s);
+        cJSON_Delete(obj);
+        free(err);
+    }
+    char *err = NULL;
+    CHECK(ks_sel_parse_labels("a in (b", &err) == NULL);
+    CHECK_STR(err, "unable to parse requirement: \"a in (b\"");
+    free(err);
+    err = NULL;
+    CHECK(ks_sel_parse_fields("metadata.name", &err) == NULL);
+    free(err);
+    struct ks_selector *f = ks_sel_parse_fields("metadata.name=web,status.phase!=Failed", &err);
+    cJSON *pod = J("{\"metadata\":{\"name\":\"web\"},\"status\":{\"phase\":\"Running\"}}");
+    CHECK_INT(ks_sel_match(f, pod), 1);
+    ks_sel_free(f);
+    cJSON_Delete(pod);
+    cJSON *sel = J("{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"fe\"]}]}");
+    cJSON *l1 = J("{\"app\":\"web\",\"tier\":\"fe\"}"), *l2 = J("{\"app\":\"web\"}");
+    CHECK_INT(ks_labelsel_match(sel, l1), 1);
+    CHECK_INT(ks_labelsel_match(sel, l2), 0);
+    cJSON_Delete(sel), cJSON_Delete(l1), cJSON_Delete(l2);
+}
+
+static void test_yaml(void)
+{
+    char *err = NULL;
+    const char *y = "a: 1\nb: \"1\"\nc: true\nd: ~\ne: [x, 2.5]\nf: {g: h}\n";
+    cJSON *o = ks_yaml_parse(y, strlen(y), &err);
+    CHECK_JSON(o, "{\"a\":1,\"b\":\"1\",\"c\":true,\"d\":null,\"e\":[\"x\",2.5],\"f\":{\"g\":\"h\"}}");
+    cJSON_Delete(o);
+    o = ks_yaml_parse("a: [b\n", 6, &err);
+    CHECK(o == NULL);
+    CHECK(err && strstr(err, "yaml: line") == err);
+    free(err);
+    err = NULL;
+    o = ks_yaml_parse("a: &x 1\nb: *x\n", 14, &err);
+    CHECK(o == NULL);
+    CHECK_STR(err, "yaml: aliases are not supported");
+    free(err);
+}
+
+static const char *DEPLOY =
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\",\"labels\":{\"app\":\"web\"}},"
+    "\"spec\":{\"replicas\":2,\"template\":{\"spec\":{\"containers\":[{\"name\":\"web\",\"image\":\"nginx:1\","
+    "\"ports\":[{\"containerPort\":80}]}]}}}}";
+
+static void test_fieldset(void)
+{
+    cJSON *d = J(DEPLOY);
+    cJSON *fs = ks_fields_of(d, 1);
+    CHECK_JSON(fs, "{\"f:metadata\":{\"f:labels\":{\"f:app\":{}}},\"f:spec\":{\"f:replicas\":{},\"f:template\":"
+                   "{\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"web\\\"}\":{\".\":{},\"f:name\":{},"
+                   "\"f:image\":{},\"f:ports\":{\"k:{\\\"containerPort\\\":80,\\\"protocol\\\":\\\"TCP\\\"}\":{\".\":{},"
+                   "\"f:containerPort\":{}}}}}}}}}");
+    cJSON_Delete(fs);
+    cJSON_Delete(d);
+}
+
+static void test_apply(struct ks_server *s)
+{
+    int code;
+    cJSON *st = NULL;
+    cJSON *applied = J(DEPLOY);
+    cJSON *live = ks_apply(s, NULL, applied, "alice", 0, &code, &st);
+    CHECK(live != NULL);
+    CHECK_STR(ks_jstr(cJSON_GetArrayItem(ks_jpath(live, "metadata.managedFields"), 0), "manager"), "alice");
+    CHECK_STR(ks_jstr(cJSON_GetArrayItem(ks_jpath(live, "metadata.managedFields"), 0), "operation"), "Apply");
+
+    /* another manager changes replicas with an update: it now owns .spec.replicas */
+    cJSON *upd = cJSON_Duplicate(live, 1);
+    ks_jset_num(ks_j(upd, "spec"), "replicas", 5);
+    ks_fields_record_update(s, live, upd, "bob", NULL);
+    cJSON_Delete(live);
+    live = upd;
+
+    /* alice re-applies replicas 2: a conflict naming bob and the field */
+    cJSON *res = ks_apply(s, live, applied, "alice", 0, &code, &st);
+    CHECK(res == NULL);
+    CHECK_INT(code, 409);
+    CHECK_STR(ks_jstr(st, "reason"), "Conflict");
+    CHECK_STR(ks_jstr(st, "message"), "Apply failed with 1 conflict: conflict with \"bob\" using apps/v1: .spec.replicas");
+    CHECK_STR(ks_jstr(cJSON_GetArrayItem(ks_jpath(st, "details.causes"), 0), "field"), ".spec.replicas");
+    cJSON_Delete(st);
+
+    /* the same value is shared ownership, not a conflict */
+    cJSON *same = cJSON_Duplicate(applied, 1);
+    ks_jset_num(ks_j(same, "spec"), "replicas", 5);
+    res = ks_apply(s, live, same, "alice", 0, &code, &st);
+    CHECK(res != NULL);
+    cJSON_Delete(res);
+    cJSON_Delete(same);
+
+    /* force takes the field */
+    res = ks_apply(s, live, applied, "alice", 1, &code, &st);
+    CHECK(res != NULL);
+    CHECK_INT(ks_jnum(ks_j(res, "spec"), "replicas", 0), 2);
+    cJSON_Delete(live);
+    live = res;
+
+    /* alice drops the label from her config: it goes, since nobody else owns it */
+    cJSON *less = cJSON_Duplicate(applied, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(ks_j(less, "metadata"), "labels");
+    res = ks_apply(s, live, less, "alice", 0, &code, &st);
+    CHECK(res != NULL);
+    CHECK(ks_jpath(res, "metadata.labels.app") == NULL);
+    CHECK_STR(ks_jstr(cJSON_GetArrayItem(ks_jpath(res, "spec.template.spec.containers"), 0), "image"), "nginx:1");
+    cJSON_Delete(res);
+    cJSON_Delete(less);
+    cJSON_Delete(live);
+    cJSON_Delete(applied);
+}
+
+static void test_patches(void)
+{
+    cJSON *t = J("{\"a\":{\"b\":1,\"c\":[1,2]},\"d\":\"x\"}");
+    cJSON *p = J("{\"a\":{\"b\":null,\"c\":[3]},\"e\":true}");
+    cJSON *r = ks_merge_patch(t, p);
+    CHECK_JSON(r, "{\"a\":{\"c\":[3]},\"d\":\"x\",\"e\":true}");
+    cJSON_Delete(r), cJSON_Delete(p), cJSON_Delete(t);
+
+    t = J("{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"a:1\",\"ports\":[{\"containerPort\":80}]},"
+          "{\"name\":\"b\",\"image\":\"b:1\"}]}}");
+    p = J("{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"a\"},{\"name\":\"b\"}],"
+          "\"containers\":[{\"name\":\"a\",\"image\":\"a:2\"},{\"name\":\"b\",\"$patch\":\"delete\"}]}}");
+    r = ks_strategic_patch(t, p);
+    CHECK_JSON(r, "{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"a:2\",\"ports\":[{\"containerPort\":80}]}]}}");
+    cJSON_Delete(r), cJSON_Delete(p), cJSON_Delete(t);
+
+    t = J("{\"a\":[1,2],\"b\":{\"c\":1}}");
+    p = J("[{\"op\":\"add\",\"path\":\"/a/-\",\"value\":3},{\"op\":\"replace\",\"path\":\"/b/c\",\"value\":2},"
+          "{\"op\":\"remove\",\"path\":\"/a/0\"},{\"op\":\"copy\",\"from\":\"/b\",\"path\":\"/d\"},"
+          "{\"op\":\"test\",\"path\":\"/d/c\",\"value\":2}]");
+    char *err = NULL;
+    r = ks_json_patch(t, p, &err);
+    CHECK_JSON(r, "{\"a\":[2,3],\"b\":{\"c\":2},\"d\":{\"c\":2}}");
+    cJSON_Delete(r), cJSON_Delete(p);
+    p = J("[{\"op\":\"test\",\"path\":\"/a/0\",\"value\":9}]");
+    r = ks_json_patch(t, p, &err);
+    CHECK(r == NULL);
+    CHECK_STR(err, "testing value /a/0 failed");
+    free(err);
+    cJSON_Delete(p), cJSON_Delete(t);
+}
+
+static void test_hash(void)
+{
+    cJSON *a = J("{\"a\":1,\"b\":{\"c\":[1,{\"d\":2,\"e\":3}]},\"n\":null}");
+    cJSON *b = J("{\"b\":{\"c\":[1,{\"e\":3,\"d\":2}]},\"a\":1}");
+    cJSON *c = J("{\"b\":{\"c\":[{\"e\":3,\"d\":2},1]},\"a\":1}");
+    CHECK(ks_jhash(a) == ks_jhash(b));
+    CHECK(ks_jhash(a) != ks_jhash(c));
+    cJSON_Delete(a), cJSON_Delete(b), cJSON_Delete(c);
+}
+
+int main(void)
+{
+    struct ks_server s;
+    memset(&s, 0, sizeof s);
+    ks_rng_seed(&s.rng, 1);
+    RUN(test_label_selectors);
+    RUN(test_yaml);
+    RUN(test_fieldset);
+    test_apply(&s);
+    printf("%s test_apply\n", ms_test_failures ? "FAIL" : "ok  ");
+    RUN(test_patches);
+    RUN(test_hash);
+    return TEST_SUMMARY();
+}
