@@ -332,8 +332,11 @@ void ks_scenario_rule(const struct ks_scenario *sc, const char *name, struct ks_
 {
     *out = sc->dflt;
     const struct ks_rule *r = NULL;
-    for (int i = 0; name && i < sc->nrules; i++)
+    /* An exact name wins; else a shell pattern ("migrate-*" for a Job with a per-run name). */
+    for (int i = 0; name && !r && i < sc->nrules; i++)
         if (!strcmp(sc->rules[i].name, name)) r = &sc->rules[i];
+    for (int i = 0; name && !r && i < sc->nrules; i++)
+        if (fnmatch(sc->rules[i].name, name, 0) == 0) r = &sc->rules[i];
     snprintf(out->name, sizeof out->name, "%s", name ? name : "");
     if (!r) return;
     if (r->start_delay >= 0) out->start_delay = r->start_delay;
