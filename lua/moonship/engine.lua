@@ -88,40 +88,57 @@ function Run:apply_all(task, objects)
   return live
 end
 
--- Follows the logs of a job's pods into the journal as "log" events, prefixed by the task.
+-- Follows the logs of a job's pods into the journal as "log" events, prefixed by the task:
+-- one stream per pod as soon as it runs (a stream ends when its container exits). Returns
+-- the watcher task (cancel it when the job is done) and the list of stream tasks.
 function Run:follow_job_logs(task, job)
   local client, ns = self.client, job.metadata.namespace or self.namespace
   local pods = client:informer("v1", "Pod", ns)
   local uid = job.metadata.uid
-  local followed = {}
-  local changed = sched.event()
-  local unsub = pods:subscribe(nil, function() changed:set() end)
-  local _ <close> = setmetatable({}, {__close = unsub})
+  local followed, streams = {}, {}
   local buffered = self.logs == "failed" and {} or nil
   task.log_buffer = buffered
-  while true do
-    for _, pod in ipairs(pods:select(function(p)
-      for _, ref in ipairs(p.metadata.ownerReferences or {}) do if ref.uid == uid then return true end end
-      return false
-    end)) do
-      local name = pod.metadata.name
-      local phase = pod.status and pod.status.phase
-      if not followed[name] and (phase == "Running" or phase == "Succeeded" or phase == "Failed") then
-        followed[name] = true
-        sched.spawn(function()
-          client:logs(name, ns, {follow = true, on_line = function(line)
-            if buffered then
-              buffered[#buffered + 1] = {pod = name, line = line}
-            else
-              self:emit {event = "log", task = task.id, step = task.step, pod = name, message = line}
-            end
-          end})
-        end)
-      end
-    end
-    changed = sched.event()
-    changed:wait()
+  local function owned(p)
+    for _, ref in ipairs(p.metadata.ownerReferences or {}) do if ref.uid == uid then return true end end
+    return false
   end
+  local function emit_line(name, line)
+    if buffered then
+      buffered[#buffered + 1] = {pod = name, line = line}
+    else
+      self:emit {event = "log", task = task.id, step = task.step, pod = name, message = line}
+    end
+  end
+  local watcher = sched.spawn(function()
+    local changed = sched.event()
+    local unsub = pods:subscribe(nil, function() changed:set() end)
+    local _ <close> = setmetatable({}, {__close = unsub})
+    while true do
+      for _, pod in ipairs(pods:select(owned)) do
+        local name = pod.metadata.name
+        local phase = pod.status and pod.status.phase
+        if not followed[name] and (phase == "Running" or phase == "Succeeded" or phase == "Failed") then
+          followed[name] = true
+          streams[#streams + 1] = sched.spawn(function()
+            client:logs(name, ns, {follow = true, on_line = function(line) emit_line(name, line) end})
+          end)
+        end
+      end
+      changed = sched.event()
+      changed:wait()
+    end
+  end)
+  return watcher, streams
+end
+
+-- After the job's wait: stop looking for new pods, let the open log streams end on their own
+-- (their containers have exited) for a bounded time, then stop them.
+local function drain_logs(watcher, streams)
+  watcher:cancel("job finished")
+  sched.timeout(LOG_DRAIN, function()
+    for _, t in ipairs(streams) do t:join() end
+  end)
+  for _, t in ipairs(streams) do t:cancel("job finished") end
 end
 
 -- Runs what a task does, once. Returns true, details or nil, message, details.
@@ -129,7 +146,8 @@ function Run:perform(task, ctx)
   local kind, model = task.kind, self.model
   if kind == "services" or kind == "jobs" or kind == "manifests" then
     local manifests = require "moonship.manifests"
-    local objects = manifests.for_task(model, task, {run_id = self.run_id, namespace = self.namespace})
+    local objects = manifests.for_task(model, task, {run_id = self.run_id, namespace = self.namespace,
+                                                     attempt = task.attempt})
     local live, err = self:apply_all(task, objects)
     if not live then return nil, err, {} end
     if self.dry_run then return true, {objects = live} end
@@ -140,10 +158,10 @@ function Run:perform(task, ctx)
       end
     end
     local timeout = self:task_timeout(task)
-    local follower
+    local watcher, streams
     if kind == "jobs" and self.logs ~= "none" then
       for _, obj in ipairs(live) do
-        if obj.kind == "Job" then follower = sched.spawn(self.follow_job_logs, self, task, obj) end
+        if obj.kind == "Job" then watcher, streams = self:follow_job_logs(task, obj) end
       end
     end
     local function wait_one(obj)
@@ -165,10 +183,7 @@ function Run:perform(task, ctx)
         break
       end
     end
-    if follower then
-      sched.timeout(LOG_DRAIN, function() follower:join() end)
-      follower:cancel("job finished")
-    end
+    if watcher then drain_logs(watcher, streams) end
     if failure then
       local d = failure.details
       local message = d.message or failure.reason
@@ -282,6 +297,7 @@ function Run:run_task(step_state, task)
   local ok, err = pcall(function()
     while true do
       attempt = attempt + 1
+      task.attempt = attempt
       local info = {id = id, kind = task.kind, name = task.name, step = task.step, attempt = attempt,
                     halt_on_error = task.halt_on_error}
       self:emit {event = "task_started", task = id, step = task.step, attempt = attempt}

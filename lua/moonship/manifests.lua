@@ -1,7 +1,7 @@
 -- Kubernetes objects for the tasks of a template model: a service is a Deployment (plus a
 -- Service for its ports), a job a Job with a per-run name, a `manifests` entry its own objects.
 -- Objects are fresh Lua tables, ready for server-side apply.
---   manifests.for_task(model, task, {run_id=, namespace=}) -> {object...}
+--   manifests.for_task(model, task, {run_id=, namespace=, attempt=}) -> {object...}
 --   manifests.all(model, opts) / manifests.for_workflow(model, workflow, opts) -> {object...}
 local json = require "moonship.json"
 
@@ -205,16 +205,19 @@ function M.service_objects(model, svc, opts)
   return objects
 end
 
--- The name of a job's Job in a run: <job>-<short run id>.
-function M.job_name(job, run_id)
-  return (job.k8s_name or job.name) .. "-" .. M.short_run_id(run_id)
+-- The name of a job's Job in a run: <job>-<short run id>, and -<attempt> from the second
+-- attempt on (a retry needs a new Job: a finished one never runs again).
+function M.job_name(job, run_id, attempt)
+  local name = (job.k8s_name or job.name) .. "-" .. M.short_run_id(run_id)
+  if attempt and attempt > 1 then name = name .. "-" .. attempt end
+  return name
 end
 
 function M.job_object(model, job, opts)
   opts = opts or {}
   assert(opts.run_id, "manifests: a job needs opts.run_id (its Job is named per run)")
   local base = job.k8s_name or job.name
-  local name = M.job_name(job, opts.run_id)
+  local name = M.job_name(job, opts.run_id, opts.attempt)
   local labels = M.labels(model, base, "job")
   labels[M.JOB_LABEL] = base
   local pod_labels = M.labels(model, base, "job")

@@ -151,7 +151,8 @@ function M.wait_ready(client, obj, opts)
           end
         end
       end
-      local summary = info.desired and fmt("%d/%d replicas ready", info.ready or 0, info.desired) or message
+      local summary = (info.desired and live and live.kind ~= "Job")
+        and fmt("%d/%d replicas ready", info.ready or 0, info.desired) or message
       if info.reason then summary = summary .. ", " .. info.reason end
       if opts.on_progress and summary ~= last_message then
         last_message = summary
