@@ -66,25 +66,58 @@ describe("kube client on kubesim", function()
     end)
   end)
 
-  it("waits for 50 Deployments through shared watches, with few requests", function()
+  it("waits for 200 Deployments through shared watches, with under 3 requests each", function()
     sched.run(function()
       local c = connect(sim)
       local before = sim:stats().requests_total
-      local objs = {}
-      for i = 1, 50 do objs[i] = assert(c:apply(deployment("svc" .. i, {replicas = 2}))) end
+      local t0 = sched.now()
       local g = sched.group()
-      for i = 1, 50 do g:spawn(function() return assert(c:wait_ready(objs[i], {timeout = 120})) end) end
+      for i = 1, 200 do
+        g:spawn(function()
+          local live = assert(c:apply(deployment("svc" .. i, {replicas = 2})))
+          return assert(c:wait_ready(live, {timeout = 300}))
+        end)
+      end
       for _, outcome in ipairs(g:wait()) do
         assert.is_true(outcome[1], outcome[2])
         assert.equal("ready", outcome[2])
       end
+      local elapsed = sched.now() - t0
+      local used = sim:stats().requests_total - before
+      print(string.format("\n200 deployments: %d requests (%.2f per deployment), %.2f s", used, used / 200, elapsed))
+      assert.is_true(used < 3 * 200, "requests for 200 deployments: " .. used)
       -- Every wait agrees with the server: each Deployment reports all replicas available.
-      for i = 1, 50 do
-        local d = assert(c:get("apps/v1", "Deployment", "svc" .. i, "default"))
-        assert.equal(2, d.status.availableReplicas)
+      local list = assert(c:list("apps/v1", "Deployment", {namespace = "default"}))
+      local available = 0
+      for _, d in ipairs(list.items) do
+        if d.status.availableReplicas == 2 then available = available + 1 end
       end
-      local used = sim:stats().requests_total - before - 50 -- minus the final gets
-      assert.is_true(used < 3 * 50, "requests for 50 deployments: " .. used)
+      assert.equal(200, available)
+      c:close()
+    end)
+  end)
+
+  it("fails a crash-looping Deployment's wait early, with the reason and its last log lines", function()
+    sim:stop()
+    sim = kubesim.start {time_scale = 0.02, scenario = [[
+workloads:
+  crashy: {requires: [nothing-provides-this], crash_after: 1, logs: ["connecting to nothing-provides-this", "fatal: no upstream"]}
+]]}
+    sched.run(function()
+      local c = connect(sim)
+      local live = assert(c:apply(deployment("crashy")))
+      local progress = {}
+      local t0 = sched.now()
+      local ok, reason, details = c:wait_ready(live, {timeout = 300, on_progress = function(summary)
+        progress[#progress + 1] = summary
+      end})
+      assert.is_nil(ok)
+      assert.equal("CrashLoopBackOff", reason)
+      assert.matches("CrashLoopBackOff: pod crashy%-", details.message)
+      assert.matches("fatal: no upstream", table.concat(details.logs, "\n"))
+      -- Well before the progress deadline (600 simulated s = 12 s here).
+      assert.is_true(sched.now() - t0 < 10)
+      assert.matches("0/1 replicas ready", progress[1])
       c:close()
     end)
   end)
@@ -109,8 +142,76 @@ describe("kube client on kubesim", function()
   end)
 end)
 
+describe("kube client auth", function()
+  it("TLS with the CA and token of the kubeconfig; a wrong token is Unauthorized", function()
+    local sim = kubesim.start {tls = true}
+    local ok, err = pcall(sched.run, function()
+      local c = assert(kube.connect {kubeconfig = sim.kubeconfig})
+      assert.matches("^https://", c.server)
+      assert(c:apply {apiVersion = "v1", kind = "ConfigMap", metadata = {name = "tls", namespace = "default"}})
+      c.cfg.auth = {kind = "token", token = "wrong"}
+      local obj, msg, code = c:get("v1", "ConfigMap", "tls", "default")
+      assert.is_nil(obj)
+      assert.equal("unauthorized", code)
+      assert.matches("Unauthorized %(401%)", msg)
+      assert.not_matches("wrong", msg) -- the token never appears in messages
+    end)
+    sim:stop()
+    assert(ok, err)
+  end)
+
+  it("an exec credential plugin from a merged KUBECONFIG authenticates, is re-run on 401, and is cached", function()
+    local sim = kubesim.start {tls = true, token = "plugin-token-2"}
+    local dir = proc.tmpdir()
+    local count = dir .. "/count"
+    -- The first file names the context; the second holds the cluster and the user.
+    proc.write_file(dir .. "/a.yaml", ([[
+apiVersion: v1
+kind: Config
+current-context: sim
+contexts:
+- name: sim
+  context: {cluster: sim, user: plugin, namespace: team}
+]]))
+    proc.write_file(dir .. "/b.yaml", ([[
+apiVersion: v1
+kind: Config
+current-context: elsewhere
+clusters:
+- name: sim
+  cluster: {server: %s, certificate-authority-data: %s}
+users:
+- name: plugin
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: %s
+      interactiveMode: Never
+      env: [{name: PLUGIN_COUNT_FILE, value: %s}]
+]]):format(sim.url, sim.ca_data, proc.source_dir .. "/tests/fixtures/exec-credential-plugin", count))
+    local script = proc.write_file(dir .. "/use.lua", [[
+local kube = require "moonship.kube"
+local c = assert(kube.connect {})
+print("namespace " .. c.namespace)
+for i = 1, 3 do
+  assert(c:apply {apiVersion = "v1", kind = "ConfigMap", metadata = {name = "cm" .. i, namespace = "default"}})
+end
+print("applied")
+]])
+    local r = proc.run {proc.moonship, "run", script, env = {KUBECONFIG = dir .. "/a.yaml:" .. dir .. "/b.yaml"}}
+    sim:stop()
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("namespace team", r.stdout)
+    assert.matches("applied", r.stdout)
+    -- Run once (token 1: refused), again after the 401 (token 2), then cached for the rest.
+    local runs = 0
+    for _ in proc.read_file(count):gmatch("run") do runs = runs + 1 end
+    assert.equal(2, runs)
+  end)
+end)
+
 describe("kube client on kubesim with faults", function()
-  it("ends every wait correctly with 5xx/429, dropped connections and watch expiry", function()
+  it("ends 200 waits correctly with 5xx/429, dropped connections, watch closes and expiry", function()
     local scenario = proc.write_file(os.tmpname(), [[
 faults:
   error_rate: 0.1
@@ -123,9 +224,9 @@ faults:
     local ok, err = pcall(sched.run, function()
       local c = assert(kube.connect {kubeconfig = sim.kubeconfig})
       local objs = {}
-      for i = 1, 30 do objs[i] = assert(c:apply(deployment("f" .. i, {replicas = 2}))) end
+      for i = 1, 200 do objs[i] = assert(c:apply(deployment("f" .. i, {replicas = 2}))) end
       local g = sched.group()
-      for i = 1, 30 do g:spawn(function() return c:wait_ready(objs[i], {timeout = 120}) end) end
+      for i = 1, 200 do g:spawn(function() return c:wait_ready(objs[i], {timeout = 300}) end) end
       for i, outcome in ipairs(g:wait()) do
         assert.same({true, "ready"}, {outcome[1], outcome[2]}, "wait " .. i)
         local d = assert(c:get("apps/v1", "Deployment", "f" .. i, "default"))
