@@ -142,7 +142,7 @@ function M.run(s)
   }
   client:close()
   result.journal_path = journal.path
-  if s.output ~= "json" and journal.path then
+  if s.output == "text" and journal.path then
     stderr(fmt("moonship: journal %s\n", journal.path))
   end
   return result

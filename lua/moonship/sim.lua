@@ -7,12 +7,12 @@ local M = {}
 local Sim = {}
 Sim.__index = Sim
 
--- The kubesim binary: $MOONSHIP_KUBESIM, beside the running moonship, or on PATH.
+-- The kubesim binary: $MOONSHIP_KUBESIM, beside the running executable, or on PATH.
 function M.binary()
   local env = os.getenv("MOONSHIP_KUBESIM")
   if env and env ~= "" then return env end
-  local self_path = arg and arg[0]
-  local dir = self_path and self_path:match("^(.*)/[^/]*$")
+  local exe = require("moonship.core").executable
+  local dir = exe and exe:match("^(.*)/[^/]*$")
   if dir then
     local candidate = dir .. "/moonship-kubesim"
     local f = io.open(candidate)

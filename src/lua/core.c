@@ -2,7 +2,9 @@
  * each also registered as package.loaded["moonship.core.<name>"], plus version strings. */
 #include <dlfcn.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <lua.h>
+#include <unistd.h>
 
 #include "lua/modules.h"
 #include "core/version.h"
@@ -43,5 +45,12 @@ int luaopen_moonship_core(lua_State *L)
     lua_setfield(L, -2, "libraries");
     lua_pushstring(L, ms_version());
     lua_setfield(L, -2, "version");
+    /* The running executable, so that tools installed beside it (moonship-kubesim) are found. */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        lua_pushlstring(L, exe, (size_t)n);
+        lua_setfield(L, -2, "executable");
+    }
     return 1;
 }

@@ -1,0 +1,143 @@
+-- `moonship deploy` options and task kinds beyond the seed workflow: concurrency limits, step
+-- timeouts, dry runs, release.remove_environment, and deploys written as Lua scripts.
+local json = require "moonship.json"
+local kubesim = require "support.kubesim"
+local proc = require "support.proc"
+
+local function deploy(sim, args)
+  local argv = {proc.moonship, "deploy"}
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  for _, a in ipairs {"-o", "json", "--kubeconfig", sim.kubeconfig} do argv[#argv + 1] = a end
+  local r = proc.run(argv)
+  local events = {}
+  for line in r.stdout:gmatch("[^\n]+") do events[#events + 1] = json.decode(line) end
+  return r.code, events, r.stderr
+end
+
+local function final_state(events, task)
+  local state
+  for _, ev in ipairs(events) do
+    if ev.event == "task_finished" and ev.task == task then state = ev.state end
+  end
+  return state
+end
+
+-- The largest number of tasks running at once, from the order of start/finish events.
+local function peak_overlap(events)
+  local running, peak = 0, 0
+  for _, ev in ipairs(events) do
+    if ev.event == "task_started" and (ev.attempt or 1) == 1 then running = running + 1 end
+    if ev.event == "task_finished" and ev.state ~= "recovered" then running = running - 1 end
+    peak = math.max(peak, running)
+  end
+  return peak
+end
+
+local FIVE = [[
+app: five
+services:
+- {name: s1, image: example/s:1}
+- {name: s2, image: example/s:1}
+- {name: s3, image: example/s:1}
+- {name: s4, image: example/s:1}
+- {name: s5, image: example/s:1}
+workflows:
+- name: up
+  parallelize:
+  - step: all
+    tasks: [services.all]
+- name: two-at-a-time
+  parallelize:
+  - step: all
+    max_parallel: 2
+    tasks: [services.all]
+- name: teardown
+  order_from: [release.remove_environment]
+]]
+
+describe("moonship deploy options", function()
+  local sim, dir
+  before_each(function()
+    sim = kubesim.start {time_scale = 0.05, scenario = "defaults: {start_delay: 1, ready_delay: 2}\n"}
+    dir = proc.tmpdir()
+    proc.write_file(dir .. "/moonship.yaml", FIVE)
+  end)
+  after_each(function() sim:stop() end)
+
+  it("runs the tasks of a step side by side, or at most N with --concurrency / max_parallel", function()
+    local code, ev = deploy(sim, {dir .. "/moonship.yaml", "-w", "up"})
+    assert.equal(0, code)
+    assert.equal(5, peak_overlap(ev))
+    code, ev = deploy(sim, {dir .. "/moonship.yaml", "-w", "up", "--concurrency", "1"})
+    assert.equal(0, code)
+    assert.equal(1, peak_overlap(ev))
+    code, ev = deploy(sim, {dir .. "/moonship.yaml", "-w", "two-at-a-time"})
+    assert.equal(0, code)
+    assert.equal(2, peak_overlap(ev))
+  end)
+
+  it("--dry-run validates against the server and creates nothing", function()
+    local code, ev, stderr = deploy(sim, {dir .. "/moonship.yaml", "-w", "up", "--dry-run"})
+    assert.equal(0, code, stderr)
+    assert.is_true(ev[1].dry_run)
+    local ok, out = sim:kubectl("get", "deployments", "-o", "name")
+    assert.is_true(ok)
+    assert.equal("", out)
+  end)
+
+  it("release.remove_environment deletes what the app owns and waits until it is gone", function()
+    assert.equal(0, (deploy(sim, {dir .. "/moonship.yaml", "-w", "up"})))
+    -- Something the app does not own stays.
+    local other = proc.write_file(dir .. "/other.yaml", [[
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: other, namespace: default}
+spec:
+  selector: {matchLabels: {app: other}}
+  template:
+    metadata: {labels: {app: other}}
+    spec: {containers: [{name: main, image: nginx}]}
+]])
+    assert.is_true((sim:kubectl("apply", "--server-side", "-f", other)))
+    local code, ev = deploy(sim, {dir .. "/moonship.yaml", "-w", "teardown"})
+    assert.equal(0, code)
+    assert.equal("succeeded", final_state(ev, "release.remove_environment"))
+    local ok, out = sim:kubectl("get", "deployments,services", "-o", "name")
+    assert.is_true(ok)
+    assert.equal("deployment.apps/other\n", (out:gsub("service/kubernetes\n", "")))
+  end)
+
+  it("a step timeout fails the tasks still running", function()
+    proc.write_file(dir .. "/slow.yaml", [[
+app: slow
+services:
+- {name: tortoise, image: example/slow:1}
+workflows:
+- name: up
+  parallelize:
+  - step: only
+    timeout: 1
+    tasks: [services.tortoise]
+]])
+    sim:stop()
+    sim = kubesim.start {time_scale = 0.05, scenario = "workloads: {tortoise: {never_ready: true}}\n"}
+    local code, ev = deploy(sim, {dir .. "/slow.yaml", "-w", "up", "--settle", "0"})
+    assert.equal(3, code)
+    assert.equal("failed", final_state(ev, "services.tortoise"))
+    local finished
+    for _, e in ipairs(ev) do if e.event == "task_finished" then finished = e end end
+    assert.matches("step only timed out", finished.message)
+  end)
+end)
+
+describe("deploys written in Lua", function()
+  it("examples/shop/deploy.lua deploys the shop through require 'moonship'", function()
+    local r = proc.run {proc.moonship, "run", proc.source_dir .. "/examples/shop/deploy.lua", "--sim",
+                        env = {MOONSHIP_KUBESIM = os.getenv("MOONSHIP_KUBESIM")}}
+    assert.equal(0, r.code, r.stderr)
+    for _, task in ipairs {"services.frontend", "jobs.migrate", "jobs.scrub", "services.backend"} do
+      assert.matches(task:gsub("%.", "%%.") .. "%s+succeeded", r.stdout)
+    end
+    assert.matches("run %S+: succeeded", r.stdout)
+  end)
+end)
