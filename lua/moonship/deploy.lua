@@ -54,6 +54,24 @@ local function file_exists(path)
   return false
 end
 
+-- The namespace before the template is read: -n, else (without --env, which names the
+-- environment's own namespace <app>-<env>) the kubeconfig context's. Reading the kubeconfig
+-- makes no request; a broken one is reported when the client connects.
+function M.namespace_hint(s)
+  if s.namespace or s.env then return s.namespace end
+  if s.sim then return "default" end
+  local ok, cfg = pcall(require("moonship.kubeconfig").load, {kubeconfig = s.kubeconfig, context = s.context})
+  return ok and cfg and cfg.namespace or nil
+end
+
+-- Makes sure the namespace exists (an environment's namespace usually does not yet).
+local function ensure_namespace(client, namespace)
+  local ns, _, code = client:get("v1", "Namespace", namespace)
+  if ns or code ~= "not_found" then return true end
+  return client:apply {apiVersion = "v1", kind = "Namespace",
+                       metadata = {name = namespace, labels = {["app.kubernetes.io/managed-by"] = "moonship"}}}
+end
+
 -- Loads hooks and template and picks the workflow. Returns model, workflow, hooks, warnings
 -- or nil, {messages}.
 function M.load(s)
@@ -65,7 +83,7 @@ function M.load(s)
   if not hooks_path and file_exists(dirname(path) .. "/hooks.lua") then hooks_path = dirname(path) .. "/hooks.lua" end
   local hooks, herr = hooks_mod.load(hooks_path)
   if not hooks then return nil, {herr} end
-  local model, problems = template.load(path, {env = s.env, namespace = s.namespace,
+  local model, problems = template.load(path, {env = s.env, namespace = M.namespace_hint(s),
                                                custom_kinds = hooks:custom_kinds(), hooks = hooks_path})
   if not model then
     local msgs = {}
@@ -114,8 +132,15 @@ function M.run(s)
       return {exit_code = EXIT.bad_input, errors = {cerr}}
     end
   end
-  local namespace = s.namespace or model.namespace or client.namespace
+  local namespace = model.namespace or client.namespace
   client.namespace = namespace
+  if not s.dry_run then
+    local ok, nerr = ensure_namespace(client, namespace)
+    if not ok then
+      stderr("moonship: namespace " .. namespace .. ": " .. tostring(nerr) .. "\n")
+      return {exit_code = EXIT.halted, errors = {nerr}}
+    end
+  end
 
   local journal = journal_mod.new {
     app = model.app, workflow = wf.name, namespace = namespace, env = s.env,
