@@ -17,6 +17,11 @@ local M = {}
 local Sim = {}
 Sim.__index = Sim
 
+-- Under the sanitizer build the test runner preloads the ASan runtime into lua5.4; the tools
+-- started from here (an instrumented kubesim links it itself) must not inherit it: curl has been
+-- seen to deadlock at start-up with it.
+local CLEAN = "env -u LD_PRELOAD "
+
 local function q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
@@ -37,7 +42,7 @@ local function write_file(path, text)
 end
 
 local function mkdtemp()
-  local p = assert(io.popen("mktemp -d /tmp/kubesim-test-XXXXXX"))
+  local p = assert(io.popen(CLEAN .. "mktemp -d /tmp/kubesim-test-XXXXXX"))
   local dir = p:read("l")
   p:close()
   return assert(dir, "mktemp failed")
@@ -80,7 +85,7 @@ function M.start(opts)
   self.errfile = dir .. "/stderr"
   -- The shell prints its pid and execs the simulator in its place, so the pid is kubesim's;
   -- reading the pipe waits for the address line without polling.
-  self.proc = assert(io.popen("echo $$; exec " .. table.concat(args, " ") .. " 2>" .. q(self.errfile), "r"))
+  self.proc = assert(io.popen("echo $$; exec " .. CLEAN .. table.concat(args, " ") .. " 2>" .. q(self.errfile), "r"))
   self.pid = self.proc:read("l")
   local line = self.proc:read("l")
   local url = line and line:match("listening on (%S+)")
@@ -104,7 +109,7 @@ end
 -- Runs kubectl against this simulator: returns ok, stdout, stderr, exit code.
 function Sim:kubectl(...)
   local kubectl = assert(M.kubectl_path(), "MOONSHIP_KUBECTL is not set")
-  local parts = {"HOME=" .. q(self.home), q(kubectl), "--kubeconfig", q(self.kubeconfig)}
+  local parts = {CLEAN .. "HOME=" .. q(self.home), q(kubectl), "--kubeconfig", q(self.kubeconfig)}
   for _, a in ipairs({...}) do parts[#parts + 1] = q(a) end
   local errfile = self.dir .. "/kubectl.err"
   local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile), "r"))
@@ -117,7 +122,7 @@ end
 -- stdout line, nil at the end) and :stop().
 function Sim:kubectl_stream(...)
   local kubectl = assert(M.kubectl_path(), "MOONSHIP_KUBECTL is not set")
-  local parts = {"HOME=" .. q(self.home), "exec", q(kubectl), "--kubeconfig", q(self.kubeconfig)}
+  local parts = {"exec", CLEAN .. "HOME=" .. q(self.home), q(kubectl), "--kubeconfig", q(self.kubeconfig)}
   for _, a in ipairs({...}) do parts[#parts + 1] = q(a) end
   local p = assert(io.popen("echo $$; " .. table.concat(parts, " ") .. " 2>/dev/null", "r"))
   local pid = p:read("l")
@@ -133,7 +138,7 @@ end
 -- A raw HTTP request with curl: returns the status code, the body and the raw headers.
 function Sim:request(method, path, opts)
   opts = opts or {}
-  local parts = {"curl", "-s", "-S", "-X", q(method), "-o", q(self.dir .. "/body"), "-D", q(self.dir .. "/headers"),
+  local parts = {CLEAN .. "curl", "-s", "-S", "-X", q(method), "-o", q(self.dir .. "/body"), "-D", q(self.dir .. "/headers"),
                  "-w", "'%{http_code}'"}
   if self.cafile then parts[#parts + 1] = "--cacert " .. q(self.cafile) end
   local token = opts.token
