@@ -86,7 +86,8 @@ static int route(struct ks_req *r)
     int n = 0;
     char *copy = ks_strdup(r->path);
     if (!copy) return 0;
-    for (char *t = strtok(copy, "/"); t && n < 16; t = strtok(NULL, "/")) segs[n++] = t;
+    char *save = NULL; /* strtok_r: requests are parsed on many threads at once */
+    for (char *t = strtok_r(copy, "/", &save); t && n < 16; t = strtok_r(NULL, "/", &save)) segs[n++] = t;
     const char *group = NULL, *version = NULL;
     int i;
     if (n >= 3 && !strcmp(segs[0], "api")) {
