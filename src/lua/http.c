@@ -8,6 +8,7 @@
 
 #include "core/http.h"
 #include "lua/modules.h"
+#include "lua/options.h"
 #include "lua/sched.h"
 
 #define CLIENT_KEY "moonship.http.client"
@@ -309,24 +310,6 @@ static const char *const request_keys[] = {
 };
 static const char *const tls_keys[] = {"ca", "cert", "key", "insecure", "server_name", NULL};
 
-/* Raises on a key of the table at idx that is not in keys (the shared rule for options). */
-static void check_keys(lua_State *L, int idx, const char *what, const char *const *keys)
-{
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        int known = 0;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (const char *const *k = keys; *k && !known; k++)
-                known = strcmp(*k, lua_tostring(L, -1)) == 0;
-        if (!known) {
-            if (lua_type(L, -1) == LUA_TSTRING)
-                luaL_error(L, "%s: unknown option '%s'", what, lua_tostring(L, -1));
-            luaL_error(L, "%s: option names must be strings", what);
-        }
-    }
-}
-
 /* Pushes field `key` of the table at idx; raises unless it is nil or of type `type`. */
 static int opt_field(lua_State *L, int idx, const char *key, int type, const char *what)
 {
@@ -406,7 +389,7 @@ static int l_http_request(lua_State *L)
     ms_sched_current(L, what);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    check_keys(L, SLOT_OPTS, what, request_keys);
+    ms_check_options(L, SLOT_OPTS, what, request_keys);
     struct ms_http_request req = {0};
     req.url = opt_string(L, SLOT_OPTS, "url", NULL, what);
     if (!req.url)
@@ -429,7 +412,7 @@ static int l_http_request(lua_State *L)
 
     if (opt_field(L, SLOT_OPTS, "tls", LUA_TTABLE, what)) {
         int tls = lua_gettop(L);
-        check_keys(L, tls, "http.request: tls", tls_keys);
+        ms_check_options(L, tls, "http.request: tls", tls_keys);
         req.ca = opt_string(L, tls, "ca", &req.ca_len, "http.request: tls");
         req.cert = opt_string(L, tls, "cert", &req.cert_len, "http.request: tls");
         req.key = opt_string(L, tls, "key", &req.key_len, "http.request: tls");

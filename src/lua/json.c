@@ -9,6 +9,7 @@
 
 #include "core/json.h"
 #include "lua/modules.h"
+#include "lua/options.h"
 #include "lua/shape.h"
 
 #define TREE_MT "moonship.json.Tree"
@@ -403,14 +404,8 @@ static int l_json_encode(lua_State *L)
     memset(o, 0, sizeof *o);
     luaL_setmetatable(L, OUT_MT);
     if (!lua_isnil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 2)) {
-            lua_pop(L, 1);
-            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-            if (strcmp(k, "sort_keys") && strcmp(k, "indent"))
-                luaL_error(L, "json.encode: unknown option '%s'", luaL_tolstring(L, -1, NULL));
-        }
+        static const char *const names[] = {"sort_keys", "indent", NULL};
+        ms_check_options(L, 2, "json.encode", names);
         lua_getfield(L, 2, "sort_keys");
         o->sort = lua_toboolean(L, -1);
         lua_getfield(L, 2, "indent");

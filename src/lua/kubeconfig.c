@@ -8,26 +8,10 @@
 
 #include "core/kubeconfig.h"
 #include "lua/modules.h"
+#include "lua/options.h"
 
 /* Stack slots of kubeconfig.load. */
 enum { SLOT_OPTS = 1, SLOT_ENV = 2, SLOT_RESULT = 3 };
-
-static void check_options(lua_State *L, int idx, const char *what, const char *const names[])
-{
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        int known = 0;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            for (int i = 0; names[i] && !known; i++)
-                known = strcmp(lua_tostring(L, -2), names[i]) == 0;
-        if (!known) {
-            lua_pushvalue(L, -2);
-            luaL_error(L, "%s: unknown option '%s'", what, luaL_tolstring(L, -1, NULL));
-        }
-        lua_pop(L, 1);
-    }
-}
 
 /* A string option, or NULL when absent. The string stays in the options table. */
 static const char *opt_string(lua_State *L, const char *key)
@@ -177,7 +161,7 @@ static int l_kubeconfig_load(lua_State *L)
         lua_settop(L, 0);
         lua_newtable(L);
     }
-    check_options(L, SLOT_OPTS, "kubeconfig.load", names);
+    ms_check_options(L, SLOT_OPTS, "kubeconfig.load", names);
     lua_settop(L, SLOT_OPTS);
     struct ms_kubeconfig_opts o;
     memset(&o, 0, sizeof o);

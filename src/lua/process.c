@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lua/modules.h"
+#include "lua/options.h"
 #include "lua/sched.h"
 
 extern char **environ;
@@ -308,23 +309,6 @@ static void stream_resume(struct stream *s)
 }
 
 /* ---- options ------------------------------------------------------------------------------ */
-
-static void check_options(lua_State *L, int idx, const char *what, const char *const names[])
-{
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        int known = 0;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            for (int i = 0; names[i] && !known; i++)
-                known = strcmp(lua_tostring(L, -2), names[i]) == 0;
-        if (!known) {
-            lua_pushvalue(L, -2);
-            luaL_error(L, "%s: unknown option '%s'", what, luaL_tolstring(L, -1, NULL));
-        }
-        lua_pop(L, 1);
-    }
-}
 
 /* Seconds of field key (>= 0), or dflt when absent. */
 static double opt_seconds(lua_State *L, int idx, const char *key, double dflt, const char *what)
@@ -789,7 +773,7 @@ static int l_process_run(lua_State *L)
 {
     static const char *const names[] = {"argv", "env", "env_extra", "cwd", "stdin",
                                         "timeout", "kill_grace", NULL};
-    check_options(L, 1, "process.run", names);
+    ms_check_options(L, 1, "process.run", names);
     ms_sched_current(L, "process.run");
     lua_settop(L, 1);
     int n = proc_start(L, 1, "process.run");
@@ -812,7 +796,7 @@ static int l_process_spawn(lua_State *L)
 {
     static const char *const names[] = {"argv",   "env",    "env_extra",     "cwd", "stdin",
                                         "stdout", "stderr", "kill_on_close", NULL};
-    check_options(L, 1, "process.spawn", names);
+    ms_check_options(L, 1, "process.spawn", names);
     lua_settop(L, 1);
     int n = proc_start(L, 0, "process.spawn");
     return n ? n : 1;

@@ -9,6 +9,7 @@
 #include "core/json.h"
 #include "core/yaml.h"
 #include "lua/modules.h"
+#include "lua/options.h"
 #include "lua/shape.h"
 
 #define WHERE_KEY "moonship.yaml.where" /* registry: table -> position record */
@@ -24,22 +25,11 @@ static lua_Integer pack(int line, int col)
     return ((lua_Integer)line << 32) | (lua_Integer)(unsigned)col;
 }
 
-/* Rejects unknown keys of an options table, so a typo is an error and not a silent default. */
+/* Options are optional; when given, unknown keys are an error. */
 static void check_options(lua_State *L, int idx, const char *fn, const char *const names[])
 {
-    if (lua_isnoneornil(L, idx))
-        return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        int known = 0;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (const char *const *n = names; *n && !known; n++)
-                known = strcmp(lua_tostring(L, -1), *n) == 0;
-        if (!known)
-            luaL_error(L, "%s: unknown option '%s'", fn, luaL_tolstring(L, -1, NULL));
-    }
+    if (!lua_isnoneornil(L, idx))
+        ms_check_options(L, idx, fn, names);
 }
 
 static lua_Integer opt_int_field(lua_State *L, int idx, const char *name, lua_Integer min,
