@@ -126,6 +126,23 @@ describe("kubesim malformed requests", function()
     assert.equal(200, (sim:request("GET", "/healthz")))
   end)
 
+  it("routes many concurrent requests correctly", function()
+    local paths = {"/api/v1/namespaces/default/configmaps", "/apis/apps/v1/namespaces/default/deployments",
+                   "/api/v1/namespaces", "/apis/batch/v1/jobs", "/api/v1/namespaces/kube-system/pods",
+                   "/apis/networking.k8s.io/v1/namespaces/default/ingresses"}
+    local cfg = {}
+    for i = 1, 240 do
+      cfg[#cfg + 1] = ('url = "%s%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nsilent'):format(
+        sim.url, paths[i % #paths + 1])
+    end
+    local f = kubesim.write_file(sim.dir .. "/parallel.cfg", table.concat(cfg, "\nnext\n") .. "\n")
+    local p = assert(io.popen("env -u LD_PRELOAD curl -K " .. f .. " --parallel --parallel-immediate --parallel-max 60"))
+    local codes = {}
+    for line in p:lines() do codes[line] = (codes[line] or 0) + 1 end
+    p:close()
+    assert.same({["200"] = 240}, codes)
+  end)
+
   it("sends ERROR 410 on a watch from an expired resourceVersion", function()
     for i = 1, 60 do
       sim:request("POST", "/api/v1/namespaces/default/configmaps",
