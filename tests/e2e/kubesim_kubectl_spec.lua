@@ -59,6 +59,9 @@ workloads:
     logs: ["migrating schema", "migration done"]
   stuck:
     never_ready: true
+  slow:
+    duration: 100
+    logs: ["one", "two", "three", "four"]
   api:
     requires: [db]
 broken_images: ["nope:*"]
@@ -148,6 +151,23 @@ describe_k("kubesim with kubectl 1.32", function()
     -- owner garbage collection: no ReplicaSet or pod of the app is left
     assert.equal("", ok_run(sim, "get", "rs,pods", "-l", "app=web", "-o", "name"))
     assert.equal("", ok_run(sim, "get", "pods", "-l", "job-name=migrate", "-o", "name"))
+  end)
+
+  it("follows a job's logs until it completes", function()
+    ok_run(sim, "apply", "--server-side", "-f", file("slow.yaml", [[
+apiVersion: batch/v1
+kind: Job
+metadata: {name: slow}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "slow:1"}]
+]]))
+    ok_run(sim, "wait", "pod", "-l", "job-name=slow", "--for=jsonpath={.status.phase}=Running", "--timeout=60s")
+    assert.equal("one\ntwo\nthree\nfour\n", ok_run(sim, "logs", "-f", "job/slow"))
+    local phase = ok_run(sim, "get", "pods", "-l", "job-name=slow", "-o", "jsonpath={.items[0].status.phase}")
+    assert.equal("Succeeded", phase)
   end)
 
   it("fails rollout status with the deadline message for a never-ready deployment", function()
