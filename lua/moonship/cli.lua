@@ -9,11 +9,23 @@ local function eprintf(fmt, ...)
   io.stderr:write(string.format(fmt, ...))
 end
 
--- What commands use to talk to the user: error(fmt, ...) writes "moonship: ..." to stderr.
+-- What commands use to talk to the user: error(fmt, ...) writes "moonship: ..." to stderr;
+-- run(fn, ...) runs fn as the scheduler's root task: true and its results, or false and the
+-- exit code after reporting the error (130 when Ctrl-C or SIGTERM ended it).
 local out = {
   error = function(fmt, ...) eprintf("moonship: " .. fmt .. "\n", ...) end,
   warn = function(fmt, ...) eprintf("moonship: warning: " .. fmt .. "\n", ...) end,
 }
+function out.run(fn, ...)
+  local r = table.pack(pcall(require("moonship.sched").run, fn, ...))
+  if r[1] then return table.unpack(r, 1, r.n) end
+  if r[2] == "interrupted" then
+    out.error("interrupted")
+    return false, EXIT.interrupted
+  end
+  out.error("%s", tostring(r[2]))
+  return false, EXIT.failed
+end
 M.out = out
 
 -- Parses argv against a list of option specs {long=, short=, arg=<metavar or nil>, help=}.

@@ -1,6 +1,5 @@
 -- moonship deploy [TEMPLATE] -w WORKFLOW ...: validate, connect, run the workflow, report.
 local EXIT = require "moonship.exit"
-local sched = require "moonship.sched"
 local deploy = require "moonship.deploy"
 
 local OPTIONS = {
@@ -33,15 +32,8 @@ return {
       out.error("%s", err)
       return EXIT.bad_input
     end
-    local ok, result = pcall(sched.run, deploy.run, settings)
-    if not ok then
-      if result == "interrupted" then
-        out.error("interrupted")
-        return EXIT.interrupted
-      end
-      out.error("%s", tostring(result))
-      return EXIT.halted
-    end
+    local ok, result = out.run(deploy.run, settings)
+    if not ok then return result end
     return result.exit_code
   end,
 }

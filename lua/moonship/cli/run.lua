@@ -1,5 +1,4 @@
 -- moonship run SCRIPT.lua [ARGS...]: a Lua script as the root task of the scheduler.
-local sched = require "moonship.sched"
 local EXIT = require("moonship.exit")
 
 return {
@@ -18,15 +17,8 @@ return {
     local script_arg = {[0] = path}
     for i = 2, #args do script_arg[i - 1] = args[i] end
     _G.arg = script_arg
-    local ok, result = pcall(sched.run, chunk, table.unpack(script_arg, 1, #args - 1))
-    if not ok then
-      if result == "interrupted" then
-        out.error("interrupted")
-        return EXIT.interrupted
-      end
-      out.error("%s", tostring(result))
-      return EXIT.failed
-    end
+    local ok, result = out.run(chunk, table.unpack(script_arg, 1, #args - 1))
+    if not ok then return result end
     if math.type(result) == "integer" then return result end
     return EXIT.ok
   end,
