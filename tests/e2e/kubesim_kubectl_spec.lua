@@ -64,6 +64,10 @@ workloads:
     logs: ["one", "two", "three", "four"]
   api:
     requires: [db]
+  bad:
+    exit_code: 3
+    duration: 2
+    logs: ["boom"]
 broken_images: ["nope:*"]
 ]]
 
@@ -168,6 +172,71 @@ spec:
     assert.equal("one\ntwo\nthree\nfour\n", ok_run(sim, "logs", "-f", "job/slow"))
     local phase = ok_run(sim, "get", "pods", "-l", "job-name=slow", "-o", "jsonpath={.items[0].status.phase}")
     assert.equal("Succeeded", phase)
+  end)
+
+  it("fails a job at its backoff limit, rolls out a StatefulSet and a DaemonSet, and serves a CRD's kind", function()
+    ok_run(sim, "apply", "--server-side", "-f", file("more.yaml", [[
+apiVersion: batch/v1
+kind: Job
+metadata: {name: bad}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "bad:1"}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "pg:16"}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: a, image: "agent:1"}]
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, shortNames: [wd]}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+]]))
+    ok_run(sim, "wait", "--for=condition=failed", "job/bad", "--timeout=60s")
+    assert.equal("2 BackoffLimitExceeded", ok_run(sim, "get", "job", "bad", "-o",
+                 "jsonpath={.status.failed} {.status.conditions[?(@.type==\"Failed\")].reason}"))
+    assert.matches("boom\nerror: exit status 3", ok_run(sim, "logs", "job/bad"))
+    assert.matches("partitioned roll out complete: 3 new pods have been updated",
+                   ok_run(sim, "rollout", "status", "sts/db", "--timeout=60s"))
+    ok_run(sim, "set", "image", "sts/db", "db=pg:17")
+    ok_run(sim, "rollout", "status", "sts/db", "--timeout=60s")
+    assert.equal("pg:17 pg:17 pg:17", ok_run(sim, "get", "pods", "-l", "app=db", "-o",
+                                             "jsonpath={.items[*].spec.containers[0].image}"))
+    assert.matches('daemon set "agent" successfully rolled out', ok_run(sim, "rollout", "status", "ds/agent", "--timeout=60s"))
+    ok_run(sim, "wait", "--for=condition=established", "crd/widgets.example.com", "--timeout=60s")
+    ok_run(sim, "apply", "--server-side", "-f", file("w.yaml", "apiVersion: example.com/v1\nkind: Widget\n" ..
+                                                              "metadata: {name: w1}\nspec: {size: 3}\n"))
+    assert.equal("3", ok_run(sim, "get", "wd", "w1", "-o", "jsonpath={.spec.size}"))
   end)
 
   it("fails rollout status with the deadline message for a never-ready deployment", function()
