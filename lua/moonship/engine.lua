@@ -373,6 +373,7 @@ function Run:start_step(index, step)
     all_started = sched.event(), finished = sched.event(), group = sched.group(),
   }, Step)
   self.step_groups[#self.step_groups + 1] = st.group
+  self.step_states[#self.step_states + 1] = st
   if st.total == 0 then st.all_started:set() end
   st.runner = sched.spawn(function()
     local background = step.wait_for_finish == false
@@ -522,8 +523,8 @@ function Run:run_workflow()
       self:emit {event = "log", message = "engine error: " .. tostring(rerr)}
     end
     self:cancel_all(self.interrupted and "interrupted" or "halt")
-    -- Let every step runner record its cancelled tasks.
-    for _, g in ipairs(self.step_groups) do g:wait() end
+    -- Let every step runner record its cancelled tasks and finish its step.
+    for _, st in ipairs(self.step_states) do st.finished:wait() end
   end
   if not self.halted and not self.interrupted then
     local sok, serr = pcall(self.settle, self)
@@ -583,7 +584,7 @@ function M.run(opts)
     run_id = opts.journal.run_id, concurrency = opts.concurrency, timeout = opts.timeout,
     settle_seconds = opts.settle or M.DEFAULT_SETTLE, dry_run = opts.dry_run, logs = opts.logs or "all",
     previous = previous, previous_run = opts.resume and opts.resume.run,
-    step_groups = {}, ignored = {}, started_tasks = {},
+    step_groups = {}, step_states = {}, ignored = {}, started_tasks = {},
   }, Run)
   self.health = hooks:health()
   self.ctx = hooks_mod.context(self)
