@@ -48,6 +48,8 @@ struct ks_event {
     struct ks_rtype *rt;
     char *ns;      /* owns */
     cJSON *obj;    /* owns: snapshot, for selector matching */
+    cJSON *prev;   /* owns: MODIFIED only, the state before, so a filtered watch sees an object
+                    * enter (ADDED) or leave (DELETED) its selection */
     char *line;    /* owns: {"type":..,"object":..}\n as sent */
     size_t line_len;
 };

@@ -146,6 +146,7 @@ static void event_free(struct ks_event *e)
 {
     free(e->ns);
     cJSON_Delete(e->obj);
+    cJSON_Delete(e->prev);
     free(e->line);
     memset(e, 0, sizeof *e);
 }
@@ -235,7 +236,8 @@ void ks_obj_set_rv(struct ks_obj *o)
 }
 
 /* Appends an event to the history, evicting the oldest when full, and wakes the watchers. */
-static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o)
+/* prev (owned, may be NULL) is the state before a modification. */
+static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o, cJSON *prev)
 {
     static const char *names[] = {"ADDED", "MODIFIED", "DELETED"};
     char *obj = ks_jprint(o->json);
@@ -247,6 +249,7 @@ static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o)
     o->text_len = obj ? strlen(obj) : 0;
     char *ns = ks_strdup(o->ns);
     if (!snap || !line || !ns) { /* out of memory: the event is lost; watchers will resync */
+        cJSON_Delete(prev);
         cJSON_Delete(snap);
         free(line);
         free(ns);
@@ -265,6 +268,7 @@ static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o)
     e->rt = o->rt;
     e->ns = ns;
     e->obj = snap;
+    e->prev = prev;
     e->line = line;
     e->line_len = strlen(line);
     s->ring_len++;
@@ -310,7 +314,7 @@ struct ks_obj *ks_obj_insert(struct ks_server *s, struct ks_rtype *rt, cJSON *js
     o->rv = ++s->rv;
     ks_obj_set_rv(o);
     s->nobjects++;
-    record(s, KS_ADDED, o);
+    record(s, KS_ADDED, o, NULL);
     ks_ctl_changed(s, o, KS_ADDED);
     return o;
 oom:
@@ -357,11 +361,11 @@ int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json)
         return 1;
     }
     if (!spec_equal(json, o->json)) ks_jset_num(md, "generation", ks_jnum(omd, "generation", 1) + 1);
-    cJSON_Delete(o->json);
+    cJSON *old = o->json;
     o->json = json;
     o->rv = ++s->rv;
     ks_obj_set_rv(o);
-    record(s, KS_MODIFIED, o);
+    record(s, KS_MODIFIED, o, old);
     ks_ctl_changed(s, o, KS_MODIFIED);
     return 0;
 }
@@ -375,7 +379,7 @@ void ks_obj_remove(struct ks_server *s, struct ks_obj *o)
     s->nobjects--;
     o->rv = ++s->rv;
     ks_obj_set_rv(o);
-    record(s, KS_DELETED, o);
+    record(s, KS_DELETED, o, NULL);
     o->gone = 1;
     ks_ctl_changed(s, o, KS_DELETED);
     obj_free(o);

@@ -66,10 +66,8 @@ static void add_expired(struct wctx *w, uint64_t asked, uint64_t oldest)
     w->done = 1;
 }
 
-static int matches(struct wctx *w, struct ks_rtype *rt, const char *ns, const cJSON *obj)
+static int matches(struct wctx *w, const cJSON *obj)
 {
-    if (rt != w->rt) return 0;
-    if (w->ns && strcmp(ns, w->ns)) return 0;
     return ks_sel_match(w->ls, obj) && ks_sel_match(w->fs, obj);
 }
 
@@ -120,7 +118,20 @@ static void pump(struct wctx *w)
     for (size_t i = first_after(s, w->cursor); i < s->ring_len && w->out.len < OUT_HIGH; i++) {
         struct ks_event *e = &s->ring[(s->ring_start + i) % s->ring_cap];
         w->cursor = e->rv;
-        if (matches(w, e->rt, e->ns, e->obj)) add_event(w, names[e->type], e->obj, e->line, e->line_len);
+        if (e->rt != w->rt || (w->ns && strcmp(e->ns, w->ns))) continue;
+        int now_in = matches(w, e->obj);
+        if (e->type != KS_MODIFIED || (!w->ls && !w->fs)) {
+            if (now_in) add_event(w, names[e->type], e->obj, e->line, e->line_len);
+            continue;
+        }
+        /* a filtered watch: entering the selection is ADDED, leaving it DELETED */
+        int was_in = e->prev ? matches(w, e->prev) : now_in;
+        if (now_in && was_in)
+            add_event(w, "MODIFIED", e->obj, e->line, e->line_len);
+        else if (now_in)
+            add_event(w, "ADDED", e->obj, NULL, 0);
+        else if (was_in)
+            add_event(w, "DELETED", e->obj, NULL, 0);
     }
 }
 

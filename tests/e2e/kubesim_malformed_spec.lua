@@ -143,6 +143,30 @@ describe("kubesim malformed requests", function()
     assert.same({["200"] = 240}, codes)
   end)
 
+  it("shows objects entering and leaving a label-filtered watch", function()
+    local code, body = sim:request("POST", "/api/v1/namespaces/default/configmaps",
+                                   {body = CM:gsub('"cm"', '"sel"'), headers = JSON})
+    assert.equal(201, code)
+    local rv = kubesim.decode(body).metadata.resourceVersion
+    local merge = {["Content-Type"] = "application/merge-patch+json"}
+    for _, tier in ipairs {"a", "a", "b"} do
+      code = sim:request("PATCH", "/api/v1/namespaces/default/configmaps/sel",
+                         {body = '{"metadata":{"labels":{"tier":"' .. tier .. '"}},"data":{"t":"' .. tier .. '2"}}',
+                          headers = merge})
+      assert.equal(200, code)
+    end
+    -- replayed from the history: no race between the watch and the writes
+    code, body = sim:request("GET", "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=tier%3Da" ..
+                             "&timeoutSeconds=1&resourceVersion=" .. rv, {max_time = 10})
+    assert.equal(200, code)
+    local types = {}
+    for line in body:gmatch("[^\n]+") do
+      local ev = kubesim.decode(line)
+      types[#types + 1] = ev.type .. " " .. ev.object.metadata.labels.tier
+    end
+    assert.same({"ADDED a", "DELETED b"}, types)
+  end)
+
   it("sends ERROR 410 on a watch from an expired resourceVersion", function()
     for i = 1, 60 do
       sim:request("POST", "/api/v1/namespaces/default/configmaps",
