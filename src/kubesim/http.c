@@ -241,6 +241,7 @@ static void stats(struct ks_req *r, struct ks_resp *resp)
     cJSON_AddNumberToObject(o, "requests_total", (double)s->stats.requests_total);
     cJSON_AddItemToObject(o, "requests_by_verb", counters(&s->stats.by_verb));
     cJSON_AddItemToObject(o, "requests_by_resource", counters(&s->stats.by_resource));
+    cJSON_AddItemToObject(o, "requests_by_code", counters(&s->stats.by_code));
     cJSON_AddNumberToObject(o, "watches_open", s->stats.watches_open);
     cJSON_AddNumberToObject(o, "watches_total", (double)s->stats.watches_total);
     cJSON_AddItemToObject(o, "faults", counters(&s->stats.faults));
@@ -330,6 +331,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         ks_resp_error(&resp, 500, "InternalError", "out of memory");
     else
         handle(r, &resp);
+    if (strncmp(r->path, "/kubesim/", 9)) {
+        char code[16];
+        snprintf(code, sizeof code, "%d", resp.code ? resp.code : 200);
+        pthread_mutex_lock(&s->mu);
+        ks_stat_inc(&s->stats.by_code, resp.drop ? "dropped" : code);
+        pthread_mutex_unlock(&s->mu);
+    }
     if (resp.drop) {
         free(resp.body);
         if (resp.stream) MHD_destroy_response(resp.stream);

@@ -73,6 +73,7 @@ struct ks_stats {
     struct ks_map by_verb;     /* verb -> (uintptr_t) count */
     struct ks_map by_resource; /* plural[.group] -> count */
     struct ks_map faults;      /* kind -> count */
+    struct ks_map by_code;     /* HTTP status ("200", "404", "dropped") -> count */
     int watches_open;
     uint64_t watches_total;
 };

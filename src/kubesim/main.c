@@ -98,6 +98,7 @@ static void stats_free(struct ks_stats *st)
     ks_map_free(&st->by_verb);
     ks_map_free(&st->by_resource);
     ks_map_free(&st->faults);
+    ks_map_free(&st->by_code);
 }
 
 int main(int argc, char **argv)

@@ -334,6 +334,8 @@ data: {a: "1"}
     assert.is_true((st.requests_by_verb.apply or 0) >= 2)
     assert.is_true((st.requests_by_resource.configmaps or 0) >= 1)
     assert.equal("number", type(st.watches_open))
+    assert.is_true((st.requests_by_code["200"] or 0) >= 3)
+    assert.is_true((st.requests_by_code["404"] or 0) >= 1)
   end)
 end)
 
