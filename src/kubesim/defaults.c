@@ -144,7 +144,22 @@ static void service_defaults(struct ks_server *s, cJSON *obj, const cJSON *old)
         if (np && !ks_j(p, "nodePort")) dflt_num(p, "nodePort", 30000 + (double)(ks_rng_next(&s->rng) % 2700));
         i++;
     }
-    dflt(ks_jobj(obj, "status"), "loadBalancer", cJSON_CreateObject());
+    cJSON *lb = ks_jobj(ks_jobj(obj, "status"), "loadBalancer");
+    /* a simulated cloud: LoadBalancer Services get an address at once (health rules wait for it) */
+    if (ks_streq(type, "LoadBalancer") && !ks_j(lb, "ingress")) {
+        char ip[32];
+        snprintf(ip, sizeof ip, "192.0.2.%u", (unsigned)(ks_rng_next(&s->rng) % 250) + 2);
+        cJSON *ing = cJSON_CreateArray(), *e = cJSON_CreateObject();
+        if (ing && e) {
+            cJSON_AddStringToObject(e, "ip", ip);
+            cJSON_AddStringToObject(e, "ipMode", "VIP");
+            cJSON_AddItemToArray(ing, e);
+            e = NULL;
+            ks_jset(lb, "ingress", ing);
+            ing = NULL;
+        }
+        cJSON_Delete(ing), cJSON_Delete(e);
+    }
 }
 
 void ks_defaults_apply(struct ks_server *s, struct ks_rtype *rt, cJSON *obj, const cJSON *old)
@@ -217,7 +232,28 @@ void ks_defaults_apply(struct ks_server *s, struct ks_rtype *rt, cJSON *obj, con
     } else if (!strcmp(k, "Secret")) {
         dflt_str(obj, "type", "Opaque");
     } else if (!strcmp(k, "Ingress")) {
-        dflt(ks_jobj(obj, "status"), "loadBalancer", cJSON_CreateObject());
+        cJSON *lb = ks_jobj(ks_jobj(obj, "status"), "loadBalancer");
+        if (!ks_j(lb, "ingress")) { /* a simulated ingress controller publishes its address */
+            cJSON *ing = cJSON_CreateArray(), *e = cJSON_CreateObject();
+            if (ing && e) {
+                cJSON_AddStringToObject(e, "ip", "192.0.2.1");
+                cJSON_AddItemToArray(ing, e);
+                e = NULL;
+                ks_jset(lb, "ingress", ing);
+                ing = NULL;
+            }
+            cJSON_Delete(ing), cJSON_Delete(e);
+        }
+    } else if (!strcmp(k, "PersistentVolumeClaim")) {
+        /* a simulated provisioner binds every claim at once */
+        cJSON *st = ks_jobj(obj, "status");
+        dflt_str(st, "phase", "Bound");
+        if (!ks_j(st, "capacity")) {
+            const cJSON *req = ks_jpath(obj, "spec.resources.requests");
+            ks_jset(st, "capacity", req ? cJSON_Duplicate(req, 1) : cJSON_CreateObject());
+        }
+        cJSON *am = ks_jpath(obj, "spec.accessModes");
+        if (!ks_j(st, "accessModes") && am) ks_jset(st, "accessModes", cJSON_Duplicate(am, 1));
     }
 }
 

@@ -366,7 +366,10 @@ cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const
     cJSON_AddStringToObject(cJSON_AddObjectToObject(t, "metadata"), "resourceVersion", rv ? rv : "0");
     cJSON *cols = cJSON_AddArrayToObject(t, "columnDefinitions");
     const char *k = rt->kind;
-    add_col(cols, "Name", "string", "name", 0);
+    if (!strcmp(k, "Event"))
+        add_col(cols, "Last Seen", "string", "", 0);
+    else
+        add_col(cols, "Name", "string", "name", 0);
     if (!strcmp(k, "Pod")) {
         add_col(cols, "Ready", "string", "", 0), add_col(cols, "Status", "string", "", 0);
         add_col(cols, "Restarts", "string", "", 0), add_col(cols, "Age", "string", "", 0);
@@ -407,7 +410,13 @@ cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const
         const cJSON *md = ks_j(it, "metadata"), *spec = ks_j(it, "spec"), *st = ks_j(it, "status");
         char a[32], buf[512];
         age(parse_time(ks_jstr(md, "creationTimestamp")), a, sizeof a);
-        cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(md, "name") ? ks_jstr(md, "name") : ""));
+        if (!strcmp(k, "Event")) {
+            char seen[32];
+            age(parse_time(ks_jstr(it, "lastTimestamp")), seen, sizeof seen);
+            cJSON_AddItemToArray(cells, cJSON_CreateString(seen));
+        } else {
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(md, "name") ? ks_jstr(md, "name") : ""));
+        }
         if (!strcmp(k, "Pod")) {
             int ready, total, restarts;
             pod_status_text(it, buf, sizeof buf, &ready, &total, &restarts);
@@ -458,7 +467,10 @@ cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const
             }
             cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(spec, "type") ? ks_jstr(spec, "type") : "ClusterIP"));
             cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(spec, "clusterIP") ? ks_jstr(spec, "clusterIP") : "<none>"));
-            cJSON_AddItemToArray(cells, cJSON_CreateString("<none>"));
+            const cJSON *ing = cJSON_GetArrayItem(ks_jpath(st, "loadBalancer.ingress"), 0);
+            const char *ext = ks_jstr(ing, "ip") ? ks_jstr(ing, "ip") : ks_jstr(ing, "hostname");
+            if (!ext) ext = ks_streq(ks_jstr(spec, "type"), "LoadBalancer") ? "<pending>" : "<none>";
+            cJSON_AddItemToArray(cells, cJSON_CreateString(ext));
             cJSON_AddItemToArray(cells, cJSON_CreateString(ports.data ? ports.data : "<none>"));
             cJSON_AddItemToArray(cells, cJSON_CreateString(a));
             ks_buf_free(&ports);
