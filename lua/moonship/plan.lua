@@ -21,77 +21,90 @@ function M.durations_from(snapshot)
   return d
 end
 
--- plan.schedule(workflow, durations) -> {steps = {{name, start, finish, background, halt,
--- tasks = {{id, start, finish, seconds, estimated}}}}, makespan=, critical_path={ids}}
--- Steps start when the previous foreground step finished (a background step only delays the
--- next by its tasks' start); tasks of a step start together (max_parallel is not modelled).
-function M.schedule(workflow, durations)
-  durations = durations or {}
+-- plan.schedule(workflow, durations [, {concurrency=}]) -> {steps = {{name, index, start, done,
+-- finish, background, halt, max_parallel, tasks = {{id, step, start, finish, seconds, estimated,
+-- halt, after}}}}, makespan=, critical_path={ids}}
+-- The engine's rules (DESIGN.md §3): a step starts when the one before it is done: a foreground
+-- step once all its tasks finished, a background step once all its tasks started. The tasks of
+-- a step start together, or in file order through max_parallel (else --concurrency) slots; a
+-- step timeout cuts its tasks short. `after` names the task whose finish let a task start (nil:
+-- the run's start), so the critical path is the chain of `after` links back from the last finish.
+function M.schedule(workflow, durations, opts)
+  durations, opts = durations or {}, opts or {}
   local out = {steps = {}, makespan = 0}
-  local t = 0
-  local critical, ends = {}, {}
+  local by_id = {}
+  local t, gate = 0, nil   -- when the next step may start, and which task's finish decides it
   for i, step in ipairs(workflow.steps) do
+    local limit = step.max_parallel or opts.concurrency
     local s = {name = step.name, index = i, start = t, background = step.wait_for_finish == false,
-               halt = step.halt_on_error or false, tasks = {}}
-    local finish, longest = t, nil
+               halt = step.halt_on_error or false, max_parallel = limit, timeout = step.timeout, tasks = {}}
+    local slots = {}   -- with a limit: {free_at=, by=} per slot
+    local last_start, last_start_after, last_finish, last_finish_id = t, gate, t, gate
     for _, task in ipairs(step.tasks) do
       local seconds = durations[task.id]
       local estimated = seconds == nil
       seconds = seconds or M.DEFAULT_SECONDS[task.kind] or M.DEFAULT_SECONDS.custom
-      local tk = {id = task.id, start = t, finish = t + seconds, seconds = seconds, estimated = estimated,
-                  halt = task.halt_on_error or false}
+      local start, after, slot = t, gate, nil
+      if limit then
+        if #slots < limit then
+          slot = #slots + 1
+          slots[slot] = {free_at = t, by = gate}
+        else
+          slot = 1
+          for k = 2, #slots do
+            if slots[k].free_at < slots[slot].free_at then slot = k end
+          end
+        end
+        start, after = slots[slot].free_at, slots[slot].by
+      end
+      local finish, timed_out = start + seconds, nil
+      if step.timeout and finish > t + step.timeout then
+        finish, timed_out = math.max(start, t + step.timeout), true
+      end
+      local tk = {id = task.id, step = step.name, start = start, finish = finish, seconds = finish - start,
+                  estimated = estimated, halt = task.halt_on_error or false, after = after, timed_out = timed_out}
+      if slot then slots[slot] = {free_at = finish, by = tk.id} end
       s.tasks[#s.tasks + 1] = tk
-      if tk.finish >= finish then finish, longest = tk.finish, tk end
+      by_id[tk.id] = tk
+      if start > last_start then last_start, last_start_after = start, after end
+      if finish > last_finish or #s.tasks == 1 then last_finish, last_finish_id = finish, tk.id end
     end
-    s.finish = finish
+    s.finish = last_finish
+    if s.background then
+      s.done, t, gate = last_start, last_start, last_start_after
+    else
+      s.done, t, gate = last_finish, last_finish, last_finish_id
+    end
     out.steps[#out.steps + 1] = s
-    if longest then ends[#ends + 1] = {finish = finish, chain = {table.unpack(critical)}, last = longest.id, background = s.background} end
-    if not s.background then
-      if longest then critical[#critical + 1] = longest.id end
-      t = finish
+  end
+  -- The run ends when the last task ends, background ones included; of equal finishes the
+  -- first in file order is the path's end.
+  local last
+  out.makespan = t
+  for _, s in ipairs(out.steps) do
+    for _, tk in ipairs(s.tasks) do
+      if tk.finish > out.makespan or (last == nil and tk.finish == out.makespan) then
+        out.makespan, last = tk.finish, tk
+      end
     end
   end
-  -- The run ends when the last task ends, background ones included.
-  local best = {finish = t, chain = critical}
-  for _, e in ipairs(ends) do
-    if e.finish > best.finish then
-      local chain = e.chain
-      chain[#chain + 1] = e.last
-      best = {finish = e.finish, chain = chain}
-    end
+  local chain = {}
+  while last do
+    table.insert(chain, 1, last.id)
+    last = last.after and by_id[last.after]
   end
-  out.makespan = best.finish
-  out.critical_path = best.chain
+  out.critical_path = chain
   return out
 end
 
-local function secs(x)
-  if x >= 60 then return fmt("%dm%02ds", x // 60, math.floor(x % 60 + 0.5)) end
-  return fmt("%gs", math.floor(x * 10 + 0.5) / 10)
-end
-M.format_seconds = secs
+local plan_text = require "moonship.render.plan_text"
 
--- Text: one block per step, tasks side by side as a tree, background lanes and halts marked.
-function M.text(workflow, sched_)
-  local lines = {fmt("workflow %s: %d steps, predicted %s", workflow.name, #workflow.steps, secs(sched_.makespan))}
-  local on_path = {}
-  for _, id in ipairs(sched_.critical_path) do on_path[id] = true end
-  for i, s in ipairs(sched_.steps) do
-    local marks = {}
-    if s.background then marks[#marks + 1] = "background: later steps start once its tasks have started" end
-    if s.halt then marks[#marks + 1] = "halt on error" end
-    lines[#lines + 1] = fmt("%d. step %s  %s-%s%s", i, s.name, secs(s.start), secs(s.finish),
-      #marks > 0 and ("  [" .. table.concat(marks, "; ") .. "]") or "")
-    for j, tk in ipairs(s.tasks) do
-      local branch = j == #s.tasks and "└─" or "├─"
-      lines[#lines + 1] = fmt("   %s %-36s %8s%s%s%s", branch, tk.id, (tk.estimated and "~" or "") .. secs(tk.seconds),
-        tk.halt and "  halt on error" or "", on_path[tk.id] and "  *critical" or "",
-        s.background and "  ↷ runs on" or "")
-    end
-  end
-  lines[#lines + 1] = fmt("critical path: %s", table.concat(sched_.critical_path, " → "))
-  return table.concat(lines, "\n") .. "\n"
-end
+M.format_seconds = plan_text.format_seconds
+
+-- The formats of `moonship plan`: format(workflow, schedule, opts) -> text.
+function M.text(workflow, sched_, opts) return plan_text.render(workflow, sched_, opts) end
+function M.mermaid(workflow, sched_, opts) return require("moonship.render.mermaid").render(workflow, sched_, opts) end
+function M.dot(workflow, sched_, opts) return require("moonship.render.dot").render(workflow, sched_, opts) end
 
 function M.json(workflow, sched_)
   local steps = {}

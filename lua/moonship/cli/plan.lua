@@ -1,23 +1,36 @@
 -- moonship plan [TEMPLATE] -w WORKFLOW: the workflow's steps and tasks, background lanes, halt
--- points, and the predicted timeline (durations from the last run when there is one).
+-- points, and the predicted timeline (durations from the last run when there is one), as text,
+-- Mermaid, Graphviz DOT or JSON.
 local EXIT = require "moonship.exit"
 local deploy = require "moonship.deploy"
 local journal = require "moonship.journal"
 local plan = require "moonship.plan"
+local plan_text = require "moonship.render.plan_text"
+
+local FORMATS = {text = true, json = true, mermaid = true, dot = true}
 
 return {
-  usage = "plan [TEMPLATE] -w WORKFLOW [--format text|json]",
+  usage = "plan [TEMPLATE] -w WORKFLOW [--format text|mermaid|dot|json] [--ascii]",
   summary = "Show what a workflow will do, in what order, and how long it should take.",
   options = {
     {long = "workflow", short = "w", arg = "NAME", help = "the workflow to show (required)"},
     {long = "env", arg = "NAME", help = "environment id: ${env_id} in the template"},
     {long = "hooks", arg = "FILE", help = "Lua hooks file (for custom task kinds)"},
-    {long = "format", short = "f", arg = "text|json", help = "output format (default text)"},
+    {long = "format", short = "f", arg = "text|mermaid|dot|json", help = "output format (default text)"},
+    {long = "ascii", help = "text without Unicode box drawing (the default when the locale is not UTF-8)"},
+    {long = "width", arg = "N", help = "text width in columns (default $COLUMNS, else 100)"},
+    {long = "concurrency", arg = "N", help = "predict with at most N tasks of a step at once, as deploy --concurrency"},
   },
   run = function(opts, args, out)
     if not opts.workflow then return nil, "missing -w WORKFLOW" end
     local format = opts.format or "text"
-    if not plan[format] then return nil, "--format must be text or json" end
+    if not FORMATS[format] then return nil, "--format must be text, mermaid, dot or json" end
+    local width = tonumber(opts.width or os.getenv("COLUMNS") or "") or 100
+    local concurrency
+    if opts.concurrency then
+      concurrency = math.tointeger(tonumber(opts.concurrency))
+      if not concurrency or concurrency < 1 then return nil, "--concurrency must be a positive integer" end
+    end
     local model, wf, _, warnings = deploy.load {template = args[1], workflow = opts.workflow,
                                                 env = opts.env, hooks = opts.hooks}
     if not model then
@@ -27,8 +40,10 @@ return {
     for _, w in ipairs(warnings) do io.stderr:write(tostring(w.text or w), "\n") end
     local dir = (model.dir or (model.file:match("^(.*)/[^/]*$") or ".")) .. "/.moonship/runs"
     local last = journal.load_last {app = model.app, workflow = wf.name, dir = dir}
-    local schedule = plan.schedule(wf, plan.durations_from(last))
-    io.stdout:write(plan[format](wf, schedule))
+    local schedule = plan.schedule(wf, plan.durations_from(last), {concurrency = concurrency})
+    local ascii = opts.ascii or not plan_text.locale_is_utf8()
+    io.stdout:write(plan[format](wf, schedule, {ascii = ascii, width = width, app = model.app,
+                                                 from_run = last and last.run}))
     return EXIT.ok
   end,
 }
