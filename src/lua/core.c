@@ -17,6 +17,7 @@ static const luaL_Reg submodules[] = {
     {"json", luaopen_moonship_core_json},
     {"process", luaopen_moonship_core_process},
     {"kubeconfig", luaopen_moonship_core_kubeconfig},
+    {"term", luaopen_moonship_core_term},
     {NULL, NULL},
 };
 
