@@ -1,0 +1,190 @@
+-- scripts/bench (run by `moonship run`): moonship against the critical-path bound and against
+-- a kubectl script, on kubesim, per workload; one table on stdout and --json PATH.
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local H = require "harness"
+local peer = require "peer"
+local json = require "moonship.json"
+
+local fmt = string.format
+
+local USAGE = [[
+usage: scripts/bench [--quick] [--json PATH] [--reps N] [--huge-reps N] [--time-scale F]
+                     [--workloads seed,wide,huge] [--no-peer] [--keep]
+  --quick        tiny sizes, one repetition (the test suite runs this)
+  --reps N       repetitions of seed and wide (default 3); --huge-reps for huge (default 1)
+  --time-scale F real seconds per simulated second (default 0.1)
+  --no-peer      skip the kubectl script]]
+
+local opts, err = H.options(arg, {
+  quick = {flag = true}, json = {}, reps = {number = true, default = 3}, ["huge-reps"] = {number = true, default = 1},
+  ["time-scale"] = {number = true, default = 0.1}, workloads = {default = "seed,wide,huge"},
+  ["no-peer"] = {flag = true}, keep = {flag = true}, help = {flag = true},
+})
+if not opts or opts.help then
+  io.stderr:write((err and ("bench: " .. err .. "\n") or ""), USAGE, "\n")
+  return opts and 0 or 2
+end
+if not H.exists(H.time) then
+  io.stderr:write("bench: /usr/bin/time is needed (apt-get install time)\n")
+  return 2
+end
+local with_peer = not opts["no-peer"] and H.exists(H.kubectl)
+if not opts["no-peer"] and not with_peer then io.stderr:write("bench: no kubectl 1.32: peer skipped\n") end
+
+local SIZES = {
+  seed = {reps = opts.reps},
+  wide = {steps = 10, per_step = 20, reps = opts.reps},
+  huge = {steps = 20, per_step = 100, reps = opts["huge-reps"]},
+}
+if opts.quick then
+  SIZES = {seed = {reps = 1}, wide = {steps = 3, per_step = 4, reps = 1}, huge = {steps = 4, per_step = 8, reps = 1}}
+end
+local scale = opts["time-scale"]
+if opts.quick and scale == 0.1 then scale = 0.02 end
+
+local root = H.tmpdir("moonship-bench")
+local results = {time_scale = scale, quick = opts.quick or false, moonship = H.moonship, kubesim = H.kubesim,
+                 kubectl = with_peer and H.kubectl or nil, workloads = {}}
+
+local function log(...) io.stderr:write(fmt(...), "\n") io.stderr:flush() end
+
+-- One run of one tool: returns a table of raw figures.
+local function one_run(w, tool, rep, bound, serial)
+  local dir = fmt("%s/%s-%s-%d", root, w.name, tool, rep)
+  local sim = H.start_sim {dir = dir, scenario = w.scenario, time_scale = scale, seed = 1000 + rep}
+  local r
+  local ok, e = pcall(function()
+    if tool == "moonship" then
+      r = H.deploy(w, sim, {rusage = true})
+      r.ok = r.code == 0 and r.run_finished and r.run_finished.state == "succeeded"
+    else
+      local timelog = dir .. "/kubectl-times.log"
+      r = H.run_child {argv = {"bash", w.peer, sim.kubeconfig, timelog}, rusage = true}
+      r.ok = r.code == 0
+      local peak, n = peer.peak_rss(timelog)
+      r.peak_rss_mb, r.processes = peak, n
+    end
+    r.stats = sim:stats()
+  end)
+  sim:stop()
+  if not ok then error(e, 0) end
+  if not r.ok then
+    log("bench: %s %s run %d failed (exit %s): %s", w.name, tool, rep, tostring(r.code), r.stderr:sub(-2000))
+  end
+  local ntasks = #w.tasks
+  return {
+    ok = r.ok, exit_code = r.code,
+    makespan_s = r.wall,
+    run_s = r.run_finished and r.run_finished.t or nil,
+    critical_path_s = bound * scale,
+    ratio_to_bound = r.wall / (bound * scale),
+    ratio_to_serial = r.wall / (serial * scale),
+    requests_per_task = r.stats.requests_total / ntasks,
+    requests_total = r.stats.requests_total,
+    cpu_s = r.cpu_s, peak_rss_mb = r.peak_rss_mb,
+    processes = r.processes,
+    requests_by_verb = r.stats.requests_by_verb,
+  }
+end
+
+local METRICS = {"makespan_s", "critical_path_s", "ratio_to_bound", "ratio_to_serial", "requests_per_task", "cpu_s", "peak_rss_mb"}
+
+local function aggregate(runs)
+  local out = {runs = #runs, ok = 0, exit_codes = json.array({})}
+  for _, r in ipairs(runs) do
+    if r.ok then out.ok = out.ok + 1 end
+    out.exit_codes[#out.exit_codes + 1] = r.exit_code or -1
+  end
+  for _, m in ipairs(METRICS) do
+    local v = {}
+    for _, r in ipairs(runs) do v[#v + 1] = r[m] end
+    out[m] = H.summary(v)
+  end
+  out.requests_by_verb = runs[#runs] and runs[#runs].requests_by_verb
+  return out
+end
+
+local order = {}
+for name in opts.workloads:gmatch("[^,]+") do order[#order + 1] = name end
+
+for _, name in ipairs(order) do
+  local size = SIZES[name]
+  if not size then error("unknown workload " .. name, 0) end
+  local wdir = fmt("%s/%s", root, name)
+  os.execute("mkdir -p " .. H.quote(wdir))
+  local w
+  if name == "seed" then
+    w = H.seed_workload(wdir)
+  else
+    w = H.generated_workload(wdir, {name = name, steps = size.steps, per_step = size.per_step, seed = 7,
+                                    background = 1})
+  end
+  local bound, serial, path = H.bounds(w)
+  log("bench: %s: %d tasks, bound %.1f s, serial %.1f s (simulated), time scale %g", name, #w.tasks, bound, serial, scale)
+  if with_peer then w.peer = peer.generate(w, wdir .. "/peer") end
+  local entry = {tasks = #w.tasks, bound_sim_s = bound, serial_sim_s = serial, critical_path = json.array(path)}
+  for _, tool in ipairs(with_peer and {"moonship", "peer"} or {"moonship"}) do
+    local runs = {}
+    for rep = 1, size.reps do
+      local r = one_run(w, tool, rep, bound, serial)
+      log("bench: %s %s #%d: %.2f s (bound %.2f), %.1f req/task, cpu %.2f s, rss %.1f MB%s", name, tool, rep,
+          r.makespan_s, r.critical_path_s, r.requests_per_task, r.cpu_s or -1, r.peak_rss_mb or -1, r.ok and "" or "  FAILED")
+      runs[#runs + 1] = r
+    end
+    local agg = aggregate(runs)
+    if tool == "moonship" then
+      for k, v in pairs(agg) do entry[k] = v end
+    else
+      entry.peer = agg
+    end
+  end
+  if entry.peer then
+    local ratios = {}
+    for _, m in ipairs {"makespan_s", "requests_per_task", "cpu_s", "peak_rss_mb"} do
+      if entry[m] and entry.peer[m] and entry.peer[m].median > 0 then
+        ratios[m] = math.floor(entry[m].median / entry.peer[m].median * 10000 + 0.5) / 10000
+      end
+    end
+    entry.moonship_over_peer = ratios
+  end
+  results.workloads[name] = entry
+end
+
+-- The table.
+local function cell(s, digits)
+  if not s then return "-" end
+  local f = "%." .. digits .. "f"
+  if s.n and s.n > 1 then return fmt(f .. " [" .. f .. "-" .. f .. "]", s.median, s.min, s.max) end
+  return fmt(f, s.median)
+end
+local head = fmt("%-6s %-9s %-22s %-8s %-20s %-8s %-18s %-18s %-18s", "load", "tool", "makespan s", "bound s",
+                 "x bound", "x serial", "requests/task", "cpu s", "peak rss MB")
+print(fmt("time scale %g (real seconds per simulated second); median [min-max] over the runs", scale))
+print(head)
+for _, name in ipairs(order) do
+  local e = results.workloads[name]
+  for _, tool in ipairs {"moonship", "peer"} do
+    local s = tool == "moonship" and e or e.peer
+    if s then
+      print(fmt("%-6s %-9s %-22s %-8.2f %-20s %-8s %-18s %-18s %-18s", name, tool .. (s.ok < s.runs and "!" or ""),
+                cell(s.makespan_s, 2), e.critical_path_s.median, cell(s.ratio_to_bound, 3),
+                fmt("%.3f", s.ratio_to_serial.median), cell(s.requests_per_task, 1), cell(s.cpu_s, 2),
+                cell(s.peak_rss_mb, 1)))
+    end
+  end
+  local r = e.moonship_over_peer
+  if r then
+    print(fmt("%-6s %-9s makespan %.3f, requests %.3f, cpu %.3f, peak rss %.3f", name, "ms/peer",
+              r.makespan_s or 0, r.requests_per_task or 0, r.cpu_s or 0, r.peak_rss_mb or 0))
+  end
+end
+
+if opts.json then
+  H.write(opts.json, json.encode(results, {sort_keys = true, indent = 2}) .. "\n")
+  log("bench: wrote %s", opts.json)
+end
+if opts.keep then log("bench: kept %s", root) else H.rmdir(root) end
+for _, e in pairs(results.workloads) do
+  if e.ok < e.runs or (e.peer and e.peer.ok < e.peer.runs) then return 1 end
+end
+return 0

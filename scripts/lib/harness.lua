@@ -1,0 +1,335 @@
+-- Shared by scripts/bench, scripts/soak and scripts/interrupt-resume (run by `moonship run`):
+-- the generated workloads (template + kubesim scenario + the durations they simulate), a kubesim
+-- per run, the moonship child with its events and rusage, and small statistics.
+local json = require "moonship.json"
+local sched = require "moonship.sched"
+local process = require "moonship.process"
+local http = require "moonship.http"
+local plan = require "moonship.plan"
+
+local fmt = string.format
+
+local H = {}
+
+H.source_dir = os.getenv("MOONSHIP_SOURCE_DIR") or "."
+H.moonship = os.getenv("MOONSHIP_BIN") or (H.source_dir .. "/build/moonship")
+H.kubesim = os.getenv("MOONSHIP_KUBESIM") or (H.source_dir .. "/build/moonship-kubesim")
+H.kubectl = os.getenv("MOONSHIP_KUBECTL")
+if not H.kubectl or H.kubectl == "" or H.kubectl:match("NOTFOUND") then
+  H.kubectl = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"
+end
+H.time = "/usr/bin/time"
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+H.quote = q
+
+function H.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+function H.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.sh(cmd)
+  local ok = os.execute(cmd)
+  return ok
+end
+
+function H.tmpdir(prefix)
+  local p = assert(io.popen("mktemp -d /tmp/" .. (prefix or "moonship-bench") .. "-XXXXXX"))
+  local d = p:read("l")
+  p:close()
+  return assert(d)
+end
+
+function H.rmdir(dir)
+  if dir and dir:match("^/tmp/") then os.execute("rm -rf " .. q(dir)) end
+end
+
+---------------------------------------------------------------------------------------------
+-- Workloads. Each is {name, dir, template, scenario, workflow, app, tasks = {ids in order},
+-- durations = {id -> simulated seconds}, jobs = {id -> job name prefix}, objects = count}.
+-- Durations are exact (jitter 0), so the critical-path bound is exact for the scenario.
+
+local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
+
+-- The shop example (examples/shop) at realistic durations.
+function H.seed_workload(dir)
+  local text = assert(H.read(H.source_dir .. "/examples/shop/moonship.yaml"))
+  H.write(dir .. "/moonship.yaml", text)
+  H.write(dir .. "/scenario.yaml", [[
+# the shop at realistic durations (simulated seconds), no jitter: the bound is exact
+defaults: {start_delay: 1, ready_delay: 1, jitter: 0}
+workloads:
+  frontend: {start_delay: 5, ready_delay: 35}
+  backend: {start_delay: 5, ready_delay: 25}
+  "migrate-*": {start_delay: 1, duration: 14, logs: ["migrating schema to v42", "migration done"]}
+  "scrub-*": {start_delay: 1, duration: 4, logs: ["scrubbing test data", "scrubbed 1,204 rows"]}
+]])
+  return {
+    name = "seed", dir = dir, app = "shop", workflow = "deploy",
+    template = dir .. "/moonship.yaml", scenario = dir .. "/scenario.yaml",
+    tasks = {"services.frontend", "jobs.migrate", "jobs.scrub", "services.backend"},
+    durations = {["services.frontend"] = 40, ["jobs.migrate"] = 15, ["jobs.scrub"] = 5, ["services.backend"] = 30},
+    jobs = {["jobs.migrate"] = "migrate", ["jobs.scrub"] = "scrub"},
+  }
+end
+
+-- services in steps of `per_step`, rollout durations uniform in [lo, hi] (seeded), step
+-- `background` (default 1) with wait_for_finish: false; every `job_every`-th task a job.
+function H.generated_workload(dir, o)
+  local rng_seed = o.seed or 1
+  math.randomseed(rng_seed)
+  local lo, hi = o.lo or 1, o.hi or 3
+  local w = {name = o.name, dir = dir, app = o.app or o.name, workflow = "deploy",
+             template = dir .. "/moonship.yaml", scenario = dir .. "/scenario.yaml",
+             tasks = {}, durations = {}, jobs = {}}
+  local svc, jobs, steps, sc = {}, {}, {}, {}
+  local n = 0
+  for s = 1, o.steps do
+    local tasks = {}
+    for _ = 1, o.per_step do
+      n = n + 1
+      local d = round2(lo + (hi - lo) * math.random())
+      if o.job_every and n % o.job_every == 0 then
+        local name = fmt("job%04d", n)
+        jobs[#jobs + 1] = fmt("- name: %s\n  image: example/task:1\n  command: [\"/bin/task\"]\n  completed_timeout: 600\n", name)
+        sc[#sc + 1] = fmt("  \"%s-*\": {start_delay: %s, duration: %s}", name, round2(d * 0.2), round2(d - round2(d * 0.2)))
+        local id = "jobs." .. name
+        tasks[#tasks + 1] = id
+        w.durations[id], w.jobs[id] = d, name
+      else
+        local name = fmt("svc%04d", n)
+        svc[#svc + 1] = fmt("- name: %s\n  image: example/%s:1\n  ports:\n  - type: container_port\n    port: 8080\n", name, name)
+        sc[#sc + 1] = fmt("  %s: {start_delay: %s, ready_delay: %s}", name, round2(d * 0.3), round2(d - round2(d * 0.3)))
+        local id = "services." .. name
+        tasks[#tasks + 1] = id
+        w.durations[id] = d
+      end
+      w.tasks[#w.tasks + 1] = tasks[#tasks]
+    end
+    local bg = s == (o.background or 1) and "  wait_for_finish: false\n" or ""
+    steps[#steps + 1] = fmt("- step: s%02d\n%s  tasks:\n%s", s, bg,
+      table.concat((function()
+        local t = {}
+        for i, id in ipairs(tasks) do t[i] = "  - " .. id end
+        return t
+      end)(), "\n") .. "\n")
+  end
+  local out = {fmt("# generated by scripts/lib/harness.lua: %d tasks in %d steps\napp: %s\n", n, o.steps, w.app),
+               "resources:\n  replicas: 1\n", "services:\n", table.concat(svc)}
+  if #jobs > 0 then out[#out + 1] = "jobs:\n" .. table.concat(jobs) end
+  out[#out + 1] = "workflows:\n- name: deploy\n  parallelize:\n" ..
+    table.concat(steps):gsub("([^\n]+)", "  %1")
+  H.write(w.template, table.concat(out))
+  local scenario = {"# generated: exact durations (simulated seconds)", "defaults: {start_delay: 0.5, ready_delay: 0.5, jitter: 0}"}
+  if o.faults then scenario[#scenario + 1] = o.faults end
+  scenario[#scenario + 1] = "workloads:"
+  for _, l in ipairs(sc) do scenario[#scenario + 1] = l end
+  H.write(w.scenario, table.concat(scenario, "\n") .. "\n")
+  return w
+end
+
+-- The critical-path bound and the serial sum of a workload, in simulated seconds.
+function H.bounds(w)
+  local sched_, _, err = plan.build(w.template, {workflow = w.workflow, durations = w.durations})
+  if not sched_ then error("plan " .. w.template .. ": " .. json.encode(err)) end
+  local serial = 0
+  for _, id in ipairs(w.tasks) do serial = serial + w.durations[id] end
+  return sched_.makespan, serial, sched_.critical_path
+end
+
+---------------------------------------------------------------------------------------------
+-- kubesim, one per run.
+
+local Sim = {}
+Sim.__index = Sim
+
+-- H.start_sim{dir=, scenario=, time_scale=, seed=} -> sim (url, kubeconfig, pid)
+function H.start_sim(o)
+  os.execute("mkdir -p " .. q(o.dir))
+  local kc = o.dir .. "/kubeconfig"
+  local log = o.dir .. "/kubesim.log"
+  local argv = {"sh", "-c", 'exec "$@" 2>>' .. q(log), "sh", H.kubesim, "--listen", "127.0.0.1:0",
+                "--kubeconfig-out", kc, "--time-scale", tostring(o.time_scale), "--seed", tostring(o.seed or 1)}
+  if o.scenario then argv[#argv + 1] = "--scenario" argv[#argv + 1] = o.scenario end
+  local p = assert(process.spawn {argv = argv, stdout = "pipe", stderr = "inherit", kill_on_close = "TERM"})
+  local line = sched.timeout(20, function() return p:read_line() end)
+  local url = line and line:match("listening on (%S+)")
+  if not url then
+    p:kill("KILL")
+    p:wait()
+    error("kubesim did not start: " .. tostring(line) .. " " .. (H.read(log) or ""))
+  end
+  local self = setmetatable({proc = p, url = url, kubeconfig = kc, dir = o.dir, pid = p:pid(), log = log}, Sim)
+  -- kubesim prints nothing more on stdout without -v; drain it anyway so it never blocks
+  self.drain = sched.spawn(function() while p:read_line() do end end)
+  return self
+end
+
+function Sim:get(path)
+  local r, err = http.request {method = "GET", url = self.url .. path, timeout = 30}
+  if not r then return nil, err end
+  if r.status ~= 200 then return nil, fmt("GET %s: %d", path, r.status) end
+  return json.decode(r.body)
+end
+
+function Sim:stats() return assert(self:get("/kubesim/stats")) end
+
+function Sim:stop()
+  if not self.proc then return end
+  self.proc:kill("TERM")
+  sched.timeout(10, function() self.proc:wait() end)
+  if not self.proc:exited() then self.proc:kill("KILL") self.proc:wait() end
+  self.proc:close()
+  self.proc = nil
+end
+
+---------------------------------------------------------------------------------------------
+-- Children.
+
+-- H.run_child{argv=, env_extra=, on_line=fn(line, p) (stdout), rusage=true, cwd=}
+-- -> {code=, signal=, wall=, stdout_lines=n, stderr=, cpu_s=, peak_rss_mb=}
+-- With rusage, the child runs under /usr/bin/time (its getrusage, children included).
+function H.run_child(o)
+  local argv, timefile = o.argv, nil
+  if o.rusage then
+    timefile = os.tmpname()
+    argv = {H.time, "-f", "%e %U %S %M", "-o", timefile}
+    for _, a in ipairs(o.argv) do argv[#argv + 1] = a end
+  end
+  local t0 = sched.now()
+  local p = assert(process.spawn {argv = argv, env_extra = o.env_extra, cwd = o.cwd, stdout = "pipe",
+                                  stderr = "pipe", kill_on_close = "KILL"})
+  local errbuf = {}
+  local drain = sched.spawn(function()
+    while true do
+      local chunk = p:read("stderr")
+      if not chunk then break end
+      errbuf[#errbuf + 1] = chunk
+    end
+  end)
+  local n = 0
+  while true do
+    local line = p:read_line()
+    if not line then break end
+    n = n + 1
+    if o.on_line then o.on_line(line, p, n) end
+  end
+  local code, signal = p:wait()
+  local wall = sched.now() - t0
+  drain:join()
+  p:close()
+  local r = {code = code, signal = signal, wall = wall, lines = n, stderr = table.concat(errbuf)}
+  if timefile then
+    local t = H.read(timefile) or ""
+    os.remove(timefile)
+    -- /usr/bin/time writes "Command exited with non-zero status N" first when it did
+    local e, u, s, m = t:match("([%d.]+) ([%d.]+) ([%d.]+) (%d+)%s*$")
+    if e then
+      r.cpu_s = tonumber(u) + tonumber(s)
+      r.peak_rss_mb = tonumber(m) / 1024
+    end
+  end
+  return r
+end
+
+-- Runs `moonship deploy` of workload w against sim; returns the child result plus events
+-- (decoded), run_finished, and the final state of each task.
+-- o: extra = {args}, interrupt_after = k (SIGINT after the k-th event), rusage = bool
+function H.deploy(w, sim, o)
+  o = o or {}
+  local argv = {H.moonship, "deploy", w.template, "-w", w.workflow, "--kubeconfig", sim.kubeconfig, "-o", "json"}
+  for _, a in ipairs(o.extra or {}) do argv[#argv + 1] = a end
+  local events, sent = {}, false
+  local r = H.run_child {argv = argv, rusage = o.rusage, on_line = function(line, p)
+    local ok, ev = pcall(json.decode, line)
+    if ok and type(ev) == "table" and ev.event then
+      events[#events + 1] = ev
+      if o.interrupt_after and not sent and #events >= o.interrupt_after then
+        sent = true
+        p:kill("INT")
+      end
+    end
+  end}
+  r.events = events
+  r.interrupted_sent = sent
+  r.final = {}
+  r.started = {}
+  for _, ev in ipairs(events) do
+    if ev.event == "task_finished" then r.final[ev.task] = ev.state end
+    if ev.event == "task_started" then r.started[ev.task] = (r.started[ev.task] or 0) + 1 end
+    if ev.event == "run_finished" then r.run_finished = ev end
+    if ev.event == "run_started" then r.run_id = ev.run end
+  end
+  return r
+end
+
+---------------------------------------------------------------------------------------------
+-- The objects in the simulated cluster that a workload owns: kind -> {name -> true}.
+function H.cluster_objects(sim, ns)
+  ns = ns or "default"
+  local out = {}
+  for kind, path in pairs {Deployment = "/apis/apps/v1/namespaces/%s/deployments",
+                           Service = "/api/v1/namespaces/%s/services",
+                           Job = "/apis/batch/v1/namespaces/%s/jobs"} do
+    local list = assert(sim:get(fmt(path, ns)))
+    out[kind] = {}
+    for _, item in ipairs(list.items or {}) do out[kind][item.metadata.name] = true end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------------------------
+-- Statistics.
+
+function H.summary(values)
+  local v = {}
+  for _, x in ipairs(values) do if x then v[#v + 1] = x end end
+  if #v == 0 then return nil end
+  table.sort(v)
+  local med
+  if #v % 2 == 1 then med = v[(#v + 1) // 2] else med = (v[#v // 2] + v[#v // 2 + 1]) / 2 end
+  local function r(x) return math.floor(x * 10000 + 0.5) / 10000 end
+  return {median = r(med), min = r(v[1]), max = r(v[#v]), n = #v}
+end
+
+-- Parses "--name value" / "--flag" options against defaults; returns opts or nil, message.
+function H.options(args, spec)
+  local o = {}
+  for k, v in pairs(spec) do o[k] = v.default end
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name = a:match("^%-%-([%w-]+)$")
+    local s = name and spec[name]
+    if not s then return nil, "unknown option " .. a end
+    if s.flag then
+      o[name] = true
+    else
+      i = i + 1
+      local v = args[i]
+      if v == nil then return nil, "option " .. a .. " needs a value" end
+      if s.number then v = tonumber(v) if not v then return nil, "option " .. a .. " needs a number" end end
+      o[name] = v
+    end
+    i = i + 1
+  end
+  return o
+end
+
+return H
