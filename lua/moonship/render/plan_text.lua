@@ -227,10 +227,10 @@ function M.render(wf, sched, opts)
       "workflow " .. wf.name, g.dot, #sched.steps, #sched.steps == 1 and "" or "s", ntasks, ntasks == 1 and "" or "s",
       g.dot, secs(sched.makespan)),
     fmt("%s critical path: %s", g.crit, #sched.critical_path > 0 and concat(sched.critical_path, " " .. g.to .. " ") or "(none)"),
-    fmt("%s halt on error   %s background: later steps start once its tasks have started%s", g.halt, g.background,
-      any_estimated and "   ~ default estimate (no earlier run)" or ""),
-    "",
+    fmt("%s halt on error   %s background: later steps start once its tasks have started", g.halt, g.background),
   }
+  if any_estimated then lines[#lines + 1] = "~ default estimate (no earlier run to measure)" end
+  lines[#lines + 1] = ""
   flow(lines, wf, sched, g, width, on_path)
   timeline(lines, sched, g, width, on_path)
   return concat(lines, "\n") .. "\n"
