@@ -248,6 +248,9 @@ static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o, c
     o->text = obj;
     o->text_len = obj ? strlen(obj) : 0;
     char *ns = ks_strdup(o->ns);
+    /* snapshots serve selector matching only: managedFields, often half an object, can go */
+    cJSON_DeleteItemFromObjectCaseSensitive(ks_j(snap, "metadata"), "managedFields");
+    cJSON_DeleteItemFromObjectCaseSensitive(ks_j(prev, "metadata"), "managedFields");
     if (!snap || !line || !ns) { /* out of memory: the event is lost; watchers will resync */
         cJSON_Delete(prev);
         cJSON_Delete(snap);

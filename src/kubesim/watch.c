@@ -93,6 +93,19 @@ static void add_event(struct wctx *w, const char *type, const cJSON *obj, const 
     free(o);
 }
 
+/* A MODIFIED event sent under another type: the stored line with its type swapped (the
+ * snapshot lacks managedFields, the line has the whole object). */
+static void add_retyped(struct wctx *w, const char *type, const struct ks_event *e)
+{
+    static const char prefix[] = "{\"type\":\"MODIFIED\",\"object\":";
+    if (w->table || e->line_len < sizeof prefix - 1 || strncmp(e->line, prefix, sizeof prefix - 1)) {
+        add_event(w, type, e->obj, NULL, 0);
+        return;
+    }
+    ks_buf_printf(&w->out, "{\"type\":\"%s\",\"object\":", type);
+    ks_buf_add(&w->out, e->line + sizeof prefix - 1, e->line_len - (sizeof prefix - 1));
+}
+
 /* Index (0..ring_len) of the first history entry with rv > cursor. */
 static size_t first_after(struct ks_server *s, uint64_t cursor)
 {
@@ -128,10 +141,8 @@ static void pump(struct wctx *w)
         int was_in = e->prev ? matches(w, e->prev) : now_in;
         if (now_in && was_in)
             add_event(w, "MODIFIED", e->obj, e->line, e->line_len);
-        else if (now_in)
-            add_event(w, "ADDED", e->obj, NULL, 0);
-        else if (was_in)
-            add_event(w, "DELETED", e->obj, NULL, 0);
+        else if (now_in || was_in)
+            add_retyped(w, now_in ? "ADDED" : "DELETED", e);
     }
 }
 
