@@ -1,0 +1,66 @@
+-- moonship report RUN_JOURNAL.jsonl [-o FILE.html]: the HTML timeline report of a finished (or
+-- cut short) run, from its journal. A directory stands for its newest journal.
+local EXIT = require "moonship.exit"
+local html = require "moonship.render.html"
+
+-- The newest *.jsonl in dir (run ids sort by time).
+local function newest_journal(dir)
+  local p = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
+  if not p then return nil end
+  local newest
+  for name in p:lines() do
+    if name:match("%.jsonl$") and (newest == nil or name > newest) then newest = name end
+  end
+  p:close()
+  return newest and (dir .. "/" .. newest)
+end
+
+local function is_dir(path)
+  local f = io.open(path .. "/.")
+  if f then f:close() return true end
+  return false
+end
+
+return {
+  usage = "report [RUN_JOURNAL.jsonl | DIR] [-o FILE.html]",
+  summary = "Write the HTML timeline report of a run from its journal.",
+  options = {
+    {long = "output", short = "o", arg = "FILE", help = "where to write the page (default: the journal's path with .html; - for stdout)"},
+  },
+  run = function(opts, args, out)
+    if #args > 1 then return nil, "one journal at a time" end
+    local path = args[1] or ".moonship/runs"
+    if is_dir(path) then
+      local found = newest_journal(path)
+      if not found then
+        out.error("no run journal (*.jsonl) in %s", path)
+        return EXIT.bad_input
+      end
+      path = found
+    end
+    local events, err = html.read_journal(path)
+    if not events then
+      out.error("%s", tostring(err))
+      return EXIT.bad_input
+    end
+    if #events == 0 then
+      out.error("%s: no journal events in it", path)
+      return EXIT.bad_input
+    end
+    local page = html.render(events)
+    local target = opts.output or (path:gsub("%.jsonl$", "") .. ".html")
+    if target == "-" then
+      io.stdout:write(page)
+      return EXIT.ok
+    end
+    local f, werr = io.open(target, "wb")
+    if not f then
+      out.error("%s", tostring(werr))
+      return EXIT.bad_input
+    end
+    f:write(page)
+    f:close()
+    io.stderr:write("moonship: report ", target, "\n")
+    return EXIT.ok
+  end,
+}

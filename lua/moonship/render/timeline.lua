@@ -1,0 +1,188 @@
+-- The timeline of a real run, from its journal events (README: "The run journal and JSON
+-- events"): the steps as lanes, each task's attempts as segments, the halt point, what never
+-- started, and the run's critical path. Pure: events in, a table out; the HTML report draws it.
+local M = {}
+
+local FINAL = {succeeded = true, failed = true, cancelled = true, recovered = true, skipped = true}
+local EPSILON = 0.05   -- seconds: event times that close count as the same moment
+
+-- timeline.build(events) -> run
+--   run = {id, app, workflow, namespace, env, state, exit_code, dry_run, duration,
+--          steps = {{name, index, background, start, finish, state, tasks = {ids}}},
+--          tasks = {[id] = task}, order = {ids}, halt = {t, task, message} | nil,
+--          not_started = {ids}, critical_path = {ids}, critical = {[id] = true}}
+--   task = {id, step, state, message, reason, halt, first_start, finish, objects = {...},
+--           logs = {lines}, attempts = {{n, start, finish, state, message}}, recovery = {start, finish}}
+function M.build(events)
+  local run = {steps = {}, tasks = {}, order = {}, not_started = {}, duration = 0}
+  local steps_by_name = {}
+  local function task(id)
+    local t = run.tasks[id]
+    if not t then
+      t = {id = id, attempts = {}, objects = {}, logs = {}, state = "pending"}
+      run.tasks[id] = t
+      run.order[#run.order + 1] = id
+    end
+    return t
+  end
+  local function open_attempt(t)
+    local a = t.attempts[#t.attempts]
+    if a and a.finish == nil then return a end
+  end
+  for _, ev in ipairs(events) do
+    local now = tonumber(ev.t) or run.duration
+    if now > run.duration then run.duration = now end
+    run.id = run.id or ev.run
+    run.workflow = run.workflow or ev.workflow
+    local kind = ev.event
+    if kind == "run_started" then
+      run.app, run.namespace, run.env, run.dry_run = ev.app, ev.namespace, ev.env, ev.dry_run
+      for _, id in ipairs(ev.tasks or {}) do task(id) end
+    elseif kind == "step_started" then
+      local s = steps_by_name[ev.step]
+      if not s then
+        s = {name = ev.step, index = ev.index or (#run.steps + 1), background = ev.background or false, tasks = {}}
+        steps_by_name[ev.step] = s
+        run.steps[#run.steps + 1] = s
+      end
+      s.start = now
+      for _, id in ipairs(ev.tasks or {}) do
+        s.tasks[#s.tasks + 1] = id
+        task(id).step = ev.step
+      end
+    elseif kind == "step_finished" then
+      local s = steps_by_name[ev.step]
+      if s then s.finish, s.state = now, ev.state end
+    elseif kind == "task_started" and ev.task then
+      local t = task(ev.task)
+      t.step = ev.step or t.step
+      t.state = "running"
+      t.first_start = t.first_start or now
+      local a = open_attempt(t)
+      if a then a.finish, a.state = now, a.state or "failed" end
+      t.attempts[#t.attempts + 1] = {n = ev.attempt or (#t.attempts + 1), start = now}
+    elseif kind == "task_progress" and ev.task then
+      local t = task(ev.task)
+      for _, o in ipairs(ev.objects or {}) do t.objects[#t.objects + 1] = o end
+      if ev.retry then
+        -- the attempt failed and another follows after a delay
+        local a = open_attempt(t)
+        if a then a.finish, a.state, a.message = now, "retried", ev.message end
+      elseif type(ev.message) == "string" and ev.message:match("^settle check") then
+        t.recovery = {start = now}
+      end
+      if ev.message then t.last_progress = ev.message end
+    elseif kind == "task_finished" and ev.task then
+      local t = task(ev.task)
+      t.step = ev.step or t.step
+      local state = FINAL[ev.state] and ev.state or "failed"
+      t.state, t.finish = state, now
+      t.message, t.reason = ev.message, ev.reason or t.reason
+      if ev.halt then t.halt = true end
+      for _, line in ipairs(ev.logs or {}) do t.logs[#t.logs + 1] = line end
+      if state == "recovered" then
+        t.recovery = t.recovery or {start = now}
+        t.recovery.finish = now
+      else
+        local a = open_attempt(t)
+        if a then
+          a.finish, a.state, a.message = now, state, ev.message
+        elseif state == "skipped" and not t.step then
+          run.not_started[#run.not_started + 1] = t.id
+        end
+      end
+    elseif kind == "log" and ev.task then
+      local t = task(ev.task)
+      -- job logs as the run showed them (a failure's logs arrive again on task_finished)
+      if #t.logs < 200 then t.logs[#t.logs + 1] = ev.message end
+    elseif kind == "run_halting" then
+      run.halt = {t = now, task = ev.task, message = ev.message}
+    elseif kind == "run_finished" then
+      run.state, run.exit_code, run.finish = ev.state, ev.exit_code, now
+    end
+  end
+  -- A journal cut short (a crash) leaves attempts open: they end where the journal ends.
+  for _, id in ipairs(run.order) do
+    local t = run.tasks[id]
+    local a = open_attempt(t)
+    if a then a.finish, a.state = run.duration, "running" end
+    if t.recovery and not t.recovery.finish then t.recovery = nil end
+  end
+  for _, s in ipairs(run.steps) do s.finish = s.finish or run.duration end
+  table.sort(run.steps, function(a, b) return a.index < b.index end)
+  run.state = run.state or "unfinished"
+  run.critical_path = M.critical_path(run)
+  run.critical = {}
+  for _, id in ipairs(run.critical_path) do run.critical[id] = true end
+  return run
+end
+
+local function task_end(t)
+  if t.recovery and t.recovery.finish then return t.recovery.finish end
+  local a = t.attempts[#t.attempts]
+  return a and a.finish or t.finish
+end
+
+-- The chain of tasks that set the run's length: from the task that ended last, back through
+-- what let each one start: its own earlier attempt (a retry), else a task of its step that
+-- freed a slot just before it (max_parallel), else what let its step start: the last task to
+-- finish in the step before, or, when that step ran in the background, what let its last task
+-- start.
+function M.critical_path(run)
+  local by_step, step_index = {}, {}
+  for i, s in ipairs(run.steps) do by_step[s.name], step_index[s.name] = s, i end
+  local last, last_end
+  for _, id in ipairs(run.order) do
+    local t = run.tasks[id]
+    local e = #t.attempts > 0 and task_end(t)
+    if e and (last_end == nil or e > last_end + 1e-9) then last, last_end = t, e end
+  end
+  -- A halted run ends with the failure that halted it.
+  if run.halt and run.tasks[run.halt.task] and #run.tasks[run.halt.task].attempts > 0 then
+    last = run.tasks[run.halt.task]
+  end
+  local chain, seen = {}, {}
+  local cause_of_step
+  -- What let task t (its first attempt) start: a task or nil.
+  local function cause_of_task(t)
+    local s = by_step[t.step]
+    if not s then return nil end
+    local start = t.attempts[1].start
+    local best, best_end
+    for _, id in ipairs(s.tasks) do
+      local o = run.tasks[id]
+      local e = o ~= t and #o.attempts > 0 and o.attempts[#o.attempts].finish
+      if e and e <= start + EPSILON and e > s.start + EPSILON and (best_end == nil or e > best_end) then
+        best, best_end = o, e
+      end
+    end
+    if best then return best end
+    return cause_of_step(step_index[t.step])
+  end
+  function cause_of_step(i)
+    local prev = run.steps[i - 1]
+    if not prev then return nil end
+    local pick, pick_t
+    for _, id in ipairs(prev.tasks) do
+      local o = run.tasks[id]
+      if #o.attempts > 0 then
+        local v = prev.background and o.attempts[1].start or task_end(o)
+        if pick_t == nil or v > pick_t then pick, pick_t = o, v end
+      end
+    end
+    if not pick then return cause_of_step(i - 1) end
+    if prev.background then return cause_of_task(pick) end
+    return pick
+  end
+  local t = last
+  while t and not seen[t.id] do
+    seen[t.id] = true
+    table.insert(chain, 1, t.id)
+    t = cause_of_task(t)
+  end
+  return chain
+end
+
+M.task_end = task_end
+
+return M
