@@ -198,7 +198,9 @@ void ks_ctl_event(struct ks_server *s, struct ks_obj *about, const char *type, c
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     ks_ctl_wall_str(s, ts);
-    snprintf(suffix, sizeof suffix, "%016llx", (unsigned long long)ks_rng_next(&s->rng));
+    /* fixed-width and increasing, like the apiserver's time-based suffixes: sorting Events by
+     * name (what a list returns) is sorting them by when they happened */
+    snprintf(suffix, sizeof suffix, "%016llx", (unsigned long long)(s->rv + 1));
     snprintf(name, sizeof name, "%s.%s", about->name, suffix);
     cJSON *e = cJSON_CreateObject();
     if (!e) return;
