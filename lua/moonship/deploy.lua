@@ -27,6 +27,7 @@ function M.settings_from_cli(opts, args)
   if not s.workflow then return nil, "missing -w WORKFLOW" end
   if s.output ~= "text" and s.output ~= "json" then return nil, "--output must be text or json" end
   if s.logs ~= "all" and s.logs ~= "failed" and s.logs ~= "none" then return nil, "--logs must be all, failed or none" end
+  s.report = opts.report
   if opts.concurrency then
     s.concurrency = math.tointeger(tonumber(opts.concurrency))
     if not s.concurrency or s.concurrency < 1 then return nil, "--concurrency must be a positive integer" end
@@ -167,6 +168,18 @@ function M.run(s)
   }
   client:close()
   result.journal_path = journal.path
+  if s.report then
+    -- The HTML timeline report, from the run's events (render/html.lua).
+    local f, rerr = io.open(s.report, "wb")
+    if f then
+      f:write(require("moonship.render.html").render(journal.events))
+      f:close()
+      result.report_path = s.report
+      if s.output == "text" then stderr(fmt("moonship: report %s\n", s.report)) end
+    else
+      stderr(fmt("moonship: --report: %s\n", tostring(rerr)))
+    end
+  end
   if s.output == "text" and journal.path then
     stderr(fmt("moonship: journal %s\n", journal.path))
   end

@@ -20,6 +20,7 @@ local OPTIONS = {
   {long = "scenario", arg = "FILE", help = "kubesim scenario (with --sim)"},
   {long = "time-scale", arg = "F", help = "kubesim time scale (with --sim; 0.1 runs 10x faster)"},
   {long = "journal-dir", arg = "DIR", help = "where run journals are kept (default .moonship/runs beside the template)"},
+  {long = "report", arg = "FILE.html", help = "after the run, write its HTML timeline report (as moonship report does)"},
 }
 
 return {
