@@ -495,8 +495,20 @@ void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
     cJSON *nw = cJSON_Duplicate(job->json, 1);
     cJSON *st = ks_jobj(nw, "status");
     if (!ks_j(st, "startTime")) ks_jset_str(st, "startTime", ts);
+    if (job->started_at <= 0) job->started_at = now > 0 ? now : 1e-9;
+    double active_deadline = ks_jnum(spec, "activeDeadlineSeconds", -1);
     int finished = 0;
-    if (succeeded >= completions) {
+    if (succeeded < completions && active_deadline >= 0 && now >= job->started_at + active_deadline) {
+        ks_ctl_set_condition(st, "FailureTarget", "True", "DeadlineExceeded", "Job was active longer than specified deadline", ts, -1);
+        ks_ctl_set_condition(st, "Failed", "True", "DeadlineExceeded", "Job was active longer than specified deadline", ts, -1);
+        ks_ctl_event(s, job, "Warning", "DeadlineExceeded", "job-controller", "Job was active longer than specified deadline");
+        for (size_t i = 0; pods && i < n; i++) {
+            const char *ph = ks_jstr(ks_j(pods[i]->json, "status"), "phase");
+            if (!ks_streq(ph, "Succeeded") && !ks_streq(ph, "Failed")) ks_ctl_delete(s, pods[i], "Background");
+        }
+        active = ready = 0;
+        finished = 1;
+    } else if (succeeded >= completions) {
         ks_ctl_set_condition(st, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods", ts, -1);
         ks_ctl_set_condition(st, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods", ts, -1);
         ks_jset_str(st, "completionTime", ts);
@@ -513,6 +525,7 @@ void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
         active = ready = 0;
         finished = 1;
     }
+    if (!finished && active_deadline >= 0) ks_ctl_at(s, job->uid, job->started_at + active_deadline);
     if (!finished) {
         int want = completions - succeeded;
         if (want > parallelism) want = parallelism;

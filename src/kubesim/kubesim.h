@@ -34,6 +34,7 @@ struct ks_obj {
     uint64_t rv;
     struct ks_pod *pod;    /* owns: simulated kubelet state of a pod, NULL otherwise */
     double progress_at;    /* workloads: simulated time of the last progress (deadline clock) */
+    double started_at;     /* jobs: simulated time the controller started it (0 = not yet) */
     int gone;              /* removed from the store but still referenced by the caller */
     char *text;            /* owns: json serialized as of rv (reads copy it instead of printing) */
     size_t text_len;

@@ -226,6 +226,20 @@ spec:
     assert.equal("2 BackoffLimitExceeded", ok_run(sim, "get", "job", "bad", "-o",
                  "jsonpath={.status.failed} {.status.conditions[?(@.type==\"Failed\")].reason}"))
     assert.matches("boom\nerror: exit status 3", ok_run(sim, "logs", "job/bad"))
+    ok_run(sim, "apply", "--server-side", "-f", file("late.yaml", [[
+apiVersion: batch/v1
+kind: Job
+metadata: {name: slow}
+spec:
+  activeDeadlineSeconds: 20
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: "slow:1"}]
+]]))
+    ok_run(sim, "wait", "--for=condition=failed", "job/slow", "--timeout=60s")
+    assert.equal("DeadlineExceeded", ok_run(sim, "get", "job", "slow", "-o",
+                 "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}"))
     assert.matches("partitioned roll out complete: 3 new pods have been updated",
                    ok_run(sim, "rollout", "status", "sts/db", "--timeout=60s"))
     ok_run(sim, "set", "image", "sts/db", "db=pg:17")
