@@ -185,7 +185,7 @@ local function svg(run)
           esc(id .. "\n" .. (STATE_LABEL[t.state] or t.state) .. (t.message and ("\n" .. t.message) or "")))
         add('<rect x="%s" y="%s" width="84" height="%d" rx="3"/>', num(sx(at) + 4), num(cy - BAR / 2), BAR)
         add('<text class="bar-text dark" x="%s" y="%s">%s</text></g>', num(sx(at) + 10), num(cy + 4),
-          esc(t.state == "skipped" and "skipped" or "not started"))
+          esc(lane.idle and "not started" or "skipped"))
       end
       local prev
       for k, a in ipairs(t.attempts) do

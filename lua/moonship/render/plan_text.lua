@@ -222,13 +222,26 @@ function M.render(wf, sched, opts)
   for _, s in ipairs(sched.steps) do
     for _, tk in ipairs(s.tasks) do any_estimated = any_estimated or tk.estimated end
   end
+  local path = {}
+  for k, id in ipairs(sched.critical_path) do path[k] = id .. (k < #sched.critical_path and (" " .. g.to) or "") end
+  if #path == 0 then path[1] = "(none)" end
   local lines = {
     fmt("%s%s %s %d step%s, %d task%s %s predicted makespan %s", opts.app and (opts.app .. " " .. g.dot .. " ") or "",
       "workflow " .. wf.name, g.dot, #sched.steps, #sched.steps == 1 and "" or "s", ntasks, ntasks == 1 and "" or "s",
       g.dot, secs(sched.makespan)),
-    fmt("%s critical path: %s", g.crit, #sched.critical_path > 0 and concat(sched.critical_path, " " .. g.to .. " ") or "(none)"),
-    fmt("%s halt on error   %s background: later steps start once its tasks have started", g.halt, g.background),
   }
+  -- the critical path, wrapped at its arrows to the width
+  local head = g.crit .. " critical path:"
+  local line = head
+  for _, part in ipairs(path) do
+    if width_of(line) + 1 + width_of(part) > width and line ~= head then
+      lines[#lines + 1] = line
+      line = rep(" ", width_of(head))
+    end
+    line = line .. " " .. part
+  end
+  lines[#lines + 1] = line
+  lines[#lines + 1] = fmt("%s halt on error   %s background: later steps start once its tasks have started", g.halt, g.background)
   if any_estimated then lines[#lines + 1] = "~ default estimate (no earlier run to measure)" end
   lines[#lines + 1] = ""
   flow(lines, wf, sched, g, width, on_path)
