@@ -51,8 +51,15 @@ describe("moonship plan", function()
       for _, t in ipairs(s.tasks) do if t.tags.crit and not t.tags.milestone then crit[#crit + 1] = t.name end end
     end
     assert.same({"jobs.migrate ~20s", "services.backend ~30s"}, crit)
-    local g = diagrams.dot(plan(SHOP, "deploy", {"-f", "dot"}))
+    local dot_text = plan(SHOP, "deploy", {"-f", "dot"})
+    local g = diagrams.dot(dot_text)
     assert.same({"cluster_1", "cluster_2", "cluster_3"}, g.clusters)
+    -- Graphviz itself, where the machine has it (it is not a test dependency)
+    if os.execute("command -v dot >/dev/null 2>&1") then
+      local r = proc.run {"dot", "-Tsvg", stdin = dot_text}
+      assert.equal(0, r.code, r.stderr)
+      assert.matches("<svg", r.stdout, 1, true)
+    end
   end)
 
   it("plans the opentelemetry demo template unchanged, in every format", function()

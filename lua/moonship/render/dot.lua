@@ -66,6 +66,12 @@ function M.render(wf, sched, opts)
         reps[i] = {node = node, critical = on_path[tk.id]}
       end
     end
+    -- the tasks of a step side by side (one rank: a column, left to right)
+    if #s.tasks > 1 then
+      local ids = {}
+      for k = n - #s.tasks + 1, n do ids[#ids + 1] = "t" .. k end
+      lines[#lines + 1] = "    {rank=same; " .. concat(ids, "; ") .. ";}"
+    end
     lines[#lines + 1] = "  }"
   end
   -- The step order: start -> step 1 -> step 2 ... -> done; background steps also join done.
