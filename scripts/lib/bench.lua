@@ -9,16 +9,17 @@ local fmt = string.format
 
 local USAGE = [[
 usage: scripts/bench [--quick] [--json PATH] [--reps N] [--huge-reps N] [--time-scale F]
-                     [--workloads seed,wide,huge] [--no-peer] [--keep]
+                     [--workloads seed,wide,huge] [--no-peer] [--huge-peer] [--keep]
   --quick        tiny sizes, one repetition (the test suite runs this)
   --reps N       repetitions of seed and wide (default 3); --huge-reps for huge (default 1)
   --time-scale F real seconds per simulated second (default 0.1)
-  --no-peer      skip the kubectl script]]
+  --no-peer      skip the kubectl script
+  --huge-peer    also run the kubectl script on huge (4,000 kubectl processes: ~10 CPU minutes)
 
 local opts, err = H.options(arg, {
   quick = {flag = true}, json = {}, reps = {number = true, default = 3}, ["huge-reps"] = {number = true, default = 1},
   ["time-scale"] = {number = true, default = 0.1}, workloads = {default = "seed,wide,huge"},
-  ["no-peer"] = {flag = true}, keep = {flag = true}, help = {flag = true},
+  ["no-peer"] = {flag = true}, ["huge-peer"] = {flag = true}, keep = {flag = true}, help = {flag = true},
 })
 if not opts or opts.help then
   io.stderr:write((err and ("bench: " .. err .. "\n") or ""), USAGE, "\n")
@@ -121,9 +122,10 @@ for _, name in ipairs(order) do
   end
   local bound, serial, path = H.bounds(w)
   log("bench: %s: %d tasks, bound %.1f s, serial %.1f s (simulated), time scale %g", name, #w.tasks, bound, serial, scale)
-  if with_peer then w.peer = peer.generate(w, wdir .. "/peer") end
+  local run_peer = with_peer and (name ~= "huge" or opts["huge-peer"] or opts.quick)
+  if run_peer then w.peer = peer.generate(w, wdir .. "/peer") end
   local entry = {tasks = #w.tasks, bound_sim_s = bound, serial_sim_s = serial, critical_path = json.array(path)}
-  for _, tool in ipairs(with_peer and {"moonship", "peer"} or {"moonship"}) do
+  for _, tool in ipairs(run_peer and {"moonship", "peer"} or {"moonship"}) do
     local runs = {}
     for rep = 1, size.reps do
       local r = one_run(w, tool, rep, bound, serial)

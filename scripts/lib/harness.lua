@@ -212,9 +212,16 @@ function H.run_child(o)
     argv = {H.time, "-f", "%e %U %S %M", "-o", timefile}
     for _, a in ipairs(o.argv) do argv[#argv + 1] = a end
   end
+  -- its own process group (setsid execs in place: the pid is the child's), so that whatever
+  -- it started (the peer's kubectl processes) goes with it if this run is cancelled
+  table.insert(argv, 1, "setsid")
   local t0 = sched.now()
   local p = assert(process.spawn {argv = argv, env_extra = o.env_extra, cwd = o.cwd, stdout = "pipe",
                                   stderr = "pipe", kill_on_close = "KILL"})
+  local pgid = p:pid()
+  local _ <close> = setmetatable({}, {__close = function()
+    if not p:exited() then os.execute("kill -KILL -- -" .. pgid .. " 2>/dev/null") end
+  end})
   local errbuf = {}
   local drain = sched.spawn(function()
     while true do

@@ -499,7 +499,18 @@ static int load_file(struct loader *ld, const char *path, int must_exist)
 {
     char *text;
     size_t len;
-    int e = read_file(path, &text, &len);
+    int e;
+    if (ld->o->text && path == ld->o->kubeconfig) { /* the in-memory content of --kubeconfig */
+        len = ld->o->text_len;
+        text = malloc(len + 1);
+        e = text ? 0 : ENOMEM;
+        if (text) {
+            memcpy(text, ld->o->text, len);
+            text[len] = 0;
+        }
+    } else {
+        e = read_file(path, &text, &len);
+    }
     if (e == ENOENT && !must_exist)
         return 0;
     if (e == ENOMEM)

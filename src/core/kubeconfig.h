@@ -70,6 +70,10 @@ struct ms_kubeconfig_opts {
                                environment (KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST/PORT);
                                NULL: getenv */
     const char *sa_dir;     /* the service-account directory; NULL: MS_KUBECONFIG_SA_DIR */
+    const char *text;       /* with kubeconfig set: that file's content, used instead of
+                               reading it (kubeconfig then names it in messages and is the base
+                               of relative paths); borrowed; for tests and fuzzing */
+    size_t text_len;
 };
 
 /* Loads and resolves. Returns 0 with *out set, or a negative code with *err set to a message
