@@ -178,6 +178,8 @@ describe("plan mermaid", function()
     local s = plan.schedule(shop(), {})
     local m = diagrams.mermaid(plan.mermaid(shop(), s, {app = "shop"}))
     assert.equal("HH:mm:ss", m.date_format)
+    -- room for the longest section name, "1 frontend (background, runs on)"
+    assert.same({'%%{init: {"gantt": {"leftPadding": 248}}}%%'}, m.directives)
     assert.equal("shop / deploy - predicted makespan 50s", m.title)
     assert.equal(3, #m.sections)
     assert.equal("1 frontend (background, runs on)", m.sections[1].name)

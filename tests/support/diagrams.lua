@@ -9,8 +9,10 @@ local VALID_TAGS = {crit = true, done = true, active = true, milestone = true}
 function M.mermaid(text)
   local lines = {}
   for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
-  assert(lines[1] == "gantt", "first line must be 'gantt', got: " .. tostring(lines[1]))
-  local out = {sections = {}, ids = {}}
+  local out = {sections = {}, ids = {}, directives = {}}
+  -- %%{init: ...}%% directives may come first
+  while lines[1] and lines[1]:match("^%%%%{.*}%%%%$") do out.directives[#out.directives + 1] = table.remove(lines, 1) end
+  assert(lines[1] == "gantt", "the diagram must start with 'gantt', got: " .. tostring(lines[1]))
   local section
   for i = 2, #lines do
     local line = lines[i]:match("^%s*(.-)%s*$")

@@ -33,7 +33,19 @@ function M.render(wf, sched, opts)
   opts = opts or {}
   local on_path = {}
   for _, id in ipairs(sched.critical_path) do on_path[id] = true end
+  local titles = {}
+  for i, s in ipairs(sched.steps) do
+    local marks = {}
+    if s.background then marks[#marks + 1] = "background, runs on" end
+    if s.halt then marks[#marks + 1] = "halt on error" end
+    titles[i] = text(fmt("%d %s%s", i, s.name, #marks > 0 and (" (" .. concat(marks, ", ") .. ")") or ""))
+  end
+  -- Mermaid leaves 75 px for section names; make room for ours with an init directive (which
+  -- renderers that do not know it read as a comment).
+  local longest = 0
+  for _, t in ipairs(titles) do longest = math.max(longest, utf8.len(t) or #t) end
   local lines = {
+    fmt('%%%%{init: {"gantt": {"leftPadding": %d}}}%%%%', math.max(75, math.min(320, longest * 7 + 24))),
     "gantt",
     "    title " .. text(fmt("%s%s - predicted makespan %s", opts.app and (opts.app .. " / ") or "", wf.name, secs(sched.makespan))),
     "    dateFormat HH:mm:ss",
@@ -42,10 +54,7 @@ function M.render(wf, sched, opts)
   }
   local n = 0
   for i, s in ipairs(sched.steps) do
-    local marks = {}
-    if s.background then marks[#marks + 1] = "background, runs on" end
-    if s.halt then marks[#marks + 1] = "halt on error" end
-    lines[#lines + 1] = "    section " .. text(fmt("%d %s%s", i, s.name, #marks > 0 and (" (" .. concat(marks, ", ") .. ")") or ""))
+    lines[#lines + 1] = "    section " .. titles[i]
     for _, tk in ipairs(s.tasks) do
       n = n + 1
       local start = math.floor(tk.start + 0.5)
