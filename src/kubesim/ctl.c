@@ -230,6 +230,7 @@ void ks_ctl_event(struct ks_server *s, struct ks_obj *about, const char *type, c
     cJSON_AddNullToObject(e, "eventTime");
     cJSON_AddStringToObject(e, "reportingComponent", component);
     cJSON_AddStringToObject(e, "reportingInstance", "kubesim-node-1");
+    ks_fields_record_update(s, NULL, e, component, NULL);
     struct ks_obj *o = ks_obj_insert(s, ert, e);
     if (!o) return;
     /* keep the newest MAX_EVENTS: Events are bookkeeping, not state */
@@ -482,6 +483,7 @@ static void namespace_reconcile(struct ks_server *s, struct ks_obj *ns)
     cJSON *md = cJSON_AddObjectToObject(o, "metadata");
     cJSON_AddStringToObject(md, "name", "default");
     cJSON_AddStringToObject(md, "namespace", ns->name);
+    ks_fields_record_update(s, NULL, o, "kube-controller-manager", NULL);
     ks_obj_insert(s, sa, o);
 }
 
