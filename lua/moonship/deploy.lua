@@ -27,7 +27,9 @@ function M.settings_from_cli(opts, args)
   if not s.workflow then return nil, "missing -w WORKFLOW" end
   if s.output ~= "text" and s.output ~= "json" then return nil, "--output must be text or json" end
   if s.logs ~= "all" and s.logs ~= "failed" and s.logs ~= "none" then return nil, "--logs must be all, failed or none" end
+  s.color = opts.color or "auto"
   s.report = opts.report
+  if s.color ~= "auto" and s.color ~= "always" and s.color ~= "never" then return nil, "--color must be auto, always or never" end
   if opts.concurrency then
     s.concurrency = math.tointeger(tonumber(opts.concurrency))
     if not s.concurrency or s.concurrency < 1 then return nil, "--concurrency must be a positive integer" end
@@ -150,7 +152,8 @@ function M.run(s)
   if s.output == "json" then
     journal:add_sink(function(_, line) stdout(line .. "\n") end)
   elseif s.output ~= "none" then
-    journal:add_sink(plain.sink(stdout, {logs = s.logs}))
+    local tty = require "moonship.ui.tty"
+    journal:add_sink(tty.wanted(s) and tty.sink {logs = s.logs, color = s.color} or plain.sink(stdout, {logs = s.logs}))
   end
   for _, sink in ipairs(s.sinks or {}) do journal:add_sink(sink) end
 

@@ -16,6 +16,7 @@ local OPTIONS = {
   {long = "resume", help = "skip tasks that succeeded with the same spec in the last run"},
   {long = "output", short = "o", arg = "text|json", help = "json: one JSON event per line on stdout"},
   {long = "logs", arg = "all|failed|none", help = "which job logs to show (default all)"},
+  {long = "color", arg = "auto|always|never", help = "color the live view (default auto: on a terminal, unless NO_COLOR is set)"},
   {long = "sim", help = "start kubesim on a free loopback port for this run"},
   {long = "scenario", arg = "FILE", help = "kubesim scenario (with --sim)"},
   {long = "time-scale", arg = "F", help = "kubesim time scale (with --sim; 0.1 runs 10x faster)"},
