@@ -117,6 +117,24 @@ describe("timeline.build", function()
     assert.same({"jobs.a", "jobs.b"}, run.critical_path)
   end)
 
+  it("lists what an interrupt left unstarted, whatever its state", function()
+    local run = timeline.build(events {
+      {t = 0, event = "run_started", tasks = {"jobs.a", "jobs.b", "jobs.c"}},
+      {t = 0, event = "step_started", step = "s", index = 1, tasks = {"jobs.a"}},
+      {t = 0, event = "task_started", step = "s", task = "jobs.a", attempt = 1},
+      {t = 2, event = "task_finished", step = "s", task = "jobs.a", state = "cancelled", attempt = 1, message = "interrupted"},
+      {t = 2, event = "task_finished", task = "jobs.b", state = "cancelled", attempt = 0, message = "not started: run interrupted"},
+      {t = 2, event = "run_finished", state = "interrupted", exit_code = 130},
+    })
+    assert.same({"jobs.b", "jobs.c"}, run.not_started)
+    assert.equal("pending", run.tasks["jobs.c"].state)
+    local page = html.render(events {
+      {t = 0, event = "run_started", tasks = {"jobs.a"}},
+      {t = 1, event = "run_finished", state = "interrupted", exit_code = 130},
+    })
+    assert.truthy(page:find("not started (run interrupted)", 1, true))
+  end)
+
   it("ends attempts a cut-short journal left open", function()
     local run = timeline.build(events {
       {t = 0, event = "step_started", step = "s", index = 1, tasks = {"jobs.a"}},
@@ -124,6 +142,7 @@ describe("timeline.build", function()
       {t = 4, event = "task_progress", step = "s", task = "jobs.a", message = "job running"},
     })
     assert.equal("unfinished", run.state)
+    assert.same({}, run.not_started)
     assert.same({n = 1, start = 0, finish = 4, state = "running"}, run.tasks["jobs.a"].attempts[1])
   end)
 end)

@@ -85,11 +85,7 @@ function M.build(events)
         t.recovery.finish = now
       else
         local a = open_attempt(t)
-        if a then
-          a.finish, a.state, a.message = now, state, ev.message
-        elseif state == "skipped" and not t.step then
-          run.not_started[#run.not_started + 1] = t.id
-        end
+        if a then a.finish, a.state, a.message = now, state, ev.message end
       end
     elseif kind == "log" and ev.task then
       local t = task(ev.task)
@@ -107,6 +103,11 @@ function M.build(events)
     local a = open_attempt(t)
     if a then a.finish, a.state = run.duration, "running" end
     if t.recovery and not t.recovery.finish then t.recovery = nil end
+  end
+  -- Tasks no step ever started (after a halt or an interrupt, or a journal cut short).
+  for _, id in ipairs(run.order) do
+    local t = run.tasks[id]
+    if #t.attempts == 0 and not t.step then run.not_started[#run.not_started + 1] = id end
   end
   for _, s in ipairs(run.steps) do s.finish = s.finish or run.duration end
   table.sort(run.steps, function(a, b) return a.index < b.index end)
