@@ -9,6 +9,9 @@
 #include "../../src/kubesim/status.c"
 #include "../../src/kubesim/apply.c"
 #include "../../src/kubesim/store.c"
+#include "../../src/kubesim/scenario.c"
+
+#include <unistd.h>
 
 /* store.c reports changes to the controllers; none run here */
 void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t)
@@ -218,6 +221,74 @@ static void test_hash(void)
     cJSON_Delete(a), cJSON_Delete(b), cJSON_Delete(c);
 }
 
+static char *write_tmp(const char *text)
+{
+    char *path = ks_strdup("/tmp/kubesim-scenario-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0) return path;
+    ssize_t n = write(fd, text, strlen(text));
+    (void)n;
+    close(fd);
+    return path;
+}
+
+static void test_scenario(void)
+{
+    static const struct {
+        const char *text, *err; /* err: the message after "<path>: " */
+    } bad[] = {
+        {"defaults: {start_dely: 1}\n", "scenario: unknown key defaults.start_dely"},
+        {"faults: {error_rate: 2}\n", "scenario: faults.error_rate is a fraction between 0 and 1"},
+        {"faults: {error_codes: [200]}\n", "scenario: faults.error_codes must be HTTP codes 400-599"},
+        {"workloads: {web: {ready_delay: -1}}\n", "scenario: workloads.web.ready_delay must not be negative"},
+        {"workloads: {web: {never_ready: 1}}\n", "scenario: workloads.web.never_ready must be true or false"},
+        {"time_scale: 0\n", "scenario: time_scale must be positive"},
+        {"nonsense: 1\n", "scenario: unknown key nonsense"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct ks_faults f;
+        memset(&f, 0, sizeof f);
+        char *path = write_tmp(bad[i].text), *err = NULL;
+        struct ks_scenario *sc = ks_scenario_load(path, &f, &err);
+        CHECK(sc == NULL);
+        char *want = ks_sprintf("%s: %s", path, bad[i].err);
+        CHECK_STR(err, want);
+        free(want), free(err), free(f.verbs);
+        unlink(path);
+        free(path);
+    }
+    struct ks_faults f;
+    memset(&f, 0, sizeof f);
+    char *path = write_tmp("defaults: {ready_delay: 4}\nworkloads:\n  web: {requires: [db], logs: [a, b]}\n"
+                           "broken_images: [\"nope:*\"]\nfaults: {error_rate: 0.5, error_codes: [503], "
+                           "retry_after: 2, verbs: [get, list]}\n");
+    char *err = NULL;
+    struct ks_scenario *sc = ks_scenario_load(path, &f, &err);
+    CHECK(sc != NULL);
+    if (sc) {
+        struct ks_rule r;
+        ks_scenario_rule(sc, "web", &r);
+        CHECK(r.ready_delay == 4 && r.start_delay == 1);
+        CHECK_INT(r.nrequires, 1);
+        CHECK_STR(r.requires[0], "db");
+        CHECK_INT(r.nlogs, 2);
+        CHECK_STR(r.logs[1], "b");
+        ks_scenario_rule(sc, "other", &r);
+        CHECK_INT(r.nrequires, 0);
+        CHECK_INT(ks_scenario_image_broken(sc, "nope:1"), 1);
+        CHECK_INT(ks_scenario_image_broken(sc, "nginx:1"), 0);
+    }
+    CHECK(f.error_rate == 0.5);
+    CHECK_INT(f.error_codes[0], 503);
+    CHECK_INT(f.retry_after, 2);
+    CHECK_STR(f.verbs, "get,list");
+    ks_scenario_free(sc);
+    free(f.verbs);
+    free(err);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     struct ks_server s;
@@ -230,5 +301,6 @@ int main(void)
     printf("%s test_apply\n", ms_test_failures ? "FAIL" : "ok  ");
     RUN(test_patches);
     RUN(test_hash);
+    RUN(test_scenario);
     return TEST_SUMMARY();
 }
