@@ -197,6 +197,17 @@ describe("plan mermaid", function()
     assert.equal(30, m.sections[1].tasks[1].seconds)
   end)
 
+  it("keeps milliseconds for a plan shorter than a minute", function()
+    local s = plan.schedule(shop(), {["services.frontend"] = 2.037, ["jobs.migrate"] = 0.965, ["jobs.scrub"] = 0.4,
+                                     ["services.backend"] = 1.549})
+    local m = diagrams.mermaid(plan.mermaid(shop(), s))
+    assert.equal("HH:mm:ss.SSS", m.date_format)
+    assert.equal("%S.%L", m.axis_format)
+    local backend = m.sections[3].tasks[1]
+    assert.same({"00:00:00.965", "1549ms"}, {backend.start, backend.duration})
+    assert.equal("00:00:00.400", m.sections[2].tasks[4].start)   -- the scrub halt point
+  end)
+
   it("keeps names Mermaid would misread out of task lines", function()
     local wf = {name = "w", steps = {{name = "a:b;c#d", tasks = {task("lua.x:y")}}}}
     local m = diagrams.mermaid(plan.mermaid(wf, plan.schedule(wf, {})))

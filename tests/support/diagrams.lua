@@ -48,6 +48,8 @@ function M.mermaid(text)
       out.ids[id] = true
       if out.date_format == "HH:mm:ss" then
         assert(start:match("^%d%d:%d%d:%d%d$"), "start is not HH:mm:ss: " .. line)
+      elseif out.date_format == "HH:mm:ss.SSS" then
+        assert(start:match("^%d%d:%d%d:%d%d%.%d%d%d$"), "start is not HH:mm:ss.SSS: " .. line)
       end
       local n, unit = duration:match("^(%d+%.?%d*)(%a+)$")
       assert(n and (unit == "s" or unit == "m" or unit == "h" or unit == "ms" or unit == "d"), "bad duration: " .. line)

@@ -13,11 +13,24 @@ local function text(s)
 end
 M.text = text
 
--- Whole seconds as the chart's HH:mm:ss dateFormat (times are in whole seconds: Mermaid's
--- durations are, and a plan's estimates need no more).
-local function clock(x)
+-- Times on the chart: HH:mm:ss, or HH:mm:ss.SSS for a plan shorter than a minute with times
+-- between whole seconds (measured on a fast run, as on kubesim with a time scale), where whole
+-- seconds would blur the picture.
+local function clock(x, precise)
+  if precise then
+    local ms = math.floor(x * 1000 + 0.5)
+    return fmt("%02d:%02d:%02d.%03d", ms // 3600000, ms // 60000 % 60, ms // 1000 % 60, ms % 1000)
+  end
   x = math.floor(x + 0.5)
   return fmt("%02d:%02d:%02d", x // 3600, x // 60 % 60, x % 60)
+end
+
+-- A bar's length in the chart's unit (never zero: Mermaid would draw nothing).
+local function length(start, finish, precise)
+  if precise then
+    return fmt("%dms", math.max(1, math.floor(finish * 1000 + 0.5) - math.floor(start * 1000 + 0.5)))
+  end
+  return fmt("%ds", math.max(1, math.floor(finish + 0.5) - math.floor(start + 0.5)))
 end
 
 local function secs(x)
@@ -33,6 +46,12 @@ function M.render(wf, sched, opts)
   opts = opts or {}
   local on_path = {}
   for _, id in ipairs(sched.critical_path) do on_path[id] = true end
+  local precise = false
+  for _, s in ipairs(sched.steps) do
+    for _, tk in ipairs(s.tasks) do
+      if tk.start % 1 ~= 0 or tk.finish % 1 ~= 0 then precise = sched.makespan < 60 end
+    end
+  end
   local titles = {}
   for i, s in ipairs(sched.steps) do
     local marks = {}
@@ -48,8 +67,8 @@ function M.render(wf, sched, opts)
     fmt('%%%%{init: {"gantt": {"leftPadding": %d}}}%%%%', math.max(75, math.min(320, longest * 7 + 24))),
     "gantt",
     "    title " .. text(fmt("%s%s - predicted makespan %s", opts.app and (opts.app .. " / ") or "", wf.name, secs(sched.makespan))),
-    "    dateFormat HH:mm:ss",
-    "    axisFormat %M:%S",
+    precise and "    dateFormat HH:mm:ss.SSS" or "    dateFormat HH:mm:ss",
+    precise and "    axisFormat %S.%L" or "    axisFormat %M:%S",
     "    todayMarker off",
   }
   local n = 0
@@ -57,13 +76,11 @@ function M.render(wf, sched, opts)
     lines[#lines + 1] = "    section " .. titles[i]
     for _, tk in ipairs(s.tasks) do
       n = n + 1
-      local start = math.floor(tk.start + 0.5)
-      local seconds = math.max(1, math.floor(tk.finish + 0.5) - start)
       local tags = on_path[tk.id] and "crit, " or ""
-      lines[#lines + 1] = fmt("    %s %s%s :%st%d, %s, %ds", text(tk.id), tk.estimated and "~" or "", secs(tk.seconds),
-        tags, n, clock(start), seconds)
+      lines[#lines + 1] = fmt("    %s %s%s :%st%d, %s, %s", text(tk.id), tk.estimated and "~" or "", secs(tk.seconds),
+        tags, n, clock(tk.start, precise), length(tk.start, tk.finish, precise))
       if tk.halt then
-        lines[#lines + 1] = fmt("    halt if %s fails :milestone, crit, h%d, %s, 0s", text(tk.id), n, clock(tk.finish))
+        lines[#lines + 1] = fmt("    halt if %s fails :milestone, crit, h%d, %s, 0s", text(tk.id), n, clock(tk.finish, precise))
       end
     end
   end
