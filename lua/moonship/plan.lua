@@ -119,14 +119,14 @@ function M.json(workflow, sched_)
                      {sort_keys = true, indent = 2}) .. "\n"
 end
 
--- plan.build(path, {workflow=, env=, durations=}) -> schedule, workflow, model or nil, errors
+-- plan.build(path, {workflow=, env=, durations=, concurrency=}) -> schedule, workflow, model or nil, errors
 function M.build(path, opts)
   local template = require "moonship.template"
   local model, problems = template.load(path, {env = opts.env, custom_kinds = opts.custom_kinds})
   if not model then return nil, problems end
   local wf, err = template.workflow(model, opts.workflow)
   if not wf then return nil, {err} end
-  return M.schedule(wf, opts.durations), wf, model
+  return M.schedule(wf, opts.durations, {concurrency = opts.concurrency}), wf, model
 end
 
 return M
