@@ -16,6 +16,18 @@ static void not_found(struct ks_req *r, struct ks_resp *resp)
                                        qualified(r->rt, q, sizeof q), r->name ? r->name : ""));
 }
 
+/* Real objects nest about 20 levels; the recursive apply and patch code runs on connection
+ * threads with small stacks, so deeper bodies are refused up front. */
+#define MAX_BODY_DEPTH 100
+
+static int too_deep(const cJSON *o, int depth)
+{
+    if (depth > MAX_BODY_DEPTH) return 1;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, o) if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && too_deep(c, depth + 1)) return 1;
+    return 0;
+}
+
 cJSON *ks_body_parse(struct ks_req *r, cJSON **status)
 {
     *status = NULL;
@@ -56,6 +68,11 @@ cJSON *ks_body_parse(struct ks_req *r, cJSON **status)
             free(m);
             return NULL;
         }
+    }
+    if (too_deep(o, 0)) {
+        cJSON_Delete(o);
+        *status = ks_status_new(400, "BadRequest", "the request body is nested too deeply");
+        return NULL;
     }
     return o;
 }

@@ -100,6 +100,16 @@ describe("kubesim malformed requests", function()
     local deep = string.rep("[", 100000) .. string.rep("]", 100000)
     local code = sim:request("POST", "/api/v1/namespaces/default/configmaps", {body = deep, headers = JSON})
     assert.equal(400, code)
+    -- valid JSON, deep enough to exhaust a connection thread's stack in the apply code
+    local odeep = '{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":' ..
+                  string.rep('{"a":', 900) .. "1" .. string.rep("}", 900) .. "}"
+    code = sim:request("PATCH", "/apis/apps/v1/namespaces/default/deployments/d?fieldManager=deep",
+                       {body = odeep, headers = {["Content-Type"] = "application/apply-patch+yaml"}})
+    assert.equal(400, code)
+    code = sim:request("PATCH", "/apis/apps/v1/namespaces/default/deployments/d",
+                       {body = '{"spec":' .. string.rep('{"a":', 900) .. "1" .. string.rep("}", 900) .. "}",
+                        headers = {["Content-Type"] = "application/strategic-merge-patch+json"}})
+    assert.equal(400, code)
     local ydeep = string.rep("- ", 3000) .. "x"
     code = sim:request("POST", "/api/v1/namespaces/default/configmaps",
                        {body = ydeep, headers = {["Content-Type"] = "application/yaml"}})
