@@ -1,0 +1,229 @@
+-- The live view without a terminal: events in, frames out (a fake clock and size), checked on
+-- what each frame writes: marks, details, widths, incremental redraws, resizes, the height
+-- limit, logs, colors and the summary table.
+local tty = require "moonship.ui.tty"
+
+local ESC = "\27"
+
+-- A view on a fake terminal; frames are collected in v.frames.
+local function view(opts)
+  opts = opts or {}
+  local t = {now = 0, cols = opts.cols or 100, rows = opts.rows or 30}
+  local frames = {}
+  local v = tty.new {
+    size = function() return t.cols, t.rows end,
+    now = function() return t.now end,
+    write = function(s) frames[#frames + 1] = s end,
+    color = opts.color, utf8 = opts.utf8, logs = opts.logs,
+  }
+  v.frames, v.term = frames, t
+  return v
+end
+
+-- The text a frame writes, without control sequences, as lines.
+local function text_lines(frame)
+  local s = frame:gsub(ESC .. "%[[%d;?]*[%a]", ""):gsub("\r", "")
+  local lines = {}
+  for l in s:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  return lines
+end
+
+local function shop_start(v)
+  v:event {event = "run_started", t = 0, run = "R1", workflow = "deploy", app = "shop", namespace = "default",
+           steps = 3, tasks = {"services.frontend", "jobs.migrate", "jobs.scrub", "services.backend"}}
+  v:event {event = "step_started", t = 0, step = "frontend", index = 1, background = true}
+  v:event {event = "task_started", t = 0, task = "services.frontend", step = "frontend", attempt = 1}
+  v:event {event = "step_started", t = 0, step = "migrate", index = 2}
+  v:event {event = "task_started", t = 0, task = "jobs.migrate", step = "migrate", attempt = 1}
+end
+
+local function last(v) return v.frames[#v.frames] end
+
+local function find(lines, text)
+  for _, l in ipairs(lines) do if l:find(text, 1, true) then return l end end
+end
+
+describe("tty view", function()
+  it("draws a header and one line per task with its mark, step, elapsed time and detail", function()
+    local v = view()
+    shop_start(v)
+    v.term.now = 62
+    v:event {event = "task_progress", t = 1, task = "services.frontend", step = "frontend",
+             message = "2/3 replicas ready", ready = 2, desired = 3}
+    v:event {event = "task_progress", t = 20, task = "jobs.migrate", step = "migrate",
+             message = "job running: 1 active, 0 succeeded, 0 failed"}
+    v:event {event = "log", t = 21, task = "jobs.migrate", pod = "migrate-x", message = "migrating schema"}
+    v:draw()
+    local lines = text_lines(last(v))
+    assert.equal("jobs.migrate      │ migrating schema", lines[1])
+    assert.matches("^deploy shop → default  · step 2/3 migrate %(%+1 in the background%)  · 0/4 done  · 1:02  · run R1$", lines[2])
+    assert.equal("  ⠙ services.frontend  frontend (bg)     1:02  2/3 replicas ready", lines[3])
+    assert.equal("  ⠙ jobs.migrate       migrate           1:02  job running 0:42 · migrating schema", lines[4])
+    assert.equal(4, #lines)
+  end)
+
+  it("uses ASCII marks when asked, and tells a UTF-8 locale from others", function()
+    local v = view {utf8 = false}
+    shop_start(v)
+    v:event {event = "task_finished", t = 1, task = "jobs.migrate", step = "migrate", state = "succeeded", attempt = 1}
+    v:draw()
+    local lines = text_lines(last(v))
+    assert.matches("^  [|/%-\\] services%.frontend", lines[2])
+    assert.matches("^  %+ jobs%.migrate", lines[3])
+    assert.matches("deploy shop %-> default  %- step 2/3", lines[1])
+    local env = function(t) return function(k) return t[k] end end
+    assert.is_true(tty.utf8_locale(env {LANG = "en_US.UTF-8"}))
+    assert.is_true(tty.utf8_locale(env {LC_ALL = "C.utf8", LANG = "C"}))
+    assert.is_false(tty.utf8_locale(env {LC_ALL = "C", LANG = "en_US.UTF-8"}))
+    assert.is_false(tty.utf8_locale(env {}))
+  end)
+
+  it("honours --color and NO_COLOR", function()
+    local env = function(t) return function(k) return t[k] end end
+    assert.is_true(tty.use_color("auto", true, env {TERM = "xterm"}))
+    assert.is_false(tty.use_color("auto", true, env {TERM = "xterm", NO_COLOR = "1"}))
+    assert.is_true(tty.use_color("auto", true, env {TERM = "xterm", NO_COLOR = ""}))
+    assert.is_false(tty.use_color("auto", false, env {TERM = "xterm"}))
+    assert.is_false(tty.use_color("auto", true, env {TERM = "dumb"}))
+    assert.is_true(tty.use_color("always", false, env {NO_COLOR = "1"}))
+    assert.is_false(tty.use_color("never", true, env {TERM = "xterm"}))
+    local colored, plain = view {color = true}, view {color = false}
+    for _, v in ipairs {colored, plain} do
+      shop_start(v)
+      v:event {event = "task_finished", t = 1, task = "jobs.migrate", step = "migrate", state = "failed",
+               attempt = 1, message = "job failed"}
+      v:draw()
+    end
+    assert.truthy(last(colored):find(ESC .. "[31m✗" .. ESC .. "[0m", 1, true))
+    assert.falsy(last(plain):find(ESC .. "%[[%d;]*m"))
+    assert.same(text_lines(last(colored)), text_lines(last(plain)))
+  end)
+
+  it("redraws only the lines that changed, in one write, and nothing when nothing changed", function()
+    local v = view()
+    shop_start(v)
+    v:event {event = "task_finished", t = 1, task = "jobs.migrate", step = "migrate", state = "succeeded", attempt = 1}
+    v:draw()
+    v:draw() -- the spinner of services.frontend moves: its line only
+    local frame = last(v)
+    assert.equal(2, #v.frames)
+    assert.matches("^" .. ESC .. "%[%?7l\r" .. ESC .. "%[3A", frame)
+    local lines = text_lines(frame)
+    assert.equal(1, #lines)
+    assert.matches("services%.frontend", lines[1])
+    assert.truthy(frame:find(ESC .. "[1B", 1, true)) -- past the unchanged migrate line
+    v:event {event = "task_finished", t = 2, task = "services.frontend", step = "frontend", state = "succeeded", attempt = 1}
+    v:draw()
+    local n = #v.frames
+    assert.is_false(v:animating())
+    assert.is_false(v:draw())
+    assert.equal(n, #v.frames)
+  end)
+
+  it("never writes a line wider than the terminal, cutting with an ellipsis", function()
+    local v = view {cols = 50}
+    shop_start(v)
+    v:event {event = "task_progress", t = 1, task = "services.frontend", step = "frontend",
+             message = "0/1 replicas ready, CrashLoopBackOff (restart 1) " .. string.rep("x", 80)}
+    v:draw()
+    for _, l in ipairs(text_lines(last(v))) do
+      assert.is_true(tty.width(l) <= 49, l)
+    end
+    assert.matches("…$", text_lines(last(v))[1])
+    assert.matches("…$", text_lines(last(v))[2])
+    -- narrow terminals drop the step, then the time column
+    assert.is_nil(find(text_lines(last(v)), "(bg)"))
+  end)
+
+  it("redraws the whole block after a resize, over the rows the terminal re-wrapped", function()
+    local v = view {cols = 100}
+    shop_start(v)
+    v:draw()
+    local widths = {}
+    for i, w in ipairs(v.drawn_w) do widths[i] = w end
+    v.term.cols = 40
+    v:draw()
+    local up = 0
+    for _, w in ipairs(widths) do up = up + math.max(1, math.ceil(w / 40)) end
+    local frame = last(v)
+    assert.matches("^" .. ESC .. "%[%?7l\r" .. ESC .. "%[" .. up .. "A", frame)
+    assert.truthy(frame:find(ESC .. "[J", 1, true))
+    assert.equal(3, #text_lines(frame))
+    for _, l in ipairs(text_lines(frame)) do assert.is_true(tty.width(l) <= 39) end
+  end)
+
+  it("keeps the block within the screen's height: running tasks first, the rest counted", function()
+    local v = view {rows = 6}
+    local ids = {}
+    for i = 1, 8 do ids[i] = "jobs.j" .. i end
+    v:event {event = "run_started", t = 0, run = "R", workflow = "w", app = "a", namespace = "n", steps = 1, tasks = ids}
+    v:event {event = "step_started", t = 0, step = "s", index = 1}
+    for i = 1, 8 do v:event {event = "task_started", t = 0, task = ids[i], step = "s", attempt = 1} end
+    for i = 1, 6 do v:event {event = "task_finished", t = 1, task = ids[i], step = "s", state = "succeeded", attempt = 1} end
+    v:draw()
+    local lines = text_lines(last(v))
+    assert.equal(5, #lines) -- rows - 1: the cursor's line stays on the screen
+    assert.truthy(find(lines, "jobs.j7"))
+    assert.truthy(find(lines, "jobs.j8"))
+    assert.matches("… and 5 succeeded$", lines[5])
+  end)
+
+  it("shows job logs above the block by --logs, and failures with their last log line", function()
+    local v = view {logs = "none", cols = 120}
+    shop_start(v)
+    v:event {event = "log", t = 1, task = "jobs.migrate", pod = "p", message = "hidden"}
+    v:event {event = "log", t = 1, task = "jobs.migrate", message = "a hook's message\nover two lines"}
+    v:event {event = "task_finished", t = 2, task = "services.frontend", step = "frontend", state = "failed",
+             attempt = 1, reason = "CrashLoopBackOff",
+             message = "CrashLoopBackOff: pod frontend-1 container frontend (restart 3)",
+             logs = {"starting", "fatal: backend \27[31munreachable\27[0m"}}
+    v:draw()
+    local lines = text_lines(last(v))
+    assert.is_nil(find(lines, "hidden"))
+    assert.equal("jobs.migrate      │ a hook's message", lines[1])
+    assert.equal("jobs.migrate      │ over two lines", lines[2])
+    assert.equal("  ✗ services.frontend  frontend (bg)     0:02  CrashLoopBackOff (restart 3): fatal: backend unreachable",
+                 find(lines, "services.frontend"))
+  end)
+
+  it("ends with a summary table of every planned task and its last state", function()
+    local v = view()
+    shop_start(v)
+    v:event {event = "task_started", t = 0, task = "jobs.scrub", step = "migrate", attempt = 1}
+    v:event {event = "task_finished", t = 3, task = "jobs.scrub", step = "migrate", state = "failed", attempt = 1,
+             message = "job failed: BackoffLimitExceeded"}
+    v:event {event = "run_halting", t = 3, task = "jobs.scrub", message = "halt_on_error: jobs.scrub failed"}
+    v:event {event = "task_finished", t = 3.5, task = "jobs.migrate", step = "migrate", state = "cancelled",
+             attempt = 1, message = "halted by jobs.scrub"}
+    v:event {event = "task_finished", t = 3.5, task = "services.frontend", step = "frontend", state = "cancelled",
+             attempt = 1, message = "halted by jobs.scrub"}
+    v:event {event = "task_finished", t = 3.5, task = "services.backend", state = "skipped", attempt = 0,
+             message = "not started: run halted"}
+    v:event {event = "run_finished", t = 3.6, state = "halted", exit_code = 1, halted_by = "jobs.scrub"}
+    v:finish()
+    local lines = text_lines(last(v))
+    assert.equal("HALT: halt_on_error: jobs.scrub failed", lines[1])
+    assert.equal("deploy shop → default: halted in 3.6s (exit 1) · halted by jobs.scrub  · run R1", lines[2])
+    assert.equal("  TASK               STEP      STATE        DURATION  ATTEMPTS  MESSAGE", lines[3])
+    assert.equal("  services.frontend  frontend  ⊘ cancelled      3.5s         1  halted by jobs.scrub", lines[4])
+    assert.equal("  jobs.migrate       migrate   ⊘ cancelled      3.5s         1  halted by jobs.scrub", lines[5])
+    assert.equal("  jobs.scrub         migrate   ✗ failed         3.0s         1  job failed: BackoffLimitExceeded", lines[6])
+    assert.equal("  services.backend             ↷ skipped           -         0  not started: run halted", lines[7])
+    assert.equal(7, #lines)
+    assert.is_true(v.finished)
+    assert.same({}, v.drawn) -- the table stays; nothing is redrawn over it
+  end)
+
+  it("makes text safe for one terminal line and measures it in columns", function()
+    assert.equal("a b  c", tty.sanitize("a\tb\r\nc"))
+    assert.equal("red", tty.sanitize("\27[1;31mred\27[0m"))
+    assert.equal("ok?", tty.sanitize("ok\xff"))
+    assert.equal(4, tty.width("日本"))
+    assert.equal(3, tty.width("✓ a"))
+    assert.equal("日…", tty.truncate("日本語", 4))
+    assert.equal("abc", tty.truncate("abc", 3))
+    assert.equal("0:07", tty.clock(7.9))
+    assert.equal("1:02:03", tty.clock(3723))
+    assert.equal("2m05s", tty.duration(125))
+  end)
+end)
