@@ -12,9 +12,38 @@ function M.new(client, api_version, kind, namespace)
     client = client, api_version = api_version, kind = kind, namespace = namespace,
     cache = {},          -- name -> object
     by_name = {},        -- name -> {fn = true}: subscribers of one object
+    by_owner = {},       -- owner uid -> {fn = true}: subscribers of the objects it owns
+    owned = {},          -- owner uid -> {name -> object}: the cache indexed by ownerReferences
     all = {},            -- fn -> true: subscribers of every event
     synced = false,
   }, Informer)
+end
+
+local function owner_uids(obj)
+  local refs = obj and obj.metadata.ownerReferences
+  if not refs then return nil end
+  local uids = {}
+  for i, ref in ipairs(refs) do uids[i] = ref.uid end
+  return uids
+end
+
+-- Keeps self.owned in step with self.cache (old: the cached version being replaced, or nil).
+local function index(self, name, old, new)
+  for _, uid in ipairs(owner_uids(old) or {}) do
+    local set = self.owned[uid]
+    if set then
+      set[name] = nil
+      if next(set) == nil then self.owned[uid] = nil end
+    end
+  end
+  for _, uid in ipairs(owner_uids(new) or {}) do
+    local set = self.owned[uid]
+    if not set then
+      set = {}
+      self.owned[uid] = set
+    end
+    set[name] = new
+  end
 end
 
 local function notify(set, ev_type, obj)
@@ -30,11 +59,19 @@ function Informer:run()
       self.synced = true
       notify(self.all, "SYNCED", nil)
       for name in pairs(self.by_name) do notify(self.by_name[name], "SYNCED", self.cache[name]) end
+      for uid in pairs(self.by_owner) do notify(self.by_owner[uid], "SYNCED", nil) end
     else
       local obj = ev.object
       local name = obj.metadata.name
+      -- what nobody here reads, and the bulk of a cached object (as client-go's informers do)
+      obj.metadata.managedFields = nil
+      local old = self.cache[name]
       if ev.type == "DELETED" then self.cache[name] = nil else self.cache[name] = obj end
+      index(self, name, old, self.cache[name])
       if self.by_name[name] then notify(self.by_name[name], ev.type, obj) end
+      for _, uid in ipairs(owner_uids(obj) or {}) do
+        if self.by_owner[uid] then notify(self.by_owner[uid], ev.type, obj) end
+      end
       notify(self.all, ev.type, obj)
     end
   end
@@ -48,6 +85,7 @@ function Informer:start()
         self.error = err
         notify(self.all, "ERROR", err)
         for name in pairs(self.by_name) do notify(self.by_name[name], "ERROR", err) end
+        for uid in pairs(self.by_owner) do notify(self.by_owner[uid], "ERROR", err) end
       end
     end)
   end
@@ -75,7 +113,30 @@ function Informer:subscribe(name, fn)
   end
 end
 
+-- inf:subscribe_owned(uid, fn(event_type, obj)) -> an unsubscribe function: events of the
+-- objects that uid owns (any ownerReference), so a wait hears its own pods, not every pod.
+function Informer:subscribe_owned(uid, fn)
+  self:start()
+  local set = self.by_owner[uid]
+  if not set then
+    set = {}
+    self.by_owner[uid] = set
+  end
+  set[fn] = true
+  return function()
+    set[fn] = nil
+    if next(set) == nil and self.by_owner[uid] == set then self.by_owner[uid] = nil end
+  end
+end
+
 function Informer:get(name) return self.cache[name] end
+
+-- The cached objects that uid owns (any ownerReference), from the index: no scan of the cache.
+function Informer:owned_by(uid)
+  local out = {}
+  for _, obj in pairs(self.owned[uid] or {}) do out[#out + 1] = obj end
+  return out
+end
 
 -- Every cached object for which pred(obj) is true.
 function Informer:select(pred)

@@ -15,14 +15,9 @@ local WAIT_OPTIONS = {timeout = true, on_progress = true, crashloop_restarts = t
 local FATAL = {ImagePullBackOff = true, ErrImagePull = true, CreateContainerConfigError = true,
                InvalidImageName = true, CreateContainerError = true}
 
-local function owned_by(obj, uid)
-  for _, ref in ipairs(obj.metadata.ownerReferences or {}) do
-    if ref.uid == uid then return true end
-  end
-  return false
-end
-
 -- The pods of the current rollout: of the Deployment's newest ReplicaSet, or of the Job.
+-- The informers index their objects by owner, so this costs what the workload owns, not what
+-- the namespace holds.
 local function current_pods(client, live, ns)
   local kind = live.kind
   if kind == "Deployment" then
@@ -30,7 +25,7 @@ local function current_pods(client, live, ns)
     local uid = live.metadata.uid
     local revision = (live.metadata.annotations or {})["deployment.kubernetes.io/revision"]
     local newest
-    for _, rs in ipairs(rs_inf:select(function(rs) return owned_by(rs, uid) end)) do
+    for _, rs in ipairs(rs_inf:owned_by(uid)) do
       local rev = (rs.metadata.annotations or {})["deployment.kubernetes.io/revision"]
       if revision and rev == revision then newest = rs break end
       if not newest or tostring(rs.metadata.creationTimestamp) > tostring(newest.metadata.creationTimestamp) then
@@ -38,13 +33,9 @@ local function current_pods(client, live, ns)
       end
     end
     if not newest then return {} end
-    return client:informer("v1", "Pod", ns):select(function(p) return owned_by(p, newest.metadata.uid) end)
-  elseif kind == "Job" then
-    local uid = live.metadata.uid
-    return client:informer("v1", "Pod", ns):select(function(p) return owned_by(p, uid) end)
-  elseif kind == "StatefulSet" or kind == "DaemonSet" then
-    local uid = live.metadata.uid
-    return client:informer("v1", "Pod", ns):select(function(p) return owned_by(p, uid) end)
+    return client:informer("v1", "Pod", ns):owned_by(newest.metadata.uid)
+  elseif kind == "Job" or kind == "StatefulSet" or kind == "DaemonSet" then
+    return client:informer("v1", "Pod", ns):owned_by(live.metadata.uid)
   end
   return {}
 end
@@ -96,11 +87,31 @@ function M.wait_ready(client, obj, opts)
     me:unpark()
   end
   local unsubs = {inf:subscribe(name, wake)}
-  if watches_pods then
-    unsubs[#unsubs + 1] = client:informer("v1", "Pod", ns):subscribe(nil, wake)
+  -- Only the events of this workload's own pods (and a Deployment's ReplicaSets) wake this
+  -- wait: a step of N waits then costs O(N) per event, not O(N) wake-ups of O(namespace) scans.
+  -- Without a uid (a dry run's object) every pod event does, as before.
+  local pods_inf = watches_pods and client:informer("v1", "Pod", ns)
+  local pod_owners = {}
+  local function watch_pods_of(owner_uid)
+    if owner_uid and not pod_owners[owner_uid] then
+      pod_owners[owner_uid] = true
+      unsubs[#unsubs + 1] = pods_inf:subscribe_owned(owner_uid, wake)
+    end
+  end
+  if watches_pods and not uid then
+    unsubs[#unsubs + 1] = pods_inf:subscribe(nil, wake)
     if obj.kind == "Deployment" then
       unsubs[#unsubs + 1] = client:informer("apps/v1", "ReplicaSet", ns):subscribe(nil, wake)
     end
+  elseif watches_pods and obj.kind == "Deployment" then
+    local rs_inf = client:informer("apps/v1", "ReplicaSet", ns)
+    unsubs[#unsubs + 1] = rs_inf:subscribe_owned(uid, function(ev_type, rs)
+      if rs then watch_pods_of(rs.metadata.uid) end
+      wake()
+    end)
+    for _, rs in ipairs(rs_inf:owned_by(uid)) do watch_pods_of(rs.metadata.uid) end
+  elseif watches_pods then
+    watch_pods_of(uid)
   end
   local _ <close> = setmetatable({}, {__close = function()
     for _, unsub in ipairs(unsubs) do unsub() end
