@@ -14,7 +14,7 @@ usage: scripts/bench [--quick] [--json PATH] [--reps N] [--huge-reps N] [--time-
   --reps N       repetitions of seed and wide (default 3); --huge-reps for huge (default 1)
   --time-scale F real seconds per simulated second (default 0.1)
   --no-peer      skip the kubectl script
-  --huge-peer    also run the kubectl script on huge (4,000 kubectl processes: ~10 CPU minutes)
+  --huge-peer    also run the kubectl script on huge (4,000 kubectl processes: ~10 CPU minutes)]]
 
 local opts, err = H.options(arg, {
   quick = {flag = true}, json = {}, reps = {number = true, default = 3}, ["huge-reps"] = {number = true, default = 1},

@@ -218,9 +218,9 @@ function H.run_child(o)
   local t0 = sched.now()
   local p = assert(process.spawn {argv = argv, env_extra = o.env_extra, cwd = o.cwd, stdout = "pipe",
                                   stderr = "pipe", kill_on_close = "KILL"})
-  local pgid = p:pid()
+  local pgid, reaped = p:pid(), false
   local _ <close> = setmetatable({}, {__close = function()
-    if not p:exited() then os.execute("kill -KILL -- -" .. pgid .. " 2>/dev/null") end
+    if not reaped then os.execute("kill -KILL -- -" .. pgid .. " 2>/dev/null") end
   end})
   local errbuf = {}
   local drain = sched.spawn(function()
@@ -238,6 +238,7 @@ function H.run_child(o)
     if o.on_line then o.on_line(line, p, n) end
   end
   local code, signal = p:wait()
+  reaped = true
   local wall = sched.now() - t0
   drain:join()
   p:close()
