@@ -21,7 +21,7 @@ static const char ROUNDTRIP[] =
     "if not ok then return end\n"
     "local a = json.encode(v, {sort_keys = true})\n"
     "local b = json.encode(json.decode(a), {sort_keys = true})\n"
-    "if a ~= b then error('round trip changed the value: ' .. a .. ' / ' .. b) end\n";
+    "if a ~= b then error({round_trip = a .. ' / ' .. b}) end\n";
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -79,10 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lua_pushvalue(L, 2);
     lua_pushlstring(L, (const char *)data, size);
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        if (msg && strstr(msg, "round trip"))
+        /* encode may refuse what decode gave for a documented reason (1e999 is infinity:
+         * JSON cannot spell it), which raises a string; a changed value raises a table */
+        if (lua_istable(L, -1))
             __builtin_trap();
-        lua_pop(L, 1); /* encode may refuse what decode gave only for a documented reason */
+        lua_pop(L, 1);
     }
     lua_settop(L, 2);
     lua_gc(L, LUA_GCSTEP, 0);

@@ -73,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto out;
     if ((rw != 0) != (rp != 0))
         __builtin_trap();
-    if (rw == 0 && (whole.n != pieces.n || whole.len != pieces.len || memcmp(whole.buf, pieces.buf, whole.len) != 0))
+    if (rw == 0 && (whole.n != pieces.n || whole.len != pieces.len ||
+                    (whole.len > 0 && memcmp(whole.buf, pieces.buf, whole.len) != 0)))
         __builtin_trap();
 out:
     free(whole.buf);
