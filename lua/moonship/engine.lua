@@ -485,6 +485,19 @@ function Run:plan_ids()
   return ids
 end
 
+-- The workflow's shape for run_started: every step with its tasks, so that a reader of the
+-- journal knows where a task that never started belonged.
+function Run:plan_steps()
+  local steps = {}
+  for i, step in ipairs(self.workflow.steps) do
+    local ids = {}
+    for j, t in ipairs(step.tasks) do ids[j] = t.id end
+    steps[i] = {step = step.name, background = step.wait_for_finish == false or nil,
+                halt_on_error = step.halt_on_error or nil, tasks = json.array(ids)}
+  end
+  return json.array(steps)
+end
+
 function Run:steps()
   local background = {}
   for i, step in ipairs(self.workflow.steps) do
@@ -506,7 +519,8 @@ function Run:run_workflow()
   local j = self.journal
   local ids = self:plan_ids()
   self:emit {event = "run_started", app = self.model.app, namespace = self.namespace, env = self.env,
-             steps = #self.workflow.steps, tasks = json.array(ids), dry_run = self.dry_run or nil,
+             steps = #self.workflow.steps, tasks = json.array(ids), plan = self:plan_steps(),
+             dry_run = self.dry_run or nil,
              resume_of = self.previous_run}
   if self.client and not self.dry_run then self:save() end
   local ok, err = self.hooks:call("before_workflow", self.ctx, self:run_info())

@@ -79,6 +79,11 @@ function Journal:emit(ev)
     end
   end
   if ev.event == "run_finished" then self.state = ev.state end
+  if ev.event == "run_started" then
+    for _, step in ipairs(ev.plan or {}) do
+      for _, id in ipairs(step.tasks) do task_record(self, id).step = step.step end
+    end
+  end
   self.events[#self.events + 1] = ev
   local line = json.encode(ev, {sort_keys = true})
   if self.file then

@@ -38,6 +38,9 @@ function M.build(events)
     if kind == "run_started" then
       run.app, run.namespace, run.env, run.dry_run = ev.app, ev.namespace, ev.env, ev.dry_run
       for _, id in ipairs(ev.tasks or {}) do task(id) end
+      for _, step in ipairs(ev.plan or {}) do
+        for _, id in ipairs(step.tasks or {}) do task(id).step = step.step end
+      end
     elseif kind == "step_started" then
       local s = steps_by_name[ev.step]
       if not s then
