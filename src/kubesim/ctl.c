@@ -452,7 +452,7 @@ static void crd_reconcile(struct ks_server *s, struct ks_obj *crd)
 static int controlled(const struct ks_obj *o)
 {
     static const char *kinds[] = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Pod",
-                                  "CustomResourceDefinition"};
+                                  "CustomResourceDefinition", "Service"};
     if (!o->rt->builtin) return 0;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(o->rt->kind, kinds[i])) return 1;
@@ -468,6 +468,15 @@ void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t)
         ks_ctl_enqueue(s, o->uid);
     }
     if (t == KS_ADDED && o->rt->builtin && !strcmp(o->rt->kind, "Namespace")) ks_ctl_enqueue(s, o->uid);
+    /* a pod's change may change the endpoints of any Service of its namespace */
+    if (o->rt->builtin && !strcmp(o->rt->kind, "Pod")) {
+        struct ks_rtype *srt = ks_rtype_find(s, "", "v1", "services");
+        size_t n;
+        struct ks_obj **svcs = srt ? ks_obj_list(s, srt, o->ns, &n) : NULL;
+        for (size_t i = 0; svcs && i < n; i++)
+            if (cJSON_IsObject(ks_jpath(svcs[i]->json, "spec.selector"))) ks_ctl_enqueue(s, svcs[i]->uid);
+        free(svcs);
+    }
     /* the controller of a changed object reconciles too (pod -> replicaset -> deployment) */
     const char *owner = controller_uid(o->json);
     if (owner) ks_ctl_enqueue(s, owner);
@@ -508,6 +517,8 @@ static void reconcile(struct ks_server *s, const char *uid)
         namespace_reconcile(s, o);
     else if (!strcmp(k, "CustomResourceDefinition"))
         crd_reconcile(s, o);
+    else if (!strcmp(k, "Service"))
+        ks_endpoints_reconcile(s, o);
 }
 
 static void drain_queue(struct ks_server *s)

@@ -68,6 +68,9 @@ int ks_pod_ready(const struct ks_obj *pod);
 struct ks_obj *ks_pod_create(struct ks_server *s, struct ks_obj *owner, const cJSON *tpl, const char *name,
                              const cJSON *extra_labels);
 
+/* ctl_net.c */
+void ks_endpoints_reconcile(struct ks_server *s, struct ks_obj *svc);
+
 /* ctl_apps.c */
 void ks_deploy_reconcile(struct ks_server *s, struct ks_obj *d);
 void ks_rs_reconcile(struct ks_server *s, struct ks_obj *rs);

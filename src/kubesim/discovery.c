@@ -392,6 +392,8 @@ cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const
         add_col(cols, "Ready", "string", "", 0), add_col(cols, "Age", "string", "", 0);
     } else if (!strcmp(k, "Namespace")) {
         add_col(cols, "Status", "string", "", 0), add_col(cols, "Age", "string", "", 0);
+    } else if (!strcmp(k, "Endpoints")) {
+        add_col(cols, "Endpoints", "string", "", 0), add_col(cols, "Age", "string", "", 0);
     } else if (!strcmp(k, "Event")) {
         add_col(cols, "Type", "string", "", 0), add_col(cols, "Reason", "string", "", 0);
         add_col(cols, "Object", "string", "", 0), add_col(cols, "Message", "string", "", 0);
@@ -481,6 +483,17 @@ cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const
         } else if (!strcmp(k, "Namespace")) {
             cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(st, "phase") ? ks_jstr(st, "phase") : "Active"));
             cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+        } else if (!strcmp(k, "Endpoints")) {
+            struct ks_buf eps;
+            ks_buf_init(&eps);
+            const cJSON *sub, *ad, *pt;
+            cJSON_ArrayForEach(sub, ks_j(it, "subsets")) cJSON_ArrayForEach(ad, ks_j(sub, "addresses"))
+                cJSON_ArrayForEach(pt, ks_j(sub, "ports"))
+                    ks_buf_printf(&eps, "%s%s:%d", eps.len ? "," : "", ks_jstr(ad, "ip") ? ks_jstr(ad, "ip") : "",
+                                  (int)ks_jnum(pt, "port", 0));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(eps.data ? eps.data : "<none>"));
+            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
+            ks_buf_free(&eps);
         } else if (!strcmp(k, "Event")) {
             const cJSON *io = ks_j(it, "involvedObject");
             snprintf(buf, sizeof buf, "%s/%s", ks_jstr(io, "kind") ? ks_jstr(io, "kind") : "",

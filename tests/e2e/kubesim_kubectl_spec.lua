@@ -280,6 +280,9 @@ spec:
     ok_run(sim, "apply", "--server-side", "-f", file("db.yaml", deployment("db", "db:1") .. "---\n" .. service("db")))
     ok_run(sim, "rollout", "status", "deployment/db", "--timeout=60s")
     ok_run(sim, "rollout", "status", "deployment/api", "--timeout=60s")
+    -- the endpoints controller lists db's ready pods behind its Service
+    local ips = ok_run(sim, "get", "endpoints", "db", "-o", "jsonpath={.subsets[0].addresses[*].ip}")
+    assert.matches("^10%.244%.%d+%.%d+$", ips)
     local restarts = tonumber(ok_run(sim, "get", "pods", "-l", "app=api", "-o",
                                      "jsonpath={.items[0].status.containerStatuses[0].restartCount}"))
     assert.is_true(restarts >= 1)
