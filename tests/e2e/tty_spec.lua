@@ -87,6 +87,9 @@ end
 
 function Session:close()
   pcall(self.tmux, self, "kill-server")
+  -- Release a hook still blocked on a gate (after a failed assertion): opening a FIFO for
+  -- reading and writing never blocks, and lets its reader's open return.
+  sh("for f in " .. q(self.dir) .. "/gate-*; do exec 3<>\"$f\"; exec 3>&-; done")
   if self.stream then self.stream:close() end
   sh("rm -rf " .. q(self.dir))
 end
