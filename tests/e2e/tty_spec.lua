@@ -133,6 +133,23 @@ local function journal_outcome(dir)
   return order, tasks
 end
 
+describe("choosing the output", function()
+  it("prints plain timestamped lines without a terminal, even with --color always", function()
+    local out = sh(table.concat({"d=$(mktemp -d /tmp/moonship-tty-plain-XXXXXX);", q(BIN), "deploy",
+      q(SRC .. "/examples/shop/moonship.yaml"), "-w deploy --sim --scenario", q(SRC .. "/examples/shop/scenario.yaml"),
+      "--time-scale 0.02 --color always --journal-dir \"$d\" >\"$d/out\"; echo \"exit=$?\"; cat \"$d/out\"; rm -rf \"$d\""}, " "))
+    assert.truthy(out:find("exit=0\n", 1, true), out)
+    assert.matches("%d%d:%d%d:%d%d services%.frontend ok\n", out)
+    assert.falsy(out:find("\27", 1, true), out)
+  end)
+
+  it("rejects an unknown --color", function()
+    local out = sh(q(BIN) .. " deploy " .. q(SRC .. "/examples/shop/moonship.yaml") .. " -w deploy --color sometimes; echo exit=$?")
+    assert.matches("%-%-color must be auto, always or never", out)
+    assert.matches("exit=2\n$", out)
+  end)
+end)
+
 describe("the live view in tmux", function()
   if not have_tmux() then
     pending("tmux is not installed (scripts/deps installs it)")
