@@ -86,14 +86,16 @@ function M.load(s)
   if not hooks_path and file_exists(dirname(path) .. "/hooks.lua") then hooks_path = dirname(path) .. "/hooks.lua" end
   local hooks, herr = hooks_mod.load(hooks_path)
   if not hooks then return nil, {herr} end
-  local model, problems = template.load(path, {env = s.env, namespace = M.namespace_hint(s),
+  local model, problems, more_warnings = template.load(path, {env = s.env, namespace = M.namespace_hint(s),
                                                custom_kinds = hooks:custom_kinds(), hooks = hooks_path})
   if not model then
     local msgs = {}
-    for i, p in ipairs(problems) do msgs[i] = tostring(p.text or p) end
+    for _, w in ipairs(more_warnings or {}) do msgs[#msgs + 1] = template.format_message(w) end
+    for _, p in ipairs(problems) do msgs[#msgs + 1] = template.format_message(p) end
     return nil, msgs
   end
-  local warnings = problems or {}
+  local warnings = {}
+  for i, w in ipairs(problems or {}) do warnings[i] = template.format_message(w) end
   if not s.hooks and not hooks_path and model.hooks_path then
     hooks, herr = hooks_mod.load(model.hooks_path)
     if not hooks then return nil, {herr} end
@@ -113,7 +115,7 @@ function M.run(s)
     for _, msg in ipairs(wf) do stderr(msg .. "\n") end
     return {exit_code = EXIT.bad_input, errors = wf}
   end
-  for _, w in ipairs(warnings) do stderr(tostring(w.text or w) .. "\n") end
+  for _, w in ipairs(warnings) do stderr(w .. "\n") end
 
   local sim
   if s.sim then

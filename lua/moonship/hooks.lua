@@ -10,8 +10,11 @@ local M = {}
 local KNOWN = {
   before_workflow = true, after_workflow = true, before_step = true, after_step = true,
   before_task = true, after_task = true, retry = true, on_error = true, cleanup = true,
-  health = true, tasks = true, health_dir = true, settle = true,
+  health = true, tasks = true, health_dir = true, instruction_budget = true,
 }
+
+-- Hooks-file fields that are settings, not functions.
+local SETTINGS = {health = true, tasks = true, health_dir = true, instruction_budget = true}
 
 -- Instructions a hook may run between two waits before it is stopped.
 M.INSTRUCTION_BUDGET = 200000000
@@ -34,13 +37,19 @@ function M.load(path)
   for k, v in pairs(def) do
     if not KNOWN[k] then
       return nil, fmt("%s: unknown hook '%s' (known: %s)", path, tostring(k),
-        "before_workflow, after_workflow, before_step, after_step, before_task, after_task, retry, on_error, cleanup, health, tasks, health_dir")
+        "before_workflow, after_workflow, before_step, after_step, before_task, after_task, retry, on_error, cleanup, health, tasks, health_dir, instruction_budget")
     end
-    if k ~= "health" and k ~= "tasks" and k ~= "health_dir" and k ~= "settle" and type(v) ~= "function" then
+    if not SETTINGS[k] and type(v) ~= "function" then
       return nil, fmt("%s: hook '%s' must be a function (got %s)", path, k, type(v))
     end
   end
   self.def = def
+  if def.instruction_budget ~= nil then
+    if math.type(def.instruction_budget) ~= "integer" or def.instruction_budget < 1 then
+      return nil, fmt("%s: instruction_budget must be a positive integer", path)
+    end
+    M.INSTRUCTION_BUDGET = def.instruction_budget
+  end
   if def.health_dir then
     local dir = def.health_dir
     if not dir:match("^/") then dir = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. dir end

@@ -9,8 +9,8 @@ local WRITES = {"create", "update", "patch", "apply", "delete", "deletecollectio
 
 local function first_error(path)
   for line in io.lines(path) do
-    local rest = line:match("^# error: (%d+:%d+: .*)$")
-    if rest then return path .. ":" .. rest end
+    local pos, message = line:match("^# error: (%d+:%d+): (.*)$")
+    if pos then return path .. ":" .. pos .. ": error: " .. message end
   end
 end
 

@@ -302,6 +302,29 @@ return {
     assert.equal("halted", find(ev, {event = "run_finished"}).state)
   end)
 
+  it("a hook that runs past its instruction budget fails its task, not the tool", function()
+    sim = kubesim.start {time_scale = 0.05}
+    local dir = proc.tmpdir()
+    proc.write_file(dir .. "/moonship.yaml", JOB_APP)
+    proc.write_file(dir .. "/hooks.lua", [[
+return {
+  instruction_budget = 1000000,
+  before_task = function(ctx, task)
+    if task.id == "jobs.flaky" then
+      while true do pcall(function() end) end -- a runaway hook; pcall cannot swallow the stop
+    end
+  end,
+}
+]])
+    local code, ev = deploy(sim, {dir .. "/moonship.yaml", "-w", "run"})
+    assert.equal(3, code)
+    local failed = find(ev, {event = "task_finished", task = "jobs.flaky"})
+    assert.equal("failed", failed.state)
+    assert.matches("hook before_task: .*budget of 1000000 instructions", failed.message)
+    assert.matches("stack traceback", failed.message)
+    assert.equal("succeeded", final_state(ev, "services.web"))
+  end)
+
   it("runs a custom task kind from the hooks file, with ctx", function()
     sim = kubesim.start {time_scale = 0.05}
     local dir = proc.tmpdir()

@@ -37,7 +37,7 @@ return {
       for _, msg in ipairs(wf) do io.stderr:write(msg, "\n") end
       return EXIT.bad_input
     end
-    for _, w in ipairs(warnings) do io.stderr:write(tostring(w.text or w), "\n") end
+    for _, w in ipairs(warnings) do io.stderr:write(w, "\n") end
     local dir = (model.dir or (model.file:match("^(.*)/[^/]*$") or ".")) .. "/.moonship/runs"
     local last = journal.load_last {app = model.app, workflow = wf.name, dir = dir}
     local schedule = plan.schedule(wf, plan.durations_from(last), {concurrency = concurrency})
