@@ -211,6 +211,14 @@ describe("tty view", function()
     assert.equal("  services.backend             ↷ skipped           -         0  not started: run halted", lines[7])
     assert.equal(7, #lines)
     assert.is_true(v.finished)
+    -- with the plan in run_started, a task that never started has its step
+    local w = view()
+    w:event {event = "run_started", t = 0, run = "R2", workflow = "deploy", app = "shop", namespace = "default",
+             steps = 1, tasks = {"services.backend"}, plan = {{step = "backend", tasks = {"services.backend"}}}}
+    w:event {event = "task_finished", t = 0, task = "services.backend", state = "skipped", attempt = 0}
+    w:event {event = "run_finished", t = 0, state = "halted", exit_code = 1}
+    w:finish()
+    assert.matches("^  services%.backend  backend  ↷ skipped", text_lines(last(w))[3])
     assert.same({}, v.drawn) -- the table stays; nothing is redrawn over it
   end)
 

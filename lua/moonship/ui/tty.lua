@@ -241,6 +241,14 @@ function View:event(ev)
     self.plan = ev.tasks or {}
     self.name_w = 0
     for _, id in ipairs(self.plan) do self.name_w = max(self.name_w, M.width(M.sanitize(id))) end
+    -- The plan's steps (when the engine sends them): a task that never starts keeps its step.
+    for i, st in ipairs(ev.plan or {}) do
+      self.steps[st.step] = self.steps[st.step] or {index = i, background = st.background, state = "pending"}
+      for _, id in ipairs(st.tasks or {}) do
+        local rec = task_rec(self, id)
+        rec.step = rec.step or st.step
+      end
+    end
   elseif e == "step_started" then
     self.steps[ev.step] = {index = ev.index, background = ev.background, state = "running"}
     if (ev.index or 0) >= self.step_index then
