@@ -98,6 +98,8 @@ int ms_watch_feed(struct ms_watch_decoder *d, const char *data, size_t len, ms_w
                         return d->failed = rc;
                     text = d->buf;
                     n = d->len;
+                } else if (n > d->max_event) { /* whole in this feed: the same limit */
+                    return d->failed = MS_WATCH_ETOOBIG;
                 }
                 d->len = 0;
                 start = i + 1;
