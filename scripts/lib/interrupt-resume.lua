@@ -138,13 +138,20 @@ for _, kind in ipairs {"seed", "wide"} do
   log("interrupt-resume: %s: %d tasks, %d events uninterrupted", kind, #w.tasks, #r.events)
 end
 
+-- The moments are drawn first: generating a workload reseeds math.random (its durations are
+-- fixed by its own seed).
 math.randomseed(seed)
-local total, passed, rows = 0, 0, {}
+local ks = {}
 for i = 1, opts.moments do
   local kind = i % 2 == 1 and "seed" or "wide"
   -- before the last few events (the run's last task_finished/step_finished/run_finished), so
   -- that the signal lands while something still runs
-  local k = math.random(1, math.max(1, counts[kind] - 4))
+  ks[i] = math.random(1, math.max(1, counts[kind] - 4))
+end
+local total, passed, rows = 0, 0, {}
+for i = 1, opts.moments do
+  local kind = i % 2 == 1 and "seed" or "wide"
+  local k = ks[i]
   local problems = moment(kind, i, k)
   total = total + 1
   if #problems == 0 then passed = passed + 1 end
