@@ -259,7 +259,9 @@ spec:
     local ok, out, err = sim:kubectl("rollout", "status", "deployment/stuck", "--timeout=60s")
     assert.is_false(ok)
     assert.matches('deployment "stuck" exceeded its progress deadline', err)
-    assert.matches("0 of 1 updated replicas are available", out)
+    -- kubectl prints the waiting line only if it saw the rollout before the deadline passed,
+    -- which depends on how fast this machine runs; what it prints must be that line.
+    if out ~= "" then assert.matches("0 of 1 updated replicas are available", out) end
   end)
 
   it("reports broken images as ErrImagePull / ImagePullBackOff", function()
