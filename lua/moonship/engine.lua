@@ -98,10 +98,6 @@ function Run:follow_job_logs(task, job)
   local followed, streams = {}, {}
   local buffered = self.logs == "failed" and {} or nil
   task.log_buffer = buffered
-  local function owned(p)
-    for _, ref in ipairs(p.metadata.ownerReferences or {}) do if ref.uid == uid then return true end end
-    return false
-  end
   local function emit_line(name, line)
     if buffered then
       buffered[#buffered + 1] = {pod = name, line = line}
@@ -111,10 +107,10 @@ function Run:follow_job_logs(task, job)
   end
   local watcher = sched.spawn(function()
     local changed = sched.event()
-    local unsub = pods:subscribe(nil, function() changed:set() end)
+    local unsub = pods:subscribe_owned(uid, function() changed:set() end)
     local _ <close> = setmetatable({}, {__close = unsub})
     while true do
-      for _, pod in ipairs(pods:select(owned)) do
+      for _, pod in ipairs(pods:owned_by(uid)) do
         local name = pod.metadata.name
         local phase = pod.status and pod.status.phase
         if not followed[name] and (phase == "Running" or phase == "Succeeded" or phase == "Failed") then
