@@ -782,7 +782,7 @@ static void do_finalize(struct ks_req *r, struct ks_resp *resp, cJSON *body)
     cJSON_Delete(body);
     ks_obj_update(r->s, o, nw);
     cJSON *copy = cJSON_Duplicate(o->json, 1);
-    if (ks_jpath(o->json, "metadata.deletionTimestamp")) ks_ctl_changed(r->s, o, KS_MODIFIED);
+    if (ks_jpath(o->json, "metadata.deletionTimestamp")) ks_ctl_changed(r->s, o, KS_MODIFIED, NULL);
     ks_resp_json(resp, 200, copy, NULL);
 }
 

@@ -12,49 +12,72 @@
 
 /* ---- list keys ---- */
 
+/* A string cJSON prints as is (no escapes). */
+static int plain(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\') return 0;
+    return 1;
+}
+
+/* A number cJSON prints with "%d". */
+static int plain_int(double d) { return d >= -2147483648.0 && d <= 2147483647.0 && d == (double)(int)d; }
+
 /* The key of an element of an associative list, as it appears in a FieldsV1 path element
- * ("k:{\"name\":\"web\"}"), or NULL when the list is atomic. */
+ * ("k:{\"name\":\"web\"}"), or NULL when the list is atomic. Called for every leaf under a list
+ * on every write, so the common keys (plain strings, integer ports) are formatted directly; the
+ * rest go through cJSON, whose printing the direct form reproduces. */
 const char *ks_list_key(const char *field, const cJSON *elem, char *buf, size_t n)
 {
     if (!cJSON_IsObject(elem) || !field) return NULL;
-    cJSON *k = cJSON_CreateObject();
-    if (!k) return NULL;
-    int ok = 0;
+    const char *skey = NULL, *sval = NULL, *nkey = NULL, *proto = NULL;
+    double nval = 0;
     if (!strcmp(field, "ports")) {
         const cJSON *cp = ks_j(elem, "containerPort"), *p = ks_j(elem, "port");
-        const char *proto = ks_jstr(elem, "protocol");
+        proto = ks_jstr(elem, "protocol");
+        if (!proto) proto = "TCP";
         if (cJSON_IsNumber(cp))
-            cJSON_AddNumberToObject(k, "containerPort", cp->valuedouble), ok = 1;
+            nkey = "containerPort", nval = cp->valuedouble;
         else if (cJSON_IsNumber(p))
-            cJSON_AddNumberToObject(k, "port", p->valuedouble), ok = 1;
-        if (ok) cJSON_AddStringToObject(k, "protocol", proto ? proto : "TCP");
+            nkey = "port", nval = p->valuedouble;
+        else
+            return NULL;
     } else if (!strcmp(field, "volumeMounts") || !strcmp(field, "volumeDevices")) {
-        const char *key = !strcmp(field, "volumeMounts") ? "mountPath" : "devicePath";
-        const char *mp = ks_jstr(elem, key);
-        if (mp) cJSON_AddStringToObject(k, key, mp), ok = 1;
+        skey = !strcmp(field, "volumeMounts") ? "mountPath" : "devicePath";
     } else if (!strcmp(field, "conditions")) {
-        const char *t = ks_jstr(elem, "type");
-        if (t) cJSON_AddStringToObject(k, "type", t), ok = 1;
+        skey = "type";
     } else if (!strcmp(field, "ownerReferences")) {
-        const char *u = ks_jstr(elem, "uid");
-        if (u) cJSON_AddStringToObject(k, "uid", u), ok = 1;
+        skey = "uid";
     } else if (!strcmp(field, "hostAliases")) {
-        const char *ip = ks_jstr(elem, "ip");
-        if (ip) cJSON_AddStringToObject(k, "ip", ip), ok = 1;
+        skey = "ip";
     } else if (strcmp(field, "tolerations") && strcmp(field, "args") && strcmp(field, "command") &&
                strcmp(field, "envFrom") && strcmp(field, "rules") && strcmp(field, "subjects")) {
-        const char *nm = ks_jstr(elem, "name");
-        if (nm) cJSON_AddStringToObject(k, "name", nm), ok = 1;
+        skey = "name";
+    } else {
+        return NULL;
+    }
+    if (skey && !(sval = ks_jstr(elem, skey))) return NULL;
+    int len = -1;
+    if (skey && plain(sval))
+        len = snprintf(buf, n, "k:{\"%s\":\"%s\"}", skey, sval);
+    else if (nkey && plain_int(nval) && plain(proto))
+        len = snprintf(buf, n, "k:{\"%s\":%d,\"protocol\":\"%s\"}", nkey, (int)nval, proto);
+    if (len >= 0) return (size_t)len + 1 < n ? buf : NULL; /* the cJSON path's limit */
+    cJSON *k = cJSON_CreateObject();
+    if (!k) return NULL;
+    if (skey) {
+        cJSON_AddStringToObject(k, skey, sval);
+    } else {
+        cJSON_AddNumberToObject(k, nkey, nval);
+        cJSON_AddStringToObject(k, "protocol", proto);
     }
     const char *res = NULL;
-    if (ok) {
-        char *p = cJSON_PrintUnformatted(k);
-        if (p && strlen(p) + 3 < n) {
-            snprintf(buf, n, "k:%s", p);
-            res = buf;
-        }
-        free(p);
+    char *p = cJSON_PrintUnformatted(k);
+    if (p && strlen(p) + 3 < n) {
+        snprintf(buf, n, "k:%s", p);
+        res = buf;
     }
+    free(p);
     cJSON_Delete(k);
     return res;
 }
@@ -97,7 +120,11 @@ static void build(cJSON *set, const cJSON *v, const char *field);
 static void build_member(cJSON *set, const char *name, const cJSON *v)
 {
     char key[600];
-    snprintf(key, sizeof key, "f:%s", name);
+    size_t len = strlen(name);
+    if (len > sizeof key - 3) len = sizeof key - 3; /* truncated as snprintf did */
+    memcpy(key, "f:", 2);
+    memcpy(key + 2, name, len);
+    key[len + 2] = 0;
     cJSON *node = cJSON_CreateObject();
     if (!node) return;
     if ((cJSON_IsObject(v) && v->child) || list_is_assoc(name, v)) build(node, v, name);
@@ -603,15 +630,60 @@ struct update_ctx {
     cJSON *mf;
 };
 
-static void changed_leaf(const char **path, int n, void *vctx)
+/* A leaf of the new fieldset at path, whose values are a (old) and b (new): changed? */
+static void changed_leaf(struct update_ctx *u, const char **path, int n, const cJSON *a, const cJSON *b)
 {
-    struct update_ctx *u = vctx;
-    const cJSON *a = value_at(u->old, path, n), *b = value_at(u->nw, path, n);
     if (!strcmp(path[n - 1], ".") || !strncmp(path[n - 1], "k:", 2)) {
         if (!a) fs_add(u->changed, path, n);
         return;
     }
     if (!a || !ks_jequal(a, b)) fs_add(u->changed, path, n);
+}
+
+/* One step of value_at: what the path element p names inside cur; field is the list's name. */
+static const cJSON *value_step(const cJSON *cur, const char *p, const char *field)
+{
+    if (!cur) return NULL;
+    if (!strncmp(p, "f:", 2)) return ks_j(cur, p + 2);
+    if (!strncmp(p, "k:", 2)) return cJSON_IsArray(cur) ? find_by_key(cur, field, p) : NULL;
+    if (!strncmp(p, "i:", 2)) return cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, atoi(p + 2)) : NULL;
+    return NULL;
+}
+
+/* fs_walk over the new fieldset calling changed_leaf with value_at of both objects, done in one
+ * descent: the values are carried down instead of looked up again from the root for every
+ * leaf (a list element's key was computed per leaf and per element before it). */
+static void changed_walk(struct update_ctx *u, const cJSON *node, const char **path, int depth, const cJSON *a,
+                         const cJSON *b, const char *field)
+{
+    if (depth >= MAX_PATH) return;
+    if (!node->child) {
+        changed_leaf(u, path, depth, a, b);
+        return;
+    }
+    const cJSON *c;
+    cJSON_ArrayForEach(c, node)
+    {
+        if (!strcmp(c->string, ".")) {
+            changed_leaf(u, path, depth, a, b);
+            continue;
+        }
+        path[depth] = c->string;
+        const char *f = !strncmp(c->string, "f:", 2) ? c->string + 2 : field;
+        changed_walk(u, c, path, depth + 1, value_step(a, c->string, field), value_step(b, c->string, field), f);
+    }
+}
+
+static void changed_fields(struct update_ctx *u)
+{
+    const char *path[MAX_PATH];
+    const cJSON *c;
+    cJSON_ArrayForEach(c, u->new_set)
+    {
+        path[0] = c->string;
+        const char *f = !strncmp(c->string, "f:", 2) ? c->string + 2 : NULL;
+        changed_walk(u, c, path, 1, value_step(u->old, c->string, NULL), value_step(u->nw, c->string, NULL), f);
+    }
 }
 
 static void gone_leaf(const char **path, int n, void *vctx)
@@ -635,6 +707,15 @@ static void steal_leaf(const char **path, int n, void *vctx)
         fs_remove(ks_j(e, "fieldsV1"), path, n);
 }
 
+/* The fieldset of an object's status alone: {"f:status": ...} or {}. */
+static cJSON *status_fields(const cJSON *obj)
+{
+    cJSON *set = cJSON_CreateObject();
+    const cJSON *st = ks_j(obj, "status");
+    if (set && st) build_member(set, "status", st);
+    return set;
+}
+
 void ks_fields_record_update(struct ks_server *s, const cJSON *old, cJSON *nw, const char *manager,
                              const char *subresource)
 {
@@ -646,40 +727,53 @@ void ks_fields_record_update(struct ks_server *s, const cJSON *old, cJSON *nw, c
         if (!mf) return;
         ks_jset(md, "managedFields", mf);
     }
-    cJSON *new_set = ks_fields_of(nw, !status_only);
-    cJSON *old_set = old ? ks_fields_of(old, !status_only) : cJSON_CreateObject();
+    /* a status write owns the status subtree only: the rest is not even looked at */
+    cJSON *new_set = status_only ? status_fields(nw) : ks_fields_of(nw, 1);
+    cJSON *old_set = !old ? cJSON_CreateObject() : status_only ? status_fields(old) : ks_fields_of(old, 1);
     cJSON *changed = cJSON_CreateObject();
     if (!new_set || !old_set || !changed) goto out;
-    if (status_only) { /* only the status subtree is this writer's */
-        cJSON *st = cJSON_DetachItemFromObjectCaseSensitive(new_set, "f:status");
-        cJSON_Delete(new_set);
-        new_set = cJSON_CreateObject();
-        if (!new_set) {
-            cJSON_Delete(st);
-            goto out;
-        }
-        if (st) cJSON_AddItemToObject(new_set, "f:status", st);
-        st = cJSON_DetachItemFromObjectCaseSensitive(old_set, "f:status");
-        cJSON_Delete(old_set);
-        old_set = cJSON_CreateObject();
-        if (!old_set) {
-            cJSON_Delete(st);
-            goto out;
-        }
-        if (st) cJSON_AddItemToObject(old_set, "f:status", st);
-    }
     struct update_ctx u = {old, nw, changed, new_set, mf};
-    fs_walk(new_set, changed_leaf, &u);
-    if (old) fs_walk(old_set, gone_leaf, &u);
+    if (old) {
+        changed_fields(&u);
+        fs_walk(old_set, gone_leaf, &u);
+    } else {
+        /* a creation: every leaf is new, and adding them all one by one rebuilds new_set */
+#ifdef KS_VERIFY_FASTPATH
+        changed_fields(&u);
+        char *a = cJSON_PrintUnformatted(changed), *b = cJSON_PrintUnformatted(new_set);
+        if (strcmp(a, b)) {
+            fprintf(stderr, "fastpath mismatch:\n%s\n%s\n", a, b);
+            abort();
+        }
+        free(a), free(b);
+#endif
+        cJSON_Delete(changed);
+        changed = new_set;
+        new_set = NULL;
+    }
     if (changed->child) {
         char *gv = NULL;
         const char *av = ks_jstr(nw, "apiVersion");
         cJSON *me = mf_entry(mf, manager, "Update", av ? av : (gv = ks_strdup("v1")), subresource);
         free(gv);
-        if (me) {
+        cJSON *fv = ks_j(me, "fieldsV1");
+        if (me && fv && !fv->child && mf->child == me && !me->next) {
+            /* the one manager, owning nothing yet (a creation): it owns what changed, which
+             * is the set that taking the leaves from nobody and adding them one by one builds */
+#ifdef KS_VERIFY_FASTPATH
+            cJSON *slow = cJSON_CreateObject();
+            fs_walk(changed, add_leaf, slow);
+            char *a = cJSON_PrintUnformatted(slow), *b = cJSON_PrintUnformatted(changed);
+            if (strcmp(a, b)) abort();
+            free(a), free(b), cJSON_Delete(slow);
+#endif
+            ks_jset(me, "fieldsV1", changed);
+            changed = NULL;
+            mf_touch(s, me);
+        } else if (me) {
             struct steal_ctx st = {mf, me};
             fs_walk(changed, steal_leaf, &st);
-            fs_walk(changed, add_leaf, ks_j(me, "fieldsV1"));
+            fs_walk(changed, add_leaf, fv);
             mf_touch(s, me);
         }
     }

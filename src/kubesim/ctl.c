@@ -67,15 +67,17 @@ void ks_ctl_enqueue(struct ks_server *s, const char *uid)
     if (!c || !uid || ks_map_get(&c->queued, uid)) return;
     if (c->qlen == c->qcap) {
         size_t cap = c->qcap ? c->qcap * 2 : 256;
-        char(*q)[40] = malloc(cap * sizeof *q);
+        struct ks_work *q = malloc(cap * sizeof *q);
         if (!q) return;
-        for (size_t i = 0; i < c->qlen; i++) memcpy(q[i], c->queue[(c->qhead + i) % c->qcap], 40);
+        for (size_t i = 0; i < c->qlen; i++) q[i] = c->queue[(c->qhead + i) % c->qcap];
         free(c->queue);
         c->queue = q;
         c->qcap = cap;
         c->qhead = 0;
     }
-    snprintf(c->queue[(c->qhead + c->qlen) % c->qcap], 40, "%s", uid);
+    struct ks_work *w = &c->queue[(c->qhead + c->qlen) % c->qcap];
+    snprintf(w->uid, sizeof w->uid, "%s", uid);
+    w->at = ks_ctl_now(s);
     c->qlen++;
     ks_map_put(&c->queued, uid, (void *)1);
     pthread_cond_signal(&s->ctl_cond);
@@ -165,11 +167,16 @@ static const char *controller_uid(const cJSON *obj)
 struct ks_obj **ks_ctl_owned(struct ks_server *s, struct ks_rtype *rt, const char *ns, const char *owner_uid,
                              size_t *n)
 {
-    struct ks_obj **all = ks_obj_list(s, rt, ns, n);
+    /* the owner's children (an index lookup), sorted by type, namespace and name, so the ones
+     * kept here come in the order a list of the type would give */
+    struct ks_obj **all = ks_obj_children(s, owner_uid, n);
     if (!all) return NULL;
     size_t k = 0;
-    for (size_t i = 0; i < *n; i++)
-        if (ks_streq(controller_uid(all[i]->json), owner_uid)) all[k++] = all[i];
+    for (size_t i = 0; i < *n; i++) {
+        struct ks_obj *o = all[i];
+        if (o->rt != rt || (ns && rt->namespaced && strcmp(o->ns, ns))) continue;
+        if (ks_streq(controller_uid(o->json), owner_uid)) all[k++] = o;
+    }
     *n = k;
     return all;
 }
@@ -250,33 +257,14 @@ void ks_ctl_event(struct ks_server *s, struct ks_obj *about, const char *type, c
 
 /* ---- deletion ---- */
 
-static int owned_by(const cJSON *obj, const char *uid)
-{
-    const cJSON *r;
-    cJSON_ArrayForEach(r, ks_jpath(obj, "metadata.ownerReferences")) if (ks_streq(ks_jstr(r, "uid"), uid)) return 1;
-    return 0;
-}
-
 /* uids of the objects owned by uid (snapshot: deleting may change the maps). */
 static char (*dependents(struct ks_server *s, const char *uid, size_t *n))[40]
 {
-    *n = 0;
-    size_t cap = 16;
-    char(*out)[40] = malloc(cap * sizeof *out);
-    if (!out) return NULL;
-    for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
-        for (size_t i = 0; i < rt->objs.nb; i++)
-            for (struct ks_map_ent *e = rt->objs.b[i]; e; e = e->next) {
-                struct ks_obj *o = e->val;
-                if (!owned_by(o->json, uid)) continue;
-                if (*n == cap) {
-                    char(*g)[40] = realloc(out, cap * 2 * sizeof *out);
-                    if (!g) return out;
-                    out = g;
-                    cap *= 2;
-                }
-                snprintf(out[(*n)++], 40, "%s", o->uid);
-            }
+    struct ks_obj **kids = ks_obj_children(s, uid, n);
+    char(*out)[40] = kids ? malloc((*n ? *n : 1) * sizeof *out) : NULL;
+    for (size_t i = 0; out && i < *n; i++) snprintf(out[i], 40, "%s", kids[i]->uid);
+    if (!out) *n = 0;
+    free(kids);
     return out;
 }
 
@@ -459,7 +447,7 @@ static int controlled(const struct ks_obj *o)
     return 0;
 }
 
-void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t)
+void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t, const cJSON *old)
 {
     if (!s->ctl) return;
     if (t != KS_DELETED && controlled(o)) {
@@ -468,14 +456,25 @@ void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t)
         ks_ctl_enqueue(s, o->uid);
     }
     if (t == KS_ADDED && o->rt->builtin && !strcmp(o->rt->kind, "Namespace")) ks_ctl_enqueue(s, o->uid);
-    /* a pod's change may change the endpoints of any Service of its namespace */
+    /* a pod's change may change the endpoints of the Services that select it, before or after */
     if (o->rt->builtin && !strcmp(o->rt->kind, "Pod")) {
         struct ks_rtype *srt = ks_rtype_find(s, "", "v1", "services");
+        const cJSON *labels = ks_jpath(o->json, "metadata.labels");
+        const cJSON *was = old ? ks_jpath(old, "metadata.labels") : labels;
         size_t n;
         struct ks_obj **svcs = srt ? ks_obj_list(s, srt, o->ns, &n) : NULL;
-        for (size_t i = 0; svcs && i < n; i++)
-            if (cJSON_IsObject(ks_jpath(svcs[i]->json, "spec.selector"))) ks_ctl_enqueue(s, svcs[i]->uid);
+        for (size_t i = 0; svcs && i < n; i++) {
+            const cJSON *sel = ks_jpath(svcs[i]->json, "spec.selector");
+            if (cJSON_IsObject(sel) && (ks_map_subset(sel, labels) || ks_map_subset(sel, was)))
+                ks_ctl_enqueue(s, svcs[i]->uid);
+        }
         free(svcs);
+    }
+    /* a Service's Endpoints removed by hand come back, as the endpoints controller does it */
+    if (t == KS_DELETED && o->rt->builtin && !strcmp(o->rt->kind, "Endpoints")) {
+        struct ks_rtype *srt = ks_rtype_find(s, "", "v1", "services");
+        struct ks_obj *svc = srt ? ks_obj_get(s, srt, o->ns, o->name) : NULL;
+        if (svc) ks_ctl_enqueue(s, svc->uid);
     }
     /* the controller of a changed object reconciles too (pod -> replicaset -> deployment) */
     const char *owner = controller_uid(o->json);
@@ -527,12 +526,12 @@ static void drain_queue(struct ks_server *s)
     /* bounded: a controller that keeps re-queueing itself cannot starve the timers */
     size_t budget = c->qlen * 4 + 64;
     while (c->qlen && budget--) {
-        char uid[40];
-        memcpy(uid, c->queue[c->qhead], 40);
+        struct ks_work w = c->queue[c->qhead];
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
-        ks_map_del(&c->queued, uid);
-        reconcile(s, uid);
+        ks_map_del(&c->queued, w.uid);
+        c->now = w.at;
+        reconcile(s, w.uid);
     }
 }
 
@@ -543,15 +542,16 @@ static void *loop(void *arg)
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
         double now = ks_sim_now(s);
-        if (c->nheap && c->heap[0].due <= now) {
-            struct ks_timer t = timer_pop(c);
-            c->now = t.due;
-            reconcile(s, t.uid);
+        int timer_due = c->nheap && c->heap[0].due <= now;
+        /* in simulated-time order: what was queued before the next due timer goes first */
+        if (c->qlen && (!timer_due || c->queue[c->qhead].at <= c->heap[0].due)) {
             drain_queue(s);
             continue;
         }
-        if (c->qlen) {
-            c->now = now;
+        if (timer_due) {
+            struct ks_timer t = timer_pop(c);
+            c->now = t.due;
+            reconcile(s, t.uid);
             drain_queue(s);
             continue;
         }
@@ -582,7 +582,7 @@ int ks_ctl_start(struct ks_server *s)
     /* objects that exist before the controllers started (bootstrap) get their reconcile */
     for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
         for (size_t i = 0; i < rt->objs.nb; i++)
-            for (struct ks_map_ent *e = rt->objs.b[i]; e; e = e->next) ks_ctl_changed(s, e->val, KS_ADDED);
+            for (struct ks_map_ent *e = rt->objs.b[i]; e; e = e->next) ks_ctl_changed(s, e->val, KS_ADDED, NULL);
     pthread_mutex_unlock(&s->mu);
     if (pthread_create(&c->thread, NULL, loop, s)) {
         pthread_mutex_lock(&s->mu);

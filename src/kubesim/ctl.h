@@ -29,13 +29,20 @@ struct ks_timer {
     char uid[40];
 };
 
+/* A queued reconcile, with the simulated time of what caused it: a write by a client is worked
+ * out as of the moment it was made, however long the controller took to get to it. */
+struct ks_work {
+    char uid[40];
+    double at;
+};
+
 struct ks_ctl {
     pthread_t thread;
     int started;
     struct ks_timer *heap;
     size_t nheap, capheap;
     uint64_t seq;
-    char (*queue)[40]; /* FIFO of uids to reconcile */
+    struct ks_work *queue; /* FIFO of objects to reconcile */
     size_t qhead, qlen, qcap;
     struct ks_map queued;
     double now;        /* simulated time of the work being done */

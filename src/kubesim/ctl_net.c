@@ -40,14 +40,13 @@ void ks_endpoints_reconcile(struct ks_server *s, struct ks_obj *svc)
     if (!cJSON_IsObject(sel) || !sel->child || ks_jpath(svc->json, "metadata.deletionTimestamp")) return;
     struct ks_rtype *prt = ks_rtype_find(s, "", "v1", "pods"), *ert = ks_rtype_find(s, "", "v1", "endpoints");
     size_t n;
-    struct ks_obj **pods = ks_obj_list(s, prt, svc->ns, &n);
+    struct ks_obj **pods = ks_obj_select(s, prt, svc->ns, sel, &n); /* by the label index */
     if (!pods) return;
     cJSON *ready = cJSON_CreateArray(), *unready = cJSON_CreateArray();
     struct ks_obj *first = NULL;
     for (size_t i = 0; i < n; i++) {
         struct ks_obj *p = pods[i];
         if (!p->pod || !p->pod->ip[0] || p->pod->stage == PS_DONE) continue;
-        if (!ks_map_subset(sel, ks_jpath(p->json, "metadata.labels"))) continue;
         if (!first) first = p;
         cJSON_AddItemToArray(ks_pod_ready(p) ? ready : unready, address(p));
     }

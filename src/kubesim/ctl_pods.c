@@ -71,10 +71,10 @@ static int service_available(struct ks_server *s, const char *ns, const char *na
     const cJSON *sel = ks_jpath(svc->json, "spec.selector");
     if (!cJSON_IsObject(sel) || !sel->child) return 0;
     size_t n;
-    struct ks_obj **pods = ks_obj_list(s, prt, ns, &n);
+    struct ks_obj **pods = ks_obj_select(s, prt, ns, sel, &n);
     int ok = 0;
     for (size_t i = 0; pods && i < n && !ok; i++)
-        if (ks_map_subset(sel, ks_jpath(pods[i]->json, "metadata.labels")) && ks_pod_ready(pods[i])) ok = 1;
+        if (ks_pod_ready(pods[i])) ok = 1;
     free(pods);
     return ok;
 }

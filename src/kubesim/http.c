@@ -167,7 +167,7 @@ static int apply_faults(struct ks_req *r, struct ks_resp *resp)
     struct ks_faults *f = &s->faults;
     double delay = 0;
     int drop = 0, code = 0;
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->stats_mu);
     if (verb_faultable(s, r->verb)) {
         if (f->latency > 0 || f->latency_jitter > 0) {
             delay = f->latency + f->latency_jitter * ks_rng_unit(&s->frng);
@@ -183,7 +183,7 @@ static int apply_faults(struct ks_req *r, struct ks_resp *resp)
             ks_stat_inc(&s->stats.faults, key);
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->stats_mu);
     if (delay > 0) {
         struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
         nanosleep(&ts, NULL);
@@ -238,6 +238,7 @@ static void stats(struct ks_req *r, struct ks_resp *resp)
         return;
     }
     pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->stats_mu);
     cJSON_AddNumberToObject(o, "requests_total", (double)s->stats.requests_total);
     cJSON_AddItemToObject(o, "requests_by_verb", counters(&s->stats.by_verb));
     cJSON_AddItemToObject(o, "requests_by_resource", counters(&s->stats.by_resource));
@@ -250,6 +251,7 @@ static void stats(struct ks_req *r, struct ks_resp *resp)
     cJSON_AddNumberToObject(o, "sim_time", ks_sim_now(s));
     cJSON_AddNumberToObject(o, "time_scale", s->time_scale);
     cJSON_AddNumberToObject(o, "seed", (double)s->seed);
+    pthread_mutex_unlock(&s->stats_mu);
     pthread_mutex_unlock(&s->mu);
     ks_resp_json(resp, 200, o, NULL);
 }
@@ -267,14 +269,14 @@ static void handle(struct ks_req *r, struct ks_resp *resp)
     }
     int rc = route(r);
     r->verb = rc == 1 ? verb_of(r) : (!strcmp(r->method, "GET") ? "get" : "other");
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->stats_mu);
     s->stats.requests_total++;
     ks_stat_inc(&s->stats.by_verb, r->verb);
     if (rc == 1) {
         char q[300];
         ks_stat_inc(&s->stats.by_resource, ks_rtype_qualified(r->rt, q, sizeof q));
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->stats_mu);
 
     if (s->token) {
         const char *auth = ks_hdr(r, "Authorization");
@@ -334,9 +336,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (strncmp(r->path, "/kubesim/", 9)) {
         char code[16];
         snprintf(code, sizeof code, "%d", resp.code ? resp.code : 200);
-        pthread_mutex_lock(&s->mu);
+        pthread_mutex_lock(&s->stats_mu);
         ks_stat_inc(&s->stats.by_code, resp.drop ? "dropped" : code);
-        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&s->stats_mu);
     }
     if (resp.drop) {
         free(resp.body);

@@ -23,7 +23,13 @@ struct ks_rtype {
     int status_sub;     /* has a status subresource: main writes keep status */
     int scale_sub;
     int builtin;
+    int order;          /* registration rank: dependents are collected type by type in this order */
     struct ks_map objs; /* "ns/name" -> struct ks_obj* (owned by the store) */
+    /* Indexes, so a controller's lookup costs what it finds rather than the store's size:
+     * namespace -> its objects; for pods (label_index) also "ns\x1fkey\x1fvalue" -> the objects
+     * with that label (Service selectors). Values are struct ks_objset* owned by the map. */
+    struct ks_map by_ns, by_label;
+    int label_index;
     struct ks_rtype *next;
 };
 
@@ -38,6 +44,16 @@ struct ks_obj {
     int gone;              /* removed from the store but still referenced by the caller */
     char *text;            /* owns: json serialized as of rv (reads copy it instead of printing) */
     size_t text_len;
+    char **owners;         /* owns: the uids of its ownerReferences, as filed in s->owned */
+    int nowners;
+    char **lkeys;          /* owns: its s->by_label keys (types with a label index) */
+    int nlkeys;
+};
+
+/* An index bucket: an unordered set of objects (lookups copy and sort what they return). */
+struct ks_objset {
+    struct ks_obj **v;
+    size_t n, cap;
 };
 
 enum ks_evtype { KS_ADDED, KS_MODIFIED, KS_DELETED };
@@ -48,7 +64,8 @@ struct ks_event {
     enum ks_evtype type;
     struct ks_rtype *rt;
     char *ns;      /* owns */
-    cJSON *obj;    /* owns: snapshot, for selector matching */
+    cJSON *obj;    /* owns: the object without managedFields, for selectors and tables; NULL
+                    * until a watch needs it (most filter nothing), then parsed from line */
     cJSON *prev;   /* owns: MODIFIED only, the state before, so a filtered watch sees an object
                     * enter (ADDED) or leave (DELETED) its selection */
     char *line;    /* owns: {"type":..,"object":..}\n as sent */
@@ -81,12 +98,18 @@ struct ks_stats {
 
 struct ks_server {
     pthread_mutex_t mu;
+    /* Guards stats and frng only, so a request's bookkeeping never waits behind the controllers'
+     * pass holding mu (an apply's answer used to wait for the ReplicaSet and pods it caused).
+     * Taken alone or inside mu, never the other way round. */
+    pthread_mutex_t stats_mu;
     pthread_cond_t ev_cond; /* broadcast on every watch event, log line and shutdown */
     pthread_cond_t ctl_cond;
 
     uint64_t rv;            /* last resourceVersion handed out */
     struct ks_rtype *types; /* owns the list */
     struct ks_map uids;     /* uid -> struct ks_obj* */
+    struct ks_map owned;    /* owner uid -> struct ks_objset* of the objects that reference it */
+    int index_lost;         /* an index update ran out of memory: lookups scan the store instead */
     size_t nobjects;
 
     struct ks_event *ring;  /* watch history, ring_cap entries */
@@ -133,6 +156,13 @@ int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json);
 void ks_obj_remove(struct ks_server *s, struct ks_obj *o);
 /* Sorted snapshot of the objects of a type (ns NULL = all namespaces); caller frees array. */
 struct ks_obj **ks_obj_list(struct ks_server *s, struct ks_rtype *rt, const char *ns, size_t *n);
+/* The objects with an ownerReference to uid, by type (registration order), namespace and name;
+ * caller frees the array; NULL on OOM. */
+struct ks_obj **ks_obj_children(struct ks_server *s, const char *uid, size_t *n);
+/* The objects of a type in ns whose labels include every member of match (a plain map, as a
+ * Service selector), sorted by name; caller frees the array; NULL on OOM. */
+struct ks_obj **ks_obj_select(struct ks_server *s, struct ks_rtype *rt, const char *ns, const cJSON *match,
+                              size_t *n);
 void ks_obj_set_rv(struct ks_obj *o);
 /* The object's JSON text (cached until its next write); NULL on OOM. */
 const char *ks_obj_text(struct ks_obj *o, size_t *len);
@@ -180,7 +210,8 @@ cJSON *ks_status_obj(int code, const char *reason, const struct ks_rtype *rt, co
 /* ---- ctl.c: controllers ---- */
 int ks_ctl_start(struct ks_server *s);
 void ks_ctl_stop(struct ks_server *s);
-void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t); /* under lock */
+/* Under lock; old is the content before a KS_MODIFIED change (NULL otherwise or unknown). */
+void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t, const cJSON *old);
 /* Delete with propagation ("Background", "Foreground", "Orphan"); under lock. Returns the
  * object when it stays (deletionTimestamp set), else NULL after removal. */
 struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *propagation);

@@ -153,6 +153,7 @@ int main(int argc, char **argv)
     struct ks_server *s = calloc(1, sizeof *s);
     if (!s) return 1;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->stats_mu, NULL);
     pthread_cond_init(&s->ev_cond, NULL);
     pthread_cond_init(&s->ctl_cond, NULL);
     s->verbose = verbose;
@@ -244,6 +245,7 @@ int main(int argc, char **argv)
     pthread_cond_destroy(&s->ev_cond);
     pthread_cond_destroy(&s->ctl_cond);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->stats_mu);
     free(s);
     return 0;
 }

@@ -67,6 +67,8 @@ struct ks_rtype *ks_rtype_add(struct ks_server *s, const char *group, const char
     rt->short_names = ks_strdup("");
     rt->namespaced = namespaced;
     ks_map_init(&rt->objs);
+    ks_map_init(&rt->by_ns);
+    ks_map_init(&rt->by_label);
     if (!rt->group || !rt->version || !rt->kind || !rt->plural || !rt->singular || !rt->list_kind ||
         !rt->short_names) {
         free(rt->group), free(rt->version), free(rt->kind), free(rt->plural);
@@ -75,7 +77,9 @@ struct ks_rtype *ks_rtype_add(struct ks_server *s, const char *group, const char
     }
     /* append, so discovery lists types in registration order */
     struct ks_rtype **pp = &s->types;
-    while (*pp) pp = &(*pp)->next;
+    int order = 0;
+    while (*pp) pp = &(*pp)->next, order++;
+    rt->order = order;
     *pp = rt;
     return rt;
 }
@@ -124,6 +128,7 @@ const char *ks_rtype_qualified(const struct ks_rtype *rt, char *buf, size_t n)
 int ks_store_init(struct ks_server *s)
 {
     ks_map_init(&s->uids);
+    ks_map_init(&s->owned);
     for (size_t i = 0; i < sizeof BUILTINS / sizeof BUILTINS[0]; i++) {
         const struct builtin *b = &BUILTINS[i];
         struct ks_rtype *rt = ks_rtype_add(s, b->group, b->version, b->kind, b->plural, b->namespaced);
@@ -135,6 +140,8 @@ int ks_store_init(struct ks_server *s)
         rt->status_sub = b->status;
         rt->scale_sub = b->scale;
         rt->builtin = 1;
+        /* Services find their pods by label (endpoints, a workload's required Service) */
+        rt->label_index = !strcmp(b->plural, "pods");
     }
     if (s->faults.history <= 0) s->faults.history = 10000;
     s->ring_cap = (size_t)s->faults.history;
@@ -151,9 +158,17 @@ static void event_free(struct ks_event *e)
     memset(e, 0, sizeof *e);
 }
 
+static void strs_free(char **v, int n)
+{
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
 static void obj_free(struct ks_obj *o)
 {
     if (!o) return;
+    strs_free(o->owners, o->nowners);
+    strs_free(o->lkeys, o->nlkeys);
     free(o->ns);
     free(o->name);
     free(o->uid);
@@ -161,6 +176,18 @@ static void obj_free(struct ks_obj *o)
     free(o->text);
     free(o->pod); /* the pod state holds no pointers of its own (see ctl.c) */
     free(o);
+}
+
+/* Frees a map of index buckets with the buckets. */
+static void sets_free(struct ks_map *m)
+{
+    for (size_t i = 0; i < m->nb; i++)
+        for (struct ks_map_ent *e = m->b[i]; e; e = e->next) {
+            struct ks_objset *set = e->val;
+            free(set->v);
+            free(set);
+        }
+    ks_map_free(m);
 }
 
 void ks_store_free(struct ks_server *s)
@@ -171,6 +198,8 @@ void ks_store_free(struct ks_server *s)
         for (size_t i = 0; i < rt->objs.nb; i++)
             for (struct ks_map_ent *e = rt->objs.b[i]; e; e = e->next) obj_free(e->val);
         ks_map_free(&rt->objs);
+        sets_free(&rt->by_ns);
+        sets_free(&rt->by_label);
         free(rt->group), free(rt->version), free(rt->kind), free(rt->plural);
         free(rt->singular), free(rt->list_kind), free(rt->short_names);
         free(rt);
@@ -178,6 +207,7 @@ void ks_store_free(struct ks_server *s)
     }
     s->types = NULL;
     ks_map_free(&s->uids);
+    sets_free(&s->owned);
     for (size_t i = 0; i < s->ring_len; i++) event_free(&s->ring[(s->ring_start + i) % s->ring_cap]);
     free(s->ring);
     s->ring = NULL;
@@ -240,20 +270,29 @@ void ks_obj_set_rv(struct ks_obj *o)
 static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o, cJSON *prev)
 {
     static const char *names[] = {"ADDED", "MODIFIED", "DELETED"};
-    char *obj = ks_jprint(o->json);
-    cJSON *snap = cJSON_Duplicate(o->json, 1);
-    char *line = obj ? ks_sprintf("{\"type\":\"%s\",\"object\":%s}\n", names[type], obj) : NULL;
+    /* {"type":"...","object":<obj>}\n, printed once: the object's text is copied out of it */
+    struct ks_buf lb;
+    ks_buf_init(&lb);
+    ks_buf_adds(&lb, "{\"type\":\"");
+    ks_buf_adds(&lb, names[type]);
+    ks_buf_adds(&lb, "\",\"object\":");
+    size_t hl = lb.len;
+    int ok = ks_jprint_buf(&lb, o->json) == 0;
+    size_t obj_len = ok ? lb.len - hl : 0;
+    ks_buf_add(&lb, "}\n", 2);
+    char *line = ok && !lb.oom ? realloc(lb.data, lb.len + 1) : NULL; /* kept: no slack */
+    if (!line) ks_buf_free(&lb);
+    size_t line_len = line ? lb.len : 0;
+    char *obj = line ? ks_strndup(line + hl, obj_len) : NULL;
     /* the text doubles as the read cache of the object's current state */
     free(o->text);
     o->text = obj;
-    o->text_len = obj ? strlen(obj) : 0;
+    o->text_len = obj ? obj_len : 0;
     char *ns = ks_strdup(o->ns);
-    /* snapshots serve selector matching only: managedFields, often half an object, can go */
-    cJSON_DeleteItemFromObjectCaseSensitive(ks_j(snap, "metadata"), "managedFields");
+    /* prev serves selector matching only: managedFields, often half an object, can go */
     cJSON_DeleteItemFromObjectCaseSensitive(ks_j(prev, "metadata"), "managedFields");
-    if (!snap || !line || !ns) { /* out of memory: the event is lost; watchers will resync */
+    if (!line || !ns) { /* out of memory: the event is lost; watchers will resync */
         cJSON_Delete(prev);
-        cJSON_Delete(snap);
         free(line);
         free(ns);
         return;
@@ -270,12 +309,179 @@ static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o, c
     e->type = type;
     e->rt = o->rt;
     e->ns = ns;
-    e->obj = snap;
+    e->obj = NULL; /* parsed from the line by the first watch that needs it (watch.c) */
     e->prev = prev;
     e->line = line;
-    e->line_len = strlen(line);
+    e->line_len = line_len;
     s->ring_len++;
     pthread_cond_broadcast(&s->ev_cond);
+}
+
+/* ---- indexes ----
+ * Without them every controller pass scanned the whole store (a ReplicaSet listing all pods to
+ * find its own, a pod change matching every Service's selector against every pod), so a write
+ * cost grew with the number of objects. An index that cannot be updated for want of memory sets
+ * s->index_lost for good and the lookups fall back to scanning: slower, never wrong. */
+
+static int set_add(struct ks_map *m, const char *key, struct ks_obj *o)
+{
+    struct ks_objset *set = ks_map_get(m, key);
+    if (!set) {
+        set = calloc(1, sizeof *set);
+        if (!set) return -1;
+        if (ks_map_put(m, key, set) < 0) {
+            free(set);
+            return -1;
+        }
+    }
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 4;
+        struct ks_obj **v = realloc(set->v, cap * sizeof *v);
+        if (!v) return -1;
+        set->v = v;
+        set->cap = cap;
+    }
+    set->v[set->n++] = o;
+    return 0;
+}
+
+static void set_del(struct ks_map *m, const char *key, struct ks_obj *o)
+{
+    struct ks_objset *set = ks_map_get(m, key);
+    if (!set) return;
+    for (size_t i = set->n; i-- > 0;)
+        if (set->v[i] == o) {
+            set->v[i] = set->v[--set->n];
+            break;
+        }
+    if (!set->n) {
+        ks_map_del(m, key);
+        free(set->v);
+        free(set);
+    }
+}
+
+/* The distinct uids of json's ownerReferences (*out NULL when none); -1 on OOM. */
+static int owners_of(const cJSON *json, char ***out)
+{
+    *out = NULL;
+    const cJSON *refs = ks_jpath(json, "metadata.ownerReferences"), *r;
+    int n = 0, cap = cJSON_GetArraySize(refs);
+    if (cap <= 0) return 0;
+    char **v = calloc((size_t)cap, sizeof *v);
+    if (!v) return -1;
+    cJSON_ArrayForEach(r, refs)
+    {
+        const char *uid = ks_jstr(r, "uid");
+        int dup = !uid;
+        for (int i = 0; i < n && !dup; i++) dup = !strcmp(v[i], uid);
+        if (dup) continue;
+        if (!(v[n] = ks_strdup(uid))) {
+            strs_free(v, n);
+            return -1;
+        }
+        n++;
+    }
+    *out = v;
+    return n;
+}
+
+/* The by_label keys of an object with these labels. */
+static int label_keys(const char *ns, const cJSON *json, char ***out)
+{
+    *out = NULL;
+    const cJSON *labels = ks_jpath(json, "metadata.labels"), *l;
+    int n = 0, cap = cJSON_GetArraySize(labels);
+    if (cap <= 0) return 0;
+    char **v = calloc((size_t)cap, sizeof *v);
+    if (!v) return -1;
+    cJSON_ArrayForEach(l, labels)
+    {
+        if (!cJSON_IsString(l) || !l->string) continue;
+        if (!(v[n] = ks_sprintf("%s\x1f%s\x1f%s", ns, l->string, l->valuestring))) {
+            strs_free(v, n);
+            return -1;
+        }
+        n++;
+    }
+    *out = v;
+    return n;
+}
+
+static void file_owners(struct ks_server *s, struct ks_obj *o)
+{
+    for (int i = 0; i < o->nowners; i++)
+        if (set_add(&s->owned, o->owners[i], o) < 0) s->index_lost = 1;
+}
+
+static void unfile_owners(struct ks_server *s, struct ks_obj *o)
+{
+    for (int i = 0; i < o->nowners; i++) set_del(&s->owned, o->owners[i], o);
+    strs_free(o->owners, o->nowners);
+    o->owners = NULL;
+    o->nowners = 0;
+}
+
+static void file_labels(struct ks_server *s, struct ks_obj *o)
+{
+    for (int i = 0; i < o->nlkeys; i++)
+        if (set_add(&o->rt->by_label, o->lkeys[i], o) < 0) s->index_lost = 1;
+}
+
+static void unfile_labels(struct ks_obj *o)
+{
+    for (int i = 0; i < o->nlkeys; i++) set_del(&o->rt->by_label, o->lkeys[i], o);
+    strs_free(o->lkeys, o->nlkeys);
+    o->lkeys = NULL;
+    o->nlkeys = 0;
+}
+
+/* Files o (just stored) under its namespace, owners and labels. */
+static void index_add(struct ks_server *s, struct ks_obj *o)
+{
+    if (o->rt->namespaced && set_add(&o->rt->by_ns, o->ns, o) < 0) s->index_lost = 1;
+    int n = owners_of(o->json, &o->owners);
+    if (n < 0) s->index_lost = 1;
+    o->nowners = n > 0 ? n : 0;
+    file_owners(s, o);
+    if (o->rt->label_index) {
+        n = label_keys(o->ns, o->json, &o->lkeys);
+        if (n < 0) s->index_lost = 1;
+        o->nlkeys = n > 0 ? n : 0;
+        file_labels(s, o);
+    }
+}
+
+/* Refiles o after its content changed from old; most writes (status) touch neither owners nor
+ * labels, and cost two comparisons. */
+static void index_update(struct ks_server *s, struct ks_obj *o, const cJSON *old)
+{
+    if (!ks_jequal(ks_jpath(old, "metadata.ownerReferences"), ks_jpath(o->json, "metadata.ownerReferences"))) {
+        char **v;
+        int n = owners_of(o->json, &v);
+        unfile_owners(s, o);
+        if (n < 0) s->index_lost = 1;
+        o->owners = v;
+        o->nowners = n > 0 ? n : 0;
+        file_owners(s, o);
+    }
+    if (o->rt->label_index &&
+        !ks_jequal(ks_jpath(old, "metadata.labels"), ks_jpath(o->json, "metadata.labels"))) {
+        char **v;
+        int n = label_keys(o->ns, o->json, &v);
+        unfile_labels(o);
+        if (n < 0) s->index_lost = 1;
+        o->lkeys = v;
+        o->nlkeys = n > 0 ? n : 0;
+        file_labels(s, o);
+    }
+}
+
+static void index_remove(struct ks_server *s, struct ks_obj *o)
+{
+    if (o->rt->namespaced) set_del(&o->rt->by_ns, o->ns, o);
+    unfile_owners(s, o);
+    unfile_labels(o);
 }
 
 struct ks_obj *ks_obj_insert(struct ks_server *s, struct ks_rtype *rt, cJSON *json)
@@ -317,8 +523,9 @@ struct ks_obj *ks_obj_insert(struct ks_server *s, struct ks_rtype *rt, cJSON *js
     o->rv = ++s->rv;
     ks_obj_set_rv(o);
     s->nobjects++;
+    index_add(s, o);
     record(s, KS_ADDED, o, NULL);
-    ks_ctl_changed(s, o, KS_ADDED);
+    ks_ctl_changed(s, o, KS_ADDED, NULL);
     return o;
 oom:
     obj_free(o);
@@ -368,8 +575,10 @@ int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json)
     o->json = json;
     o->rv = ++s->rv;
     ks_obj_set_rv(o);
+    index_update(s, o, old);
+    /* the controllers see old before record takes it (it keeps it as the event's prev) */
+    ks_ctl_changed(s, o, KS_MODIFIED, old);
     record(s, KS_MODIFIED, o, old);
-    ks_ctl_changed(s, o, KS_MODIFIED);
     return 0;
 }
 
@@ -379,12 +588,13 @@ void ks_obj_remove(struct ks_server *s, struct ks_obj *o)
     objkey(key, sizeof key, o->ns, o->name);
     ks_map_del(&o->rt->objs, key);
     ks_map_del(&s->uids, o->uid);
+    index_remove(s, o);
     s->nobjects--;
     o->rv = ++s->rv;
     ks_obj_set_rv(o);
     record(s, KS_DELETED, o, NULL);
     o->gone = 1;
-    ks_ctl_changed(s, o, KS_DELETED);
+    ks_ctl_changed(s, o, KS_DELETED, NULL);
     obj_free(o);
 }
 
@@ -397,8 +607,17 @@ static int cmp_obj(const void *a, const void *b)
 
 struct ks_obj **ks_obj_list(struct ks_server *s, struct ks_rtype *rt, const char *ns, size_t *n)
 {
-    (void)s;
     *n = 0;
+    if (ns && rt->namespaced && !s->index_lost) {
+        const struct ks_objset *set = ks_map_get(&rt->by_ns, ns);
+        size_t k = set ? set->n : 0;
+        struct ks_obj **arr = malloc((k + 1) * sizeof *arr);
+        if (!arr) return NULL;
+        if (k) memcpy(arr, set->v, k * sizeof *arr);
+        qsort(arr, k, sizeof *arr, cmp_obj);
+        *n = k;
+        return arr;
+    }
     struct ks_obj **arr = malloc((rt->objs.n + 1) * sizeof *arr);
     if (!arr) return NULL;
     for (size_t i = 0; i < rt->objs.nb; i++)
@@ -407,6 +626,77 @@ struct ks_obj **ks_obj_list(struct ks_server *s, struct ks_rtype *rt, const char
             if (ns && rt->namespaced && strcmp(o->ns, ns)) continue;
             arr[(*n)++] = o;
         }
+    qsort(arr, *n, sizeof *arr, cmp_obj);
+    return arr;
+}
+
+static int cmp_typed(const void *a, const void *b)
+{
+    const struct ks_obj *x = *(struct ks_obj *const *)a, *y = *(struct ks_obj *const *)b;
+    if (x->rt != y->rt) return x->rt->order - y->rt->order;
+    return cmp_obj(a, b);
+}
+
+static int owned_by(const struct ks_obj *o, const char *uid)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, ks_jpath(o->json, "metadata.ownerReferences")) if (ks_streq(ks_jstr(r, "uid"), uid)) return 1;
+    return 0;
+}
+
+struct ks_obj **ks_obj_children(struct ks_server *s, const char *uid, size_t *n)
+{
+    *n = 0;
+    if (!s->index_lost) {
+        const struct ks_objset *set = ks_map_get(&s->owned, uid);
+        size_t k = set ? set->n : 0;
+        struct ks_obj **arr = malloc((k + 1) * sizeof *arr);
+        if (!arr) return NULL;
+        if (k) memcpy(arr, set->v, k * sizeof *arr);
+        qsort(arr, k, sizeof *arr, cmp_typed);
+        *n = k;
+        return arr;
+    }
+    struct ks_obj **arr = malloc((s->nobjects + 1) * sizeof *arr);
+    if (!arr) return NULL;
+    for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
+        for (size_t i = 0; i < rt->objs.nb; i++)
+            for (struct ks_map_ent *e = rt->objs.b[i]; e; e = e->next)
+                if (*n < s->nobjects && owned_by(e->val, uid)) arr[(*n)++] = e->val;
+    qsort(arr, *n, sizeof *arr, cmp_typed);
+    return arr;
+}
+
+struct ks_obj **ks_obj_select(struct ks_server *s, struct ks_rtype *rt, const char *ns, const cJSON *match,
+                              size_t *n)
+{
+    *n = 0;
+    /* the candidates: the objects with the rarest of the wanted labels, when indexed */
+    const struct ks_objset *best = NULL;
+    int indexed = rt->label_index && !s->index_lost && rt->namespaced && ns && match && match->child;
+    const cJSON *m, *wanted = indexed ? match : NULL;
+    cJSON_ArrayForEach(m, wanted)
+    {
+        if (!cJSON_IsString(m) || !m->string) return calloc(1, sizeof(struct ks_obj *)); /* matches nothing */
+        char *key = ks_sprintf("%s\x1f%s\x1f%s", ns, m->string, m->valuestring);
+        if (!key) return NULL;
+        const struct ks_objset *set = ks_map_get(&rt->by_label, key);
+        free(key);
+        if (!set) return calloc(1, sizeof(struct ks_obj *));
+        if (!best || set->n < best->n) best = set;
+    }
+    struct ks_obj **arr;
+    size_t k;
+    if (best) {
+        k = best->n;
+        arr = malloc((k + 1) * sizeof *arr);
+        if (!arr) return NULL;
+        memcpy(arr, best->v, k * sizeof *arr);
+    } else if (!(arr = ks_obj_list(s, rt, ns, &k))) {
+        return NULL;
+    }
+    for (size_t i = 0; i < k; i++)
+        if (ks_map_subset(match, ks_jpath(arr[i]->json, "metadata.labels"))) arr[(*n)++] = arr[i];
     qsort(arr, *n, sizeof *arr, cmp_obj);
     return arr;
 }

@@ -1,6 +1,7 @@
 /* Buffers, maps, PRNG, clocks and cJSON helpers for kubesim. */
 #include "util.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -365,13 +366,194 @@ void ks_jset_str(cJSON *o, const char *key, const char *s) { ks_jset(o, key, cJS
 void ks_jset_num(cJSON *o, const char *key, double n) { ks_jset(o, key, cJSON_CreateNumber(n)); }
 void ks_jset_bool(cJSON *o, const char *key, int b) { ks_jset(o, key, cJSON_CreateBool(b)); }
 
+/* cJSON_Compare looks every member up by name on both sides, quadratic in an object's size;
+ * the objects compared here (an object and its edited copy) almost always list their members
+ * in the same order, so this walks both in step, and looks members up by name only from the
+ * first one where they differ in name or number. The result is cJSON_Compare's, except that
+ * it can be stricter with duplicate member names. */
+static int jequal(const cJSON *a, const cJSON *b, int depth)
+{
+    if (a == b) return 1;
+    if (!a || !b || (a->type & 0xFF) != (b->type & 0xFF)) return 0;
+    switch (a->type & 0xFF) {
+    case cJSON_False:
+    case cJSON_True:
+    case cJSON_NULL:
+        return 1;
+    case cJSON_Number: { /* cJSON's tolerance */
+        double x = fabs(a->valuedouble), y = fabs(b->valuedouble);
+        return fabs(a->valuedouble - b->valuedouble) <= (x > y ? x : y) * DBL_EPSILON;
+    }
+    case cJSON_String:
+    case cJSON_Raw:
+        return a->valuestring && b->valuestring && !strcmp(a->valuestring, b->valuestring);
+    case cJSON_Array: {
+        const cJSON *x = a->child, *y = b->child;
+        for (; x && y; x = x->next, y = y->next)
+            if (!jequal(x, y, depth + 1)) return 0;
+        return !x && !y;
+    }
+    case cJSON_Object: {
+        if (depth > 200) return cJSON_Compare(a, b, 1);
+        const cJSON *x = a->child, *y = b->child;
+        for (; x && y; x = x->next, y = y->next) {
+            if (!x->string || !y->string || strcmp(x->string, y->string)) break;
+            if (!jequal(x, y, depth + 1)) return 0;
+        }
+        if (!x && !y) return 1;
+        /* cJSON_Compare's rule: every member of each has an equal namesake in the other */
+        cJSON_ArrayForEach(x, a)
+        {
+            y = x->string ? cJSON_GetObjectItemCaseSensitive(b, x->string) : NULL;
+            if (!y || !jequal(x, y, depth + 1)) return 0;
+        }
+        cJSON_ArrayForEach(y, b)
+        {
+            x = y->string ? cJSON_GetObjectItemCaseSensitive(a, y->string) : NULL;
+            if (!x || !jequal(y, x, depth + 1)) return 0;
+        }
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
 int ks_jequal(const cJSON *a, const cJSON *b)
 {
     if (!a || !b) return a == b;
-    return cJSON_Compare(a, b, 1);
+    return jequal(a, b, 0);
 }
 
-char *ks_jprint(const cJSON *o) { return o ? cJSON_PrintUnformatted(o) : NULL; }
+/* ---- printing ----
+ * cJSON_PrintUnformatted grows its buffer by reallocation, checks every non-integer number
+ * by reading it back, and is a third of the cost of a write (every write prints the object
+ * for the watch history). This prints the same bytes: numbers as "%d" when they equal their
+ * valueint, else "%1.15g" or, when that does not read back equal, "%1.17g"; strings with
+ * cJSON's escapes. */
+
+static void print_string(struct ks_buf *b, const char *str)
+{
+    static const char hex[] = "0123456789abcdef";
+    ks_buf_add(b, "\"", 1);
+    const char *run = str;
+    for (const char *p = str ? str : ""; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 32 && c != '"' && c != '\\') continue;
+        ks_buf_add(b, run, (size_t)(p - run));
+        run = p + 1;
+        char esc[6] = {'\\', 0};
+        size_t n = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
+            n = 6;
+        }
+        ks_buf_add(b, esc, n);
+    }
+    if (str) ks_buf_add(b, run, strlen(run));
+    ks_buf_add(b, "\"", 1);
+}
+
+static int print_number(struct ks_buf *b, const cJSON *o)
+{
+    char num[32];
+    double d = o->valuedouble;
+    int n;
+    if (isnan(d) || isinf(d)) {
+        n = snprintf(num, sizeof num, "null");
+    } else if (d == (double)o->valueint) {
+        /* integers, by far the most common: printed by hand */
+        char *e = num + sizeof num, *p = e;
+        long long v = o->valueint;
+        int neg = v < 0;
+        unsigned long long u = neg ? (unsigned long long)(-v) : (unsigned long long)v;
+        do *--p = (char)('0' + u % 10); while (u /= 10);
+        if (neg) *--p = '-';
+        ks_buf_add(b, p, (size_t)(e - p));
+        return 0;
+    } else {
+        double back = 0;
+        n = snprintf(num, sizeof num, "%1.15g", d);
+        double x = fabs(back = strtod(num, NULL)), y = fabs(d);
+        if (fabs(back - d) > (x > y ? x : y) * DBL_EPSILON) n = snprintf(num, sizeof num, "%1.17g", d);
+    }
+    if (n < 0 || n > 25) return -1; /* cJSON's buffer: fails the print */
+    for (int i = 0; i < n; i++)
+        if (num[i] == ',') num[i] = '.'; /* a locale's decimal comma */
+    ks_buf_add(b, num, (size_t)n);
+    return 0;
+}
+
+static int print_value(struct ks_buf *b, const cJSON *o, int depth)
+{
+    if (depth > 1000) return -1;
+    switch (o->type & 0xFF) {
+    case cJSON_NULL: ks_buf_add(b, "null", 4); return 0;
+    case cJSON_False: ks_buf_add(b, "false", 5); return 0;
+    case cJSON_True: ks_buf_add(b, "true", 4); return 0;
+    case cJSON_Number: return print_number(b, o);
+    case cJSON_Raw:
+        if (!o->valuestring) return -1;
+        ks_buf_adds(b, o->valuestring);
+        return 0;
+    case cJSON_String: print_string(b, o->valuestring); return 0;
+    case cJSON_Array:
+    case cJSON_Object: {
+        int obj = (o->type & 0xFF) == cJSON_Object;
+        ks_buf_add(b, obj ? "{" : "[", 1);
+        for (const cJSON *c = o->child; c; c = c->next) {
+            if (c != o->child) ks_buf_add(b, ",", 1);
+            if (obj) {
+                print_string(b, c->string);
+                ks_buf_add(b, ":", 1);
+            }
+            if (print_value(b, c, depth + 1) < 0) return -1;
+        }
+        ks_buf_add(b, obj ? "}" : "]", 1);
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+int ks_jprint_buf(struct ks_buf *b, const cJSON *o)
+{
+#ifdef KS_VERIFY_FASTPATH
+    size_t at = b->len;
+#endif
+    if (!o || print_value(b, o, 0) < 0 || b->oom) return -1;
+#ifdef KS_VERIFY_FASTPATH
+    char *want = cJSON_PrintUnformatted(o);
+    if (!want || strlen(want) != b->len - at || memcmp(want, b->data + at, b->len - at)) {
+        fprintf(stderr, "print mismatch:\n%s\n%.*s\n", want, (int)(b->len - at), b->data + at);
+        abort();
+    }
+    free(want);
+#endif
+    return 0;
+}
+
+char *ks_jprint(const cJSON *o)
+{
+    struct ks_buf b;
+    ks_buf_init(&b);
+    if (ks_jprint_buf(&b, o) < 0) {
+        ks_buf_free(&b);
+        return NULL;
+    }
+    char *out = realloc(b.data, b.len + 1); /* kept as an object's text: no slack */
+    if (!out) out = b.data;
+    return out;
+}
 
 static uint32_t fnv_add(uint32_t h, const char *s, size_t n)
 {
@@ -385,7 +567,7 @@ static int cmp_members(const void *a, const void *b)
     return strcmp(x->string, y->string);
 }
 
-static uint32_t jhash(uint32_t h, const cJSON *o, int depth)
+static uint32_t jhash(uint32_t h, const cJSON *o, int depth, struct ks_buf *tmp)
 {
     if (!o || depth > 200) return fnv_add(h, "~", 1);
     if (cJSON_IsObject(o)) {
@@ -400,7 +582,7 @@ static uint32_t jhash(uint32_t h, const cJSON *o, int depth)
         h = fnv_add(h, "{", 1);
         for (size_t i = 0; i < n; i++) {
             h = fnv_add(h, m[i]->string, strlen(m[i]->string) + 1);
-            h = jhash(h, m[i], depth + 1);
+            h = jhash(h, m[i], depth + 1, tmp);
         }
         free(m);
         return fnv_add(h, "}", 1);
@@ -408,13 +590,19 @@ static uint32_t jhash(uint32_t h, const cJSON *o, int depth)
     if (cJSON_IsArray(o)) {
         h = fnv_add(h, "[", 1);
         const cJSON *c;
-        cJSON_ArrayForEach(c, o) h = jhash(h, c, depth + 1);
+        cJSON_ArrayForEach(c, o) h = jhash(h, c, depth + 1, tmp);
         return fnv_add(h, "]", 1);
     }
-    char *t = cJSON_PrintUnformatted(o);
-    if (t) h = fnv_add(h, t, strlen(t) + 1);
-    free(t);
+    tmp->len = 0;
+    if (ks_jprint_buf(tmp, o) == 0) h = fnv_add(h, tmp->data, tmp->len + 1); /* with the NUL, as before */
     return h;
 }
 
-uint32_t ks_jhash(const cJSON *o) { return jhash(2166136261u, o, 0); }
+uint32_t ks_jhash(const cJSON *o)
+{
+    struct ks_buf tmp;
+    ks_buf_init(&tmp);
+    uint32_t h = jhash(2166136261u, o, 0, &tmp);
+    ks_buf_free(&tmp);
+    return h;
+}

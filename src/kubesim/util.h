@@ -73,6 +73,7 @@ void ks_jset_num(cJSON *o, const char *key, double n);
 void ks_jset_bool(cJSON *o, const char *key, int b);
 int ks_jequal(const cJSON *a, const cJSON *b);            /* deep equality, object order free */
 char *ks_jprint(const cJSON *o);                          /* unformatted; NULL on OOM */
+int ks_jprint_buf(struct ks_buf *b, const cJSON *o);      /* appends the same text; -1 on failure */
 /* FNV-1a of a canonical form (object keys sorted): equal content, equal hash, whatever the
  * member order a client sent. */
 uint32_t ks_jhash(const cJSON *o);

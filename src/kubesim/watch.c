@@ -93,13 +93,30 @@ static void add_event(struct wctx *w, const char *type, const cJSON *obj, const 
     free(o);
 }
 
+/* The event's object, parsed from its line on first use (under the lock): printing it is
+ * needed for every write, a parsed copy only for filtered and Table watches. NULL on OOM. */
+static const cJSON *event_obj(struct ks_event *e)
+{
+    static const char key[] = ",\"object\":";
+    if (e->obj || !e->line) return e->obj;
+    const char *p = strstr(e->line, key);
+    if (!p) return NULL;
+    p += sizeof key - 1;
+    size_t len = (size_t)(e->line + e->line_len - p);
+    if (len < 2) return NULL;
+    e->obj = cJSON_ParseWithLength(p, len - 2); /* without the closing "}\n" */
+    cJSON_DeleteItemFromObjectCaseSensitive(ks_j(e->obj, "metadata"), "managedFields");
+    return e->obj;
+}
+
 /* A MODIFIED event sent under another type: the stored line with its type swapped (the
  * snapshot lacks managedFields, the line has the whole object). */
-static void add_retyped(struct wctx *w, const char *type, const struct ks_event *e)
+static void add_retyped(struct wctx *w, const char *type, struct ks_event *e)
 {
     static const char prefix[] = "{\"type\":\"MODIFIED\",\"object\":";
     if (w->table || e->line_len < sizeof prefix - 1 || strncmp(e->line, prefix, sizeof prefix - 1)) {
-        add_event(w, type, e->obj, NULL, 0);
+        const cJSON *obj = event_obj(e);
+        if (obj) add_event(w, type, obj, NULL, 0);
         return;
     }
     ks_buf_printf(&w->out, "{\"type\":\"%s\",\"object\":", type);
@@ -132,15 +149,18 @@ static void pump(struct wctx *w)
         struct ks_event *e = &s->ring[(s->ring_start + i) % s->ring_cap];
         w->cursor = e->rv;
         if (e->rt != w->rt || (w->ns && strcmp(e->ns, w->ns))) continue;
-        int now_in = matches(w, e->obj);
-        if (e->type != KS_MODIFIED || (!w->ls && !w->fs)) {
-            if (now_in) add_event(w, names[e->type], e->obj, e->line, e->line_len);
+        int filtered = w->ls || w->fs;
+        const cJSON *obj = filtered || w->table ? event_obj(e) : NULL;
+        if ((filtered || w->table) && !obj) continue; /* out of memory: lost, as when not recorded */
+        int now_in = !filtered || matches(w, obj);
+        if (e->type != KS_MODIFIED || !filtered) {
+            if (now_in) add_event(w, names[e->type], obj, e->line, e->line_len);
             continue;
         }
         /* a filtered watch: entering the selection is ADDED, leaving it DELETED */
         int was_in = e->prev ? matches(w, e->prev) : now_in;
         if (now_in && was_in)
-            add_event(w, "MODIFIED", e->obj, e->line, e->line_len);
+            add_event(w, "MODIFIED", obj, e->line, e->line_len);
         else if (now_in || was_in)
             add_retyped(w, now_in ? "ADDED" : "DELETED", e);
     }
@@ -163,10 +183,14 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
             if (s->stopping) {
                 w->done = 1;
             } else if (w->expire_at && now >= w->expire_at) {
+                pthread_mutex_lock(&s->stats_mu);
                 ks_stat_inc(&s->stats.faults, "watch_expire");
+                pthread_mutex_unlock(&s->stats_mu);
                 add_expired(w, w->cursor, s->rv);
             } else if (w->close_at && now >= w->close_at) {
+                pthread_mutex_lock(&s->stats_mu);
                 ks_stat_inc(&s->stats.faults, "watch_close");
+                pthread_mutex_unlock(&s->stats_mu);
                 w->done = 1;
             } else if (now >= w->deadline) {
                 if (w->bookmarks) add_bookmark(w, s->rv, 0);
@@ -204,9 +228,9 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void watch_free(void *cls)
 {
     struct wctx *w = cls;
-    pthread_mutex_lock(&w->s->mu);
+    pthread_mutex_lock(&w->s->stats_mu);
     w->s->stats.watches_open--;
-    pthread_mutex_unlock(&w->s->mu);
+    pthread_mutex_unlock(&w->s->stats_mu);
     free(w->ns);
     ks_sel_free(w->ls);
     ks_sel_free(w->fs);
@@ -239,7 +263,11 @@ void ks_watch_start(struct ks_req *r, struct ks_resp *resp, struct ks_selector *
     const char *ts = ks_q(r, "timeoutSeconds");
     double now = ks_mono(), timeout = ts ? atof(ts) : 0;
     pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->stats_mu);
     if (timeout <= 0) timeout = 1800 + 1800 * ks_rng_unit(&s->frng);
+    s->stats.watches_open++;
+    s->stats.watches_total++;
+    pthread_mutex_unlock(&s->stats_mu);
     w->deadline = now + timeout;
     w->next_bookmark = now + s->bookmark_every;
     if (s->faults.watch_close_every > 0) w->close_at = now + s->faults.watch_close_every;
@@ -269,8 +297,6 @@ void ks_watch_start(struct ks_req *r, struct ks_resp *resp, struct ks_selector *
     } else {
         w->cursor = asked > s->rv ? s->rv : asked;
     }
-    s->stats.watches_open++;
-    s->stats.watches_total++;
     pthread_mutex_unlock(&s->mu);
     resp->stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, watch_read, w, watch_free);
     if (!resp->stream) {

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 /* store.c reports changes to the controllers; none run here */
-void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t)
+void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t, const cJSON *old)
 {
-    (void)s, (void)o, (void)t;
+    (void)s, (void)o, (void)t, (void)old;
 }
 
 static cJSON *J(const char *text)
