@@ -1,4 +1,5 @@
--- Durations as users write them: 90, "90s", "5m", "1h30m", "1.5h", "250ms" -> seconds.
+-- Durations as users write them: 90, "90s", "5m", "1h30m", "1.5h", "250ms" -> seconds, and
+-- back to text for plans and reports.
 local M = {}
 
 local UNIT = {ms = 0.001, s = 1, m = 60, h = 3600}
@@ -21,6 +22,15 @@ function M.parse(v)
     rest = tail
   end
   return total
+end
+
+-- duration.format(seconds) -> "4.2s", "12s", "3m05s": how plans and reports show a duration.
+function M.format(x)
+  if x >= 60 then
+    local whole = math.floor(x + 0.5)
+    return ("%dm%02ds"):format(whole // 60, whole % 60)
+  end
+  return ("%gs"):format(math.floor(x * 10 + 0.5) / 10)
 end
 
 return M

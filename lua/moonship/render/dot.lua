@@ -11,13 +11,7 @@ local function quote(s)
 end
 M.quote = quote
 
-local function secs(x)
-  if x >= 60 then
-    local whole = math.floor(x + 0.5)
-    return fmt("%dm%02ds", whole // 60, whole % 60)
-  end
-  return fmt("%gs", math.floor(x * 10 + 0.5) / 10)
-end
+local secs = require("moonship.duration").format
 
 local RED, BLUE, GREY = "#cf222e", "#0969da", "#57606a"
 

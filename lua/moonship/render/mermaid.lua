@@ -33,13 +33,7 @@ local function length(start, finish, precise)
   return fmt("%ds", math.max(1, math.floor(finish + 0.5) - math.floor(start + 0.5)))
 end
 
-local function secs(x)
-  if x >= 60 then
-    local whole = math.floor(x + 0.5)
-    return fmt("%dm%02ds", whole // 60, whole % 60)
-  end
-  return fmt("%gs", math.floor(x * 10 + 0.5) / 10)
-end
+local secs = require("moonship.duration").format
 
 -- render(workflow, schedule, {app=}) -> text
 function M.render(wf, sched, opts)

@@ -33,13 +33,7 @@ function M.locale_is_utf8(getenv)
   return false
 end
 
-local function secs(x)
-  if x >= 60 then
-    local whole = math.floor(x + 0.5)
-    return fmt("%dm%02ds", whole // 60, whole % 60)
-  end
-  return fmt("%gs", math.floor(x * 10 + 0.5) / 10)
-end
+local secs = require("moonship.duration").format
 M.format_seconds = secs
 
 local function width_of(s) return ulen(s) or #s end
