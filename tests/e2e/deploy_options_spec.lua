@@ -1,26 +1,10 @@
 -- `moonship deploy` options and task kinds beyond the seed workflow: concurrency limits, step
 -- timeouts, dry runs, release.remove_environment, and deploys written as Lua scripts.
-local json = require "moonship.json"
+local events = require "support.events"
 local kubesim = require "support.kubesim"
 local proc = require "support.proc"
 
-local function deploy(sim, args)
-  local argv = {proc.moonship, "deploy"}
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  for _, a in ipairs {"-o", "json", "--kubeconfig", sim.kubeconfig} do argv[#argv + 1] = a end
-  local r = proc.run(argv)
-  local events = {}
-  for line in r.stdout:gmatch("[^\n]+") do events[#events + 1] = json.decode(line) end
-  return r.code, events, r.stderr
-end
-
-local function final_state(events, task)
-  local state
-  for _, ev in ipairs(events) do
-    if ev.event == "task_finished" and ev.task == task then state = ev.state end
-  end
-  return state
-end
+local deploy, final_state = events.deploy, events.final_state
 
 -- The largest number of tasks running at once, from the order of start/finish events.
 local function peak_overlap(events)

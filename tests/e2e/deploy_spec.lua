@@ -1,47 +1,13 @@
 -- `moonship deploy` on kubesim: the workflow semantics of DESIGN.md §3, asserted on the run's
 -- JSON events (their order and the overlap of tasks), never on sleeps.
 local json = require "moonship.json"
+local events = require "support.events"
 local kubesim = require "support.kubesim"
 local proc = require "support.proc"
 
+local deploy, find, index_of, final_state = events.deploy, events.find, events.index_of, events.final_state
+
 local SHOP = proc.source_dir .. "/examples/shop/moonship.yaml"
-
--- Runs the binary with -o json against sim; returns code, events, stderr, stdout.
-local function deploy(sim, args, env)
-  local argv = {proc.moonship, "deploy"}
-  for _, a in ipairs(args) do argv[#argv + 1] = a end
-  for _, a in ipairs {"-o", "json", "--kubeconfig", sim.kubeconfig} do argv[#argv + 1] = a end
-  argv.env = env
-  local r = proc.run(argv)
-  local events = {}
-  for line in r.stdout:gmatch("[^\n]+") do
-    local ev = json.decode(line)
-    if type(ev) == "table" and ev.event then events[#events + 1] = ev end
-  end
-  return r.code, events, r.stderr, r.stdout
-end
-
--- The first event matching fields, and its index.
-local function find(events, fields)
-  for i, ev in ipairs(events) do
-    local ok = true
-    for k, v in pairs(fields) do if ev[k] ~= v then ok = false break end end
-    if ok then return ev, i end
-  end
-end
-
-local function index_of(events, fields)
-  local _, i = find(events, fields)
-  return i
-end
-
-local function final_state(events, task)
-  local state
-  for _, ev in ipairs(events) do
-    if ev.event == "task_finished" and ev.task == task then state = ev.state end
-  end
-  return state
-end
 
 local function copy_template(dir, src, extra_files)
   local text = proc.read_file(src)
@@ -418,19 +384,16 @@ describe("moonship deploy: interrupted", function()
       proc.moonship, "deploy", template, "-w", "deploy", "-o", "json", "--kubeconfig", sim.kubeconfig}
     sim:stop()
     assert.matches("exit=130", r.stdout)
-    local events = {}
-    for line in r.stdout:gmatch("[^\n]+") do
-      if line:sub(1, 1) == "{" then events[#events + 1] = json.decode(line) end
-    end
+    local ev = events.decode(r.stdout)
     for _, task in ipairs {"services.frontend", "jobs.migrate", "jobs.scrub", "services.backend"} do
-      assert.truthy(final_state(events, task), task .. " has no final state")
+      assert.truthy(final_state(ev, task), task .. " has no final state")
     end
-    assert.equal("cancelled", final_state(events, "services.backend"))
-    assert.equal("interrupted", find(events, {event = "run_finished"}).state)
+    assert.equal("cancelled", final_state(ev, "services.backend"))
+    assert.equal("interrupted", find(ev, {event = "run_finished"}).state)
     -- the local journal has the same events
     local path = io.popen("ls " .. dir .. "/.moonship/runs/*.jsonl"):read("l")
     local lines = 0
     for _ in proc.read_file(path):gmatch("[^\n]+") do lines = lines + 1 end
-    assert.equal(#events, lines)
+    assert.equal(#ev, lines)
   end)
 end)

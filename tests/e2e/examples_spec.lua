@@ -1,25 +1,17 @@
 -- Every example runs with its one documented command on kubesim, and does what its README says.
-local json = require "moonship.json"
+local events = require "support.events"
 local proc = require "support.proc"
 
-local EX = proc.source_dir .. "/examples"
+local final_states = events.final_states
 
+-- Runs a command; returns its result and the JSON events it printed.
 local function run_json(argv)
   local r = proc.run(argv)
-  local events = {}
-  for line in r.stdout:gmatch("[^\n]+") do
-    if line:sub(1, 1) == "{" then events[#events + 1] = json.decode(line) end
-  end
-  return r, events
+  return r, events.decode(r.stdout)
 end
 
-local function final_states(events)
-  local states = {}
-  for _, ev in ipairs(events) do
-    if ev.event == "task_finished" then states[ev.task] = ev.state end
-  end
-  return states
-end
+
+local EX = proc.source_dir .. "/examples"
 
 -- Copies an example to a temp dir so the journals it writes stay out of the tree.
 local function copy(name)
