@@ -336,7 +336,8 @@ function Client:delete(api_version, kind, name, namespace, opts)
 end
 
 -- client:watch(api_version, kind, {namespace=, label_selector=, field_selector=,
--- resource_version=}) -> iterator over events {type=, object=}, for use in a generic for (the
+-- resource_version=, project=fn(obj) -> the object to keep}) -> iterator over events
+-- {type=, object=}, for use in a generic for (the
 -- fourth value closes the stream when the loop ends). Without resource_version it lists first
 -- and yields ADDED for each object. It resumes from the last resourceVersion after a dropped
 -- connection or a server timeout, and after 410 Expired re-lists, yielding the differences

@@ -19,6 +19,43 @@ function M.new(client, api_version, kind, namespace)
   }, Informer)
 end
 
+-- What a cached object keeps. Pods and ReplicaSets are read only for diagnostics and
+-- ownership, never by readiness rules (which may be a user's), so the cache keeps just that:
+-- at 2,000 tasks their specs would be most of moonship's memory. Other kinds are kept whole
+-- (less managedFields, which nobody here reads, as client-go's informers drop it).
+local function keep_fields(src, names)
+  if type(src) ~= "table" then return nil end
+  local out = {}
+  for _, k in ipairs(names) do out[k] = src[k] end
+  return out
+end
+
+local META = {"name", "namespace", "uid", "generation", "resourceVersion", "ownerReferences",
+              "creationTimestamp", "deletionTimestamp"}
+local REVISION = "deployment.kubernetes.io/revision"
+
+local PROJECTIONS = {
+  Pod = function(obj)
+    return {apiVersion = obj.apiVersion, kind = obj.kind, metadata = keep_fields(obj.metadata, META),
+            status = keep_fields(obj.status, {"phase", "reason", "message", "conditions",
+                                              "containerStatuses", "initContainerStatuses"})}
+  end,
+  ReplicaSet = function(obj)
+    local md = keep_fields(obj.metadata, META)
+    local ann = obj.metadata.annotations
+    if ann and ann[REVISION] then md.annotations = {[REVISION] = ann[REVISION]} end
+    return {apiVersion = obj.apiVersion, kind = obj.kind, metadata = md,
+            spec = keep_fields(obj.spec, {"replicas"}), status = obj.status}
+  end,
+}
+
+function M.project(obj)
+  local projection = PROJECTIONS[obj.kind]
+  if projection then return projection(obj) end
+  obj.metadata.managedFields = nil
+  return obj
+end
+
 local function owner_uids(obj)
   local refs = obj and obj.metadata.ownerReferences
   if not refs then return nil end
@@ -54,7 +91,8 @@ local function notify(set, ev_type, obj)
 end
 
 function Informer:run()
-  for ev in self.client:watch(self.api_version, self.kind, {namespace = self.namespace, sync_events = true}) do
+  for ev in self.client:watch(self.api_version, self.kind,
+                              {namespace = self.namespace, sync_events = true, project = M.project}) do
     if ev.type == "SYNCED" then
       self.synced = true
       notify(self.all, "SYNCED", nil)
@@ -63,8 +101,6 @@ function Informer:run()
     else
       local obj = ev.object
       local name = obj.metadata.name
-      -- what nobody here reads, and the bulk of a cached object (as client-go's informers do)
-      obj.metadata.managedFields = nil
       local old = self.cache[name]
       if ev.type == "DELETED" then self.cache[name] = nil else self.cache[name] = obj end
       index(self, name, old, self.cache[name])

@@ -59,7 +59,9 @@ end
 -- ones (carrying their last known state).
 function Watch:sync(items)
   local seen = {}
+  local project = self.opts.project
   for _, obj in ipairs(items) do
+    if project then obj = project(obj) end
     local key = key_of(obj)
     seen[key] = true
     local old = self.known[key]
@@ -117,6 +119,10 @@ function Watch:stream()
           return false
         end
         local obj = ev.object
+        if ev.type ~= "ERROR" and ev.type ~= "BOOKMARK" and opts.project then
+          obj = opts.project(obj)
+          ev.object = obj
+        end
         if ev.type == "ERROR" then
           if obj.code == 410 then expired = true else bad = "watch: " .. tostring(obj.message) end
           return false
