@@ -174,10 +174,13 @@ function M.run(s)
   client:close()
   result.journal_path = journal.path
   if s.report then
-    -- The HTML timeline report, from the run's events (render/html.lua).
-    local f, rerr = io.open(s.report, "wb")
+    -- The HTML timeline report, from the run's events as the journal file has them.
+    local html = require "moonship.render.html"
+    local events, jerr = html.read_journal(journal.path)
+    local f, rerr = events and io.open(s.report, "wb")
+    if not events then rerr = jerr end
     if f then
-      f:write(require("moonship.render.html").render(journal.events))
+      f:write(html.render(events))
       f:close()
       result.report_path = s.report
       if s.output == "text" then stderr(fmt("moonship: report %s\n", s.report)) end

@@ -34,10 +34,10 @@ function M.new(opts)
     dir = opts.dir,
     started = sched.now(),
     started_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
-    sinks = {},
+    sinks = {},                -- the events themselves are kept only in the file: a run of
+                               -- thousands of tasks must not hold them all in memory
     tasks = {},        -- id -> {state=, attempts=, step=, started=, finished=, message=, spec_hash=, objects=}
     order = {},        -- task ids in the order they first appeared
-    events = {},
     state = "running",
   }, Journal)
   if self.dir then
@@ -84,7 +84,6 @@ function Journal:emit(ev)
       for _, id in ipairs(step.tasks) do task_record(self, id).step = step.step end
     end
   end
-  self.events[#self.events + 1] = ev
   local line = json.encode(ev, {sort_keys = true})
   if self.file then
     self.file:write(line, "\n")
