@@ -5,6 +5,7 @@
  * CRD registration. */
 #include "ctl.h"
 
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,6 +521,19 @@ static void reconcile(struct ks_server *s, const char *uid)
         ks_endpoints_reconcile(s, o);
 }
 
+/* Lets the API and the watches in: the controller holds the lock for all its work, and a burst
+ * of it (a few hundred pods coming ready at once) kept every watch from sending the changes
+ * already made, and every request from being answered, until the burst was over. */
+static void let_others_in(struct ks_server *s)
+{
+    double now = ks_mono();
+    if (now - s->ctl->held_since < 0.001) return;
+    pthread_mutex_unlock(&s->mu);
+    sched_yield();
+    pthread_mutex_lock(&s->mu);
+    s->ctl->held_since = ks_mono();
+}
+
 static void drain_queue(struct ks_server *s)
 {
     struct ks_ctl *c = s->ctl;
@@ -532,6 +546,7 @@ static void drain_queue(struct ks_server *s)
         ks_map_del(&c->queued, w.uid);
         c->now = w.at;
         reconcile(s, w.uid);
+        let_others_in(s);
     }
 }
 
@@ -540,7 +555,9 @@ static void *loop(void *arg)
     struct ks_server *s = arg;
     struct ks_ctl *c = s->ctl;
     pthread_mutex_lock(&s->mu);
+    c->held_since = ks_mono();
     while (!s->stopping) {
+        let_others_in(s);
         double now = ks_sim_now(s);
         int timer_due = c->nheap && c->heap[0].due <= now;
         /* in simulated-time order: what was queued before the next due timer goes first */
@@ -550,6 +567,12 @@ static void *loop(void *arg)
         }
         if (timer_due) {
             struct ks_timer t = timer_pop(c);
+            /* how far the controller runs behind: the measure of whether it distorts timings */
+            pthread_mutex_lock(&s->stats_mu);
+            s->stats.timers_fired++;
+            if ((now - t.due) * s->time_scale > s->stats.timer_late_max)
+                s->stats.timer_late_max = (now - t.due) * s->time_scale;
+            pthread_mutex_unlock(&s->stats_mu);
             c->now = t.due;
             reconcile(s, t.uid);
             drain_queue(s);
@@ -567,6 +590,7 @@ static void *loop(void *arg)
         ts.tv_sec = (time_t)abs_t;
         ts.tv_nsec = (long)((abs_t - (double)ts.tv_sec) * 1e9);
         pthread_cond_timedwait(&s->ctl_cond, &s->mu, &ts);
+        c->held_since = ks_mono();
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;

@@ -46,6 +46,7 @@ struct ks_ctl {
     size_t qhead, qlen, qcap;
     struct ks_map queued;
     double now;        /* simulated time of the work being done */
+    double held_since; /* monotonic time the loop last took the lock */
     char (*events)[40]; /* uids of recorded Events, oldest first, to bound their number */
     size_t ehead, elen;
 };

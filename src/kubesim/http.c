@@ -246,6 +246,8 @@ static void stats(struct ks_req *r, struct ks_resp *resp)
     cJSON_AddNumberToObject(o, "watches_open", s->stats.watches_open);
     cJSON_AddNumberToObject(o, "watches_total", (double)s->stats.watches_total);
     cJSON_AddItemToObject(o, "faults", counters(&s->stats.faults));
+    cJSON_AddNumberToObject(o, "timers_fired", (double)s->stats.timers_fired);
+    cJSON_AddNumberToObject(o, "timer_late_max_ms", s->stats.timer_late_max * 1000);
     cJSON_AddNumberToObject(o, "objects", (double)s->nobjects);
     cJSON_AddNumberToObject(o, "resource_version", (double)s->rv);
     cJSON_AddNumberToObject(o, "sim_time", ks_sim_now(s));

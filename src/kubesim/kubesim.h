@@ -94,6 +94,8 @@ struct ks_stats {
     struct ks_map by_code;     /* HTTP status ("200", "404", "dropped") -> count */
     int watches_open;
     uint64_t watches_total;
+    uint64_t timers_fired;  /* controller timers run */
+    double timer_late_max;  /* real seconds the most overdue one ran after its due time */
 };
 
 struct ks_server {
