@@ -273,6 +273,7 @@ static void record(struct ks_server *s, enum ks_evtype type, struct ks_obj *o, c
     /* {"type":"...","object":<obj>}\n, printed once: the object's text is copied out of it */
     struct ks_buf lb;
     ks_buf_init(&lb);
+    ks_buf_reserve(&lb, o->text_len + 512); /* about its last size: one allocation, no regrowth */
     ks_buf_adds(&lb, "{\"type\":\"");
     ks_buf_adds(&lb, names[type]);
     ks_buf_adds(&lb, "\",\"object\":");

@@ -44,6 +44,8 @@ void ks_buf_add(struct ks_buf *b, const char *s, size_t n)
 
 void ks_buf_adds(struct ks_buf *b, const char *s) { ks_buf_add(b, s, strlen(s)); }
 
+void ks_buf_reserve(struct ks_buf *b, size_t extra) { buf_grow(b, extra); }
+
 void ks_buf_printf(struct ks_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -17,6 +17,7 @@ void ks_buf_init(struct ks_buf *b);
 void ks_buf_free(struct ks_buf *b);
 void ks_buf_add(struct ks_buf *b, const char *s, size_t n);
 void ks_buf_adds(struct ks_buf *b, const char *s);
+void ks_buf_reserve(struct ks_buf *b, size_t extra); /* room for extra more bytes (sets oom) */
 void ks_buf_printf(struct ks_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *ks_buf_steal(struct ks_buf *b); /* returns the owned string ("" when empty), resets b */
 
