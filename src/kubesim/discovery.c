@@ -150,6 +150,16 @@ static int group_seen(struct ks_server *s, struct ks_rtype *upto, const char *gr
     return 0;
 }
 
+
+/* Whether v is the first registered type of its group and version: discovery lists each
+ * group-version once, in first-seen order. */
+static int first_of_version(struct ks_server *s, const struct ks_rtype *v)
+{
+    for (const struct ks_rtype *w = s->types; w != v; w = w->next)
+        if (!strcmp(w->group, v->group) && !strcmp(w->version, v->version)) return 0;
+    return 1;
+}
+
 static cJSON *aggregated(struct ks_server *s, int core)
 {
     cJSON *list = cJSON_CreateObject();
@@ -167,10 +177,7 @@ static cJSON *aggregated(struct ks_server *s, int core)
         /* one entry per version of the group, in first-seen order */
         for (struct ks_rtype *v = s->types; v; v = v->next) {
             if (strcmp(v->group, g->group)) continue;
-            int dup = 0;
-            for (struct ks_rtype *w = s->types; w != v; w = w->next)
-                if (!strcmp(w->group, g->group) && !strcmp(w->version, v->version)) dup = 1;
-            if (dup) continue;
+            if (!first_of_version(s, v)) continue;
             cJSON *ver = cJSON_CreateObject();
             if (!ver) continue;
             cJSON_AddStringToObject(ver, "version", v->version);
@@ -194,10 +201,7 @@ static cJSON *api_group(struct ks_server *s, struct ks_rtype *g)
     cJSON *vs = cJSON_AddArrayToObject(o, "versions");
     for (struct ks_rtype *v = s->types; v; v = v->next) {
         if (strcmp(v->group, g->group)) continue;
-        int dup = 0;
-        for (struct ks_rtype *w = s->types; w != v; w = w->next)
-            if (!strcmp(w->group, g->group) && !strcmp(w->version, v->version)) dup = 1;
-        if (dup) continue;
+        if (!first_of_version(s, v)) continue;
         cJSON *e = cJSON_CreateObject();
         char gv[300];
         snprintf(gv, sizeof gv, "%s/%s", v->group, v->version);
