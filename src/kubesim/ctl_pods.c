@@ -460,6 +460,20 @@ struct ks_obj *ks_pod_create(struct ks_server *s, struct ks_obj *owner, const cJ
 
 /* ---- Job controller ---- */
 
+/* Marks a job failed for `reason` (FailureTarget then Failed, as the job controller does),
+ * records the Event, and deletes its pods that are still running. */
+static void fail_job(struct ks_server *s, struct ks_obj *job, cJSON *st, struct ks_obj **pods, size_t n,
+                     const char *reason, const char *message, const char *ts)
+{
+    ks_ctl_set_condition(st, "FailureTarget", "True", reason, message, ts, -1);
+    ks_ctl_set_condition(st, "Failed", "True", reason, message, ts, -1);
+    ks_ctl_event(s, job, "Warning", reason, "job-controller", message);
+    for (size_t i = 0; pods && i < n; i++) {
+        const char *ph = ks_jstr(ks_j(pods[i]->json, "status"), "phase");
+        if (!ks_streq(ph, "Succeeded") && !ks_streq(ph, "Failed")) ks_ctl_delete(s, pods[i], "Background");
+    }
+}
+
 void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
 {
     if (ks_jpath(job->json, "metadata.deletionTimestamp")) return;
@@ -499,13 +513,7 @@ void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
     double active_deadline = ks_jnum(spec, "activeDeadlineSeconds", -1);
     int finished = 0;
     if (succeeded < completions && active_deadline >= 0 && now >= job->started_at + active_deadline) {
-        ks_ctl_set_condition(st, "FailureTarget", "True", "DeadlineExceeded", "Job was active longer than specified deadline", ts, -1);
-        ks_ctl_set_condition(st, "Failed", "True", "DeadlineExceeded", "Job was active longer than specified deadline", ts, -1);
-        ks_ctl_event(s, job, "Warning", "DeadlineExceeded", "job-controller", "Job was active longer than specified deadline");
-        for (size_t i = 0; pods && i < n; i++) {
-            const char *ph = ks_jstr(ks_j(pods[i]->json, "status"), "phase");
-            if (!ks_streq(ph, "Succeeded") && !ks_streq(ph, "Failed")) ks_ctl_delete(s, pods[i], "Background");
-        }
+        fail_job(s, job, st, pods, n, "DeadlineExceeded", "Job was active longer than specified deadline", ts);
         active = ready = 0;
         finished = 1;
     } else if (succeeded >= completions) {
@@ -515,13 +523,7 @@ void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
         ks_ctl_event(s, job, "Normal", "Completed", "job-controller", "Job completed");
         finished = 1;
     } else if (failed > limit) {
-        ks_ctl_set_condition(st, "FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit", ts, -1);
-        ks_ctl_set_condition(st, "Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit", ts, -1);
-        ks_ctl_event(s, job, "Warning", "BackoffLimitExceeded", "job-controller", "Job has reached the specified backoff limit");
-        for (size_t i = 0; pods && i < n; i++) {
-            const char *ph = ks_jstr(ks_j(pods[i]->json, "status"), "phase");
-            if (!ks_streq(ph, "Succeeded") && !ks_streq(ph, "Failed")) ks_ctl_delete(s, pods[i], "Background");
-        }
+        fail_job(s, job, st, pods, n, "BackoffLimitExceeded", "Job has reached the specified backoff limit", ts);
         active = ready = 0;
         finished = 1;
     }
