@@ -463,12 +463,8 @@ void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t, con
         const cJSON *labels = ks_jpath(o->json, "metadata.labels");
         const cJSON *was = old ? ks_jpath(old, "metadata.labels") : labels;
         size_t n;
-        struct ks_obj **svcs = srt ? ks_obj_list(s, srt, o->ns, &n) : NULL;
-        for (size_t i = 0; svcs && i < n; i++) {
-            const cJSON *sel = ks_jpath(svcs[i]->json, "spec.selector");
-            if (cJSON_IsObject(sel) && (ks_map_subset(sel, labels) || ks_map_subset(sel, was)))
-                ks_ctl_enqueue(s, svcs[i]->uid);
-        }
+        struct ks_obj **svcs = srt ? ks_obj_selecting(s, srt, o->ns, labels, was, &n) : NULL; /* by index */
+        for (size_t i = 0; svcs && i < n; i++) ks_ctl_enqueue(s, svcs[i]->uid);
         free(svcs);
     }
     /* a Service's Endpoints removed by hand come back, as the endpoints controller does it */

@@ -14,6 +14,9 @@ struct ks_scenario;
 struct ks_ctl;
 struct ks_pod;
 
+extern const char KS_LABELS[];   /* "metadata.labels" */
+extern const char KS_SELECTOR[]; /* "spec.selector" */
+
 /* A resource type: built in, from a CRD, or from --kinds. */
 struct ks_rtype {
     char *group, *version, *kind, *plural, *singular, *list_kind; /* owns */
@@ -26,10 +29,11 @@ struct ks_rtype {
     int order;          /* registration rank: dependents are collected type by type in this order */
     struct ks_map objs; /* "ns/name" -> struct ks_obj* (owned by the store) */
     /* Indexes, so a controller's lookup costs what it finds rather than the store's size:
-     * namespace -> its objects; for pods (label_index) also "ns\x1fkey\x1fvalue" -> the objects
-     * with that label (Service selectors). Values are struct ks_objset* owned by the map. */
+     * namespace -> its objects; and "ns\x1fkey\x1fvalue" -> the objects whose map at
+     * label_path has that member: pods by label (what a Service selects), Services by selector
+     * (which Services a pod's change concerns). Values are struct ks_objset* owned by the map. */
     struct ks_map by_ns, by_label;
-    int label_index;
+    const char *label_path; /* KS_LABELS, KS_SELECTOR or NULL (no by_label) */
     struct ks_rtype *next;
 };
 
@@ -46,7 +50,7 @@ struct ks_obj {
     size_t text_len;
     char **owners;         /* owns: the uids of its ownerReferences, as filed in s->owned */
     int nowners;
-    char **lkeys;          /* owns: its s->by_label keys (types with a label index) */
+    char **lkeys;          /* owns: its rt->by_label keys (types with a label_path) */
     int nlkeys;
 };
 
@@ -165,6 +169,11 @@ struct ks_obj **ks_obj_children(struct ks_server *s, const char *uid, size_t *n)
  * Service selector), sorted by name; caller frees the array; NULL on OOM. */
 struct ks_obj **ks_obj_select(struct ks_server *s, struct ks_rtype *rt, const char *ns, const cJSON *match,
                               size_t *n);
+/* The objects of a type indexed by selector (Services) in ns whose selector, a non-empty plain
+ * map, selects labels or was (the labels before a change), sorted by name; caller frees the
+ * array; NULL on OOM. */
+struct ks_obj **ks_obj_selecting(struct ks_server *s, struct ks_rtype *rt, const char *ns, const cJSON *labels,
+                                 const cJSON *was, size_t *n);
 void ks_obj_set_rv(struct ks_obj *o);
 /* The object's JSON text (cached until its next write); NULL on OOM. */
 const char *ks_obj_text(struct ks_obj *o, size_t *len);

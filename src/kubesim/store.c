@@ -42,6 +42,9 @@ static const struct builtin BUILTINS[] = {
      0, 1, 0},
 };
 
+const char KS_LABELS[] = "metadata.labels";
+const char KS_SELECTOR[] = "spec.selector";
+
 static char *lower(const char *s)
 {
     char *d = ks_strdup(s);
@@ -140,8 +143,10 @@ int ks_store_init(struct ks_server *s)
         rt->status_sub = b->status;
         rt->scale_sub = b->scale;
         rt->builtin = 1;
-        /* Services find their pods by label (endpoints, a workload's required Service) */
-        rt->label_index = !strcmp(b->plural, "pods");
+        /* Services find their pods by label (endpoints, a workload's required Service), and a
+         * pod's change the Services that select it */
+        if (!strcmp(b->plural, "pods")) rt->label_path = KS_LABELS;
+        if (!strcmp(b->plural, "services")) rt->label_path = KS_SELECTOR;
     }
     if (s->faults.history <= 0) s->faults.history = 10000;
     s->ring_cap = (size_t)s->faults.history;
@@ -387,11 +392,11 @@ static int owners_of(const cJSON *json, char ***out)
     return n;
 }
 
-/* The by_label keys of an object with these labels. */
-static int label_keys(const char *ns, const cJSON *json, char ***out)
+/* The by_label keys of an object: one per string member of the map at path. */
+static int label_keys(const char *ns, const cJSON *json, const char *path, char ***out)
 {
     *out = NULL;
-    const cJSON *labels = ks_jpath(json, "metadata.labels"), *l;
+    const cJSON *labels = ks_jpath(json, path), *l;
     int n = 0, cap = cJSON_GetArraySize(labels);
     if (cap <= 0) return 0;
     char **v = calloc((size_t)cap, sizeof *v);
@@ -407,6 +412,40 @@ static int label_keys(const char *ns, const cJSON *json, char ***out)
     }
     *out = v;
     return n;
+}
+
+/* A Service is filed under one member of its selector, the one fewest other Services are
+ * filed under: a pod it selects has that label, so looking up the pod's labels finds it, and
+ * a label every Service selects on (app.kubernetes.io/part-of) does not make each pod's
+ * change visit every Service. None when a member is not a string (it selects nothing). */
+static int selector_keys(struct ks_rtype *rt, const char *ns, const cJSON *json, char ***out)
+{
+    *out = NULL;
+    const cJSON *sel = ks_jpath(json, KS_SELECTOR), *m, *best = NULL;
+    size_t best_n = 0;
+    cJSON_ArrayForEach(m, sel)
+    {
+        if (!cJSON_IsString(m) || !m->string) return 0;
+        char *key = ks_sprintf("%s\x1f%s\x1f%s", ns, m->string, m->valuestring);
+        if (!key) return -1;
+        const struct ks_objset *set = ks_map_get(&rt->by_label, key);
+        free(key);
+        if (!best || (set ? set->n : 0) < best_n) best = m, best_n = set ? set->n : 0;
+    }
+    if (!best) return 0;
+    char **v = calloc(1, sizeof *v);
+    if (!v || !(v[0] = ks_sprintf("%s\x1f%s\x1f%s", ns, best->string, best->valuestring))) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+static int index_keys(struct ks_obj *o, char ***out)
+{
+    if (o->rt->label_path == KS_SELECTOR) return selector_keys(o->rt, o->ns, o->json, out);
+    return label_keys(o->ns, o->json, o->rt->label_path, out);
 }
 
 static void file_owners(struct ks_server *s, struct ks_obj *o)
@@ -445,8 +484,8 @@ static void index_add(struct ks_server *s, struct ks_obj *o)
     if (n < 0) s->index_lost = 1;
     o->nowners = n > 0 ? n : 0;
     file_owners(s, o);
-    if (o->rt->label_index) {
-        n = label_keys(o->ns, o->json, &o->lkeys);
+    if (o->rt->label_path) {
+        n = index_keys(o, &o->lkeys);
         if (n < 0) s->index_lost = 1;
         o->nlkeys = n > 0 ? n : 0;
         file_labels(s, o);
@@ -466,11 +505,11 @@ static void index_update(struct ks_server *s, struct ks_obj *o, const cJSON *old
         o->nowners = n > 0 ? n : 0;
         file_owners(s, o);
     }
-    if (o->rt->label_index &&
-        !ks_jequal(ks_jpath(old, "metadata.labels"), ks_jpath(o->json, "metadata.labels"))) {
-        char **v;
-        int n = label_keys(o->ns, o->json, &v);
+    const char *lp = o->rt->label_path;
+    if (lp && !ks_jequal(ks_jpath(old, lp), ks_jpath(o->json, lp))) {
         unfile_labels(o);
+        char **v;
+        int n = index_keys(o, &v);
         if (n < 0) s->index_lost = 1;
         o->lkeys = v;
         o->nlkeys = n > 0 ? n : 0;
@@ -674,7 +713,7 @@ struct ks_obj **ks_obj_select(struct ks_server *s, struct ks_rtype *rt, const ch
     *n = 0;
     /* the candidates: the objects with the rarest of the wanted labels, when indexed */
     const struct ks_objset *best = NULL;
-    int indexed = rt->label_index && !s->index_lost && rt->namespaced && ns && match && match->child;
+    int indexed = rt->label_path == KS_LABELS && !s->index_lost && rt->namespaced && ns && match && match->child;
     const cJSON *m, *wanted = indexed ? match : NULL;
     cJSON_ArrayForEach(m, wanted)
     {
@@ -700,4 +739,60 @@ struct ks_obj **ks_obj_select(struct ks_server *s, struct ks_rtype *rt, const ch
         if (ks_map_subset(match, ks_jpath(arr[i]->json, "metadata.labels"))) arr[(*n)++] = arr[i];
     qsort(arr, *n, sizeof *arr, cmp_obj);
     return arr;
+}
+
+/* Appends the members of the by_label bucket of ns/key=value to *v (grown as needed). */
+static int add_bucket(struct ks_rtype *rt, const char *ns, const cJSON *l, struct ks_obj ***v, size_t *n,
+                      size_t *cap)
+{
+    char buf[512], *key = buf;
+    if (snprintf(buf, sizeof buf, "%s\x1f%s\x1f%s", ns, l->string, l->valuestring) >= (int)sizeof buf &&
+        !(key = ks_sprintf("%s\x1f%s\x1f%s", ns, l->string, l->valuestring)))
+        return -1;
+    const struct ks_objset *set = ks_map_get(&rt->by_label, key);
+    if (key != buf) free(key);
+    if (!set) return 0;
+    if (*n + set->n > *cap) {
+        size_t c = (*n + set->n) * 2;
+        struct ks_obj **nv = realloc(*v, c * sizeof *nv);
+        if (!nv) return -1;
+        *v = nv;
+        *cap = c;
+    }
+    memcpy(*v + *n, set->v, set->n * sizeof **v);
+    *n += set->n;
+    return 0;
+}
+
+struct ks_obj **ks_obj_selecting(struct ks_server *s, struct ks_rtype *rt, const char *ns, const cJSON *labels,
+                                 const cJSON *was, size_t *n)
+{
+    *n = 0;
+    struct ks_obj **v = NULL;
+    size_t k = 0, cap = 0;
+    if (rt->label_path == KS_SELECTOR && rt->namespaced && !s->index_lost) {
+        /* the candidates: the objects filed under one of the labels, now or before (each
+         * object is filed under one member of its selector, so it comes up once per map) */
+        const cJSON *l, *maps[2] = {labels, was == labels ? NULL : was};
+        for (int m = 0; m < 2; m++)
+            cJSON_ArrayForEach(l, maps[m])
+            {
+                if (!cJSON_IsString(l) || !l->string) continue;
+                if (add_bucket(rt, ns, l, &v, &k, &cap) < 0) {
+                    free(v);
+                    return NULL;
+                }
+            }
+        if (!v && !(v = malloc(sizeof *v))) return NULL;
+        qsort(v, k, sizeof *v, cmp_obj);
+    } else if (!(v = ks_obj_list(s, rt, ns, &k))) {
+        return NULL;
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (*n && v[*n - 1] == v[i]) continue; /* found through labels and was alike */
+        const cJSON *sel = ks_jpath(v[i]->json, "spec.selector");
+        if (cJSON_IsObject(sel) && sel->child && (ks_map_subset(sel, labels) || ks_map_subset(sel, was)))
+            v[(*n)++] = v[i];
+    }
+    return v;
 }
