@@ -124,14 +124,9 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
     struct ks_pod *st = pod->pod;
     char ts[32];
     ks_ctl_wall_str(s, ts);
-    cJSON *nw = cJSON_Duplicate(pod->json, 1);
-    if (!nw) return;
     const cJSON *old = ks_j(pod->json, "status");
     cJSON *status = cJSON_CreateObject();
-    if (!status) {
-        cJSON_Delete(nw);
-        return;
-    }
+    if (!status) return;
     int started = st->stage >= PS_RUNNING;
     int ready = st->stage == PS_READY || (st->job && st->stage == PS_RUNNING);
     const char *phase = "Pending";
@@ -238,6 +233,12 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
         }
         cJSON_AddItemToArray(css, cs);
         idx++;
+    }
+    /* most passes change nothing: no copy of the pod for them */
+    cJSON *nw = ks_jequal(status, old) ? NULL : cJSON_Duplicate(pod->json, 1);
+    if (!nw) {
+        cJSON_Delete(status);
+        return;
     }
     ks_jset(nw, "status", status);
     ks_ctl_write(s, pod, nw, "kubelet", 1);
