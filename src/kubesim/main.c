@@ -1,6 +1,7 @@
 /* moonship-kubesim: parses the command line, loads the scenario, starts the HTTP server and the
  * controllers, writes the kubeconfig, prints the address and serves until SIGTERM/SIGINT. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* The controller's thread arena otherwise gives memory back after each burst and takes it
+     * again page by page for the next (mprotect and page faults were an eighth of its time). */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TOP_PAD, 4 << 20);
     struct ks_server *s = calloc(1, sizeof *s);
     if (!s) return 1;
     atomic_init(&s->api_waiting, 0);
