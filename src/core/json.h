@@ -34,29 +34,53 @@ int ms_json_add_number(struct ms_json_buf *b, double d, int keep_fraction);
 /* 1-based line and column (in bytes) of a byte offset of text. */
 void ms_json_position(const char *text, size_t len, size_t offset, int *line, int *col);
 
-/* Walks the tokens of a valid JSON text in order, which is the order cJSON's tree holds its
- * nodes in (an object member's key before its value): lets the decoder read integers from
- * their own digits and strings with their NULs. Use one scan per token kind. */
-struct ms_json_scan {
-    const char *text;
-    size_t len, pos;
+/* ---- reading (json_read.c) ----
+ * One pass over a text: the reader checks the grammar as it goes and hands out one token at
+ * a time, so a decoder builds its values straight from the text. Strings keep their NULs,
+ * integers are read from their own digits (exact int64), depth is capped at max_depth. */
+enum ms_json_token {
+    MS_JSON_END,   /* the text is done: one value and nothing but whitespace after it */
+    MS_JSON_ERROR, /* problem and error_at say what and where */
+    MS_JSON_NULL,
+    MS_JSON_FALSE,
+    MS_JSON_TRUE,
+    MS_JSON_INTEGER, /* integer */
+    MS_JSON_NUMBER,  /* number: a fraction, an exponent, or beyond int64 */
+    MS_JSON_STRING,  /* str, str_len */
+    MS_JSON_KEY,     /* str, str_len: an object member's name; its value comes next */
+    MS_JSON_ARRAY,
+    MS_JSON_ARRAY_END,
+    MS_JSON_OBJECT,
+    MS_JSON_OBJECT_END,
 };
-/* Returns 1 with the next number token's span, 0 at the end of the text. */
-int ms_json_next_number(struct ms_json_scan *s, size_t *start, size_t *n);
-/* Returns 1 with the next string literal's span, quotes included; 0 at the end. */
-int ms_json_next_string(struct ms_json_scan *s, size_t *start, size_t *n);
 
-/* Appends the bytes a string literal (quotes included) stands for: escapes decoded, \u
- * surrogate pairs joined into UTF-8, \u0000 kept as a NUL byte. */
-int ms_json_unescape(struct ms_json_buf *b, const char *lit, size_t n);
+struct ms_json_reader {
+    const char *text; /* borrows */
+    size_t len, pos;
+    int depth, max_depth, state;
+    char open[MS_JSON_MAX_DEPTH]; /* '[' or '{' per open container */
+    /* the token just read */
+    const char *str; /* into text, or into buf when the literal had escapes */
+    size_t str_len;
+    long long integer;
+    double number;
+    struct ms_json_buf buf; /* owns */
+    /* after MS_JSON_ERROR */
+    size_t error_at;
+    const char *problem;
+    char what[32];
+};
+
+/* max_depth <= MS_JSON_MAX_DEPTH. ms_json_reader_free releases the buffer. */
+void ms_json_reader_init(struct ms_json_reader *r, const char *text, size_t len, int max_depth);
+void ms_json_reader_free(struct ms_json_reader *r);
+enum ms_json_token ms_json_read(struct ms_json_reader *r);
+/* Reads past the rest of the value whose first token was `first` (nothing more for a scalar)
+ * without handing out its tokens. Returns the last token read: MS_JSON_ERROR if it was bad. */
+enum ms_json_token ms_json_skip_rest(struct ms_json_reader *r, enum ms_json_token first);
 
 /* A number token as an integer: 1 with *v when the token is an integer (no fraction or
  * exponent) that fits an int64, else 0. */
 int ms_json_token_integer(const char *tok, size_t n, long long *v);
-
-/* What cJSON lets through but JSON forbids, checked before parsing: NUL and other control
- * bytes (raw inside strings, or as whitespace), and nesting deeper than max_depth (so the
- * message says so). Returns the offset of the first problem with *problem set, or -1. */
-long ms_json_check(const char *text, size_t len, int max_depth, const char **problem);
 
 #endif

@@ -1,8 +1,8 @@
 /* moonship's version string and those of the libraries linked in (bug reports want both). */
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <uv.h>
+#include <yaml.h>
 
 #include "version.h"
 
@@ -13,6 +13,6 @@ const char *ms_version(void)
 
 void ms_version_libraries(char *buf, unsigned long size)
 {
-    snprintf(buf, size, "libuv %s, %s, cJSON %s", uv_version_string(), curl_version(),
-             cJSON_Version());
+    snprintf(buf, size, "libuv %s, %s, libyaml %s", uv_version_string(), curl_version(),
+             yaml_get_version_string());
 }

@@ -1,8 +1,9 @@
-/* moonship.json: JSON decoding on cJSON (integers read from their own digits, so they stay
- * exact) and an encoder that keeps integers, [] versus {}, and nulls as they were decoded. */
-#include <cjson/cJSON.h>
+/* moonship.json: a one-pass decoder on core/json.h's reader (integers read from their own
+ * digits, so they stay exact; strings keep their NULs) and an encoder that keeps integers,
+ * [] versus {}, and nulls as they were decoded. */
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,126 +13,201 @@
 #include "lua/options.h"
 #include "lua/shape.h"
 
-#define TREE_MT "moonship.json.Tree"
+#define DECODE_MT "moonship.json.Decode"
 #define OUT_MT "moonship.json.Output"
 
 /* ---- decode ---- */
 
-/* cJSON's tree lives in a box whose __gc frees it: building the Lua value may raise. */
-struct tree {
-    cJSON *root;           /* owns */
-    struct ms_json_buf buf; /* a string being unescaped */
-    struct ms_json_scan numbers, strings;
+#define MAX_DROP 32 /* paths in the drop option */
+#define MAX_SEGMENTS 16
+
+/* One decode: the reader, and the paths whose values are read past without being built. One
+ * box per Lua state is kept in decode's upvalue and reused (a watch decodes thousands of
+ * events); a decode that finds it busy (from a finalizer run mid-decode, or after a decode
+ * that raised) takes a box of its own. __gc frees the reader's buffer. */
+struct decode {
+    struct ms_json_reader r;
+    int busy;
+    int array_mt, object_mt; /* stack indexes of the shape metatables */
+    int ndrop;
+    struct {
+        int n;
+        struct { const char *s; size_t len; } seg[MAX_SEGMENTS]; /* into the option's strings */
+    } drop[MAX_DROP];
 };
 
-static int tree_gc(lua_State *L)
+static int decode_gc(lua_State *L)
 {
-    struct tree *t = luaL_checkudata(L, 1, TREE_MT);
-    cJSON_Delete(t->root);
-    t->root = NULL;
-    ms_json_buf_free(&t->buf);
+    struct decode *d = luaL_checkudata(L, 1, DECODE_MT);
+    ms_json_reader_free(&d->r);
     return 0;
 }
 
-/* Pushes the next string literal of the text: cJSON's copy would end at a \u0000. */
-static void push_next_string(lua_State *L, struct tree *t, const char *fallback)
+static void done_decoding(struct decode *d)
 {
-    size_t start, n;
-    t->buf.len = 0;
-    if (!ms_json_next_string(&t->strings, &start, &n) ||
-        ms_json_unescape(&t->buf, t->strings.text + start, n) == MS_JSON_ENOMEM) {
-        lua_pushstring(L, fallback);
-        return;
-    }
-    lua_pushlstring(L, t->buf.data ? t->buf.data : "", t->buf.len);
+    if (d->r.buf.cap > 65536) /* one huge string is no reason to hold its buffer */
+        ms_json_reader_free(&d->r);
+    d->busy = 0;
 }
 
-static void push_item(lua_State *L, struct tree *t, const cJSON *item)
+/* The drop option: {"a.b.c", ...}, each a path of object keys from the top value. */
+static void read_drop(lua_State *L, int idx, struct decode *d)
 {
-    luaL_checkstack(L, 6, "json.decode: nesting too deep");
-    if (cJSON_IsNull(item)) {
-        ms_push_null(L);
-    } else if (cJSON_IsBool(item)) {
-        lua_pushboolean(L, cJSON_IsTrue(item));
-    } else if (cJSON_IsNumber(item)) {
-        /* cJSON only keeps a double: read the token again to keep integers exact. */
-        size_t start, n;
-        long long v;
-        if (ms_json_next_number(&t->numbers, &start, &n) &&
-            ms_json_token_integer(t->numbers.text + start, n, &v))
-            lua_pushinteger(L, (lua_Integer)v);
-        else
-            lua_pushnumber(L, (lua_Number)item->valuedouble);
-    } else if (cJSON_IsString(item)) {
-        push_next_string(L, t, item->valuestring);
-    } else if (cJSON_IsArray(item)) {
-        lua_createtable(L, cJSON_GetArraySize(item), 0);
-        lua_Integer i = 0;
-        for (const cJSON *c = item->child; c; c = c->next) {
-            push_item(L, t, c);
-            lua_rawseti(L, -2, ++i);
+    luaL_argcheck(L, lua_type(L, idx) == LUA_TTABLE, 2, "drop must be a list of paths");
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    luaL_argcheck(L, n <= MAX_DROP, 2, "drop takes up to 32 paths");
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        size_t len = 0;
+        const char *path = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+        luaL_argcheck(L, len > 0, 2, "drop: a path is a non-empty string");
+        lua_pop(L, 1); /* the string stays alive in the option table */
+        int k = d->ndrop++;
+        d->drop[k].n = 0;
+        for (const char *p = path, *end = path + len; p <= end;) {
+            const char *dot = memchr(p, '.', (size_t)(end - p));
+            if (!dot)
+                dot = end;
+            luaL_argcheck(L, d->drop[k].n < MAX_SEGMENTS && dot > p, 2,
+                          "drop: a path is up to 16 non-empty keys joined by '.'");
+            d->drop[k].seg[d->drop[k].n].s = p;
+            d->drop[k].seg[d->drop[k].n++].len = (size_t)(dot - p);
+            p = dot + 1;
         }
-        ms_set_shape(L, -1, MS_SHAPE_ARRAY);
-    } else if (cJSON_IsObject(item)) {
-        lua_createtable(L, 0, cJSON_GetArraySize(item));
-        for (const cJSON *c = item->child; c; c = c->next) {
-            push_next_string(L, t, c->string);
-            push_item(L, t, c);
+    }
+}
+
+/* Of the drop paths in `live` (their first `level` keys matched the way here), those that go on
+ * through key (NULL: an array element, which only "*" matches): returns 1 when one ends at it
+ * (its value is dropped), else sets *next. */
+static int drop_key(const struct decode *d, uint32_t live, int level, const char *key, size_t len,
+                    uint32_t *next)
+{
+    *next = 0;
+    for (int i = 0; i < d->ndrop; i++) {
+        if (!(live >> i & 1) || d->drop[i].n <= level)
+            continue;
+        const char *s = d->drop[i].seg[level].s;
+        size_t n = d->drop[i].seg[level].len;
+        if (!(n == 1 && s[0] == '*') && (!key || n != len || memcmp(s, key, len) != 0))
+            continue;
+        if (d->drop[i].n == level + 1)
+            return 1;
+        *next |= (uint32_t)1 << i;
+    }
+    return 0;
+}
+
+/* Pushes the value that starts with tok. Returns 0, or -1 when the reader failed. */
+static int push_value(lua_State *L, struct decode *d, enum ms_json_token tok, uint32_t live, int level)
+{
+    struct ms_json_reader *r = &d->r;
+    switch (tok) {
+    case MS_JSON_NULL: ms_push_null(L); return 0;
+    case MS_JSON_FALSE: lua_pushboolean(L, 0); return 0;
+    case MS_JSON_TRUE: lua_pushboolean(L, 1); return 0;
+    case MS_JSON_INTEGER: lua_pushinteger(L, (lua_Integer)r->integer); return 0;
+    case MS_JSON_NUMBER: lua_pushnumber(L, (lua_Number)r->number); return 0;
+    case MS_JSON_STRING: lua_pushlstring(L, r->str, r->str_len); return 0;
+    case MS_JSON_ARRAY: {
+        luaL_checkstack(L, 4, "json.decode: nesting too deep");
+        lua_newtable(L);
+        lua_Integer n = 0;
+        while ((tok = ms_json_read(r)) != MS_JSON_ARRAY_END) {
+            uint32_t next = 0;
+            if (tok == MS_JSON_ERROR)
+                return -1;
+            if (live && drop_key(d, live, level, NULL, 0, &next)) {
+                if (ms_json_skip_rest(r, tok) == MS_JSON_ERROR)
+                    return -1;
+                continue;
+            }
+            if (push_value(L, d, tok, next, level + 1))
+                return -1;
+            lua_rawseti(L, -2, ++n);
+        }
+        lua_pushvalue(L, d->array_mt);
+        lua_setmetatable(L, -2);
+        return 0;
+    }
+    case MS_JSON_OBJECT: {
+        luaL_checkstack(L, 4, "json.decode: nesting too deep");
+        lua_newtable(L);
+        int members = 0;
+        while ((tok = ms_json_read(r)) != MS_JSON_OBJECT_END) {
+            if (tok == MS_JSON_ERROR)
+                return -1;
+            uint32_t next = 0;
+            if (live && drop_key(d, live, level, r->str, r->str_len, &next)) {
+                if (ms_json_skip_rest(r, ms_json_read(r)) == MS_JSON_ERROR)
+                    return -1;
+                continue;
+            }
+            lua_pushlstring(L, r->str, r->str_len);
+            tok = ms_json_read(r);
+            if (tok == MS_JSON_ERROR || push_value(L, d, tok, next, level + 1))
+                return -1;
             lua_rawset(L, -3); /* a repeated key: the last one wins */
+            members++;
         }
-        if (!item->child)
-            ms_set_shape(L, -1, MS_SHAPE_OBJECT);
-    } else {
-        ms_push_null(L);
+        if (!members) {
+            lua_pushvalue(L, d->object_mt);
+            lua_setmetatable(L, -2);
+        }
+        return 0;
+    }
+    default:
+        return -1;
     }
 }
 
-static int decode_error(lua_State *L, const char *text, size_t len, size_t off, const char *msg)
-{
-    char what[48];
-    int line, col;
-    ms_json_position(text, len, off, &line, &col);
-    if (!msg) {
-        unsigned char c = off < len ? (unsigned char)text[off] : 0;
-        if (off >= len)
-            snprintf(what, sizeof what, "unexpected end of input");
-        else if (c > 0x20 && c < 0x7f)
-            snprintf(what, sizeof what, "unexpected character '%c'", c);
-        else
-            snprintf(what, sizeof what, "unexpected byte 0x%02X", c);
-        msg = what;
-    }
-    lua_pushnil(L);
-    lua_pushfstring(L, "json: %d:%d/%I: %s", line, col, (lua_Integer)off, msg);
-    return 2;
-}
-
-/* json.decode(text) -> value | nil, "json: line:col/offset: message"
+/* json.decode(text [, {drop = {"a.b", ...}}]) -> value | nil, "json: line:col/offset: message"
  * Arrays carry the array mark and empty objects the object mark, so they encode back the
- * same; null is json.null; integers are Lua integers. Raises only when text is not a string. */
+ * same; null is json.null; integers are Lua integers. drop names the values (dotted paths of
+ * keys from the top value; "*" stands for any key or any array element) that are read past
+ * and left out: cheaper than building what is thrown away, such as the managedFields of
+ * every watched object ("items.*.metadata.managedFields" in a list). Raises only for bad
+ * arguments. */
 static int l_json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    const char *problem = NULL;
-    long bad = ms_json_check(text, len, MS_JSON_MAX_DEPTH, &problem);
-    if (bad >= 0)
-        return decode_error(L, text, len, (size_t)bad, problem);
-    struct tree *t = lua_newuserdatauv(L, sizeof *t, 0);
-    memset(t, 0, sizeof *t);
-    luaL_setmetatable(L, TREE_MT);
-    const char *end = NULL;
-    /* The length counts the terminating NUL, which cJSON wants to see after the value. */
-    t->root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
-    if (!t->root) {
-        size_t off = end && end >= text ? (size_t)(end - text) : 0;
-        return decode_error(L, text, len, off, NULL);
+    lua_settop(L, 2);
+    struct decode *d = lua_touserdata(L, lua_upvalueindex(1));
+    if (d->busy) {
+        d = lua_newuserdatauv(L, sizeof *d, 0);
+        memset(d, 0, sizeof *d);
+        luaL_setmetatable(L, DECODE_MT);
     }
-    t->numbers = t->strings = (struct ms_json_scan){text, len, 0};
-    push_item(L, t, t->root);
-    cJSON_Delete(t->root);
-    t->root = NULL;
-    ms_json_buf_free(&t->buf);
+    struct ms_json_buf keep = d->r.buf; /* the buffer outlives the reader's init */
+    ms_json_reader_init(&d->r, text, len, MS_JSON_MAX_DEPTH);
+    d->r.buf = keep;
+    d->r.buf.len = 0;
+    d->ndrop = 0;
+    if (!lua_isnil(L, 2)) { /* raises on a bad option: d is not busy yet */
+        static const char *const names[] = {"drop", NULL};
+        ms_check_options(L, 2, "json.decode", names);
+        lua_getfield(L, 2, "drop");
+        if (!lua_isnil(L, -1))
+            read_drop(L, lua_gettop(L), d);
+        lua_pop(L, 1);
+    }
+    d->busy = 1;
+    ms_push_shape_mt(L, MS_SHAPE_ARRAY);
+    d->array_mt = lua_gettop(L);
+    ms_push_shape_mt(L, MS_SHAPE_OBJECT);
+    d->object_mt = lua_gettop(L);
+    uint32_t live = d->ndrop ? (uint32_t)(((uint64_t)1 << d->ndrop) - 1) : 0;
+    enum ms_json_token tok = ms_json_read(&d->r);
+    if (tok == MS_JSON_ERROR || push_value(L, d, tok, live, 0) || ms_json_read(&d->r) != MS_JSON_END) {
+        int line, col;
+        ms_json_position(text, len, d->r.error_at, &line, &col);
+        lua_pushnil(L);
+        lua_pushfstring(L, "json: %d:%d/%I: %s", line, col, (lua_Integer)d->r.error_at, d->r.problem);
+        done_decoding(d);
+        return 2;
+    }
+    done_decoding(d);
     return 1;
 }
 
@@ -149,14 +225,31 @@ struct out {
     char indent[17];
     int indent_len;
     int visiting; /* stack index of the set of tables being encoded */
-    struct seg path[MS_JSON_MAX_DEPTH + 1];
+    struct seg *path; /* owns; grown as deep as the value goes */
+    int path_cap;
 };
 
 static int out_gc(lua_State *L)
 {
     struct out *o = luaL_checkudata(L, 1, OUT_MT);
     ms_json_buf_free(&o->b);
+    free(o->path);
+    o->path = NULL;
     return 0;
+}
+
+/* Records the step taken at depth, for messages. */
+static void set_path(lua_State *L, struct out *o, int depth, struct seg seg)
+{
+    if (depth >= o->path_cap) {
+        int cap = o->path_cap ? o->path_cap * 2 : 16;
+        struct seg *p = realloc(o->path, (size_t)cap * sizeof *p);
+        if (!p)
+            luaL_error(L, "json.encode: out of memory");
+        o->path = p;
+        o->path_cap = cap;
+    }
+    o->path[depth] = seg;
 }
 
 /* Raises "json.encode: <what> at $.a[2].b" naming where the bad value is. */
@@ -268,7 +361,7 @@ static void encode_object(lua_State *L, struct out *o, int idx, int depth)
             newline(L, o, depth + 1);
             put_string(L, o, s, n);
             put(L, o, o->indent_len ? ": " : ":", o->indent_len ? 2 : 1);
-            o->path[depth] = (struct seg){s, n, 0};
+            set_path(L, o, depth, (struct seg){s, n, 0});
             encode(L, o, lua_gettop(L) - 2, depth + 1);
             lua_pop(L, 3);
         }
@@ -299,7 +392,7 @@ static void encode_object(lua_State *L, struct out *o, int idx, int depth)
             newline(L, o, depth + 1);
             put_string(L, o, ks[j].s, ks[j].n);
             put(L, o, o->indent_len ? ": " : ":", o->indent_len ? 2 : 1);
-            o->path[depth] = (struct seg){ks[j].s, ks[j].n, 0};
+            set_path(L, o, depth, (struct seg){ks[j].s, ks[j].n, 0});
             lua_rawgeti(L, keys, 2 * ks[j].slot + 1);
             lua_rawget(L, idx);
             encode(L, o, lua_gettop(L), depth + 1);
@@ -332,7 +425,7 @@ static void encode_table(lua_State *L, struct out *o, int idx, int depth)
             if (i > 1)
                 put(L, o, ",", 1);
             newline(L, o, depth + 1);
-            o->path[depth] = (struct seg){NULL, 0, i};
+            set_path(L, o, depth, (struct seg){NULL, 0, i});
             lua_rawgeti(L, idx, i);
             encode(L, o, lua_gettop(L), depth + 1);
             lua_pop(L, 1);
@@ -431,6 +524,8 @@ static int l_json_encode(lua_State *L)
     encode(L, o, 1, 0);
     lua_pushlstring(L, o->b.data ? o->b.data : "", o->b.len);
     ms_json_buf_free(&o->b);
+    free(o->path);
+    o->path = NULL;
     return 1;
 }
 
@@ -472,7 +567,7 @@ static int l_json_is_array(lua_State *L)
 
 static const luaL_Reg funcs[] = {
     {"encode", l_json_encode},
-    {"decode", l_json_decode},
+    {"decode", NULL}, /* a closure over its reusable box, set below */
     {"array", l_json_array},
     {"object", l_json_object},
     {"is_array", l_json_is_array},
@@ -481,14 +576,19 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_moonship_core_json(lua_State *L)
 {
-    luaL_newmetatable(L, TREE_MT);
-    lua_pushcfunction(L, tree_gc);
+    luaL_newmetatable(L, DECODE_MT);
+    lua_pushcfunction(L, decode_gc);
     lua_setfield(L, -2, "__gc");
     luaL_newmetatable(L, OUT_MT);
     lua_pushcfunction(L, out_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 2);
     luaL_newlib(L, funcs);
+    struct decode *d = lua_newuserdatauv(L, sizeof *d, 0);
+    memset(d, 0, sizeof *d);
+    luaL_setmetatable(L, DECODE_MT);
+    lua_pushcclosure(L, l_json_decode, 1);
+    lua_setfield(L, -2, "decode");
     ms_push_null(L);
     lua_setfield(L, -2, "null");
     return 1;

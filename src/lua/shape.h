@@ -39,16 +39,23 @@ static inline enum ms_shape ms_shape_of(lua_State *L, int idx)
     return shape;
 }
 
+/* Pushes the metatable that marks a table as an array or an object, made on first use. */
+static inline void ms_push_shape_mt(lua_State *L, enum ms_shape shape)
+{
+    if (luaL_newmetatable(L, shape == MS_SHAPE_ARRAY ? MS_ARRAY_MT : MS_OBJECT_MT)) {
+        lua_pushstring(L, shape == MS_SHAPE_ARRAY ? "array" : "object");
+        lua_setfield(L, -2, "__jsontype");
+    }
+}
+
 /* Marks the table at idx (replacing its metatable). */
 static inline void ms_set_shape(lua_State *L, int idx, enum ms_shape shape)
 {
     idx = lua_absindex(L, idx);
-    if (shape == MS_SHAPE_NONE) {
+    if (shape == MS_SHAPE_NONE)
         lua_pushnil(L);
-    } else if (luaL_newmetatable(L, shape == MS_SHAPE_ARRAY ? MS_ARRAY_MT : MS_OBJECT_MT)) {
-        lua_pushstring(L, shape == MS_SHAPE_ARRAY ? "array" : "object");
-        lua_setfield(L, -2, "__jsontype");
-    }
+    else
+        ms_push_shape_mt(L, shape);
     lua_setmetatable(L, idx);
 }
 

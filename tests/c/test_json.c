@@ -1,5 +1,5 @@
-/* src/core/json.c: number formatting, escaping, unescaping, the token scans and the checks
- * made before cJSON sees a text. */
+/* src/core/json.c and json_read.c: number formatting, escaping, and the reader: its tokens,
+ * strings with escapes, exact integers, and where and why it stops on a bad text. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,7 +64,21 @@ static void test_strings(void)
     CHECK(b.len == 32);
     CHECK(memcmp(b.data, "\"a\\\"b\\\\\\n\\t\\u0001\\u007f\\u0000é\"", b.len) == 0);
     ms_json_buf_free(&b);
+}
 
+/* The one string token of text, decoded. */
+static int read_one_string(const char *lit, const char **s, size_t *n, struct ms_json_reader *r)
+{
+    ms_json_reader_init(r, lit, strlen(lit), 8);
+    if (ms_json_read(r) != MS_JSON_STRING)
+        return 0;
+    *s = r->str;
+    *n = r->str_len;
+    return 1;
+}
+
+static void test_reader_strings(void)
+{
     static const struct {
         const char *lit, *want;
         size_t want_len;
@@ -77,36 +91,56 @@ static void test_strings(void)
         {"\"\"", "", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        b.len = 0;
-        CHECK_INT(ms_json_unescape(&b, cases[i].lit, strlen(cases[i].lit)), 0);
-        CHECK_INT(b.len, cases[i].want_len);
-        CHECK(b.len == cases[i].want_len && memcmp(b.data, cases[i].want, b.len) == 0);
+        struct ms_json_reader r;
+        const char *got = NULL;
+        size_t n = 0;
+        CHECK(read_one_string(cases[i].lit, &got, &n, &r));
+        CHECK_INT(n, cases[i].want_len);
+        CHECK(got && n == cases[i].want_len && memcmp(got, cases[i].want, n) == 0);
+        CHECK_INT(ms_json_read(&r), MS_JSON_END);
+        ms_json_reader_free(&r);
     }
-    ms_json_buf_free(&b);
 }
 
-static void test_scans(void)
+static void test_reader_tokens(void)
 {
-    const char *text = "{\"n-1\": -12, \"s\": \"1e5 \\\" 7\", \"a\": [0.5, 3e2], \"z\": 0}";
-    struct ms_json_scan s = {text, strlen(text), 0};
-    static const char *const nums[] = {"-12", "0.5", "3e2", "0"};
-    size_t start, n, k = 0;
-    while (ms_json_next_number(&s, &start, &n)) {
-        CHECK(k < 4);
-        if (k < 4)
-            CHECK(strlen(nums[k]) == n && memcmp(text + start, nums[k], n) == 0);
-        k++;
+    const char *text = " {\"n-1\": -12, \"s\": \"1e5 \\\" 7\", \"a\": [0.5, 3e2, true, null, {}],"
+                       " \"big\": 9223372036854775808, \"z\": false} ";
+    static const enum ms_json_token want[] = {
+        MS_JSON_OBJECT, MS_JSON_KEY, MS_JSON_INTEGER, MS_JSON_KEY, MS_JSON_STRING, MS_JSON_KEY,
+        MS_JSON_ARRAY, MS_JSON_NUMBER, MS_JSON_NUMBER, MS_JSON_TRUE, MS_JSON_NULL, MS_JSON_OBJECT,
+        MS_JSON_OBJECT_END, MS_JSON_ARRAY_END, MS_JSON_KEY, MS_JSON_NUMBER, MS_JSON_KEY,
+        MS_JSON_FALSE, MS_JSON_OBJECT_END, MS_JSON_END,
+    };
+    struct ms_json_reader r;
+    ms_json_reader_init(&r, text, strlen(text), 8);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        enum ms_json_token tok = ms_json_read(&r);
+        CHECK_INT(tok, want[i]);
+        if (i == 2)
+            CHECK_INT(r.integer, -12);
+        if (i == 4)
+            CHECK(r.str_len == 7 && memcmp(r.str, "1e5 \" 7", 7) == 0);
+        if (i == 8)
+            CHECK(r.number == 300.0);
+        if (i == 15)
+            CHECK(r.number == 9223372036854775808.0);
     }
-    CHECK_INT(k, 4);
-    static const char *const strs[] = {"\"n-1\"", "\"s\"", "\"1e5 \\\" 7\"", "\"a\"", "\"z\""};
-    s = (struct ms_json_scan){text, strlen(text), 0};
-    k = 0;
-    while (ms_json_next_string(&s, &start, &n)) {
-        if (k < 5)
-            CHECK(strlen(strs[k]) == n && memcmp(text + start, strs[k], n) == 0);
-        k++;
-    }
-    CHECK_INT(k, 5);
+    ms_json_reader_free(&r);
+
+    /* skipping a value hands out none of its tokens */
+    text = "{\"skip\": [1, {\"x\": [2]}], \"keep\": 3}";
+    ms_json_reader_init(&r, text, strlen(text), 8);
+    CHECK_INT(ms_json_read(&r), MS_JSON_OBJECT);
+    CHECK_INT(ms_json_read(&r), MS_JSON_KEY);
+    CHECK_INT(ms_json_skip_rest(&r, ms_json_read(&r)), MS_JSON_ARRAY_END);
+    CHECK_INT(ms_json_read(&r), MS_JSON_KEY);
+    CHECK(r.str_len == 4 && memcmp(r.str, "keep", 4) == 0);
+    CHECK_INT(ms_json_skip_rest(&r, ms_json_read(&r)), MS_JSON_INTEGER);
+    CHECK_INT(r.integer, 3);
+    CHECK_INT(ms_json_read(&r), MS_JSON_OBJECT_END);
+    CHECK_INT(ms_json_read(&r), MS_JSON_END);
+    ms_json_reader_free(&r);
 
     int line, col;
     ms_json_position("ab\ncd\n", 6, 4, &line, &col);
@@ -114,41 +148,68 @@ static void test_scans(void)
     CHECK_INT(col, 2);
 }
 
-static void test_check(void)
+/* The first problem of each text: where, and what the reader says of it. */
+static void test_reader_errors(void)
 {
     static const struct {
         const char *text;
+        size_t len; /* 0: strlen */
         long off;
         const char *problem;
     } cases[] = {
-        {"{\"a\": [1, 2.5e-3, -0]}", -1, NULL},
-        {"[\"tab\\tok\"]", -1, NULL},
-        {"[01]", 1, "invalid number"},
-        {"[1.]", 1, "invalid number"},
-        {"[.5]", -1, NULL}, /* not a number token: cJSON rejects the '.' */
-        {"[1e]", 1, "invalid number"},
-        {"[\"a\tb\"]", 3, "control character in string"},
-        {"[1,\x0b 2]", 3, "unexpected control character"},
-        {"[[[[", 3, "nesting too deep"},
-        {"[\"[[[[[\"]", -1, NULL},
+        {"{\"a\": [1, 2.5e-3, -0]}", 0, -1, NULL},
+        {"[\"tab\\tok\"]", 0, -1, NULL},
+        {"", 0, 0, "unexpected end of input"},
+        {"[1,2", 0, 4, "unexpected end of input"},
+        {"[01]", 0, 1, "invalid number"},
+        {"[1.]", 0, 1, "invalid number"},
+        {"[-]", 0, 1, "invalid number"},
+        {"[1e]", 0, 1, "invalid number"},
+        {"[1-2]", 0, 1, "invalid number"},
+        {"[.5]", 0, 1, "unexpected character '.'"},
+        {"{\"a\": tru}", 0, 6, "unexpected character 't'"},
+        {"{\"a\" 1}", 0, 5, "unexpected character '1'"},
+        {"{\"a\": 1,}", 0, 8, "unexpected character '}'"},
+        {"[1,]", 0, 3, "unexpected character ']'"},
+        {"[1] x", 0, 4, "unexpected character 'x'"},
+        {"[\"a\tb\"]", 0, 3, "control character in string"},
+        {"[1,\x0b 2]", 0, 3, "unexpected control character"},
+        {"[1 \x7f]", 0, 3, "unexpected byte 0x7F"},
+        {"[1]\0", 4, 3, "unexpected NUL byte"},
+        {"[\"a\0\"]", 6, 3, "unexpected NUL byte"},
+        {"[\"\\x\"]", 0, 2, "invalid escape"},
+        {"[\"\\u12\"]", 0, 2, "invalid \\u escape"},
+        {"[\"\\ud800\"]", 0, 2, "invalid \\u escape"},
+        {"[\"\\udc00\"]", 0, 2, "invalid \\u escape"},
+        {"[\"abc", 0, 5, "unexpected end of input"},
+        {"[[[[", 0, 3, "nesting too deep"},
+        {"[\"[[[[[\"]", 0, -1, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *problem = NULL;
-        long off = ms_json_check(cases[i].text, strlen(cases[i].text), 3, &problem);
-        CHECK_INT(off, cases[i].off);
-        if (cases[i].problem)
-            CHECK_STR(problem, cases[i].problem);
+        struct ms_json_reader r;
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
+        ms_json_reader_init(&r, cases[i].text, len, 3);
+        enum ms_json_token tok;
+        while ((tok = ms_json_read(&r)) != MS_JSON_END && tok != MS_JSON_ERROR)
+            ;
+        if (cases[i].off < 0) {
+            CHECK_INT(tok, MS_JSON_END);
+        } else {
+            CHECK_INT(tok, MS_JSON_ERROR);
+            CHECK_INT(r.error_at, cases[i].off);
+            CHECK_STR(r.problem, cases[i].problem);
+            CHECK_INT(ms_json_read(&r), MS_JSON_ERROR); /* and it stays failed */
+        }
+        ms_json_reader_free(&r);
     }
-    const char *problem = NULL;
-    CHECK_INT(ms_json_check("[1]\0", 4, 3, &problem), 3);
-    CHECK_STR(problem, "unexpected NUL byte");
 }
 
 int main(void)
 {
     RUN(test_numbers);
     RUN(test_strings);
-    RUN(test_scans);
-    RUN(test_check);
+    RUN(test_reader_strings);
+    RUN(test_reader_tokens);
+    RUN(test_reader_errors);
     return TEST_SUMMARY();
 }

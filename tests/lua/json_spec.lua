@@ -70,8 +70,37 @@ describe("json.decode", function()
     assert.is_not_nil(json.decode(("["):rep(1000) .. ("]"):rep(1000)))
   end)
 
+  it("reads past the members named by drop, and only those", function()
+    local text = '{"kind":"Pod","metadata":{"name":"a","managedFields":[{"manager":"x"}],' ..
+      '"labels":{"managedFields":"kept: not the path"}},"items":[{"metadata":{"managedFields":1}}],' ..
+      '"spec":{"only":{"x":[1,{"y":2}]}}}'
+    local v = assert(json.decode(text, {drop = {"metadata.managedFields", "spec.only", "nothing.here"}}))
+    assert.is_nil(v.metadata.managedFields)
+    assert.equal("a", v.metadata.name)
+    assert.equal("kept: not the path", v.metadata.labels.managedFields)
+    assert.equal(1, v.items[1].metadata.managedFields) -- "*" is the way into an array
+    local list = assert(json.decode(text, {drop = {"items.*.metadata.managedFields", "*.name", "spec.*.x.*"}}))
+    assert.same({{metadata = {}}}, list.items)
+    assert.is_nil(list.metadata.name)
+    assert.same({}, list.spec.only.x)
+    assert.same({}, v.spec)
+    assert.equal('{"spec":{}}', json.encode({spec = v.spec})) -- emptied: still an object
+    local whole = assert(json.decode(text))
+    assert.equal("x", whole.metadata.managedFields[1].manager)
+    -- a dropped value is still read: its errors are reported
+    local _, err = json.decode('{"metadata":{"managedFields":[1,}}', {drop = {"metadata.managedFields"}})
+    assert.equal("json: 1:33/32: unexpected character '}'", err)
+  end)
+
   it("raises on misuse", function()
     assert.has_error(function() json.decode({}) end)
+    assert.has_error(function() json.decode("{}", {dorp = {}}) end, "json.decode: unknown option 'dorp'")
+    assert.has_error(function() json.decode("{}", {drop = {"a..b"}}) end)
+    assert.has_error(function() json.decode("{}", {drop = {""}}) end)
+    assert.has_error(function() json.decode("{}", {drop = {1}}) end)
+    assert.has_error(function() json.decode("{}", {drop = "a"}) end)
+    -- a raised option error leaves the decoder usable
+    assert.same({a = 1}, json.decode('{"a":1,"b":2}', {drop = {"b"}}))
   end)
 end)
 
