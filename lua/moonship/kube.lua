@@ -169,7 +169,7 @@ end
 -- when JSON) or nil, message, code, status_object. Retries 429/5xx and connection errors with
 -- exponential back-off, jitter and Retry-After; re-runs an exec plugin once on 401.
 -- opts: query=, content_type=, timeout=, on_data= (streams; no retry once data arrived),
--- retry=false, accept=.
+-- retry=false, accept=, drop= (paths of the JSON body not to decode: json.decode's drop).
 function Client:request(method, path, body, opts)
   opts = opts or {}
   local url = self.server .. path .. query_string(opts.query)
@@ -200,7 +200,7 @@ function Client:request(method, path, body, opts)
     if resp then
       local ctype = resp.headers and resp.headers["content-type"] or ""
       if not on_data and ctype:find("json", 1, true) and resp.body and #resp.body > 0 then
-        local decoded = json.decode(resp.body)
+        local decoded = json.decode(resp.body, opts.drop and {drop = opts.drop})
         if decoded ~= nil then resp.body = decoded end
       end
       if resp.status < 400 then return resp end
@@ -296,18 +296,24 @@ function Client:get(api_version, kind, name, namespace)
 end
 
 -- client:list(api_version, kind, {namespace=, label_selector=, field_selector=,
--- resource_version=, limit=}) -> {items=, metadata=} (every page) or nil, message, code
+-- resource_version=, limit=, drop=}) -> {items=, metadata=} (every page) or nil, message, code
+-- drop: paths within an item left out of it ({"metadata.managedFields"}).
 function Client:list(api_version, kind, opts)
   opts = opts or {}
   local path, err, code = self:path(api_version, kind, nil, opts.namespace)
   if not path then return nil, err, code end
   local items, continue, meta = {}, nil, nil
+  local drop
+  for i, p in ipairs(opts.drop or {}) do
+    drop = drop or {}
+    drop[i] = "items.*." .. p
+  end
   repeat
     local resp, rerr, rcode = self:request("GET", path, nil, {query = {
       labelSelector = opts.label_selector, fieldSelector = opts.field_selector,
       resourceVersion = continue == nil and opts.resource_version or nil,
       limit = opts.limit or 500, continue = continue,
-    }})
+    }, drop = drop})
     if not resp then return nil, rerr, rcode end
     for _, item in ipairs(resp.body.items or {}) do
       -- List items omit apiVersion and kind; put them back so items read like objects.
@@ -336,7 +342,8 @@ function Client:delete(api_version, kind, name, namespace, opts)
 end
 
 -- client:watch(api_version, kind, {namespace=, label_selector=, field_selector=,
--- resource_version=, project=fn(obj) -> the object to keep}) -> iterator over events
+-- resource_version=, project=fn(obj) -> the object to keep, drop={paths within an object not
+-- to decode}}) -> iterator over events
 -- {type=, object=}, for use in a generic for (the
 -- fourth value closes the stream when the loop ends). Without resource_version it lists first
 -- and yields ADDED for each object. It resumes from the last resourceVersion after a dropped

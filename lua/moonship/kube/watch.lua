@@ -86,7 +86,7 @@ function Watch:relist()
   self.stats.lists = self.stats.lists + 1
   local list, err, code = c:list(self.api_version, self.kind, {
     namespace = self.namespace, label_selector = opts.label_selector,
-    field_selector = opts.field_selector,
+    field_selector = opts.field_selector, drop = opts.drop,
   })
   if not list then return nil, err, code end
   self:sync(list.items)
@@ -100,6 +100,11 @@ function Watch:stream()
   local path, perr, pcode = c:path(self.api_version, self.kind, nil, self.namespace)
   if not path then return nil, perr, pcode end
   local decoder = watch_core.decoder()
+  local decode_opts
+  for i, p in ipairs(opts.drop or {}) do
+    decode_opts = decode_opts or {drop = {}}
+    decode_opts.drop[i] = "object." .. p
+  end
   local expired, bad = false, nil
   self.stats.watches = self.stats.watches + 1
   local resp, err, code = c:request("GET", path, nil, {
@@ -113,7 +118,7 @@ function Watch:stream()
       local texts, derr = decoder:feed(chunk)
       if not texts then bad = derr return false end
       for _, text in ipairs(texts) do
-        local ev = json.decode(text)
+        local ev = json.decode(text, decode_opts)
         if type(ev) ~= "table" or type(ev.object) ~= "table" then
           bad = "watch stream: not an event: " .. text:sub(1, 80)
           return false
