@@ -798,7 +798,7 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
             ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
             return;
         }
-        ks_lock_api(s);
+        pthread_mutex_lock(&s->mu);
         struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
         if (!o) {
             not_found(r, resp);
@@ -870,7 +870,7 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
             ks_watch_start(r, resp, ls, fs, r->ns);
             return;
         }
-        ks_lock_api(s);
+        pthread_mutex_lock(&s->mu);
         do_list(r, resp, ls, fs);
         pthread_mutex_unlock(&s->mu);
         ks_sel_free(ls);
@@ -878,7 +878,7 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
         return;
     }
 
-    ks_lock_api(s);
+    pthread_mutex_lock(&s->mu);
     if (r->sub && !strcmp(r->sub, "scale")) {
         do_scale(r, resp, body);
     } else if (r->sub && !strcmp(r->sub, "finalize")) {

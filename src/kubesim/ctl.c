@@ -517,34 +517,15 @@ static void reconcile(struct ks_server *s, const char *uid)
         ks_endpoints_reconcile(s, o);
 }
 
-void ks_lock_api(struct ks_server *s)
-{
-    atomic_fetch_add(&s->api_waiting, 1);
-    pthread_mutex_lock(&s->mu);
-    atomic_fetch_sub(&s->api_waiting, 1);
-}
-
 /* Lets the API and the watches in: the controller holds the lock for all its work, and a burst
  * of it (a few hundred pods coming ready at once) kept every watch from sending the changes
- * already made, and every request from being answered, until the burst was over. A waiting
- * request gets in at once, and the ones queued behind it too: unlocking alone hands nothing
- * over (the controller would take the lock straight back), so it waits until they are in, for
- * at most a few milliseconds, so that a stream of requests cannot stop the clock. */
+ * already made, and every request from being answered, until the burst was over. */
 static void let_others_in(struct ks_server *s)
 {
     double now = ks_mono();
-    int waiting = atomic_load(&s->api_waiting) > 0;
-    if (!waiting && now - s->ctl->held_since < 0.001) return;
+    if (now - s->ctl->held_since < 0.001) return;
     pthread_mutex_unlock(&s->mu);
     sched_yield();
-    for (int i = 0; atomic_load(&s->api_waiting) > 0 && ks_mono() - now < 0.005; i++) {
-        if (i < 16) {
-            sched_yield();
-        } else {
-            struct timespec ts = {0, 20000};
-            nanosleep(&ts, NULL);
-        }
-    }
     pthread_mutex_lock(&s->mu);
     s->ctl->held_since = ks_mono();
 }

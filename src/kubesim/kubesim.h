@@ -5,7 +5,6 @@
 #define KS_KUBESIM_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
@@ -111,7 +110,6 @@ struct ks_server {
     pthread_mutex_t stats_mu;
     pthread_cond_t ev_cond; /* broadcast on every watch event, log line and shutdown */
     pthread_cond_t ctl_cond;
-    atomic_int api_waiting; /* API requests waiting for mu: the controller steps aside for them */
 
     uint64_t rv;            /* last resourceVersion handed out */
     struct ks_rtype *types; /* owns the list */
@@ -222,8 +220,6 @@ cJSON *ks_status_obj(int code, const char *reason, const struct ks_rtype *rt, co
 
 /* ---- ctl.c: controllers ---- */
 int ks_ctl_start(struct ks_server *s);
-/* Takes s->mu for an API request, counted so the controller lets it in at its next step. */
-void ks_lock_api(struct ks_server *s);
 void ks_ctl_stop(struct ks_server *s);
 /* Under lock; old is the content before a KS_MODIFIED change (NULL otherwise or unknown). */
 void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t, const cJSON *old);

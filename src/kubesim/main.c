@@ -157,7 +157,6 @@ int main(int argc, char **argv)
     mallopt(M_TOP_PAD, 4 << 20);
     struct ks_server *s = calloc(1, sizeof *s);
     if (!s) return 1;
-    atomic_init(&s->api_waiting, 0);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
     pthread_cond_init(&s->ev_cond, NULL);
