@@ -7,21 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+int ms_json_buf_reserve(struct ms_json_buf *b, size_t n)
+{
+    if (n <= b->cap - b->len)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2)
+            return MS_JSON_ENOMEM;
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return MS_JSON_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
 int ms_json_buf_add(struct ms_json_buf *b, const char *s, size_t n)
 {
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < n) {
-            if (cap > SIZE_MAX / 2)
-                return MS_JSON_ENOMEM;
-            cap *= 2;
-        }
-        char *p = realloc(b->data, cap);
-        if (!p)
-            return MS_JSON_ENOMEM;
-        b->data = p;
-        b->cap = cap;
-    }
+    if (n > b->cap - b->len && ms_json_buf_reserve(b, n))
+        return MS_JSON_ENOMEM;
     if (n)
         memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -42,13 +49,24 @@ void ms_json_buf_free(struct ms_json_buf *b)
     b->len = b->cap = 0;
 }
 
+/* The bytes a JSON string cannot hold as they are: ", \\, control bytes and DEL. */
+static const unsigned char escaped[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
+};
+
 int ms_json_add_string(struct ms_json_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    int rc = ms_json_buf_addc(b, '"');
-    size_t run = 0; /* bytes copied as they are, flushed in one add */
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    /* room for the common case, no escapes, in one go */
+    if (n > SIZE_MAX - 2 || ms_json_buf_reserve(b, n + 2))
+        return MS_JSON_ENOMEM;
+    b->data[b->len++] = '"';
+    size_t run = 0; /* start of the bytes copied as they are */
+    for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (!escaped[c])
+            continue;
         char esc[6] = {'\\', 0};
         size_t elen = 2;
         switch (c) {
@@ -60,28 +78,28 @@ int ms_json_add_string(struct ms_json_buf *b, const char *s, size_t n)
         case '\b': esc[1] = 'b'; break;
         case '\f': esc[1] = 'f'; break;
         default:
-            if (c >= 0x20 && c != 0x7f) {
-                run++;
-                continue;
-            }
             esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
             elen = 6;
         }
-        rc = ms_json_buf_add(b, s + i - run, run);
-        run = 0;
-        if (rc == 0)
-            rc = ms_json_buf_add(b, esc, elen);
+        if (ms_json_buf_add(b, s + run, i - run) || ms_json_buf_add(b, esc, elen))
+            return MS_JSON_ENOMEM;
+        run = i + 1;
     }
-    if (rc == 0)
-        rc = ms_json_buf_add(b, s + n - run, run);
-    return rc ? rc : ms_json_buf_addc(b, '"');
+    if (ms_json_buf_add(b, s + run, n - run) || ms_json_buf_addc(b, '"'))
+        return MS_JSON_ENOMEM;
+    return 0;
 }
 
 int ms_json_add_integer(struct ms_json_buf *b, long long v)
 {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%lld", v);
-    return ms_json_buf_add(b, tmp, (size_t)n);
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return ms_json_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 int ms_json_add_number(struct ms_json_buf *b, double d, int keep_fraction)

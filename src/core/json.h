@@ -16,6 +16,8 @@ struct ms_json_buf {
 };
 
 int ms_json_buf_add(struct ms_json_buf *b, const char *s, size_t n);
+/* Makes room for n more bytes. */
+int ms_json_buf_reserve(struct ms_json_buf *b, size_t n);
 int ms_json_buf_addc(struct ms_json_buf *b, char c);
 /* Accepts NULL; leaves b empty and reusable. */
 void ms_json_buf_free(struct ms_json_buf *b);

@@ -219,14 +219,23 @@ struct seg { /* one step of the path to the value being encoded, for messages */
     lua_Integer i;
 };
 
+struct key {
+    const char *s; /* borrows: the key string is on the stack */
+    size_t n;
+    int slot; /* stack index of the value */
+};
+
 struct out {
     struct ms_json_buf b;
     int sort;
     char indent[17];
     int indent_len;
-    int visiting; /* stack index of the set of tables being encoded */
-    struct seg *path; /* owns; grown as deep as the value goes */
+    int array_mt, object_mt; /* stack indexes of the shape metatables */
+    struct seg *path;        /* owns; grown as deep as the value goes */
+    const void **tables;     /* owns: the tables being encoded, outermost first (cycles) */
     int path_cap;
+    struct key *keys; /* owns: the sorted keys of the objects being encoded, outermost first */
+    size_t nkeys, keys_cap;
 };
 
 static int out_gc(lua_State *L)
@@ -234,21 +243,49 @@ static int out_gc(lua_State *L)
     struct out *o = luaL_checkudata(L, 1, OUT_MT);
     ms_json_buf_free(&o->b);
     free(o->path);
+    free(o->tables);
+    free(o->keys);
     o->path = NULL;
+    o->tables = NULL;
+    o->keys = NULL;
     return 0;
+}
+
+static int reserve_keys(struct out *o, size_t n)
+{
+    if (o->keys_cap - o->nkeys >= n)
+        return 0;
+    size_t cap = o->keys_cap ? o->keys_cap : 64;
+    while (cap - o->nkeys < n)
+        cap *= 2;
+    struct key *k = realloc(o->keys, cap * sizeof *k);
+    if (!k)
+        return -1;
+    o->keys = k;
+    o->keys_cap = cap;
+    return 0;
+}
+
+/* Makes room for depth in the path and the table stack. */
+static void reserve_depth(lua_State *L, struct out *o, int depth)
+{
+    if (depth < o->path_cap)
+        return;
+    int cap = o->path_cap ? o->path_cap * 2 : 16;
+    struct seg *p = realloc(o->path, (size_t)cap * sizeof *p);
+    if (p)
+        o->path = p;
+    const void **t = p ? realloc(o->tables, (size_t)cap * sizeof *t) : NULL;
+    if (!t)
+        luaL_error(L, "json.encode: out of memory");
+    o->tables = t;
+    o->path_cap = cap;
 }
 
 /* Records the step taken at depth, for messages. */
 static void set_path(lua_State *L, struct out *o, int depth, struct seg seg)
 {
-    if (depth >= o->path_cap) {
-        int cap = o->path_cap ? o->path_cap * 2 : 16;
-        struct seg *p = realloc(o->path, (size_t)cap * sizeof *p);
-        if (!p)
-            luaL_error(L, "json.encode: out of memory");
-        o->path = p;
-        o->path_cap = cap;
-    }
+    reserve_depth(L, o, depth);
     o->path[depth] = seg;
 }
 
@@ -294,11 +331,6 @@ static void newline(lua_State *L, struct out *o, int depth)
         put(L, o, o->indent, (size_t)o->indent_len);
 }
 
-struct key {
-    const char *s; /* borrows: held by the keys table */
-    size_t n;
-    int slot;
-};
 
 static int key_cmp(const void *pa, const void *pb)
 {
@@ -307,12 +339,9 @@ static int key_cmp(const void *pa, const void *pb)
     return c ? c : (a->n > b->n) - (a->n < b->n);
 }
 
-/* Whether the table at idx encodes as an array: marked so, or keyed exactly 1..n (n > 0). */
-static int is_array(lua_State *L, int idx)
+/* Whether the table at idx is keyed exactly 1..n (n > 0). */
+static int keyed_1_to_n(lua_State *L, int idx)
 {
-    enum ms_shape shape = ms_shape_of(L, idx);
-    if (shape != MS_SHAPE_NONE)
-        return shape == MS_SHAPE_ARRAY;
     lua_Integer count = 0, max = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -366,40 +395,40 @@ static void encode_object(lua_State *L, struct out *o, int idx, int depth)
             lua_pop(L, 3);
         }
     } else {
-        /* keys table: original key at 2k-1, its string at 2k */
-        lua_newtable(L);
-        int keys = lua_gettop(L), n = 0;
+        /* Each member's key string and value go on the stack, then are written in key order:
+         * nothing is allocated per object but room in the scratch of keys. */
+        int base = lua_gettop(L), n = 0;
         lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            lua_pop(L, 1);
-            lua_pushvalue(L, -1);
-            lua_rawseti(L, keys, 2 * n + 1);
-            key_string(L, o, depth);
-            lua_rawseti(L, keys, 2 * n + 2);
+        while (lua_next(L, idx)) { /* ... key value */
+            luaL_checkstack(L, 4, "json.encode: object too large");
+            lua_pushvalue(L, -2);
+            key_string(L, o, depth); /* ... key value key keystr */
+            lua_replace(L, -4);      /* ... keystr value key: the key goes on to lua_next */
             n++;
         }
-        struct key *ks = lua_newuserdatauv(L, (size_t)n * sizeof *ks + 1, 0);
+        size_t k0 = o->nkeys;
+        if (n && reserve_keys(o, (size_t)n))
+            luaL_error(L, "json.encode: out of memory");
+        struct key *ks = o->keys + k0;
         for (int j = 0; j < n; j++) {
-            lua_rawgeti(L, keys, 2 * j + 2);
-            ks[j].s = lua_tolstring(L, -1, &ks[j].n);
-            ks[j].slot = j;
-            lua_pop(L, 1);
+            ks[j].s = lua_tolstring(L, base + 2 * j + 1, &ks[j].n);
+            ks[j].slot = base + 2 * j + 2;
         }
+        o->nkeys = k0 + (size_t)n;
         qsort(ks, (size_t)n, sizeof *ks, key_cmp);
         for (int j = 0; j < n; j++) {
+            ks = o->keys + k0; /* nested objects may have moved the scratch */
             if (j)
                 put(L, o, ",", 1);
             newline(L, o, depth + 1);
             put_string(L, o, ks[j].s, ks[j].n);
             put(L, o, o->indent_len ? ": " : ":", o->indent_len ? 2 : 1);
             set_path(L, o, depth, (struct seg){ks[j].s, ks[j].n, 0});
-            lua_rawgeti(L, keys, 2 * ks[j].slot + 1);
-            lua_rawget(L, idx);
-            encode(L, o, lua_gettop(L), depth + 1);
-            lua_pop(L, 1);
+            encode(L, o, ks[j].slot, depth + 1);
         }
+        o->nkeys = k0;
         first = n == 0;
-        lua_settop(L, keys - 1);
+        lua_settop(L, base);
     }
     if (!first)
         newline(L, o, depth);
@@ -411,14 +440,22 @@ static void encode_table(lua_State *L, struct out *o, int idx, int depth)
     luaL_checkstack(L, 8, "json.encode: nesting too deep");
     if (depth >= MS_JSON_MAX_DEPTH)
         enc_error(L, o, depth, "nesting deeper than 1000 levels");
-    lua_pushvalue(L, idx);
-    if (lua_rawget(L, o->visiting) != LUA_TNIL)
-        enc_error(L, o, depth, "cannot encode a table that contains itself");
-    lua_pop(L, 1);
-    lua_pushvalue(L, idx);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, o->visiting);
-    if (is_array(L, idx)) {
+    /* a cycle goes through the tables being encoded: the path is short, a scan is cheap */
+    const void *self = lua_topointer(L, idx);
+    for (int d = 0; d < depth; d++)
+        if (o->tables[d] == self)
+            enc_error(L, o, depth, "cannot encode a table that contains itself");
+    reserve_depth(L, o, depth);
+    o->tables[depth] = self;
+    int array;
+    if (!lua_getmetatable(L, idx)) {
+        array = keyed_1_to_n(L, idx);
+    } else {
+        array = lua_rawequal(L, -1, o->array_mt) ? 1 : lua_rawequal(L, -1, o->object_mt) ? 0
+                                                                    : keyed_1_to_n(L, idx);
+        lua_pop(L, 1);
+    }
+    if (array) {
         lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
         put(L, o, "[", 1);
         for (lua_Integer i = 1; i <= n; i++) {
@@ -436,9 +473,6 @@ static void encode_table(lua_State *L, struct out *o, int idx, int depth)
     } else {
         encode_object(L, o, idx, depth);
     }
-    lua_pushvalue(L, idx);
-    lua_pushnil(L);
-    lua_rawset(L, o->visiting);
 }
 
 static void encode(lua_State *L, struct out *o, int idx, int depth)
@@ -519,13 +553,19 @@ static int l_json_encode(lua_State *L)
         }
         lua_pop(L, 2);
     }
-    lua_newtable(L);
-    o->visiting = lua_gettop(L);
+    ms_push_shape_mt(L, MS_SHAPE_ARRAY);
+    o->array_mt = lua_gettop(L);
+    ms_push_shape_mt(L, MS_SHAPE_OBJECT);
+    o->object_mt = lua_gettop(L);
     encode(L, o, 1, 0);
     lua_pushlstring(L, o->b.data ? o->b.data : "", o->b.len);
     ms_json_buf_free(&o->b);
     free(o->path);
+    free(o->tables);
+    free(o->keys);
     o->path = NULL;
+    o->tables = NULL;
+    o->keys = NULL;
     return 1;
 }
 
@@ -561,7 +601,8 @@ static int l_json_object(lua_State *L)
 static int l_json_is_array(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushboolean(L, is_array(L, 1));
+    enum ms_shape shape = ms_shape_of(L, 1);
+    lua_pushboolean(L, shape == MS_SHAPE_NONE ? keyed_1_to_n(L, 1) : shape == MS_SHAPE_ARRAY);
     return 1;
 }
 
