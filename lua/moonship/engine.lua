@@ -518,7 +518,10 @@ function Run:run_workflow()
              steps = #self.workflow.steps, tasks = json.array(ids), plan = self:plan_steps(),
              dry_run = self.dry_run or nil,
              resume_of = self.previous_run}
-  if self.client and not self.dry_run then self:save() end
+  -- The first save (the run has started, every task pending) overlaps the first steps instead
+  -- of delaying them: the local journal already holds it, and the last save waits for it, so
+  -- the saves land in order.
+  local first_save = self.client and not self.dry_run and sched.spawn(function() self:save() end)
   local ok, err = self.hooks:call("before_workflow", self.ctx, self:run_info())
   if not ok then
     self:emit {event = "log", message = err}
@@ -568,6 +571,7 @@ function Run:run_workflow()
   end
   self:emit {event = "run_finished", state = state, exit_code = code, failed = failed,
              halted_by = self.halted and self.halted.task or nil}
+  if first_save then pcall(first_save.join, first_save) end
   if self.client and not self.dry_run then self:save() end
   j:close()
   return {run_id = self.run_id, state = state, exit_code = code, journal = j, halted = self.halted}

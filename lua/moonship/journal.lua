@@ -128,11 +128,11 @@ function M.configmap_name(app, workflow)
 end
 
 function Journal:save(client)
-  local snap = self:snapshot()
+  local text = json.encode(self:snapshot(), {sort_keys = true})
   if self.dir then
     local f = io.open(fmt("%s/last-%s-%s.json", self.dir, self.app, self.workflow), "w")
     if f then
-      f:write(json.encode(snap, {sort_keys = true}), "\n")
+      f:write(text, "\n")
       f:close()
     end
   end
@@ -142,7 +142,7 @@ function Journal:save(client)
       metadata = {name = M.configmap_name(self.app, self.workflow), namespace = self.namespace,
         labels = {["app.kubernetes.io/part-of"] = self.app, ["app.kubernetes.io/managed-by"] = "moonship",
                   ["moonship.dev/journal"] = "true"}},
-      data = {["run.json"] = json.encode(snap, {sort_keys = true})},
+      data = {["run.json"] = text},
     }
     return client:apply(cm)
   end
