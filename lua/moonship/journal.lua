@@ -4,6 +4,7 @@
 -- --resume and cleanup hooks read: each task's state, attempts, times, spec hash and objects.
 local json = require "moonship.json"
 local sched = require "moonship.sched"
+local fs = require("moonship.core").fs
 
 local fmt = string.format
 
@@ -22,9 +23,6 @@ function M.new_run_id()
   return t .. "-" .. table.concat(r)
 end
 
-local function mkdir_p(path)
-  os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
-end
 
 -- journal.new{run_id=, app=, workflow=, namespace=, env=, dir= (local journal directory)}
 function M.new(opts)
@@ -41,7 +39,7 @@ function M.new(opts)
     state = "running",
   }, Journal)
   if self.dir then
-    mkdir_p(self.dir)
+    fs.mkdir_p(self.dir) -- a failure shows at the open below
     self.path = fmt("%s/%s.jsonl", self.dir, self.run_id)
     self.file = io.open(self.path, "w")
   end

@@ -1,6 +1,7 @@
 -- Starting kubesim for a run (`moonship deploy --sim`) or a script: a loopback API server on a
 -- free port, with a kubeconfig written for it, stopped when the run ends.
 local process = require "moonship.process"
+local fs = require("moonship.core").fs
 
 local M = {}
 
@@ -26,7 +27,8 @@ function M.start(opts)
   opts = opts or {}
   local dir = opts.dir or os.tmpname()
   os.remove(dir)
-  os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+  local ok, merr = fs.mkdir_p(dir)
+  if not ok then return nil, merr end
   local kubeconfig = dir .. "/kubeconfig"
   local argv = {M.binary(), "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig}
   if opts.scenario then argv[#argv + 1] = "--scenario"; argv[#argv + 1] = opts.scenario end

@@ -18,6 +18,7 @@ static const luaL_Reg submodules[] = {
     {"process", luaopen_moonship_core_process},
     {"kubeconfig", luaopen_moonship_core_kubeconfig},
     {"term", luaopen_moonship_core_term},
+    {"fs", luaopen_moonship_core_fs},
     {NULL, NULL},
 };
 

@@ -13,5 +13,6 @@ int luaopen_moonship_core_json(lua_State *L);
 int luaopen_moonship_core_process(lua_State *L);
 int luaopen_moonship_core_kubeconfig(lua_State *L);
 int luaopen_moonship_core_term(lua_State *L);
+int luaopen_moonship_core_fs(lua_State *L);
 
 #endif

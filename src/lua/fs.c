@@ -1,0 +1,58 @@
+/* moonship.core.fs: what the journal needs of the file system and Lua's io lacks.
+ *   fs.mkdir_p(path [, mode]) -> true | nil, message   (like mkdir -p, without a shell) */
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lua/modules.h"
+
+static int l_fs_mkdir_p(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    lua_Integer mode = luaL_optinteger(L, 2, 0777);
+    luaL_argcheck(L, len > 0 && strlen(path) == len, 1, "a non-empty path without NUL bytes");
+    char *p = malloc(len + 1);
+    if (!p)
+        return luaL_error(L, "fs.mkdir_p: out of memory");
+    memcpy(p, path, len + 1);
+    int err = 0;
+    /* each parent, then the path itself; one that exists already is fine if it's a directory */
+    for (char *s = p + 1;; s++) {
+        int last = *s == '\0';
+        if (*s != '/' && !last)
+            continue;
+        *s = '\0';
+        struct stat st;
+        if (mkdir(p, (mode_t)mode) != 0 && (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
+            err = errno == EEXIST ? ENOTDIR : errno;
+            break;
+        }
+        if (last)
+            break;
+        *s = '/';
+    }
+    if (err) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", p, strerror(err));
+        free(p);
+        return 2;
+    }
+    free(p);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"mkdir_p", l_fs_mkdir_p},
+    {NULL, NULL},
+};
+
+int luaopen_moonship_core_fs(lua_State *L)
+{
+    luaL_newlib(L, funcs);
+    return 1;
+}

@@ -1,0 +1,41 @@
+-- moonship.core.fs: mkdir_p makes every missing parent, accepts what exists, names what fails.
+local fs = require("moonship.core").fs
+
+local function tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+local function is_dir(path)
+  local ok = os.rename(path, path)
+  local f = io.open(path .. "/.")
+  if f then f:close() end
+  return ok and f ~= nil
+end
+
+describe("fs.mkdir_p", function()
+  it("makes a path and its parents, and accepts one that exists", function()
+    local root = tmpdir()
+    assert.is_true(fs.mkdir_p(root .. "/a/b/c"))
+    assert.is_true(is_dir(root .. "/a/b/c"))
+    assert.is_true(fs.mkdir_p(root .. "/a/b/c"))
+    assert.is_true(fs.mkdir_p(root .. "/a/b/c/"))
+    os.execute("rm -rf '" .. root .. "'")
+  end)
+
+  it("says which part is in the way", function()
+    local root = tmpdir()
+    assert.is_true(fs.mkdir_p(root))
+    local f = assert(io.open(root .. "/file", "w"))
+    f:close()
+    local ok, err = fs.mkdir_p(root .. "/file/sub")
+    assert.is_nil(ok)
+    assert.equal(root .. "/file: Not a directory", err)
+    os.execute("rm -rf '" .. root .. "'")
+  end)
+
+  it("rejects an empty path", function()
+    assert.has_error(function() fs.mkdir_p("") end)
+  end)
+end)
