@@ -29,6 +29,8 @@ struct ms_http {
     int freeing; /* ms_http_free has run: waiting for close callbacks */
     struct ms_http_transfer *transfers; /* in flight, including cancelled ones not yet removed */
     struct sock *socks;
+    void (*kick)(void *ud); /* see ms_http_set_kick */
+    void *kick_ud;
 };
 
 struct ms_http_transfer {
@@ -288,15 +290,32 @@ static void on_timer(uv_timer_t *h)
     action(h->data, CURL_SOCKET_TIMEOUT, 0);
 }
 
-/* curl's one timer: -1 stops it, 0 fires on the next loop turn (never act from inside curl). */
+/* curl's one timer: -1 stops it, 0 fires on the next loop turn or through the kick (never
+ * act from inside curl). */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     struct ms_http *c = userp;
-    if (timeout_ms < 0)
+    if (timeout_ms < 0) {
         uv_timer_stop(&c->timer);
-    else
+    } else if (timeout_ms == 0 && c->kick) {
+        uv_timer_stop(&c->timer);
+        c->kick(c->kick_ud);
+    } else {
         uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+    }
     return 0;
+}
+
+void ms_http_set_kick(struct ms_http *c, void (*kick)(void *ud), void *ud)
+{
+    c->kick = kick;
+    c->kick_ud = ud;
+}
+
+void ms_http_act(struct ms_http *c)
+{
+    if (c->multi && !c->freeing)
+        action(c, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -460,6 +479,9 @@ struct ms_http *ms_http_new(uv_loop_t *loop)
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* curl's default cache holds 4 idle connections per transfer in flight: after a burst of
+     * requests it closed most of them, and the next burst opened them all again */
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 64L);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_timer_init(loop, &c->idle);

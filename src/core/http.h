@@ -75,6 +75,13 @@ struct ms_http_callbacks {
 /* Returns NULL when out of memory or curl cannot be set up. */
 struct ms_http *ms_http_new(uv_loop_t *loop);
 
+/* When curl has work to do at once (a transfer just started), the client normally acts on the
+ * next loop turn. With a kick function, it calls kick(ud) instead (never acting from inside
+ * curl), and the owner calls ms_http_act(c) as soon as it can: so a transfer started among a
+ * burst of other work goes out before that work is over. */
+void ms_http_set_kick(struct ms_http *c, void (*kick)(void *ud), void *ud);
+void ms_http_act(struct ms_http *c);
+
 /* Ends every transfer in flight (each gets on_done with MS_HTTP_ECANCELLED, synchronously) and
  * closes the client's handles; the memory is released by the loop's close callbacks, so the loop
  * must run (or be walked and closed) once more. Accepts NULL. */

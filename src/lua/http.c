@@ -46,6 +46,7 @@ struct op {
 
 struct client {
     struct ms_http *http; /* owns */
+    struct ms_defer act;  /* curl's work to do at once, done between task steps */
 };
 
 /* ---- the per-state client ---- */
@@ -53,9 +54,22 @@ struct client {
 static int client_gc(lua_State *L)
 {
     struct client *c = lua_touserdata(L, 1);
+    ms_defer_cancel(&c->act);
     ms_http_free(c->http);
     c->http = NULL;
     return 0;
+}
+
+static void act_now(void *ud)
+{
+    struct client *c = ud;
+    ms_http_act(c->http);
+}
+
+static void kick(void *ud)
+{
+    struct client *c = ud;
+    ms_defer_queue(&c->act);
 }
 
 /* The client of this Lua state, made on first use. It is made after the scheduler's loop, so at
@@ -75,9 +89,11 @@ static struct ms_http *client_get(lua_State *L)
     lua_pushcfunction(L, client_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
+    ms_defer_init(L, &c->act, act_now, c);
     c->http = ms_http_new(loop);
     if (!c->http)
         luaL_error(L, "http: cannot set up libcurl");
+    ms_http_set_kick(c->http, kick, c);
     lua_setfield(L, LUA_REGISTRYINDEX, CLIENT_KEY);
     return c->http;
 }

@@ -46,6 +46,7 @@ struct ms_sched {
     uv_idle_t idle;         /* active while the ready queue is not empty */
     uv_signal_t sigint, sigterm;
     struct ms_task *ready_head, *ready_tail;
+    struct ms_defer *deferred; /* calls to make between task steps (LIFO; each runs once) */
     struct ms_task *live;   /* every task not yet done */
     struct ms_task *root;
     int running;            /* inside sched.run */
@@ -329,10 +330,25 @@ static void task_step(struct ms_sched *s, struct ms_task *t)
     task_finish(t, status);
 }
 
+/* The calls queued so far; those they queue wait for the next pass. */
+static void run_deferred(struct ms_sched *s)
+{
+    struct ms_defer *d = s->deferred;
+    s->deferred = NULL;
+    while (d) {
+        struct ms_defer *next = d->next;
+        d->next = NULL;
+        d->queued = 0;
+        d->fn(d->ud);
+        d = next;
+    }
+}
+
 static void on_idle(uv_idle_t *h)
 {
     struct ms_sched *s = h->data;
     struct ms_task *t;
+    run_deferred(s);
     while ((t = s->ready_head) != NULL) {
         s->ready_head = t->next_ready;
         if (s->ready_head == NULL)
@@ -341,9 +357,41 @@ static void on_idle(uv_idle_t *h)
         task_step(s, t);
         if (t == s->root && t->state == TASK_DONE)
             break; /* sched.run returns now; the others are cancelled, not stepped */
+        run_deferred(s);
     }
-    if (s->ready_head == NULL)
+    if (s->ready_head == NULL && s->deferred == NULL)
         uv_idle_stop(&s->idle);
+}
+
+void ms_defer_init(lua_State *L, struct ms_defer *d, void (*fn)(void *ud), void *ud)
+{
+    *d = (struct ms_defer){fn, ud, sched_get(L), NULL, 0};
+}
+
+void ms_defer_queue(struct ms_defer *d)
+{
+    struct ms_sched *s = d->sched;
+    if (d->queued)
+        return;
+    d->queued = 1;
+    d->next = s->deferred;
+    s->deferred = d;
+    if (!uv_is_active((uv_handle_t *)&s->idle))
+        uv_idle_start(&s->idle, on_idle);
+}
+
+void ms_defer_cancel(struct ms_defer *d)
+{
+    if (!d->queued)
+        return;
+    for (struct ms_defer **p = &d->sched->deferred; *p; p = &(*p)->next) {
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    }
+    d->next = NULL;
+    d->queued = 0;
 }
 
 /* ---- tasks ---------------------------------------------------------------------------------- */

@@ -41,4 +41,21 @@ void ms_sched_wake(struct ms_wait *w, int n);
 
 #define ms_wait_pending(w) ((w)->task != NULL)
 
+/* A call a binding wants made as soon as the running task's step ends, before the next ready
+ * task runs (or on the next loop turn when no task runs): an HTTP request started by a task
+ * goes out while the tasks after it still compute, instead of after all of them. Embedded in
+ * the binding's state; ms_defer_cancel before that state goes. */
+struct ms_defer {
+    void (*fn)(void *ud);
+    void *ud;
+    struct ms_sched *sched;  /* set by ms_defer_init */
+    struct ms_defer *next;   /* the scheduler's queue */
+    int queued;
+};
+
+void ms_defer_init(lua_State *L, struct ms_defer *d, void (*fn)(void *ud), void *ud);
+/* Queues the call once (queuing a queued call again does nothing). Safe from any callback. */
+void ms_defer_queue(struct ms_defer *d);
+void ms_defer_cancel(struct ms_defer *d);
+
 #endif

@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -432,6 +433,104 @@ static void test_reuse(void)
     finish(c);
 }
 
+/* ---- the kick: a transfer started among other work goes out before that work is over ---- */
+
+/* A one-connection HTTP server on its own thread that notes each request's arrival. */
+static struct {
+    int listener, requests;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+} raw = {-1, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static void *raw_serve(void *arg)
+{
+    (void)arg;
+    int fd = accept(raw.listener, NULL, NULL);
+    char buf[4096];
+    size_t have = 0;
+    ssize_t n;
+    while (fd >= 0 && (n = recv(fd, buf + have, sizeof buf - 1 - have, 0)) > 0) {
+        have += (size_t)n;
+        buf[have] = 0;
+        char *end;
+        while ((end = strstr(buf, "\r\n\r\n")) != NULL) { /* GETs: no bodies */
+            pthread_mutex_lock(&raw.mu);
+            raw.requests++;
+            pthread_cond_broadcast(&raw.cond);
+            pthread_mutex_unlock(&raw.mu);
+            static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if (send(fd, reply, sizeof reply - 1, 0) < 0)
+                break;
+            have -= (size_t)(end + 4 - buf);
+            memmove(buf, end + 4, have + 1);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* Waits up to 10 s for the server to have seen n requests. */
+static int raw_saw(int n)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&raw.mu);
+    while (raw.requests < n && pthread_cond_timedwait(&raw.cond, &raw.mu, &until) == 0)
+        ;
+    int seen = raw.requests >= n;
+    pthread_mutex_unlock(&raw.mu);
+    return seen;
+}
+
+static int kicks;
+static void count_kick(void *ud)
+{
+    (void)ud;
+    kicks++;
+}
+
+static void test_kick(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    raw.listener = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(raw.listener >= 0 && bind(raw.listener, (struct sockaddr *)&a, sizeof a) == 0 &&
+          listen(raw.listener, 4) == 0 && getsockname(raw.listener, (struct sockaddr *)&a, &alen) == 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, raw_serve, NULL) == 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    struct ms_http *c = ms_http_new(&loop);
+    ms_http_set_kick(c, count_kick, NULL);
+    struct ms_http_request req = {.url = url, .timeout = 10};
+    struct result r = {0};
+
+    /* the first request opens the connection the usual way: on the loop */
+    CHECK(start(c, &r, &req) != NULL);
+    CHECK_INT(kicks, 1); /* curl wanted to act at once: asked, not done inside the start */
+    ms_http_act(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(r.code, MS_HTTP_OK);
+    reset(&r);
+
+    /* the second goes out on that connection as soon as the owner acts, with no loop turn */
+    CHECK(start(c, &r, &req) != NULL);
+    CHECK_INT(kicks, 2);
+    CHECK_INT(raw.requests, 1);
+    ms_http_act(c);
+    CHECK(raw_saw(2));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(r.code, MS_HTTP_OK);
+    CHECK(r.body && strcmp(r.body, "ok") == 0);
+    reset(&r);
+    finish(c);
+    shutdown(raw.listener, SHUT_RDWR);
+    close(raw.listener);
+    pthread_join(th, NULL);
+}
+
 /* ---- TLS with in-memory PEM data ---- */
 
 static char *slurp(const char *name, size_t *len)
@@ -551,6 +650,7 @@ int main(void)
     RUN(test_errors);
     RUN(test_cancel);
     RUN(test_reuse);
+    RUN(test_kick);
     if (make_certs() == 0) {
         char args[600];
         snprintf(args, sizeof args, "--tls %s/server.crt %s/server.key", tmpdir, tmpdir);
