@@ -159,17 +159,19 @@ function M.run(s)
   end
   for _, sink in ipairs(s.sinks or {}) do journal:add_sink(sink) end
 
-  local previous
+  local previous, history
   if s.resume then
     previous = journal_mod.load_last {client = client, app = model.app, workflow = wf.name,
                                       namespace = namespace, dir = journal.dir}
     if not previous then stderr("moonship: --resume: no earlier run of this workflow found; running everything\n") end
+  else -- the local record of the last run, for its durations (the engine starts long tasks first)
+    history = journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir}
   end
 
   local result = engine.run {
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
     namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
-    settle = s.settle, dry_run = s.dry_run, resume = previous, logs = s.logs,
+    settle = s.settle, dry_run = s.dry_run, resume = previous, history = history, logs = s.logs,
   }
   client:close()
   result.journal_path = journal.path

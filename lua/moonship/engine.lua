@@ -8,6 +8,7 @@ local json = require "moonship.json"
 local sched = require "moonship.sched"
 local hooks_mod = require "moonship.hooks"
 local EXIT = require "moonship.exit"
+local plan = require "moonship.plan"
 
 local fmt = string.format
 
@@ -379,7 +380,7 @@ function Run:start_step(index, step)
     if not ok then self:emit {event = "log", step = step.name, message = err} end
     local limit = step.max_parallel or self.concurrency
     local sem = limit and sched.semaphore(limit)
-    for _, task in ipairs(step.tasks) do
+    for _, task in ipairs(plan.start_order(step.tasks, self.expected)) do
       local t = setmetatable({}, {__index = task})
       st.group:spawn(function()
         if sem then
@@ -585,20 +586,22 @@ function Run:save()
 end
 
 -- engine.run{model=, workflow=, client=, hooks=, journal=, namespace=, env=, concurrency=,
--- timeout=, settle=, dry_run=, resume=snapshot, logs="all"|"failed"|"none"} -> result
+-- timeout=, settle=, dry_run=, resume=snapshot, history=snapshot (the last run, for start
+-- order), logs="all"|"failed"|"none"} -> result
 function M.run(opts)
   local hooks = opts.hooks or hooks_mod.load(nil)
   local previous = {}
   if opts.resume then
     for _, t in ipairs(opts.resume.tasks or {}) do previous[t.id] = t end
   end
+  local expected = plan.durations_from(opts.resume or opts.history)
   local self = setmetatable({
     model = opts.model, workflow = opts.workflow, client = opts.client, hooks = hooks,
     journal = opts.journal, namespace = opts.namespace, env = opts.env,
     run_id = opts.journal.run_id, concurrency = opts.concurrency, timeout = opts.timeout,
     settle_seconds = opts.settle or M.DEFAULT_SETTLE, dry_run = opts.dry_run, logs = opts.logs or "all",
     previous = previous, previous_run = opts.resume and opts.resume.run,
-    step_groups = {}, step_states = {}, ignored = {}, started_tasks = {},
+    step_groups = {}, step_states = {}, ignored = {}, started_tasks = {}, expected = expected,
   }, Run)
   self.health = hooks:health()
   self.ctx = hooks_mod.context(self)

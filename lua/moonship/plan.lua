@@ -21,12 +21,35 @@ function M.durations_from(snapshot)
   return d
 end
 
+local function estimate(task, durations)
+  return durations[task.id] or M.DEFAULT_SECONDS[task.kind] or M.DEFAULT_SECONDS.custom
+end
+
+-- The order the tasks of a step start in (the engine's and the prediction's): longest first by
+-- their expected durations, so that when starts are bounded (max_parallel, --concurrency) or
+-- the API server takes a burst of requests one by one, the task that decides when the step
+-- ends goes first. A task with no recorded duration gets its kind's estimate; a step with none
+-- recorded keeps the template's order, as do ties.
+function M.start_order(tasks, durations)
+  local known = false
+  for _, task in ipairs(tasks) do known = known or durations[task.id] ~= nil end
+  if not known then return tasks end
+  local order = {}
+  for i, task in ipairs(tasks) do order[i] = {task = task, i = i, d = estimate(task, durations)} end
+  table.sort(order, function(a, b)
+    if a.d ~= b.d then return a.d > b.d end
+    return a.i < b.i
+  end)
+  for i, o in ipairs(order) do order[i] = o.task end
+  return order
+end
+
 -- plan.schedule(workflow, durations [, {concurrency=}]) -> {steps = {{name, index, start, done,
 -- finish, background, halt, max_parallel, tasks = {{id, step, start, finish, seconds, estimated,
 -- halt, after}}}}, makespan=, critical_path={ids}}
 -- The engine's rules (DESIGN.md §3): a step starts when the one before it is done: a foreground
 -- step once all its tasks finished, a background step once all its tasks started. The tasks of
--- a step start together, or in file order through max_parallel (else --concurrency) slots; a
+-- a step start together, or in start_order through max_parallel (else --concurrency) slots; a
 -- step timeout cuts its tasks short. `after` names the task whose finish let a task start (nil:
 -- the run's start), so the critical path is the chain of `after` links back from the last finish.
 function M.schedule(workflow, durations, opts)
@@ -40,10 +63,10 @@ function M.schedule(workflow, durations, opts)
                halt = step.halt_on_error or false, max_parallel = limit, timeout = step.timeout, tasks = {}}
     local slots = {}   -- with a limit: {free_at=, by=} per slot
     local last_start, last_start_after, last_finish, last_finish_id = t, gate, t, gate
-    for _, task in ipairs(step.tasks) do
-      local seconds = durations[task.id]
-      local estimated = seconds == nil
-      seconds = seconds or M.DEFAULT_SECONDS[task.kind] or M.DEFAULT_SECONDS.custom
+    local planned = {}  -- id -> task entry, made in start order, listed in the template's
+    for _, task in ipairs(M.start_order(step.tasks, durations)) do
+      local estimated = durations[task.id] == nil
+      local seconds = estimate(task, durations)
       local start, after, slot = t, gate, nil
       if limit then
         if #slots < limit then
@@ -64,10 +87,14 @@ function M.schedule(workflow, durations, opts)
       local tk = {id = task.id, step = step.name, start = start, finish = finish, seconds = finish - start,
                   estimated = estimated, halt = task.halt_on_error or false, after = after, timed_out = timed_out}
       if slot then slots[slot] = {free_at = finish, by = tk.id} end
+      planned[tk.id] = tk
+    end
+    for _, task in ipairs(step.tasks) do
+      local tk = planned[task.id]
       s.tasks[#s.tasks + 1] = tk
       by_id[tk.id] = tk
-      if start > last_start then last_start, last_start_after = start, after end
-      if finish > last_finish or #s.tasks == 1 then last_finish, last_finish_id = finish, tk.id end
+      if tk.start > last_start then last_start, last_start_after = tk.start, tk.after end
+      if tk.finish > last_finish or #s.tasks == 1 then last_finish, last_finish_id = tk.finish, tk.id end
     end
     s.finish = last_finish
     if s.background then

@@ -60,6 +60,45 @@ describe("moonship deploy options", function()
     assert.equal(2, peak_overlap(ev))
   end)
 
+  it("starts the tasks of a step longest first, by the last run's durations", function()
+    -- the last run as the local journal recorded it: s4 took longest, s2 never finished
+    local runs = dir .. "/.moonship/runs"
+    assert.is_true(os.execute("mkdir -p '" .. runs .. "'"))
+    local last = {app = "five", workflow = "up", tasks = {
+      {id = "services.s1", state = "succeeded", started = 0.1, finished = 1.1},
+      {id = "services.s2", state = "cancelled", started = 0.1},
+      {id = "services.s3", state = "succeeded", started = 0.1, finished = 3.1},
+      {id = "services.s4", state = "succeeded", started = 0.1, finished = 9.1},
+      {id = "services.s5", state = "failed", started = 0.2, finished = 3.2},
+    }}
+    proc.write_file(runs .. "/last-five-up.json", require("moonship.json").encode(last))
+    -- s2 (never finished) and s5 (failed) have no duration: a service's estimate (30 s) puts
+    -- them first, in the template's order; then s4 (9 s), s3 (3 s), s1 (1 s)
+    local want = {"services.s2", "services.s5", "services.s4", "services.s3", "services.s1"}
+    -- `moonship plan` predicts that order (before the deploy records new durations)
+    local r = proc.run {proc.moonship, "plan", dir .. "/moonship.yaml", "-w", "up", "--concurrency", "1",
+                        "--format", "json"}
+    assert.equal(0, r.code, r.stderr)
+    local planned = require("moonship.json").decode(r.stdout).steps[1].tasks
+    table.sort(planned, function(a, b) return a.start < b.start end)
+    for i, tk in ipairs(planned) do planned[i] = tk.id end
+    assert.same(want, planned)
+    -- and the deploy starts them so
+    local code, ev = deploy(sim, {dir .. "/moonship.yaml", "-w", "up", "--concurrency", "1"})
+    assert.equal(0, code)
+    local order = {}
+    for _, e in ipairs(ev) do
+      if e.event == "task_started" then order[#order + 1] = e.task end
+    end
+    assert.same(want, order)
+    -- the step still lists its tasks as the template does
+    for _, e in ipairs(ev) do
+      if e.event == "step_started" then
+        assert.same({"services.s1", "services.s2", "services.s3", "services.s4", "services.s5"}, e.tasks)
+      end
+    end
+  end)
+
   it("--dry-run validates against the server and creates nothing", function()
     local code, ev, stderr = deploy(sim, {dir .. "/moonship.yaml", "-w", "up", "--dry-run"})
     assert.equal(0, code, stderr)

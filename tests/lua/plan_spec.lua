@@ -259,3 +259,24 @@ describe("plan json", function()
     assert.equal(20, doc.steps[3].tasks[1].start)
   end)
 end)
+
+describe("plan.start_order", function()
+  local tasks = {{id = "jobs.a", kind = "jobs"}, {id = "services.b", kind = "services"},
+                 {id = "services.c", kind = "services"}, {id = "jobs.d", kind = "jobs"}}
+  local function ids(list)
+    local out = {}
+    for i, t in ipairs(list) do out[i] = t.id end
+    return out
+  end
+
+  it("keeps the template's order when no duration is known", function()
+    assert.same({"jobs.a", "services.b", "services.c", "jobs.d"}, ids(plan.start_order(tasks, {})))
+  end)
+
+  it("starts the longest first, estimating the unknown by kind, ties in template order", function()
+    local order = plan.start_order(tasks, {["jobs.a"] = 5, ["services.c"] = 40, ["jobs.d"] = 5})
+    -- c 40 s, then b (no record: a service's 30 s estimate), then a and d (5 s, template order)
+    assert.same({"services.c", "services.b", "jobs.a", "jobs.d"}, ids(order))
+    assert.equal("jobs.a", tasks[1].id) -- the list itself is left alone
+  end)
+end)
