@@ -409,15 +409,16 @@ static void encode_object(lua_State *L, struct out *o, int idx, int depth)
         size_t k0 = o->nkeys;
         if (n && reserve_keys(o, (size_t)n))
             luaL_error(L, "json.encode: out of memory");
-        struct key *ks = o->keys + k0;
         for (int j = 0; j < n; j++) {
-            ks[j].s = lua_tolstring(L, base + 2 * j + 1, &ks[j].n);
-            ks[j].slot = base + 2 * j + 2;
+            struct key *k = &o->keys[k0 + (size_t)j];
+            k->s = lua_tolstring(L, base + 2 * j + 1, &k->n);
+            k->slot = base + 2 * j + 2;
         }
         o->nkeys = k0 + (size_t)n;
-        qsort(ks, (size_t)n, sizeof *ks, key_cmp);
+        if (n > 1)
+            qsort(o->keys + k0, (size_t)n, sizeof *o->keys, key_cmp);
         for (int j = 0; j < n; j++) {
-            ks = o->keys + k0; /* nested objects may have moved the scratch */
+            const struct key *ks = o->keys + k0; /* nested objects may have moved the scratch */
             if (j)
                 put(L, o, ",", 1);
             newline(L, o, depth + 1);
