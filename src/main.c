@@ -1,5 +1,5 @@
 /* The moonship binary: one Lua state with the C modules preloaded and the lua/ sources
- * embedded, running moonship.cli under lua_pcall with a traceback. */
+ * embedded (as bytecode), running moonship.cli under lua_pcall with a traceback. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -10,7 +10,7 @@
 #include "lua/modules.h"
 
 struct ms_embedded_lua {
-    const char *module, *path, *source;
+    const char *module, *path, *code; /* code: bytecode, from src/tools/embed_lua.c */
     size_t len;
 };
 extern const struct ms_embedded_lua ms_embedded_lua[];
@@ -23,7 +23,7 @@ static int search_embedded(lua_State *L)
         if (strcmp(m->module, name) != 0)
             continue;
         lua_pushfstring(L, "@%s", m->path);
-        if (luaL_loadbufferx(L, m->source, m->len, lua_tostring(L, -1), "t") != LUA_OK)
+        if (luaL_loadbufferx(L, m->code, m->len, lua_tostring(L, -1), "b") != LUA_OK)
             return lua_error(L);
         lua_pushstring(L, m->path);
         return 2;
