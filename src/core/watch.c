@@ -56,6 +56,9 @@ static int append(struct ms_watch_decoder *d, const char *p, size_t n)
     return 0;
 }
 
+/* Outside strings, the bytes that change the scanner's state. */
+static const unsigned char structural[256] = {['"'] = 1, ['{'] = 1, ['['] = 1, ['}'] = 1, [']'] = 1};
+
 int ms_watch_feed(struct ms_watch_decoder *d, const char *data, size_t len, ms_watch_event_fn fn,
                   void *ud)
 {
@@ -76,14 +79,26 @@ int ms_watch_feed(struct ms_watch_decoder *d, const char *data, size_t len, ms_w
             continue;
         }
         if (d->in_string) {
-            if (d->escaped)
+            if (d->escaped) {
                 d->escaped = 0;
-            else if (c == '\\')
+                continue;
+            }
+            /* most of an event is the text of strings: skip to what ends or escapes one */
+            while (i < len && data[i] != '"' && data[i] != '\\')
+                i++;
+            if (i == len)
+                break;
+            if (data[i] == '\\')
                 d->escaped = 1;
-            else if (c == '"')
+            else
                 d->in_string = 0;
             continue;
         }
+        while (i < len && !structural[(unsigned char)data[i]])
+            i++;
+        if (i == len)
+            break;
+        c = (unsigned char)data[i];
         if (c == '"') {
             d->in_string = 1;
         } else if (c == '{' || c == '[') {
