@@ -381,7 +381,9 @@ function Client:logs(pod, namespace, opts)
   return true
 end
 
--- The shared watch of (namespace, apiVersion, kind): one per client, created on first use.
+-- The shared watch of (namespace, apiVersion, kind): one per client, created on first use. Its
+-- cache holds what readiness needs, not whole objects (no managedFields, no pod templates, pods
+-- and ReplicaSets projected: see kube/informer.lua); client:get reads an object whole.
 function Client:informer(api_version, kind, namespace)
   namespace = namespace or self.namespace
   local key = namespace .. "/" .. api_version .. "/" .. kind

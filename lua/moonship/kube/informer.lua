@@ -49,14 +49,20 @@ local PROJECTIONS = {
   end,
 }
 
--- What is not even decoded: the big parts that the projections leave out anyway (a Pod's
--- spec, a ReplicaSet's pod template) and every kind's managedFields, nearly half the bytes of
--- a watch event.
+-- What is not even decoded: every kind's managedFields (nearly half the bytes of a watch
+-- event), what the projections leave out anyway (a Pod's spec, labels and annotations, a
+-- ReplicaSet's pod template and labels), and the pod template of the workload kinds, which no
+-- readiness rule reads (kubectl's and Argo CD's read the replicas, the strategy and the status).
+local MANAGED = "metadata.managedFields"
 local DROP = {
-  Pod = {"metadata.managedFields", "spec"},
-  ReplicaSet = {"metadata.managedFields", "spec.template"},
+  Pod = {MANAGED, "spec", "metadata.labels", "metadata.annotations"},
+  ReplicaSet = {MANAGED, "spec.template", "metadata.labels"},
+  Deployment = {MANAGED, "spec.template"},
+  StatefulSet = {MANAGED, "spec.template"},
+  DaemonSet = {MANAGED, "spec.template"},
+  Job = {MANAGED, "spec.template"},
 }
-local DROP_DEFAULT = {"metadata.managedFields"}
+local DROP_DEFAULT = {MANAGED}
 
 function M.project(obj)
   local projection = PROJECTIONS[obj.kind]
