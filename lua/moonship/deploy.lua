@@ -165,7 +165,7 @@ function M.run(s)
                                       namespace = namespace, dir = journal.dir}
     if not previous then stderr("moonship: --resume: no earlier run of this workflow found; running everything\n") end
   else -- the local record of the last run, for its durations (the engine starts long tasks first)
-    history = journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir}
+    history = journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir, times_only = true}
   end
 
   local result = engine.run {

@@ -142,24 +142,27 @@ function Journal:save(client)
                   ["moonship.dev/journal"] = "true"}},
       data = {["run.json"] = text},
     }
-    return client:apply(cm)
+    -- the answer is the ConfigMap again: not worth decoding the snapshot back
+    return client:apply(cm, {drop = {"data", "metadata.managedFields"}})
   end
   return true
 end
 
 -- The last run's snapshot: from the cluster's ConfigMap when a client is given, else from the
--- local directory. nil when there is none.
+-- local directory. nil when there is none. opts.times_only: each task's id, state and times,
+-- not the objects it applied (most of the text), for those who want durations.
 function M.load_last(opts)
+  local decode_opts = opts.times_only and {drop = {"tasks.*.objects"}} or nil
   if opts.client then
     local cm = opts.client:get("v1", "ConfigMap", M.configmap_name(opts.app, opts.workflow), opts.namespace)
-    if cm and cm.data and cm.data["run.json"] then return json.decode(cm.data["run.json"]) end
+    if cm and cm.data and cm.data["run.json"] then return json.decode(cm.data["run.json"], decode_opts) end
   end
   if opts.dir then
     local f = io.open(fmt("%s/last-%s-%s.json", opts.dir, opts.app, opts.workflow))
     if f then
       local text = f:read("a")
       f:close()
-      return json.decode(text)
+      return json.decode(text, decode_opts)
     end
   end
 end

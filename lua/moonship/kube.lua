@@ -268,8 +268,9 @@ local function describe(obj)
 end
 M.describe = describe
 
--- client:apply(obj, {field_manager=, force=, dry_run=}) -> live object, created (boolean)
--- or nil, message, code. Server-side apply: idempotent, so retrying it is always safe.
+-- client:apply(obj, {field_manager=, force=, dry_run=, drop=}) -> live object, created (boolean)
+-- or nil, message, code. Server-side apply: idempotent, so retrying it is always safe. drop:
+-- paths of the live object not to decode (json.decode's drop).
 function Client:apply(obj, opts)
   opts = opts or {}
   assert(type(obj) == "table" and obj.apiVersion and obj.kind and obj.metadata and obj.metadata.name,
@@ -281,6 +282,7 @@ function Client:apply(obj, opts)
     query = {fieldManager = opts.field_manager or self.field_manager,
              force = opts.force ~= false and "true" or nil,
              dryRun = opts.dry_run and "All" or nil},
+    drop = opts.drop,
   })
   if not resp then return nil, fmt("apply %s: %s", describe(obj), rerr), rcode, status end
   return resp.body, resp.status == 201

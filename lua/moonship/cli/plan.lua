@@ -39,7 +39,7 @@ return {
     end
     for _, w in ipairs(warnings) do io.stderr:write(w, "\n") end
     local dir = (model.dir or (model.file:match("^(.*)/[^/]*$") or ".")) .. "/.moonship/runs"
-    local last = journal.load_last {app = model.app, workflow = wf.name, dir = dir}
+    local last = journal.load_last {app = model.app, workflow = wf.name, dir = dir, times_only = true}
     local schedule = plan.schedule(wf, plan.durations_from(last), {concurrency = concurrency})
     local ascii = opts.ascii or not plan_text.locale_is_utf8()
     io.stdout:write(plan[format](wf, schedule, {ascii = ascii, width = width, app = model.app,
