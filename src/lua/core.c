@@ -31,6 +31,17 @@ static void pin_module(void)
         dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
+/* core.libraries() -> "libuv 1.44.2, libcurl/7.88.1 ..., libyaml 0.2.5": a function, since
+ * curl_version() costs more than the rest of starting up (it asks every TLS and compression
+ * library it was built with). */
+static int l_libraries(lua_State *L)
+{
+    char libs[512];
+    ms_version_libraries(libs, sizeof libs);
+    lua_pushstring(L, libs);
+    return 1;
+}
+
 int luaopen_moonship_core(lua_State *L)
 {
     pin_module();
@@ -41,9 +52,7 @@ int luaopen_moonship_core(lua_State *L)
         lua_setfield(L, -3, m->name);
         lua_pop(L, 1);
     }
-    char libs[512];
-    ms_version_libraries(libs, sizeof libs);
-    lua_pushstring(L, libs);
+    lua_pushcfunction(L, l_libraries);
     lua_setfield(L, -2, "libraries");
     lua_pushstring(L, ms_version());
     lua_setfield(L, -2, "version");

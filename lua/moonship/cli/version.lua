@@ -7,7 +7,7 @@ return {
   summary = "Print moonship's version and the libraries it runs on.",
   options = {},
   run = function()
-    io.stdout:write("moonship ", core.version, " (Lua 5.4; ", core.libraries, ")\n")
+    io.stdout:write("moonship ", core.version, " (Lua 5.4; ", core.libraries(), ")\n")
     return EXIT.ok
   end,
 }
