@@ -238,9 +238,9 @@ struct out {
     size_t nkeys, keys_cap;
 };
 
-static int out_gc(lua_State *L)
+/* Frees what o owns; o stays reusable (and safe to free again). */
+static void out_free(struct out *o)
 {
-    struct out *o = luaL_checkudata(L, 1, OUT_MT);
     ms_json_buf_free(&o->b);
     free(o->path);
     free(o->tables);
@@ -248,6 +248,11 @@ static int out_gc(lua_State *L)
     o->path = NULL;
     o->tables = NULL;
     o->keys = NULL;
+}
+
+static int out_gc(lua_State *L)
+{
+    out_free(luaL_checkudata(L, 1, OUT_MT));
     return 0;
 }
 
@@ -560,13 +565,7 @@ static int l_json_encode(lua_State *L)
     o->object_mt = lua_gettop(L);
     encode(L, o, 1, 0);
     lua_pushlstring(L, o->b.data ? o->b.data : "", o->b.len);
-    ms_json_buf_free(&o->b);
-    free(o->path);
-    free(o->tables);
-    free(o->keys);
-    o->path = NULL;
-    o->tables = NULL;
-    o->keys = NULL;
+    out_free(o);
     return 1;
 }
 
