@@ -247,7 +247,8 @@ end
 local function check_unit_placeholders(d, tbl, vars, warned)
   for k, v in pairs(tbl) do
     if type(v) == "string" then
-      check_placeholders(d, v, diag.pos(tbl, k), vars, warned)
+      -- its position only when there is a placeholder to speak of
+      if v:find("${", 1, true) then check_placeholders(d, v, diag.pos(tbl, k), vars, warned) end
     elseif type(v) == "table" then
       check_unit_placeholders(d, v, vars, warned)
     end

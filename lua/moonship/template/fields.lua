@@ -148,21 +148,22 @@ end
 -- ones are warned "unsupported, ignored", quiet ones are ReleaseHub bookkeeping with no meaning
 -- for a deploy; anything else is an unknown key (a warning, with a suggestion).
 function M.check_keys(d, tbl, schema, where_text)
+  local keys = {}
+  for k in pairs(tbl) do
+    if not schema.known[k] and not (schema.quiet and schema.quiet[k]) then keys[#keys + 1] = k end
+  end
+  if #keys == 0 then return end -- the usual case: nothing to sort, nothing to suggest
   local names = {}
   for k in pairs(schema.known) do names[#names + 1] = k end
   table.sort(names)
-  local keys = {}
-  for k in pairs(tbl) do keys[#keys + 1] = k end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   for _, k in ipairs(keys) do
-    if not schema.known[k] and not (schema.quiet and schema.quiet[k]) then
-      local pos = diag.pos(tbl, k)
-      if schema.unsupported and schema.unsupported[k] then
-        d:warning(pos, "unsupported key '%s'%s, ignored", k, where_text)
-      else
-        d:warning(pos, "unknown key '%s'%s, ignored%s", tostring(k), where_text,
-          diag.did_you_mean(tostring(k), names))
-      end
+    local pos = diag.pos(tbl, k)
+    if schema.unsupported and schema.unsupported[k] then
+      d:warning(pos, "unsupported key '%s'%s, ignored", k, where_text)
+    else
+      d:warning(pos, "unknown key '%s'%s, ignored%s", tostring(k), where_text,
+        diag.did_you_mean(tostring(k), names))
     end
   end
 end
