@@ -152,7 +152,31 @@ static void build(cJSON *set, const cJSON *v, const char *field)
     }
 }
 
-cJSON *ks_fields_of(const cJSON *obj, int skip_status)
+/* The member named name when obj has exactly one, else NULL. */
+static const cJSON *sole(const cJSON *obj, const char *name)
+{
+    const cJSON *c, *found = NULL;
+    cJSON_ArrayForEach(c, obj) if (c->string && !strcmp(c->string, name))
+    {
+        if (found) return NULL;
+        found = c;
+    }
+    return found;
+}
+
+/* c, a member of parent, is also the one member of that name of other, with an equal value. */
+static int same_member(const cJSON *c, const cJSON *parent, const cJSON *other)
+{
+    const cJSON *o = other ? sole(other, c->string) : NULL;
+    return o && sole(parent, c->string) == c && ks_jequal(c, o);
+}
+
+/* ks_fields_of, leaving out the members (top level and metadata's) equal to other's when other
+ * is not NULL: a member's fieldset depends on its value alone, so such a member has the same
+ * fieldset on both sides, and an update neither changes nor drops any of its fields. A write
+ * that touches status or one annotation then does not build the fieldsets of the whole spec
+ * twice. */
+static cJSON *fields_except_same(const cJSON *obj, const cJSON *other, int skip_status)
 {
     cJSON *set = cJSON_CreateObject();
     if (!set) return NULL;
@@ -162,20 +186,25 @@ cJSON *ks_fields_of(const cJSON *obj, int skip_status)
         if (!strcmp(c->string, "apiVersion") || !strcmp(c->string, "kind")) continue;
         if (skip_status && !strcmp(c->string, "status")) continue;
         if (!strcmp(c->string, "metadata")) {
+            const cJSON *omd = other ? sole(other, "metadata") : NULL;
+            if (omd && sole(obj, "metadata") != c) omd = NULL;
             cJSON *md = cJSON_CreateObject();
             if (!md) continue;
             const cJSON *m;
-            cJSON_ArrayForEach(m, c) if (!skip_meta(m->string)) build_member(md, m->string, m);
+            cJSON_ArrayForEach(m, c) if (!skip_meta(m->string) && !same_member(m, c, omd))
+                build_member(md, m->string, m);
             if (md->child)
                 cJSON_AddItemToObject(set, "f:metadata", md);
             else
                 cJSON_Delete(md);
             continue;
         }
-        build_member(set, c->string, c);
+        if (!same_member(c, obj, other)) build_member(set, c->string, c);
     }
     return set;
 }
+
+cJSON *ks_fields_of(const cJSON *obj, int skip_status) { return fields_except_same(obj, NULL, skip_status); }
 
 /* ---- walking fieldsets ---- */
 
@@ -716,8 +745,30 @@ static cJSON *status_fields(const cJSON *obj)
     return set;
 }
 
+static void record_update(struct ks_server *s, const cJSON *old, cJSON *nw, const char *manager,
+                          const char *subresource, int whole);
+
 void ks_fields_record_update(struct ks_server *s, const cJSON *old, cJSON *nw, const char *manager,
                              const char *subresource)
+{
+#ifdef KS_VERIFY_FASTPATH
+    cJSON *slow = cJSON_Duplicate(nw, 1);
+    record_update(s, old, slow, manager, subresource, 1);
+#endif
+    record_update(s, old, nw, manager, subresource, 0);
+#ifdef KS_VERIFY_FASTPATH
+    if (!ks_jequal(ks_jpath(slow, "metadata.managedFields"), ks_jpath(nw, "metadata.managedFields"))) {
+        char *a = cJSON_PrintUnformatted(slow), *b = cJSON_PrintUnformatted(nw);
+        fprintf(stderr, "fields fastpath mismatch:\n%s\n%s\n", a, b);
+        abort();
+    }
+    cJSON_Delete(slow);
+#endif
+}
+
+/* whole: the fieldsets of the whole objects, as the check of the fast path (KS_VERIFY_FASTPATH) */
+static void record_update(struct ks_server *s, const cJSON *old, cJSON *nw, const char *manager,
+                          const char *subresource, int whole)
 {
     int status_only = subresource && !strcmp(subresource, "status");
     cJSON *md = ks_jobj(nw, "metadata");
@@ -728,8 +779,11 @@ void ks_fields_record_update(struct ks_server *s, const cJSON *old, cJSON *nw, c
         ks_jset(md, "managedFields", mf);
     }
     /* a status write owns the status subtree only: the rest is not even looked at */
-    cJSON *new_set = status_only ? status_fields(nw) : ks_fields_of(nw, 1);
-    cJSON *old_set = !old ? cJSON_CreateObject() : status_only ? status_fields(old) : ks_fields_of(old, 1);
+    /* only the members that changed matter (and all of them for a creation) */
+    cJSON *new_set = status_only ? status_fields(nw) : fields_except_same(nw, whole ? NULL : old, 1);
+    cJSON *old_set = !old         ? cJSON_CreateObject()
+                     : status_only ? status_fields(old)
+                                   : fields_except_same(old, whole ? NULL : nw, 1);
     cJSON *changed = cJSON_CreateObject();
     if (!new_set || !old_set || !changed) goto out;
     struct update_ctx u = {old, nw, changed, new_set, mf};
