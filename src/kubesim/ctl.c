@@ -182,8 +182,81 @@ struct ks_obj **ks_ctl_owned(struct ks_server *s, struct ks_rtype *rt, const cha
     return all;
 }
 
+cJSON *ks_ctl_copy(const struct ks_obj *o)
+{
+    cJSON *copy = cJSON_CreateObject();
+    const cJSON *c;
+    int placed = 0;
+    cJSON_ArrayForEach(c, o->json)
+    {
+        cJSON *d;
+        if (!placed && cJSON_IsObject(c) && !strcmp(c->string, "metadata")) {
+            d = cJSON_CreateObject();
+            const cJSON *m;
+            cJSON_ArrayForEach(m, c)
+            {
+                cJSON *dm;
+                if (!placed && cJSON_IsArray(m) && !strcmp(m->string, "managedFields"))
+                    dm = cJSON_CreateNull(), placed = 1;
+                else
+                    dm = cJSON_Duplicate(m, 1);
+                if (!d || !dm) {
+                    cJSON_Delete(dm);
+                    cJSON_Delete(d);
+                    d = NULL;
+                    break;
+                }
+                cJSON_AddItemToObject(d, m->string, dm);
+            }
+            placed = 1; /* the first metadata only, as ks_ctl_write looks it up */
+        } else {
+            d = cJSON_Duplicate(c, 1);
+        }
+        if (!copy || !d) {
+            cJSON_Delete(d);
+            cJSON_Delete(copy);
+            return NULL;
+        }
+        cJSON_AddItemToObject(copy, c->string, d);
+    }
+    return copy;
+}
+
+/* nw, a ks_ctl_copy of cur, has the same content in the same order, its placeholder aside
+ * (stricter than ks_jequal: a reordered copy goes on to the full comparison). */
+static int same_but_managed(const cJSON *nw, const cJSON *cur)
+{
+    const cJSON *x = nw->child, *y = cur->child;
+    for (; x && y; x = x->next, y = y->next) {
+        if (!x->string || !y->string || strcmp(x->string, y->string)) return 0;
+        if (strcmp(x->string, "metadata")) {
+            if (!ks_jequal(x, y)) return 0;
+            continue;
+        }
+        const cJSON *m = x->child, *n = y->child;
+        for (; m && n; m = m->next, n = n->next) {
+            if (!m->string || !n->string || strcmp(m->string, n->string)) return 0;
+            if (strcmp(m->string, "managedFields") && !ks_jequal(m, n)) return 0;
+        }
+        if (m || n) return 0;
+    }
+    return !x && !y;
+}
+
 void ks_ctl_write(struct ks_server *s, struct ks_obj *o, cJSON *nw, const char *manager, int status_only)
 {
+    cJSON *md = ks_j(nw, "metadata");
+    const cJSON *omf = ks_jpath(o->json, "metadata.managedFields");
+    if (cJSON_IsNull(ks_j(md, "managedFields")) && cJSON_IsArray(omf)) {
+        /* a ks_ctl_copy: most passes change nothing, and are told so without copying the
+         * managedFields; a change gets them back in their place */
+        cJSON *mf = same_but_managed(nw, o->json) ? NULL : cJSON_Duplicate(omf, 1);
+        if (!mf) {
+            cJSON_Delete(nw);
+            return;
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(md, "managedFields", mf);
+    }
     if (ks_jequal(nw, o->json)) {
         cJSON_Delete(nw);
         return;
@@ -345,7 +418,7 @@ struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *
         for (size_t i = 0; deps && i < n; i++) {
             struct ks_obj *d = ks_obj_by_uid(s, deps[i]);
             if (!d) continue;
-            cJSON *nw = cJSON_Duplicate(d->json, 1);
+            cJSON *nw = ks_ctl_copy(d);
             cJSON *refs = ks_jpath(nw, "metadata.ownerReferences");
             int idx = 0;
             cJSON *r = refs ? refs->child : NULL;
@@ -426,7 +499,7 @@ static void crd_reconcile(struct ks_server *s, struct ks_obj *crd)
 {
     char ts[32];
     ks_ctl_wall_str(s, ts);
-    cJSON *nw = cJSON_Duplicate(crd->json, 1);
+    cJSON *nw = ks_ctl_copy(crd);
     cJSON *st = ks_jobj(nw, "status");
     ks_ctl_set_condition(st, "NamesAccepted", "True", "NoConflicts", "no conflicts found", ts, -1);
     ks_ctl_set_condition(st, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted",

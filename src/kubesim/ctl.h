@@ -61,6 +61,9 @@ void ks_ctl_event(struct ks_server *s, struct ks_obj *about, const char *type, c
 struct ks_obj **ks_ctl_owned(struct ks_server *s, struct ks_rtype *rt, const char *ns, const char *owner_uid,
                              size_t *n);
 cJSON *ks_ctl_owner_ref(struct ks_obj *owner);
+/* A copy of o's content to change and hand to ks_ctl_write, with a null standing in for its
+ * managedFields (often half the object, and most passes write nothing); NULL on OOM. */
+cJSON *ks_ctl_copy(const struct ks_obj *o);
 /* Writes a controller's change (takes nw), recording the manager for status writes. */
 void ks_ctl_write(struct ks_server *s, struct ks_obj *o, cJSON *nw, const char *manager, int status_only);
 struct ks_rtype *ks_ctl_type(struct ks_server *s, const char *group, const char *plural);

@@ -76,7 +76,7 @@ void ks_rs_reconcile(struct ks_server *s, struct ks_obj *rs)
     }
     free(pods);
     if (next_avail >= 0) ks_ctl_at(s, rs->uid, next_avail);
-    cJSON *nw = cJSON_Duplicate(rs->json, 1);
+    cJSON *nw = ks_ctl_copy(rs);
     cJSON *st = cJSON_CreateObject();
     if (!nw || !st) {
         cJSON_Delete(nw), cJSON_Delete(st);
@@ -129,7 +129,7 @@ static void scale_rs(struct ks_server *s, struct ks_obj *d, struct ks_obj *rs, i
 {
     int from = rs_replicas(rs);
     if (from == to) return;
-    cJSON *nw = cJSON_Duplicate(rs->json, 1);
+    cJSON *nw = ks_ctl_copy(rs);
     if (!nw) return;
     ks_jset_num(ks_jobj(nw, "spec"), "replicas", to);
     cJSON *ann = ks_jobj(ks_jobj(nw, "metadata"), "annotations");
@@ -245,7 +245,7 @@ void ks_deploy_reconcile(struct ks_server *s, struct ks_obj *d)
         d->progress_at = now;
     } else if (nrs && revision_of(nrs) < maxrev) {
         /* a rollback to an older template: it becomes the newest revision again */
-        cJSON *nw = cJSON_Duplicate(nrs->json, 1);
+        cJSON *nw = ks_ctl_copy(nrs);
         char buf[16];
         snprintf(buf, sizeof buf, "%d", maxrev + 1);
         ks_jset_str(ks_jobj(ks_jobj(nw, "metadata"), "annotations"), "deployment.kubernetes.io/revision", buf);
@@ -312,7 +312,7 @@ void ks_deploy_reconcile(struct ks_server *s, struct ks_obj *d)
         if (rs == nrs) updated = rs_status(rs, "replicas");
     }
     free(rss);
-    cJSON *nw = cJSON_Duplicate(d->json, 1);
+    cJSON *nw = ks_ctl_copy(d);
     if (!nw) {
         free(hash);
         return;
@@ -444,7 +444,7 @@ void ks_sts_reconcile(struct ks_server *s, struct ks_obj *sts)
             }
         }
     }
-    cJSON *nw = cJSON_Duplicate(sts->json, 1);
+    cJSON *nw = ks_ctl_copy(sts);
     cJSON *st = ks_jobj(nw, "status");
     set_status_common(st, sts);
     ks_jset_num(st, "replicas", count);
@@ -488,7 +488,7 @@ void ks_ds_reconcile(struct ks_server *s, struct ks_obj *ds)
         ready = ks_pod_ready(keep);
     }
     free(h);
-    cJSON *nw = cJSON_Duplicate(ds->json, 1);
+    cJSON *nw = ks_ctl_copy(ds);
     cJSON *st = ks_jobj(nw, "status");
     set_status_common(st, ds);
     ks_jset_num(st, "desiredNumberScheduled", 1);

@@ -72,7 +72,7 @@ void ks_endpoints_reconcile(struct ks_server *s, struct ks_obj *svc)
     cJSON_Delete(unready);
     free(pods);
     struct ks_obj *ep = ks_obj_get(s, ert, svc->ns, svc->name);
-    cJSON *nw = ep ? cJSON_Duplicate(ep->json, 1) : cJSON_CreateObject();
+    cJSON *nw = ep ? ks_ctl_copy(ep) : cJSON_CreateObject();
     if (!nw) {
         cJSON_Delete(subsets);
         return;

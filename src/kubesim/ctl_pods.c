@@ -507,7 +507,7 @@ void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
     if (succeeded < old_succeeded) succeeded = old_succeeded;
     if (failed > old_failed) job->progress_at = now; /* the retry back-off counts from the last failure */
 
-    cJSON *nw = cJSON_Duplicate(job->json, 1);
+    cJSON *nw = ks_ctl_copy(job);
     cJSON *st = ks_jobj(nw, "status");
     if (!ks_j(st, "startTime")) ks_jset_str(st, "startTime", ts);
     if (job->started_at <= 0) job->started_at = now > 0 ? now : 1e-9;
