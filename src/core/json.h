@@ -60,6 +60,7 @@ struct ms_json_reader {
     const char *text; /* borrows */
     size_t len, pos;
     int depth, max_depth, state;
+    int skipping; /* inside ms_json_skip_rest: strings are checked, not decoded */
     char open[MS_JSON_MAX_DEPTH]; /* '[' or '{' per open container */
     /* the token just read */
     const char *str; /* into text, or into buf when the literal had escapes */
@@ -80,6 +81,8 @@ enum ms_json_token ms_json_read(struct ms_json_reader *r);
 /* Reads past the rest of the value whose first token was `first` (nothing more for a scalar)
  * without handing out its tokens. Returns the last token read: MS_JSON_ERROR if it was bad. */
 enum ms_json_token ms_json_skip_rest(struct ms_json_reader *r, enum ms_json_token first);
+/* Reads past the value that comes next (after a KEY, say), its strings checked, not decoded. */
+enum ms_json_token ms_json_skip_value(struct ms_json_reader *r);
 
 /* A number token as an integer: 1 with *v when the token is an integer (no fraction or
  * exponent) that fits an int64, else 0. */

@@ -171,12 +171,14 @@ static int read_string(struct ms_json_reader *r)
         if (t[i] != '\\')
             return fail(r, i, t[i] ? "control character in string" : "unexpected NUL byte"), 0;
         escaped = 1;
-        if (ms_json_buf_add(&r->buf, r->text + run, i - run))
+        if (!r->skipping && ms_json_buf_add(&r->buf, r->text + run, i - run))
             return fail(r, i, "out of memory"), 0;
         i = unescape(r, i);
         if (!i)
             return 0;
         run = i;
+        if (r->skipping)
+            r->buf.len = 0; /* checked, not kept */
     }
     if (escaped) {
         if (ms_json_buf_add(&r->buf, r->text + run, i - run))
@@ -368,10 +370,19 @@ enum ms_json_token ms_json_skip_rest(struct ms_json_reader *r, enum ms_json_toke
 {
     int depth = first == MS_JSON_ARRAY || first == MS_JSON_OBJECT;
     enum ms_json_token tok = first;
+    r->skipping = 1;
     while (depth > 0 && tok != MS_JSON_ERROR) {
         tok = ms_json_read(r);
         depth += (tok == MS_JSON_ARRAY || tok == MS_JSON_OBJECT) -
                  (tok == MS_JSON_ARRAY_END || tok == MS_JSON_OBJECT_END);
     }
+    r->skipping = 0;
     return tok;
+}
+
+enum ms_json_token ms_json_skip_value(struct ms_json_reader *r)
+{
+    r->skipping = 1;
+    enum ms_json_token first = ms_json_read(r);
+    return ms_json_skip_rest(r, first);
 }

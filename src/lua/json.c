@@ -139,7 +139,7 @@ static int push_value(lua_State *L, struct decode *d, enum ms_json_token tok, ui
                 return -1;
             uint32_t next = 0;
             if (live && drop_key(d, live, level, r->str, r->str_len, &next)) {
-                if (ms_json_skip_rest(r, ms_json_read(r)) == MS_JSON_ERROR)
+                if (ms_json_skip_value(r) == MS_JSON_ERROR)
                     return -1;
                 continue;
             }
