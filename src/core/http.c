@@ -26,6 +26,7 @@ struct ms_http {
     size_t open_handles; /* uv handles not yet closed (timers, polls): the client is freed at 0 */
     size_t nsockets;
     int depth;   /* > 0 while inside a curl call that may run our callbacks */
+    int swept;   /* no transfer waits in the list to be removed (see sweep) */
     int freeing; /* ms_http_free has run: waiting for close callbacks */
     struct ms_http_transfer *transfers; /* in flight, including cancelled ones not yet removed */
     struct sock *socks;
@@ -152,8 +153,9 @@ static void remove_transfer(struct ms_http_transfer *t)
 /* Removes the transfers cancelled while curl was running our callbacks. */
 static void sweep(struct ms_http *c)
 {
-    if (c->depth > 0)
+    if (c->depth > 0 || c->swept)
         return;
+    c->swept = 1;
     struct ms_http_transfer *t = c->transfers;
     while (t) {
         struct ms_http_transfer *next = t->next;
@@ -727,6 +729,8 @@ void ms_http_cancel(struct ms_http_transfer *t)
     t->cancelled = 1;
     if (t->client->depth == 0)
         remove_transfer(t);
+    else
+        t->client->swept = 0; /* removed at the next sweep, outside curl */
 }
 
 void ms_http_resume(struct ms_http_transfer *t)
