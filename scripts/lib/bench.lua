@@ -102,6 +102,13 @@ local function aggregate(runs)
     out[m] = H.summary(v)
   end
   out.requests_by_verb = runs[#runs] and runs[#runs].requests_by_verb
+  -- each run's own figures too: the first moonship run of a workload has no journal of an
+  -- earlier one, so it starts the tasks of a step in template order, not longest first
+  out.each = json.array({})
+  for i, r in ipairs(runs) do
+    out.each[i] = {makespan_s = r.makespan_s, ratio_to_bound = r.ratio_to_bound, cpu_s = r.cpu_s,
+                   peak_rss_mb = r.peak_rss_mb, requests_per_task = r.requests_per_task}
+  end
   return out
 end
 
