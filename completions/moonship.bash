@@ -5,7 +5,7 @@
 _moonship_options() {
     case "$1" in
         deploy) echo "-w --workflow --env -n --namespace --context --kubeconfig --hooks
-            --concurrency --timeout --settle --dry-run --resume -o --output --logs --color
+            --concurrency --qps --burst --timeout --settle --dry-run --resume -o --output --logs --color
             --sim --scenario --time-scale --journal-dir --report -h --help" ;;
         plan) echo "-w --workflow --env --hooks -f --format --ascii --width --concurrency -h --help" ;;
         report) echo "-o --output -h --help" ;;
@@ -64,7 +64,7 @@ _moonship() {
         --context)
             mapfile -t COMPREPLY < <(compgen -W "$(kubectl config get-contexts -o name 2>/dev/null)" -- "$cur")
             return ;;
-        -n | --namespace | --env | -e | --concurrency | --timeout | --settle | --time-scale | --width | --run-id)
+        -n | --namespace | --env | -e | --concurrency | --qps | --burst | --timeout | --settle | --time-scale | --width | --run-id)
             return ;;
         --hooks)
             mapfile -t COMPREPLY < <(compgen -f -X '!*.lua' -- "$cur"; compgen -d -- "$cur")

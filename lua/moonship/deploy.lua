@@ -34,6 +34,16 @@ function M.settings_from_cli(opts, args)
     s.concurrency = math.tointeger(tonumber(opts.concurrency))
     if not s.concurrency or s.concurrency < 1 then return nil, "--concurrency must be a positive integer" end
   end
+  if opts.qps then
+    s.qps = tonumber(opts.qps)
+    if not s.qps or s.qps < 0 or s.qps ~= s.qps or s.qps == math.huge then
+      return nil, "--qps must be a number of requests per second (0: no limit)"
+    end
+  end
+  if opts.burst then
+    s.burst = math.tointeger(tonumber(opts.burst))
+    if not s.burst or s.burst < 1 then return nil, "--burst must be a positive integer" end
+  end
   for _, key in ipairs {"timeout", "settle"} do
     if opts[key] then
       local v, err = duration.parse(opts[key])
@@ -131,7 +141,8 @@ function M.run(s)
 
   local client, cerr = s.client, nil
   if not client then
-    client, cerr = kube.connect {kubeconfig = s.kubeconfig, context = s.context, namespace = s.namespace}
+    client, cerr = kube.connect {kubeconfig = s.kubeconfig, context = s.context, namespace = s.namespace,
+                                 qps = s.qps, burst = s.burst}
     if not client then
       stderr("moonship: " .. tostring(cerr) .. "\n")
       return {exit_code = EXIT.bad_input, errors = {cerr}}

@@ -116,8 +116,10 @@ function M.connect(opts)
   return self
 end
 
--- Waits for a token of the rate limiter (QPS with a burst).
+-- Waits for a token of the rate limiter (QPS with a burst); qps 0 turns it off (for an API
+-- server whose own flow control, API Priority and Fairness, is to push back instead).
 function Client:throttle()
+  if self.qps <= 0 then return end
   local t = now()
   self.tokens = math.min(self.burst, self.tokens + (t - self.refilled) * self.qps)
   self.refilled = t

@@ -44,6 +44,9 @@ describe("moonship deploy with bad input", function()
       {{"deploy", "x.yaml"}, "missing %-w WORKFLOW"},
       {{"deploy", "x.yaml", "-w", "a", "--timeout", "soon"}, "not a duration"},
       {{"deploy", "x.yaml", "-w", "a", "--concurrency", "0"}, "positive integer"},
+      {{"deploy", "x.yaml", "-w", "a", "--qps", "-1"}, "%-%-qps must be a number"},
+      {{"deploy", "x.yaml", "-w", "a", "--qps", "fast"}, "%-%-qps must be a number"},
+      {{"deploy", "x.yaml", "-w", "a", "--burst", "0"}, "%-%-burst must be a positive integer"},
       {{"deploy", "x.yaml", "-w", "a", "--output", "xml"}, "text or json"},
       {{"deploy", "/nonexistent/app.yaml", "-w", "a"}, "/nonexistent/app.yaml"},
     }

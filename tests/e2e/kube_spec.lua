@@ -56,6 +56,19 @@ describe("kube client on kubesim", function()
     end)
   end)
 
+  it("keeps to its request rate after the burst, and not at all with qps 0", function()
+    sched.run(function()
+      -- 2 at once, then 10 a second: the 5th of 5 gets goes out 0.3 s after the first at the soonest
+      local c = assert(kube.connect {kubeconfig = sim.kubeconfig, qps = 10, burst = 2})
+      local t0 = sched.now()
+      for _ = 1, 5 do assert(c:get("v1", "Namespace", "default")) end
+      assert.is_true(sched.now() - t0 >= 0.29, "5 requests in " .. (sched.now() - t0) .. " s")
+      local free = assert(kube.connect {kubeconfig = sim.kubeconfig, qps = 0, burst = 1})
+      for _ = 1, 5 do assert(free:get("v1", "Namespace", "default")) end
+      assert.equal(0, free.tokens - free.burst) -- the limiter never ran: its bucket is untouched
+    end)
+  end)
+
   it("names an unknown kind", function()
     sched.run(function()
       local c = connect(sim)

@@ -10,6 +10,8 @@ local OPTIONS = {
   {long = "kubeconfig", arg = "PATH", help = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"},
   {long = "hooks", arg = "FILE", help = "Lua hooks file (default: the template's hooks key, or hooks.lua beside it)"},
   {long = "concurrency", arg = "N", help = "at most N tasks of a step at once"},
+  {long = "qps", arg = "N", help = "API requests per second at most, client side (default 100; 0: no limit)"},
+  {long = "burst", arg = "N", help = "API requests at once above --qps (default 200)"},
   {long = "timeout", arg = "DURATION", help = "per-task time limit (default 10m; 90s, 5m, 1h)"},
   {long = "settle", arg = "DURATION", help = "how long the end-of-run check waits for failed services to recover (default 30s)"},
   {long = "dry-run", help = "validate against the server (server-side dry run); deploy nothing"},
