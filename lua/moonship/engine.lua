@@ -482,6 +482,30 @@ function Run:plan_ids()
   return ids
 end
 
+-- The shared watches the workflow's waits will need, started with the run: their lists and
+-- watch connections are made while the first tasks are being prepared, not in the first
+-- burst of applies, and the first waits find them synced.
+local WATCHED = {
+  services = {{"apps/v1", "Deployment"}, {"apps/v1", "ReplicaSet"}, {"v1", "Pod"}},
+  jobs = {{"batch/v1", "Job"}, {"v1", "Pod"}},
+}
+
+function Run:start_watches()
+  if self.dry_run or not self.client then return end
+  local started = {}
+  for _, step in ipairs(self.workflow.steps) do
+    for _, t in ipairs(step.tasks) do
+      for _, gk in ipairs(WATCHED[t.kind] or {}) do
+        local key = gk[1] .. "/" .. gk[2]
+        if not started[key] then
+          started[key] = true
+          self.client:informer(gk[1], gk[2], self.namespace):start()
+        end
+      end
+    end
+  end
+end
+
 -- The workflow's shape for run_started: every step with its tasks, so that a reader of the
 -- journal knows where a task that never started belonged.
 function Run:plan_steps()
@@ -523,6 +547,7 @@ function Run:run_workflow()
   -- of delaying them: the local journal already holds it, and the last save waits for it, so
   -- the saves land in order.
   local first_save = self.client and not self.dry_run and sched.spawn(function() self:save() end)
+  self:start_watches()
   local ok, err = self.hooks:call("before_workflow", self.ctx, self:run_info())
   if not ok then
     self:emit {event = "log", message = err}
