@@ -144,7 +144,8 @@ function M.wait_ready(client, obj, opts)
         return nil, info.reason or "failed", details
       end
       if live and watches_pods then
-        local reason, pmessage, pod, container, restarts = pod_failure(current_pods(client, live, ns), crashloop_restarts)
+        local pods = current_pods(client, live, ns)
+        local reason, pmessage, pod, container, restarts = pod_failure(pods, crashloop_restarts)
         if reason then
           local logs = last_logs(client, pod, container, reason == "CrashLoopBackOff", opts.logs_tail or 10)
           local text = fmt("%s: pod %s%s%s", reason, pod.metadata.name,
@@ -154,7 +155,7 @@ function M.wait_ready(client, obj, opts)
                                restarts = restarts, logs = logs, object = live}
         end
         -- Not (yet) persistent: say what blocks the rollout right now.
-        for _, pod in ipairs(current_pods(client, live, ns)) do
+        for _, pod in ipairs(pods) do
           local preason, _, _, prestarts = readiness.pod_problem(pod)
           if preason then
             info.reason = preason == "CrashLoopBackOff" and fmt("%s (restart %d)", preason, prestarts) or preason
