@@ -1,6 +1,7 @@
 -- http.request against ms-testserver (tests/support/testserver.c) on loopback.
 local sched = require "moonship.sched"
 local http = require "moonship.http"
+local proc = require "support.proc"
 
 local SERVER = os.getenv("MOONSHIP_TESTSERVER") or "build/ms-testserver"
 
@@ -19,12 +20,6 @@ local function sh(cmd)
   assert(os.execute("env -u LD_PRELOAD sh -c '" .. cmd .. "' >/dev/null 2>&1"), cmd)
 end
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local base, stop
 
@@ -304,8 +299,8 @@ describe("http.request over TLS with in-memory PEM data", function()
           "-days 1 -subj /CN=kube.test -addext subjectAltName=DNS:kube.test,IP:127.0.0.1")
          :format(dir, n, n))
     end
-    ca, other, other_key = read_file(dir .. "/server.crt"), read_file(dir .. "/other.crt"),
-                           read_file(dir .. "/other.key")
+    ca, other, other_key = proc.read_file(dir .. "/server.crt"), proc.read_file(dir .. "/other.crt"),
+                           proc.read_file(dir .. "/other.key")
     tls_base, stop_tls = start_server(("--tls %s/server.crt %s/server.key"):format(dir, dir))
   end)
 

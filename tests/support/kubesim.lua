@@ -12,6 +12,7 @@
 --                                           {body = "...", headers = {["Content-Type"] = "..."}})
 --   sim:stop()
 local json = require "dkjson"
+local proc = require "support.proc"
 
 local M = {}
 local Sim = {}
@@ -22,23 +23,12 @@ Sim.__index = Sim
 -- seen to deadlock at start-up with it.
 local CLEAN = "env -u LD_PRELOAD "
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q, write_file = proc.quote, proc.write_file
 
+-- The file's text, or nil when kubesim never wrote it.
 local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
+  local ok, text = pcall(proc.read_file, path)
+  return ok and text or nil
 end
 
 local function mkdtemp()
