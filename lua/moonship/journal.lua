@@ -23,7 +23,6 @@ function M.new_run_id()
   return t .. "-" .. table.concat(r)
 end
 
-
 -- journal.new{run_id=, app=, workflow=, namespace=, env=, dir= (local journal directory)}
 function M.new(opts)
   local self = setmetatable({

@@ -265,6 +265,15 @@ function Client:path(api_version, kind, name, namespace)
   return concat(parts)
 end
 
+-- Drop paths given within an object, as paths of the document that holds it ("items.*" for a
+-- list, "object" for a watch event); nil for none.
+function M.drop_under(prefix, paths)
+  if not paths or #paths == 0 then return nil end
+  local out = {}
+  for i, p in ipairs(paths) do out[i] = prefix .. "." .. p end
+  return out
+end
+
 local function describe(obj)
   return fmt("%s/%s", tostring(obj.kind):lower(), tostring(obj.metadata and obj.metadata.name))
 end
@@ -307,11 +316,7 @@ function Client:list(api_version, kind, opts)
   local path, err, code = self:path(api_version, kind, nil, opts.namespace)
   if not path then return nil, err, code end
   local items, continue, meta = {}, nil, nil
-  local drop
-  for i, p in ipairs(opts.drop or {}) do
-    drop = drop or {}
-    drop[i] = "items.*." .. p
-  end
+  local drop = M.drop_under("items.*", opts.drop)
   repeat
     local resp, rerr, rcode = self:request("GET", path, nil, {query = {
       labelSelector = opts.label_selector, fieldSelector = opts.field_selector,

@@ -3,6 +3,7 @@
 -- resourceVersion seen; after 410 Expired it re-lists and emits only the differences, so the
 -- consumer's view of the collection stays exact. The consumer iterates events in its own task.
 local json = require "moonship.json"
+local kube = require "moonship.kube"
 local sched = require "moonship.sched"
 local watch_core = require("moonship.core").watch
 
@@ -100,11 +101,8 @@ function Watch:stream()
   local path, perr, pcode = c:path(self.api_version, self.kind, nil, self.namespace)
   if not path then return nil, perr, pcode end
   local decoder = watch_core.decoder()
-  local decode_opts
-  for i, p in ipairs(opts.drop or {}) do
-    decode_opts = decode_opts or {drop = {}}
-    decode_opts.drop[i] = "object." .. p
-  end
+  local drop = kube.drop_under("object", opts.drop)
+  local decode_opts = drop and {drop = drop}
   local expired, bad = false, nil
   self.stats.watches = self.stats.watches + 1
   local resp, err, code = c:request("GET", path, nil, {
