@@ -144,9 +144,11 @@ function M.duration(d, tbl, key)
 end
 
 -- Reports the keys of tbl that the schema does not use. schema = {known = {key=true},
--- unsupported = {key=true}, quiet = {key=true}}: known keys are read by the caller, unsupported
--- ones are warned "unsupported, ignored", quiet ones are ReleaseHub bookkeeping with no meaning
--- for a deploy; anything else is an unknown key (a warning, with a suggestion).
+-- unsupported = {key=true}, quiet = {key=true}, strict = bool}: known keys are read by the
+-- caller, unsupported ones are warned "unsupported, ignored", quiet ones are ReleaseHub
+-- bookkeeping with no meaning for a deploy; anything else is an unknown key: a warning with a
+-- suggestion, or an error when the schema is strict (where a misspelt key would silently
+-- change what the deployment does).
 function M.check_keys(d, tbl, schema, where_text)
   local keys = {}
   for k in pairs(tbl) do
@@ -161,6 +163,9 @@ function M.check_keys(d, tbl, schema, where_text)
     local pos = diag.pos(tbl, k)
     if schema.unsupported and schema.unsupported[k] then
       d:warning(pos, "unsupported key '%s'%s, ignored", k, where_text)
+    elseif schema.strict then
+      d:error(pos, "unknown key '%s'%s%s", tostring(k), where_text,
+        diag.did_you_mean(tostring(k), names))
     else
       d:warning(pos, "unknown key '%s'%s, ignored%s", tostring(k), where_text,
         diag.did_you_mean(tostring(k), names))

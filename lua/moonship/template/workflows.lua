@@ -8,10 +8,12 @@ local fmt = string.format
 
 local M = {}
 
-local WORKFLOW_SCHEMA = {known = fields.set {"name", "order_from", "parallelize"}}
+-- Strict: a misspelt key here changes what a deployment does (`halt_on_eror: true` would deploy
+-- with no halt protection), so an unknown key is an error, not a warning.
+local WORKFLOW_SCHEMA = {known = fields.set {"name", "order_from", "parallelize"}, strict = true}
 local STEP_SCHEMA = {known = fields.set {
-  "step", "tasks", "wait_for_finish", "halt_on_error", "timeout", "max_parallel"}}
-local TASK_SCHEMA = {known = fields.set {"name", "halt_on_error", "timeout"}}
+  "step", "tasks", "wait_for_finish", "halt_on_error", "timeout", "max_parallel"}, strict = true}
+local TASK_SCHEMA = {known = fields.set {"name", "halt_on_error", "timeout"}, strict = true}
 
 local RELEASE_TASKS = fields.set {"remove_environment"}
 
