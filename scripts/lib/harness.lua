@@ -202,14 +202,20 @@ end
 ---------------------------------------------------------------------------------------------
 -- Children.
 
+-- Runs the command given as its arguments and writes bash's `times` to the file $0: the CPU
+-- time of what it waited for (the command and its children), to the millisecond.
+local CPU_WRAPPER = '"$@"; rc=$?; times >"$0"; exit $rc'
+
 -- H.run_child{argv=, env_extra=, on_line=fn(line, p) (stdout), rusage=true, cwd=}
 -- -> {code=, signal=, wall=, stdout_lines=n, stderr=, cpu_s=, peak_rss_mb=}
--- With rusage, the child runs under /usr/bin/time (its getrusage, children included).
+-- With rusage, the child runs under /usr/bin/time for its peak RSS (children included), and
+-- its CPU time comes from bash's `times` in between: /usr/bin/time prints user and system
+-- time in hundredths, which reads a seed deploy's ~10 ms as 0.00 or 0.01.
 function H.run_child(o)
-  local argv, timefile = o.argv, nil
+  local argv, timefile, cpufile = o.argv, nil, nil
   if o.rusage then
-    timefile = os.tmpname()
-    argv = {H.time, "-f", "%e %U %S %M", "-o", timefile}
+    timefile, cpufile = os.tmpname(), os.tmpname()
+    argv = {H.time, "-f", "%e %M", "-o", timefile, "bash", "-c", CPU_WRAPPER, cpufile}
     for _, a in ipairs(o.argv) do argv[#argv + 1] = a end
   end
   -- its own process group (setsid execs in place: the pid is the child's), so that whatever
@@ -247,11 +253,13 @@ function H.run_child(o)
     local t = H.read(timefile) or ""
     os.remove(timefile)
     -- /usr/bin/time writes "Command exited with non-zero status N" first when it did
-    local e, u, s, m = t:match("([%d.]+) ([%d.]+) ([%d.]+) (%d+)%s*$")
-    if e then
-      r.cpu_s = tonumber(u) + tonumber(s)
-      r.peak_rss_mb = tonumber(m) / 1024
-    end
+    local m = t:match("[%d.]+ (%d+)%s*$")
+    if m then r.peak_rss_mb = tonumber(m) / 1024 end
+    -- `times`: the shell's own user and system time, then its children's ("0m0.012s 0m0.004s")
+    local c = H.read(cpufile) or ""
+    os.remove(cpufile)
+    local um, us, sm, ss = c:match("\n(%d+)m([%d.]+)s (%d+)m([%d.]+)s%s*$")
+    if um then r.cpu_s = tonumber(um) * 60 + tonumber(us) + tonumber(sm) * 60 + tonumber(ss) end
   end
   return r
 end

@@ -1,5 +1,7 @@
--- scripts/bench --quick: the harness runs end to end and its JSON has every figure, present and
--- positive. Nothing here is about time (the benchmark itself is never run inside a test).
+-- scripts/bench --quick and scripts/bench-template --quick: the harnesses run end to end and
+-- their JSON has every figure, present and positive. Nothing here is about time (the benchmarks
+-- themselves are never run inside a test). CPU time is measured to the millisecond, so even
+-- the seed deploy's (~10 ms) is positive.
 local json = require "moonship.json"
 local kubesim = require "support.kubesim"
 local proc = require "support.proc"
@@ -44,5 +46,25 @@ describe("scripts/bench --quick", function()
         end
       end
     end
+  end)
+end)
+
+describe("scripts/bench-template --quick", function()
+  it("validates two generated templates and reports each one's figures", function()
+    local dir = proc.tmpdir()
+    local out = dir .. "/bench-template.json"
+    local r = proc.run {proc.source_dir .. "/scripts/bench-template", "--quick", "--json", out}
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("x wall", r.stdout, 1, true)
+    local res = json.decode(proc.read_file(out))
+    assert.equal(2, #res.sizes)
+    for i, entries in ipairs {250, 500} do
+      local size = res.sizes[i]
+      assert.equal(entries, size.entries)
+      assert.is_true(size.bytes > entries * 50, "the template holds every entry")
+      for _, m in ipairs {"wall_s", "cpu_s", "peak_rss_mb"} do check_summary(size[m], entries .. "." .. m) end
+      assert.is_true(size.wall_per_entry_x > 0 and size.cpu_per_entry_x > 0)
+    end
+    assert.equal(1, res.sizes[1].wall_per_entry_x)
   end)
 end)
