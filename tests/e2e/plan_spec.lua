@@ -1,12 +1,13 @@
--- `moonship plan` end to end: the shop example and a real ReleaseHub template
--- (awesome-release__opentelemetry-demo) in every format; Mermaid and DOT checked for structure.
+-- `moonship plan` end to end: the shop example and a template in ReleaseHub's format (ours:
+-- tests/fixtures/templates/releasehub-format/storefront) in every format, with the predicted
+-- timeline worked out by hand from the engine's rules; Mermaid and DOT checked for structure.
+-- The public corpus of real templates is tests/e2e/compat_releasehub_spec.lua's.
 local diagrams = require "support.diagrams"
 local json = require "moonship.json"
 local proc = require "support.proc"
 
 local SHOP = proc.source_dir .. "/examples/shop/moonship.yaml"
-local SHARED = os.getenv("MOONSHIP_SHARED_DIR") or (proc.source_dir .. "/../shared")
-local OTEL = SHARED .. "/fixtures/releasehub/awesome-release__opentelemetry-demo/application_template.yaml"
+local STOREFRONT = proc.source_dir .. "/tests/fixtures/templates/releasehub-format/storefront/application_template.yaml"
 
 -- Plans a copy of the template (no earlier run beside it: default estimates).
 local function plan(src, workflow, args, env)
@@ -62,33 +63,76 @@ describe("moonship plan", function()
     end
   end)
 
-  it("plans the opentelemetry demo template unchanged, in every format", function()
-    local text = plan(OTEL, "setup")
-    assert.matches("workflow setup · 7 steps, 25 tasks · predicted makespan 3m30s", text, 1, true)
-    for line in text:gmatch("[^\n]+") do assert.is_true(utf8.len(line) <= 100, line) end
+  -- storefront's setup, with the default estimates (services 30s, jobs 20s): data (db, cache)
+  -- 0-30s; web in the background from 30s (Frontend 30-60s), so api starts at 30s too; api has
+  -- max_parallel 1: migrate 30-50s, then services.api 50-80s. The run ends at 80s, on the chain
+  -- db -> migrate -> api; both api tasks halt (the job's halt_on_error, the step's).
+  it("plans a ReleaseHub-format template in every format, as worked out by hand", function()
+    local text = plan(STOREFRONT, "setup")
+    local lines = {}
+    for line in text:gmatch("[^\n]+") do
+      lines[#lines + 1] = line
+      assert.is_true(utf8.len(line) <= 100, line)
+    end
+    assert.equal("storefront · workflow setup · 3 steps, 5 tasks · predicted makespan 1m20s", lines[1])
+    assert.equal("★ critical path: services.db → jobs.migrate → services.api", lines[2])
+    assert.matches("┃ ↷ web runs on beside the next steps", text, 1, true)
+    assert.matches("┻ web done at 1m00s", text, 1, true)
+    assert.matches("┃ ┌─ 3 · api · 30s → 1m20s ─", text, 1, true)
+    assert.matches("─ ■ halt on error max 1 at once ─┐", text, 1, true)
 
-    local doc = json.decode(plan(OTEL, "setup", {"--format", "json"}))
-    assert.equal(7, #doc.steps)
-    assert.equal(210, doc.makespan)
-    assert.equal(7, #doc.critical_path)
+    local doc = json.decode(plan(STOREFRONT, "setup", {"--format", "json"}))
+    local function task(id, step, start, finish, halt, after)
+      return {id = id, step = step, start = start, finish = finish, seconds = finish - start, estimated = true,
+        halt = halt, after = after}
+    end
+    assert.same({
+      workflow = "setup", makespan = 80, critical_path = {"services.db", "jobs.migrate", "services.api"},
+      steps = {
+        {name = "data", start = 0, finish = 30, background = false, halt_on_error = false, tasks = {
+          task("services.db", "data", 0, 30, false), task("services.cache", "data", 0, 30, false)}},
+        {name = "web", start = 30, finish = 60, background = true, halt_on_error = false, tasks = {
+          task("services.Frontend", "web", 30, 60, false, "services.db")}},
+        {name = "api", start = 30, finish = 80, background = false, halt_on_error = true, tasks = {
+          task("jobs.migrate", "api", 30, 50, true, "services.db"),
+          task("services.api", "api", 50, 80, true, "jobs.migrate")}},
+      },
+    }, doc)
 
-    local m = diagrams.mermaid(plan(OTEL, "setup", {"--format", "mermaid"}))
-    assert.equal(7, #m.sections)
-    local tasks = 0
-    for _, s in ipairs(m.sections) do tasks = tasks + #s.tasks end
-    assert.equal(25, tasks)
+    local mermaid = plan(STOREFRONT, "setup", {"--format", "mermaid"})
+    assert.equal([[
+%%{init: {"gantt": {"leftPadding": 213}}}%%
+gantt
+    title storefront / setup - predicted makespan 1m20s
+    dateFormat HH:mm:ss
+    axisFormat %M:%S
+    todayMarker off
+    section 1 data
+    services.db ~30s :crit, t1, 00:00:00, 30s
+    services.cache ~30s :t2, 00:00:00, 30s
+    section 2 web (background, runs on)
+    services.Frontend ~30s :t3, 00:00:30, 30s
+    section 3 api (halt on error)
+    jobs.migrate ~20s :crit, t4, 00:00:30, 20s
+    halt if jobs.migrate fails :milestone, crit, h4, 00:00:50, 0s
+    services.api ~30s :crit, t5, 00:00:50, 30s
+    halt if services.api fails :milestone, crit, h5, 00:01:20, 0s
+]], mermaid)
+    local m = diagrams.mermaid(mermaid)
+    assert.equal(3, #m.sections)
 
-    local g = diagrams.dot(plan(OTEL, "setup", {"--format", "dot"}))
-    assert.equal(7, #g.clusters)
-    local task_nodes = 0
-    for id in pairs(g.nodes) do if id:match("^t%d+$") then task_nodes = task_nodes + 1 end end
-    assert.equal(25, task_nodes)
-    for i = 1, 6 do
-      local found = false
-      for _, e in ipairs(g.edges) do
-        if e.attrs:find(("ltail=cluster_%d, lhead=cluster_%d"):format(i, i + 1), 1, true) then found = true end
-      end
-      assert.is_true(found, "no edge from step " .. i .. " to step " .. (i + 1))
+    local g = diagrams.dot(plan(STOREFRONT, "setup", {"--format", "dot"}))
+    assert.same({"cluster_1", "cluster_2", "cluster_3"}, g.clusters)
+    local red = 'color="#cf222e", penwidth=2'
+    assert.same({
+      {from = "start", to = "t1", attrs = "lhead=cluster_1, " .. red},
+      {from = "t1", to = "t3", attrs = "ltail=cluster_1, lhead=cluster_2"},
+      {from = "t3", to = "t4", attrs = 'ltail=cluster_2, lhead=cluster_3, style=dashed, label="once started"'},
+      {from = "t3", to = "done", attrs = 'ltail=cluster_2, style=dashed, color="#0969da", label="runs on, done 1m00s"'},
+      {from = "t4", to = "done", attrs = "ltail=cluster_3, " .. red},
+    }, g.edges)
+    for id, critical in pairs {t1 = true, t2 = false, t3 = false, t4 = true, t5 = true} do
+      assert.equal(critical, g.nodes[id]:find("penwidth=2.5", 1, true) ~= nil, id)
     end
   end)
 

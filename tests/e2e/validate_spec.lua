@@ -1,10 +1,10 @@
 -- `moonship validate` and `moonship render` on the binary: exit codes, positioned messages,
--- and YAML that parses back into the objects.
+-- and YAML that parses back into the objects, on our templates in ReleaseHub's format (the
+-- public corpus of real ones is tests/e2e/compat_releasehub_spec.lua's).
 local proc = require "support.proc"
 local yaml = require "moonship.yaml"
 
-local SHARED = os.getenv("MOONSHIP_SHARED_DIR") or "../shared"
-local RH = SHARED .. "/fixtures/releasehub/"
+local RH = "tests/fixtures/templates/releasehub-format/"
 local BAD = "tests/fixtures/templates/bad/"
 
 local function moonship(...)
@@ -12,26 +12,40 @@ local function moonship(...)
 end
 
 describe("moonship validate", function()
-  it("accepts every ReleaseHub fixture (warnings allowed) and each of its workflows", function()
-    local p = io.popen("ls " .. RH)
-    for d in p:lines() do
-      if d ~= "SOURCES.tsv" then
-        local path = RH .. d .. "/application_template.yaml"
-        local r = moonship("validate", path, "-w", "setup")
-        assert.equal(0, r.code, path .. "\n" .. r.stderr)
-        assert.matches(": ok %(app '", r.stdout)
-        assert.is_nil(r.stderr:find(": error: ", 1, true), r.stderr)
-      end
-    end
-    p:close()
-  end)
+  it("accepts the ReleaseHub-format fixtures, printing each warning as file:line:col: warning:", function()
+    local path = RH .. "storefront/application_template.yaml"
+    local envfile = RH .. "storefront/environment_variables.yaml"
+    local r = moonship("validate", path, "-w", "setup", "--env", "pr-7")
+    assert.equal(0, r.code, r.stderr)
+    assert.equal(path .. ": ok (app 'storefront'; workflow 'setup': 3 steps, 5 tasks; 14 warnings)\n", r.stdout)
+    -- by position within a file; the files' messages in the order they were found
+    assert.equal(table.concat({
+      path .. ":10:1: warning: unsupported key 'hostnames', ignored",
+      path .. ":15:3: warning: unsupported key 'resources' in an environment template (overrides per environment), ignored",
+      path .. ":48:5: warning: service 'db': volume claim 'db-data' must exist in the namespace (moonship creates no shared_volumes)",
+      path .. ":53:3: warning: service 'cache': cpu requests 100m (from resources) exceed its limit 50m; requests lowered to 50m",
+      path .. ":67:3: warning: unsupported key 'build' in service 'api', ignored",
+      path .. ":92:7: warning: unsupported key 'host' in http_get, ignored",
+      path .. ":99:3: warning: service name 'Frontend' is not a valid Kubernetes name; its objects are named 'frontend'",
+      path .. ":116:5: warning: service 'Frontend': volume type 's3' is unsupported (shmem, empty_dir or claim), ignored",
+      path .. ":119:3: warning: unsupported key 'startup_probe' in service 'Frontend', ignored",
+      path .. ":123:3: warning: service 'docs' is a static site (static: true): unsupported, its tasks are skipped",
+      envfile .. ":12:5: warning: secret reference '$secrets.payment_token' is unsupported; it is passed as the literal value of PAYMENT_TOKEN",
+      envfile .. ":21:3: warning: mapping 'COMMIT': 'RELEASE_COMMIT_SHA' is set by ReleaseHub at run time, not by moonship; COMMIT is left unset",
+      path .. ":139:13: warning: services.Frontend depends on 'api', which deploys in a later step of workflow 'setup' ('api'): it may crash-loop until step 3",
+      path .. ":148:7: warning: task 'services.docs' skipped: service 'docs' is a static site (unsupported)",
+    }, "\n") .. "\n", r.stderr)
 
-  it("prints warnings as file:line:col: warning: and still exits 0", function()
-    local path = RH .. "amundsen-io__amundsen/application_template.yaml"
-    local r = moonship("validate", path)
-    assert.equal(0, r.code)
-    assert.matches(path:gsub("%p", "%%%0") .. ":30:1: warning: unsupported key 'charts', ignored\n", r.stderr)
-    assert.equal(path .. ": ok (app 'amemsenennn'; 3 services, 1 job, 2 workflows; 6 warnings)\n", r.stdout)
+    path = RH .. "batch-jobs/application_template.yaml"
+    r = moonship("validate", path)
+    assert.equal(0, r.code, r.stderr)
+    assert.equal(path .. ": ok (app 'batch-jobs'; 2 services, 3 jobs, 3 workflows; 2 warnings)\n", r.stdout)
+    assert.equal(path .. ":55:1: warning: unsupported key 'charts', ignored\n" ..
+      path .. ":64:5: warning: task 'charts.monitoring' skipped: charts are unsupported and the hooks file defines no tasks.charts\n",
+      r.stderr)
+    r = moonship("validate", path, "-w", "nightly")
+    assert.equal(0, r.code, r.stderr)
+    assert.equal(path .. ": ok (app 'batch-jobs'; workflow 'nightly': 1 step, 2 tasks; 2 warnings)\n", r.stdout)
   end)
 
   it("validates the seed example", function()
@@ -101,21 +115,75 @@ describe("moonship render", function()
     assert.equal("migrate-r42", docs[5].metadata.name)
   end)
 
-  it("renders every ReleaseHub fixture", function()
-    local p = io.popen("ls " .. RH)
-    for d in p:lines() do
-      if d ~= "SOURCES.tsv" then
-        local r = moonship("render", RH .. d .. "/application_template.yaml")
-        assert.equal(0, r.code, d .. "\n" .. r.stderr)
-        local docs = assert(yaml.load(r.stdout))
-        assert.is_true(#docs > 0, d)
-        for _, doc in ipairs(docs) do
-          assert.is_string(doc.apiVersion)
-          assert.is_string(doc.metadata.name)
-        end
-      end
+  it("renders the storefront's setup workflow: each object as the template says", function()
+    local r = moonship("render", RH .. "storefront/application_template.yaml", "-w", "setup", "--env", "pr-7")
+    assert.equal(0, r.code, r.stderr)
+    local docs = assert(yaml.load(r.stdout))
+    local ids, by = {}, {}
+    for i, d in ipairs(docs) do
+      ids[i] = d.kind .. "/" .. d.metadata.name
+      by[ids[i]] = d
+      assert.equal("storefront-pr-7", d.metadata.namespace)
+      assert.equal("storefront", d.metadata.labels["app.kubernetes.io/part-of"])
     end
-    p:close()
+    -- in workflow order; docs (static) has none; Frontend's objects are named in lowercase
+    assert.same({"Deployment/db", "Service/db", "Deployment/cache", "Service/cache", "Deployment/frontend",
+      "Service/frontend", "Job/migrate-render", "Deployment/api", "Service/api"}, ids)
+    -- the Service's type: any loadbalancer, else any node_port, else ClusterIP; nodePort only
+    -- for a port in 30000-32767
+    assert.equal("ClusterIP", by["Service/db"].spec.type)
+    assert.equal("LoadBalancer", by["Service/frontend"].spec.type)
+    assert.same({{name = "port-8000", port = 8000, targetPort = 3000, protocol = "TCP"}}, by["Service/frontend"].spec.ports)
+    assert.equal("NodePort", by["Service/api"].spec.type)
+    assert.same({{name = "port-30080", port = 30080, targetPort = 8080, protocol = "TCP", nodePort = 30080},
+      {name = "port-9090", port = 9090, targetPort = 9090, protocol = "TCP"}}, by["Service/api"].spec.ports)
+
+    local api = by["Deployment/api"].spec
+    assert.equal(2, api.replicas)
+    assert.same({["kubernetes.io/arch"] = "amd64"}, api.template.spec.nodeSelector)
+    local c = api.template.spec.containers[1]
+    assert.equal("registry.example.test/storefront/api:stable", c.image)
+    assert.same({{containerPort = 8080}, {containerPort = 9090}}, c.ports)
+    assert.same({httpGet = {path = "/healthz", port = 8080, scheme = "HTTP"}, successThreshold = 2}, c.readinessProbe)
+    assert.same({limits = {cpu = "1000m", memory = "1Gi"}, requests = {cpu = "100m", memory = "256Mi"}}, c.resources)
+    assert.same({name = "LOG_LEVEL", value = "debug"}, c.env[2])
+
+    local db = by["Deployment/db"].spec.template.spec
+    assert.same({{name = "shm", emptyDir = {medium = "Memory", sizeLimit = "256Mi"}},
+      {name = "db-data", persistentVolumeClaim = {claimName = "db-data"}}}, db.volumes)
+    assert.same({{name = "shm", mountPath = "/dev/shm"}, {name = "db-data", mountPath = "/var/lib/postgresql/data"}},
+      db.containers[1].volumeMounts)
+    assert.same({exec = {command = {"pg_isready", "-U", "shop"}}, periodSeconds = 5, timeoutSeconds = 3,
+      failureThreshold = 10}, db.containers[1].readinessProbe)
+    assert.same({tcpSocket = {port = 6379}, initialDelaySeconds = 5},
+      by["Deployment/cache"].spec.template.spec.containers[1].livenessProbe)
+
+    local job = by["Job/migrate-render"].spec
+    assert.equal(0, job.backoffLimit)
+    assert.is_nil(job.activeDeadlineSeconds)
+    assert.equal("Never", job.template.spec.restartPolicy)
+    assert.same({"/app/api", "migrate"}, job.template.spec.containers[1].command)
+  end)
+
+  it("renders the batch jobs: backoff_limit, completed_timeout, from_services", function()
+    local r = moonship("render", RH .. "batch-jobs/application_template.yaml", "-w", "setup", "--run-id", "r1")
+    assert.equal(0, r.code, r.stderr)
+    local docs = assert(yaml.load(r.stdout))
+    local ids, by = {}, {}
+    for i, d in ipairs(docs) do
+      ids[i] = d.kind .. "/" .. d.metadata.name
+      by[ids[i]] = d
+    end
+    assert.same({"Deployment/queue", "Service/queue", "Job/migrate-r1", "Deployment/worker", "Job/import-r1",
+      "Job/report-r1"}, ids)
+    assert.equal(600, by["Job/migrate-r1"].spec.activeDeadlineSeconds)
+    assert.equal(2, by["Job/import-r1"].spec.backoffLimit)
+    local import = by["Job/import-r1"].spec.template.spec
+    assert.same({workload = "batch"}, import.nodeSelector)
+    assert.same({"python", "-m", "worker"}, import.containers[1].command)
+    assert.same({limits = {cpu = "2", memory = "8Gi"}, requests = {cpu = "500m", memory = "4Gi"}},
+      import.containers[1].resources)
+    assert.equal("ClusterIP", by["Service/queue"].spec.type)
   end)
 
   it("exits 2 without output for a malformed template", function()

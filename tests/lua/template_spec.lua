@@ -1,9 +1,10 @@
--- moonship.template: the real ReleaseHub templates of shared/fixtures load into the model the
--- engine consumes, and our extensions (hooks, manifests, task options) are read as documented.
+-- moonship.template: templates in ReleaseHub's format (our own, tests/fixtures/templates/
+-- releasehub-format) load into the model the engine consumes, and our extensions (hooks,
+-- manifests, task options) are read as documented. The public corpus of real templates is
+-- tests/lua/compat_releasehub_spec.lua's.
 local template = require "moonship.template"
 
-local SHARED = os.getenv("MOONSHIP_SHARED_DIR") or "../shared"
-local RH = SHARED .. "/fixtures/releasehub/"
+local RH = "tests/fixtures/templates/releasehub-format/"
 
 local function load_ok(path, opts)
   local model, warnings = template.load(path, opts)
@@ -42,6 +43,12 @@ local function names(list)
   return out
 end
 
+local function texts(messages)
+  local out = {}
+  for i, m in ipairs(messages) do out[i] = m.text end
+  return out
+end
+
 local tmp_root = os.tmpname()
 os.remove(tmp_root)
 os.execute("mkdir -p " .. tmp_root)
@@ -54,191 +61,271 @@ local function write(rel, text)
   return path
 end
 
-describe("ReleaseHub fixtures", function()
-  local dirs = {}
-  local p = io.popen("ls " .. RH)
-  for d in p:lines() do
-    if d ~= "SOURCES.tsv" then dirs[#dirs + 1] = d end
-  end
-  p:close()
-
-  it("all load with no error, and every workflow has steps or only skipped tasks", function()
-    assert.is_true(#dirs >= 8)
-    for _, d in ipairs(dirs) do
-      local model = fixture(d, {env = "pr-7"})
-      assert.is_true(#model.services > 0, d)
-      assert.is_table(model.workflow_by_name.setup, d)
-      assert.is_true(#model.workflow_by_name.setup.steps > 0, d)
-    end
-  end)
-
-  it("amundsen: resources, env file defaults, from_services, skipped charts", function()
-    local model, warnings = fixture("amundsen-io__amundsen", {env = "pr-7"})
-    assert.equal("amemsenennn", model.app)
-    assert.equal("amemsenennn-pr-7", model.namespace)
+describe("ReleaseHub-format fixtures", function()
+  -- What each part of tests/fixtures/templates/releasehub-format/ must become; the values are
+  -- read off the templates, the comments say which rule gives them.
+  it("storefront: services with every field, resources defaults, env file, both workflow forms", function()
+    local path = RH .. "storefront/application_template.yaml"
+    local envfile = RH .. "storefront/environment_variables.yaml"
+    local model, warnings = fixture("storefront", {env = "pr-7"})
+    assert.equal("storefront", model.app)
+    assert.equal("storefront-pr-7", model.namespace)
     assert.equal("pr-7", model.env_id)
-    assert.equal("amemsenennn.releaseapp.gethandsup.com", model.domain)
-    assert.same({"postgres", "redis", "backend"}, names(model.services))
-    local pg = model.by_name.services.postgres
-    assert.equal("postgres:11", pg.image)
-    assert.same({limits = "1000m", requests = "100m"}, pg.cpu)
-    assert.same({limits = "1Gi", requests = "100Mi"}, pg.memory)
-    assert.equal(1, pg.replicas)
-    assert.same({{name = "POSTGRES_HOST_AUTH_METHOD", value = "trust"}, {name = "TEST_ENV", value = "true"}}, pg.env)
-    local migrate = model.by_name.jobs.migrate
-    assert.equal("dustyspace/amundsen/nginx", migrate.image)
-    assert.same({"sh", "-c", "sleep 5"}, migrate.command)
-    assert.is_true(migrate.halt_on_error)
-    assert.same({
-      {"data", {"services.postgres", "services.redis"}},
-      {"migrate", {"jobs.migrate"}},
-    }, shape(model.workflow_by_name.setup))
-    -- The job's halt_on_error makes its task halt.
-    assert.is_true(model.workflow_by_name.setup.steps[2].tasks[1].halt_on_error)
-    assert.is_false(model.workflow_by_name.setup.steps[1].tasks[1].halt_on_error)
-    assert.same({}, shape(model.workflow_by_name.patch))
-    local texts = {}
-    for _, w in ipairs(warnings) do texts[#texts + 1] = w.message end
-    assert.is_truthy(table.concat(texts, "\n"):find("task 'charts.amundsen' skipped", 1, true))
-  end)
+    assert.equal("shop.example.test", model.domain)
+    assert.equal("staging-cluster", model.context)
+    assert.equal(envfile, model.env_file)
+    -- docs is a static site: warned, not in the model
+    assert.same({"db", "cache", "api", "Frontend"}, names(model.services))
+    assert.is_nil(model.by_name.services.docs)
 
-  it("genai-stack: parameters, probes, node selector, volumes, static service skipped", function()
-    local model = fixture("awesome-release__genai-stack", {env = "pr-7"})
-    assert.equal("awesome-release--genai-stack", model.app)
-    assert.same({"ollama", "api", "bot", "database", "loader", "pdf-bot", "pull-model"}, names(model.services))
-    assert.is_nil(model.by_name.services["front-end"])
-    local ollama = model.by_name.services.ollama
-    assert.same({"/bin/ollama"}, ollama.command)
-    assert.same({"serve"}, ollama.args)
-    assert.same({{name = "LLM", value = "llama2"}, {name = "EMBEDDING_MODEL", value = "sentence_transformer"}}, ollama.env)
-    assert.same({limits = "128", requests = "12"}, ollama.cpu)
-    assert.same({limits = "64Gi", requests = "16Gi"}, ollama.memory)
-    assert.same({{type = "node_port", port = 11434, target_port = 11434, loadbalancer = false}}, ollama.ports)
-    assert.same({["nvidia.com/gpu"] = "true", ["beta.kubernetes.io/instance-type"] = "g5.12xlarge"}, ollama.node_selector)
-    assert.equal(2, #ollama.volumes)
-    assert.equal("shmem", ollama.volumes[1].type)
-    assert.equal("16Gi", ollama.volumes[1].size)
-    assert.equal("/dev/shm", ollama.volumes[1].mount_path)
-    assert.equal("claim", ollama.volumes[2].type)
-    assert.equal("models", ollama.volumes[2].claim)
+    local db = model.by_name.services.db
+    assert.equal("postgres:15", db.image)
+    assert.same({}, db.command)
+    assert.same({}, db.args)
+    assert.same({{type = "container_port", port = 5432, target_port = 5432, loadbalancer = false}}, db.ports)
+    assert.same({exec = {command = {"pg_isready", "-U", "shop"}}, period_seconds = 5, timeout_seconds = 3,
+      failure_threshold = 10}, db.readiness_probe)
+    assert.is_nil(db.liveness_probe)
+    -- own memory; cpu and replicas from `resources`
+    assert.same({limits = "1000m", requests = "100m"}, db.cpu)
+    assert.same({limits = "2Gi", requests = "1Gi"}, db.memory)
+    assert.equal(1, db.replicas)
+    assert.equal(2, #db.volumes)
+    assert.same({"shm", "shmem", "256Mi", "/dev/shm"},
+      {db.volumes[1].name, db.volumes[1].type, db.volumes[1].size, db.volumes[1].mount_path})
+    -- a claim is named after the claim when it has no name
+    assert.same({"db-data", "claim", "db-data", "/var/lib/postgresql/data"},
+      {db.volumes[2].name, db.volumes[2].type, db.volumes[2].claim, db.volumes[2].mount_path})
+    assert.is_nil(db.node_selector)
+    assert.same({}, db.depends_on)
+    -- defaults, then the mapping (resolved against this container's env)
+    assert.same({{name = "TZ", value = "UTC"}, {name = "LOG_LEVEL", value = "info"},
+      {name = "RELEASE_ENV", value = "pr-7"}, {name = "API_HOST", value = "api.internal"},
+      {name = "LOG_SETTING", value = "level=info"}}, db.env)
+
+    local cache = model.by_name.services.cache
+    -- port: '6379' (text) is read as the number
+    assert.same({{type = "container_port", port = 6379, target_port = 6379, loadbalancer = false}}, cache.ports)
+    assert.same({tcp_socket = {port = 6379}, initial_delay_seconds = 5}, cache.liveness_probe)
+    -- the default request 100m is over the own limit 50m: lowered to it
+    assert.same({limits = "50m", requests = "50m"}, cache.cpu)
+    assert.same({limits = "1Gi", requests = "256Mi"}, cache.memory)
+
     local api = model.by_name.services.api
-    assert.same({http_get = {path = "/", port = 8504}, period_seconds = 5, timeout_seconds = 3,
-      failure_threshold = 5, initial_delay_seconds = 0}, api.readiness_probe)
-    local env = env_of(api)
-    assert.equal("neo4j://database:7687", env.NEO4J_URI)
-    assert.equal("llama2", env.LLM)
-    local job = model.by_name.jobs["pull-model"]
-    assert.equal("awesome-release/genai-stack/pull-model", job.image)
-    assert.same({"bb", "-f", "pull_model.clj"}, job.command)
-    assert.equal("http://ollama:11434", env_of(job).OLLAMA_BASE_URL)
-    assert.equal("llama2", env_of(job).LLM)
-    assert.same({
-      {"services-0", {"services.database", "services.ollama"}},
-      {"services-1", {"jobs.pull-model"}},
-      {"services-2", {"services.api", "services.bot", "services.loader", "services.pdf-bot"}},
-    }, shape(model.workflow_by_name.setup))
-    assert.same({{"remove-environment", {"release.remove_environment"}}}, shape(model.workflow_by_name.teardown))
-  end)
+    assert.equal("registry.example.test/storefront/api:stable", api.image)
+    assert.same({"/app/api"}, api.command)
+    assert.same({"--listen=:8080", "--env=pr-7", "--public-url=https://api-pr-7.shop.example.test"}, api.args)
+    assert.same({{type = "node_port", port = 30080, target_port = 8080, loadbalancer = false},
+      {type = "container_port", port = 9090, target_port = 9090, loadbalancer = false}}, api.ports)
+    assert.same({http_get = {path = "/healthz", port = 8080, scheme = "HTTP"}, success_threshold = 2},
+      api.readiness_probe)
+    assert.same({"db", "cache"}, api.depends_on)
+    assert.same({["kubernetes.io/arch"] = "amd64"}, api.node_selector)
+    assert.equal(2, api.replicas)
+    -- defaults, the file's list for api, its own envs (LOG_LEVEL replaced in place; ${app}
+    -- substituted), mapping
+    assert.same({{name = "TZ", value = "UTC"}, {name = "LOG_LEVEL", value = "debug"},
+      {name = "FEATURE_FLAGS", value = "checkout,search"}, {name = "PAYMENT_TOKEN", value = "$secrets.payment_token"},
+      {name = "DATABASE_URL", value = "postgres://storefront@db:5432/shop"}, {name = "MAX_CONNECTIONS", value = "20"},
+      {name = "RELEASE_ENV", value = "pr-7"}, {name = "API_HOST", value = "api.internal"},
+      {name = "LOG_SETTING", value = "level=debug"}}, api.env)
 
-  it("opentelemetry-demo: 25 services, uppercase names lowered, per-service resources", function()
-    local model, warnings = fixture("awesome-release__opentelemetry-demo")
-    assert.equal(25, #model.services)
-    assert.equal(0, #model.jobs)
-    assert.equal("default", model.namespace)
-    assert.equal("frontendtests", model.by_name.services.frontendTests.k8s_name)
-    local acct = model.by_name.services.accountingservice
-    assert.same({limits = "20Mi", requests = "10Mi"}, acct.memory)
-    assert.same({limits = "1000m", requests = "100m"}, acct.cpu)
-    assert.same({"otelcol", "kafkaservice"}, acct.depends_on)
-    assert.same({limits = "300Mi", requests = "100Mi"}, model.by_name.services.adservice.memory)
-    local pg = model.by_name.services.ffspostgres
-    assert.same({exec = {command = {"pg_isready", "-d", "ffs", "-U", "ffs"}}, period_seconds = 10,
-      timeout_seconds = 5, failure_threshold = 5, initial_delay_seconds = 0}, pg.readiness_probe)
+    local web = model.by_name.services.Frontend
+    assert.equal("frontend", web.k8s_name)
+    assert.equal("registry.example.test/storefront/web:stable", web.image)
+    assert.same({{type = "node_port", port = 8000, target_port = 3000, loadbalancer = true}}, web.ports)
+    assert.same({pool = "web"}, web.node_selector)
+    -- the s3 volume is warned and left out
+    assert.equal(1, #web.volumes)
+    assert.same({"cache", "empty_dir", "/tmp/cache"}, {web.volumes[1].name, web.volumes[1].type, web.volumes[1].mount_path})
+    assert.same({"api"}, web.depends_on)
+    -- `env` (ext) in the order written (${namespace} substituted), after the file's list for it
+    assert.same({{name = "TZ", value = "UTC"}, {name = "LOG_LEVEL", value = "info"},
+      {name = "NODE_ENV", value = "production"}, {name = "API_URL", value = "http://api.storefront-pr-7.svc:8080"},
+      {name = "PUBLIC_URL", value = "https://frontend-pr-7.shop.example.test"},
+      {name = "RELEASE_ENV", value = "pr-7"}, {name = "API_HOST", value = "api.internal"},
+      {name = "LOG_SETTING", value = "level=info"}}, web.env)
+
+    -- from_services: api's image, env (before its mapping) and node selector; its own command
+    local migrate = model.by_name.jobs.migrate
+    assert.same({"migrate"}, names(model.jobs))
+    assert.equal("registry.example.test/storefront/api:stable", migrate.image)
+    assert.same({"/app/api", "migrate"}, migrate.command)
+    assert.same({}, migrate.args)
+    assert.is_true(migrate.halt_on_error)
+    assert.is_nil(migrate.completed_timeout)
+    assert.is_nil(migrate.backoff_limit)
+    assert.same({["kubernetes.io/arch"] = "amd64"}, migrate.node_selector)
+    assert.same({limits = "1000m", requests = "100m"}, migrate.cpu)
+    assert.same({limits = "1Gi", requests = "256Mi"}, migrate.memory)
+    assert.same(api.env, migrate.env)
+
     local setup = model.workflow_by_name.setup
-    assert.equal(7, #setup.steps)
-    assert.same({"services-6", {"services.frontendproxy"}}, shape(setup)[7])
-    assert.equal(5, #model.workflow_by_name.patch.steps)
-    -- Every step waits and nothing halts in this template.
-    for _, step in ipairs(setup.steps) do
-      assert.is_true(step.wait_for_finish)
-      assert.is_false(step.halt_on_error)
+    assert.same({
+      {"data", {"services.db", "services.cache"}},
+      {"web", {"services.Frontend"}},
+      {"api", {"jobs.migrate", "services.api"}},
+    }, shape(setup))
+    assert.same({true, false, true}, {setup.steps[1].wait_for_finish, setup.steps[2].wait_for_finish,
+      setup.steps[3].wait_for_finish})
+    assert.is_false(setup.steps[1].halt_on_error)
+    assert.is_false(setup.steps[1].tasks[1].halt_on_error)
+    local api_step = setup.steps[3]
+    assert.is_true(api_step.halt_on_error)
+    assert.equal(600, api_step.timeout)
+    assert.equal(1, api_step.max_parallel)
+    assert.is_nil(setup.steps[1].timeout)
+    assert.is_nil(setup.steps[1].max_parallel)
+    -- the job's halt_on_error; the step's for a service; a task entry's timeout
+    assert.same({id = "jobs.migrate", kind = "jobs", name = "migrate", halt_on_error = true,
+      pos = {file = path, line = 145, col = 7}}, api_step.tasks[1])
+    assert.same({id = "services.api", kind = "services", name = "api", halt_on_error = true, timeout = 300,
+      pos = {file = path, line = 146, col = 7}}, api_step.tasks[2])
+    -- services.all: every service not named elsewhere in the workflow, in file order
+    assert.same({{"services.all", {"services.db", "services.cache", "services.api", "services.Frontend"}}},
+      shape(model.workflow_by_name.patch))
+    assert.same({{"release.remove_environment", {"release.remove_environment"}}}, shape(model.workflow_by_name.teardown))
+
+    assert.same({
+      path .. ":10:1: unsupported key 'hostnames', ignored",
+      path .. ":15:3: unsupported key 'resources' in an environment template (overrides per environment), ignored",
+      path .. ":48:5: service 'db': volume claim 'db-data' must exist in the namespace (moonship creates no shared_volumes)",
+      path .. ":53:3: service 'cache': cpu requests 100m (from resources) exceed its limit 50m; requests lowered to 50m",
+      path .. ":67:3: unsupported key 'build' in service 'api', ignored",
+      path .. ":92:7: unsupported key 'host' in http_get, ignored",
+      path .. ":99:3: service name 'Frontend' is not a valid Kubernetes name; its objects are named 'frontend'",
+      path .. ":116:5: service 'Frontend': volume type 's3' is unsupported (shmem, empty_dir or claim), ignored",
+      path .. ":119:3: unsupported key 'startup_probe' in service 'Frontend', ignored",
+      path .. ":123:3: service 'docs' is a static site (static: true): unsupported, its tasks are skipped",
+      path .. ":139:13: services.Frontend depends on 'api', which deploys in a later step of workflow 'setup' ('api'): it may crash-loop until step 3",
+      path .. ":148:7: task 'services.docs' skipped: service 'docs' is a static site (unsupported)",
+      envfile .. ":12:5: secret reference '$secrets.payment_token' is unsupported; it is passed as the literal value of PAYMENT_TOKEN",
+      envfile .. ":21:3: mapping 'COMMIT': 'RELEASE_COMMIT_SHA' is set by ReleaseHub at run time, not by moonship; COMMIT is left unset",
+    }, texts(warnings))
+  end)
+
+  it("batch-jobs: jobs with every field, jobs.all, a chart task skipped, the app from the directory", function()
+    local path = RH .. "batch-jobs/application_template.yaml"
+    local model, warnings = fixture("batch-jobs")
+    assert.equal("batch-jobs", model.app)
+    assert.equal("default", model.namespace)
+    assert.equal("local", model.env_id)
+    assert.is_nil(model.domain)
+    assert.same({"worker", "queue"}, names(model.services))
+    assert.same({"migrate", "import", "report"}, names(model.jobs))
+
+    local worker = model.by_name.services.worker
+    assert.same({"python", "-m", "worker"}, worker.command)
+    -- uppercase ${...} is the container's to expand: left as written
+    assert.same({"--queue=${QUEUE:-default}"}, worker.args)
+    -- limits: 2 (a number) is the quantity "2"; no `resources` to merge with
+    assert.same({limits = "2", requests = "500m"}, worker.cpu)
+    assert.same({limits = "4Gi", requests = "2Gi"}, worker.memory)
+    assert.same({workload = "batch"}, worker.node_selector)
+    assert.same({{name = "APP_ENV", value = "local"}, {name = "WORKERS", value = "4"},
+      {name = "QUEUE_URL", value = "redis://queue:6379/0"}, {name = "ENVIRONMENT", value = "local"},
+      {name = "APP", value = "batch-jobs"}}, worker.env)
+    local queue = model.by_name.services.queue
+    -- a port without a type is a container port
+    assert.same({{type = "container_port", port = 6379, target_port = 6379, loadbalancer = false}}, queue.ports)
+    assert.is_nil(queue.cpu)
+    assert.is_nil(queue.memory)
+    assert.equal(1, queue.replicas)
+
+    -- from_services with its own command: no args of the service's
+    local migrate = model.by_name.jobs.migrate
+    assert.equal("registry.example.test/batch/worker:1.4", migrate.image)
+    assert.same({"python", "-m", "migrate"}, migrate.command)
+    assert.same({}, migrate.args)
+    assert.is_true(migrate.halt_on_error)
+    assert.equal(600, migrate.completed_timeout)
+    assert.same({limits = "2", requests = "500m"}, migrate.cpu)
+    assert.same({limits = "4Gi", requests = "2Gi"}, migrate.memory)
+    assert.same({workload = "batch"}, migrate.node_selector)
+    assert.same({{name = "APP_ENV", value = "local"}, {name = "WORKERS", value = "4"},
+      {name = "QUEUE_URL", value = "redis://queue:6379/0"}, {name = "ENVIRONMENT", value = "local"},
+      {name = "APP", value = "batch-jobs"}}, migrate.env)
+    -- from_services without a command: the service's command and args; own memory
+    local import = model.by_name.jobs.import
+    assert.same({"python", "-m", "worker"}, import.command)
+    assert.same({"--queue=${QUEUE:-default}"}, import.args)
+    assert.is_false(import.halt_on_error)
+    assert.equal(2, import.backoff_limit)
+    assert.same({limits = "2", requests = "500m"}, import.cpu)
+    assert.same({limits = "8Gi", requests = "4Gi"}, import.memory)
+    assert.same({{name = "APP_ENV", value = "local"}, {name = "WORKERS", value = "4"},
+      {name = "QUEUE_URL", value = "redis://queue:6379/0"}, {name = "DATASET", value = "2024-q4"},
+      {name = "ENVIRONMENT", value = "local"}, {name = "APP", value = "batch-jobs"}}, import.env)
+    -- its own image; defaults and the file's list of the same name; `env` (ext); an alias
+    local report = model.by_name.jobs.report
+    assert.equal("registry.example.test/batch/report:1.0", report.image)
+    assert.same({"./report.sh"}, report.command)
+    assert.same({"--format", "pdf"}, report.args)
+    assert.same({workload = "batch"}, report.node_selector)
+    assert.same({limits = "500m", requests = "250m"}, report.cpu)
+    assert.is_nil(report.memory)
+    assert.same({{name = "APP_ENV", value = "local"}, {name = "BUCKET", value = "reports-local"},
+      {name = "FORMAT", value = "pdf"}, {name = "PAGES", value = "12"}, {name = "ENVIRONMENT", value = "local"},
+      {name = "APP", value = "batch-jobs"}}, report.env)
+
+    -- order_from: a step per task; the chart task's step is left out; jobs.all the jobs not named
+    assert.same({
+      {"services.queue", {"services.queue"}},
+      {"jobs.migrate", {"jobs.migrate"}},
+      {"services.worker", {"services.worker"}},
+      {"jobs.all", {"jobs.import", "jobs.report"}},
+    }, shape(model.workflow_by_name.setup))
+    assert.is_true(model.workflow_by_name.setup.steps[2].tasks[1].halt_on_error)
+    assert.is_false(model.workflow_by_name.setup.steps[4].tasks[1].halt_on_error)
+    local nightly = model.workflow_by_name.nightly.steps[1]
+    assert.same({"import", {"jobs.import", "jobs.report"}}, shape(model.workflow_by_name.nightly)[1])
+    -- the entry's halt_on_error: false wins over the step's true; report gets the step's
+    assert.is_false(nightly.tasks[1].halt_on_error)
+    assert.equal(5400, nightly.tasks[1].timeout)
+    assert.is_true(nightly.tasks[2].halt_on_error)
+    assert.is_nil(nightly.tasks[2].timeout)
+
+    assert.same({
+      path .. ":55:1: unsupported key 'charts', ignored",
+      path .. ":64:5: task 'charts.monitoring' skipped: charts are unsupported and the hooks file defines no tasks.charts",
+    }, texts(warnings))
+  end)
+
+  it("batch-jobs with --env: the namespace is <app>-<env> and ${env_id} follows", function()
+    local model = fixture("batch-jobs", {env = "pr-7"})
+    assert.equal("batch-jobs-pr-7", model.namespace)
+    assert.equal("reports-pr-7", env_of(model.by_name.jobs.report).BUCKET)
+    assert.equal("pr-7", env_of(model.by_name.services.queue).ENVIRONMENT)
+  end)
+end)
+
+describe("a large template", function()
+  -- Loading takes time linear in the template's size (scripts/bench-template measures it);
+  -- this checks the result at a size where a quadratic step would show: nothing lost, in order.
+  it("keeps 20,000 env entries of a service, in order, with the defaults replaced in place", function()
+    local n = 20000
+    local t = {"app: big\nservices:\n- name: web\n  image: nginx\n  envs:\n"}
+    for i = 1, n do t[#t + 1] = ("  - key: VAR_%d\n    value: v%d\n"):format(i, i) end
+    t[#t + 1] = "workflows:\n- name: deploy\n  order_from: [services.web]\n"
+    local path = write("big/app.yaml", table.concat(t))
+    -- the file's defaults name every 100th variable first, so those keep the defaults' order
+    local e = {"defaults:\n"}
+    for i = 100, n, 100 do e[#e + 1] = ("- key: VAR_%d\n  value: default\n"):format(i) end
+    write("big/environment_variables.yaml", table.concat(e))
+    local model = load_ok(path)
+    local env = model.by_name.services.web.env
+    assert.equal(n, #env)
+    local want = {}
+    for i = 100, n, 100 do want[#want + 1] = i end
+    for i = 1, n do
+      if i % 100 ~= 0 then want[#want + 1] = i end
     end
-    assert.is_true(#warnings > 0)
-  end)
-
-  it("docker-create-react-app: services.all and the app key", function()
-    local model = fixture("elanderholm__docker-create-react-app")
-    assert.equal("docker-create-react-app", model.app)
-    assert.same({{"services.all", {"services.app"}}}, shape(model.workflow_by_name.setup))
-    assert.same({{"services.app", {"services.app"}}}, shape(model.workflow_by_name.patch))
-    assert.same({"npm", "start"}, model.by_name.services.app.args)
-    assert.same({{type = "node_port", port = 4000, target_port = 4000, loadbalancer = false}}, model.by_name.services.app.ports)
-  end)
-
-  it("example-voting-app: the app name from the directory; target ports", function()
-    local model = fixture("releasehub-com__example-voting-app", {namespace = "votes"})
-    assert.equal("releasehub-com--example-voting-app", model.app)
-    assert.equal("votes", model.namespace)
-    assert.same({{type = "node_port", port = 5001, target_port = 80, loadbalancer = false},
-      {type = "node_port", port = 5858, target_port = 5858, loadbalancer = false}}, model.by_name.services.result.ports)
-    assert.same({{name = "POSTGRES_HOST_AUTH_METHOD", value = "trust"}}, model.by_name.services.db.env)
-    assert.same({{"services-0", {"services.db", "services.redis", "services.result", "services.vote", "services.worker"}}},
-      shape(model.workflow_by_name.setup))
-  end)
-
-  it("terraform: order_from steps, completed_timeout, mapping to Release variables", function()
-    local model = fixture("releasehub-samples__bring-your-own-terraform-example", {env = "pr-7"})
-    assert.same({
-      {"jobs.terraform-destroy", {"jobs.terraform-destroy"}},
-      {"release.remove_environment", {"release.remove_environment"}},
-    }, shape(model.workflow_by_name.teardown))
-    local apply = model.by_name.jobs["terraform-apply"]
-    assert.equal(600, apply.completed_timeout)
-    assert.is_false(apply.halt_on_error)
-    assert.is_nil(apply.backoff_limit)
-    assert.equal("releasehub-samples/release-with-terraform/terraform", apply.image)
-    assert.same({"./bin/apply.sh"}, apply.command)
-    local env = env_of(apply)
-    assert.equal("true", env.IS_RELEASE_ENVIRONMENT)
-    assert.equal("us-west-2", env.TF_VAR_AWS_DEFAULT_REGION)
-    assert.equal("pr-7", env.TF_VAR_RELEASE_ENV_ID)
-    assert.equal(model.app, env.TF_VAR_RELEASE_APP_NAME)
-    assert.is_nil(env.TF_VAR_RELEASE_COMMIT_SHA)
-    local step = model.workflow_by_name.setup.steps[1]
-    assert.equal("deploy", step.name)
-    assert.is_true(step.wait_for_finish)
-    assert.is_nil(step.timeout)
-    assert.is_nil(step.max_parallel)
-  end)
-
-  it("mssql: services.all expands to the services not named elsewhere; mapping defaults", function()
-    local model = fixture("releasehub-samples__mssql-stored-procedures-automated-testing-with-releasehub")
-    assert.same({
-      {"services.all", {"services.sql-runner", "services.database"}},
-      {"jobs.run-sql-tests", {"jobs.run-sql-tests"}},
-    }, shape(model.workflow_by_name.setup))
-    local env = env_of(model.by_name.services.database)
-    assert.equal("Pass@word", env.SA_PASSWORD)
-    assert.equal("database", env.DB_HOST)
-    assert.equal("sa", env.DB_USER)
-    assert.same({limits = "2Gi", requests = "2Gi"}, model.by_name.services.database.memory)
-  end)
-
-  it("posthog: numbers in env values become text; $RELEASE_ENV_ID mapping", function()
-    local model = fixture("releasehub-samples__posthog", {env = "pr-7"})
-    local kafka = env_of(model.by_name.services.kafka)
-    assert.equal("1001", kafka.KAFKA_BROKER_ID)
-    assert.equal("false", kafka.DEBUG)
-    assert.equal("pr-7", kafka.SECRET_KEY)
-    assert.is_nil(kafka.SITE_URL)
-    local migrations = model.by_name.jobs.migrations
-    assert.equal("releasehub-samples/posthog/web", migrations.image)
-    assert.equal("true", env_of(migrations).SECURE_COOKIES)
-    assert.same({
-      {"prerequisites", {"services.db", "services.redis", "services.zookeeper", "services.clickhouse"}},
-      {"middleware", {"jobs.migrations", "services.kafka", "services.maildev", "services.object-storage"}},
-      {"services-0", {"services.plugins", "services.web", "services.worker"}},
-    }, shape(model.workflow_by_name.setup))
+    for k, i in ipairs(want) do
+      local entry = env[k]
+      if entry.name ~= "VAR_" .. i or entry.value ~= "v" .. i then
+        error(("entry %d is %s=%s, want VAR_%d=v%d"):format(k, entry.name, entry.value, i, i))
+      end
+    end
   end)
 end)
 

@@ -1,11 +1,10 @@
--- Mutations of the fixtures and the malformed corpus through yaml.load/dump and
+-- Mutations of the template fixtures and the malformed corpus through yaml.load/dump and
 -- json.decode/encode, with a fixed seed: nothing raises where a fail tuple is due, what loads
 -- dumps and loads back to the same value. Run longer by hand: MOONSHIP_FUZZ_ITERATIONS=1e6.
 local yaml = require "moonship.yaml"
 local json = require "moonship.json"
 
 local SRC = os.getenv("MOONSHIP_SOURCE_DIR") or "."
-local SHARED = os.getenv("MOONSHIP_SHARED_DIR") or "../shared"
 local ITERATIONS = tonumber(os.getenv("MOONSHIP_FUZZ_ITERATIONS") or "4000")
 
 local PIECES = {"&a ", "*a ", "<<: ", "- ", ": ", "{", "}", "[", "]", "\n", "\t", "'", '"',
@@ -14,7 +13,7 @@ local PIECES = {"&a ", "*a ", "<<: ", "- ", ": ", "{", "}", "[", "]", "\n", "\t"
 
 local function seeds()
   local list = {}
-  local p = assert(io.popen("ls " .. SHARED .. "/fixtures/releasehub/*/*.yaml " ..
+  local p = assert(io.popen("find " .. SRC .. "/tests/fixtures/templates -name '*.yaml' | sort; ls " ..
     SRC .. "/tests/fuzz/yaml/* " .. SRC .. "/tests/fuzz/json/*"))
   for path in p:lines() do
     local f = assert(io.open(path, "rb"))
