@@ -129,6 +129,10 @@ static const char *manager_of(struct ks_req *r, char *buf, size_t n)
 
 static int dry_run(struct ks_req *r) { return ks_q(r, "dryRun") != NULL; }
 
+/* NamespaceLifecycle: in kube-apiserver a mutating admission plugin, so it runs after the body
+ * was decoded against the schema (ks_schema_check) and before the strategy's defaults and
+ * validation (ks_validate): an object for a namespace that does not exist gets 404, dry run or
+ * not, whatever else is wrong with it beyond its field types. */
 static cJSON *namespace_check(struct ks_req *r)
 {
     if (!r->rt->namespaced) return NULL;
@@ -352,6 +356,7 @@ static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
 {
     struct ks_server *s = r->s;
     cJSON *st = check_kind(r, body, 1);
+    if (!st) st = ks_schema_check(r->rt, body, 0);
     if (st) {
         cJSON_Delete(body);
         ks_resp_status(resp, st);
@@ -448,6 +453,7 @@ static cJSON *name_mismatch(struct ks_req *r, const cJSON *body)
 static void do_update(struct ks_req *r, struct ks_resp *resp, cJSON *body)
 {
     cJSON *st = check_kind(r, body, 0);
+    if (!st) st = ks_schema_check(r->rt, body, 0);
     if (!st) st = name_mismatch(r, body);
     if (st) {
         cJSON_Delete(body);
@@ -479,6 +485,7 @@ static void do_apply(struct ks_req *r, struct ks_resp *resp, cJSON *body)
         return;
     }
     cJSON *st = check_kind(r, body, 1);
+    if (!st) st = ks_schema_check(r->rt, body, 1);
     if (!st) st = name_mismatch(r, body);
     if (st) {
         cJSON_Delete(body);

@@ -2,6 +2,7 @@
  * their content callbacks), request bodies, bearer-token checks, fault injection, counters,
  * and the route from a path to discovery, OpenAPI or a resource handler. */
 #include "http.h"
+#include "scenario.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -258,6 +259,28 @@ static void stats(struct ks_req *r, struct ks_resp *resp)
     ks_resp_json(resp, 200, o, NULL);
 }
 
+/* What RBAC answers a user bound to no role, worded as the apiserver's authorization filter
+ * words it ("<resource> \"<name>\" is forbidden: User \"u\" cannot get resource ..."). */
+static void forbidden(struct ks_req *r, struct ks_resp *resp, const char *user)
+{
+    struct ks_rtype *rt = r->rt;
+    const char *verb = !strcmp(r->verb, "apply") ? "patch" : r->verb;
+    /* a namespace's own namespace is itself, as in the apiserver's request info */
+    const char *ns = r->ns ? r->ns : (!strcmp(rt->plural, "namespaces") && r->name ? r->name : NULL);
+    char q[300], scope[300];
+    if (ns)
+        snprintf(scope, sizeof scope, "in the namespace \"%s\"", ns);
+    else
+        snprintf(scope, sizeof scope, "at the cluster scope");
+    char name[300] = "";
+    if (r->name) snprintf(name, sizeof name, " \"%s\"", r->name);
+    cJSON *st = ks_status_obj(403, "Forbidden", rt, r->name,
+                              "%s%s is forbidden: User \"%s\" cannot %s resource \"%s%s%s\" in API group \"%s\" %s",
+                              ks_rtype_qualified(rt, q, sizeof q), name, user, verb, rt->plural, r->sub ? "/" : "",
+                              r->sub ? r->sub : "", rt->group, scope);
+    ks_resp_status(resp, st);
+}
+
 static void handle(struct ks_req *r, struct ks_resp *resp)
 {
     struct ks_server *s = r->s;
@@ -280,15 +303,24 @@ static void handle(struct ks_req *r, struct ks_resp *resp)
     }
     pthread_mutex_unlock(&s->stats_mu);
 
+    const char *unbound = NULL; /* an authenticated user bound to no role */
     if (s->token) {
         const char *auth = ks_hdr(r, "Authorization");
         int public_path = !strcmp(p, "/version") || !strcmp(p, "/healthz") || !strcmp(p, "/livez") ||
                           !strcmp(p, "/readyz");
-        int ok = auth && !strncmp(auth, "Bearer ", 7) && !strcmp(auth + 7, s->token);
-        if (!ok && (auth || !public_path)) {
+        int bearer = auth && !strncmp(auth, "Bearer ", 7);
+        int ok = bearer && !strcmp(auth + 7, s->token);
+        if (!ok && bearer) unbound = ks_scenario_unbound_user(s->sc, auth + 7);
+        if (!ok && !unbound && (auth || !public_path)) {
             ks_resp_error(resp, 401, "Unauthorized", "Unauthorized");
             return;
         }
+    }
+    /* such a user may still read /version, health and discovery (system:discovery and
+     * system:public-info-viewer hold for every authenticated user), nothing else */
+    if (unbound && rc == 1) {
+        forbidden(r, resp, unbound);
+        return;
     }
     if (apply_faults(r, resp)) return;
     if (rc == 1) {

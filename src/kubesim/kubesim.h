@@ -213,6 +213,11 @@ void ks_defaults_apply(struct ks_server *s, struct ks_rtype *rt, cJSON *obj, con
 int ks_validate(struct ks_server *s, struct ks_rtype *rt, const cJSON *obj, const cJSON *old,
                 cJSON **status);
 
+/* ---- schema.c: the types of known fields, checked as the apiserver decodes a body ---- */
+/* NULL when every field kubesim knows has its type; else a Status (400 BadRequest) naming the
+ * first one that does not, worded for a server-side apply patch (apply) or a create/update. */
+cJSON *ks_schema_check(const struct ks_rtype *rt, const cJSON *obj, int apply);
+
 /* ---- status.c: Status bodies ---- */
 cJSON *ks_status_new(int code, const char *reason, const char *message);
 cJSON *ks_status_obj(int code, const char *reason, const struct ks_rtype *rt, const char *name,

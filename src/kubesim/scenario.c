@@ -29,6 +29,7 @@ void ks_scenario_free(struct ks_scenario *sc)
     free(sc->rules);
     for (int i = 0; i < sc->nbroken; i++) free(sc->broken[i]);
     for (int i = 0; i < sc->nnamespaces; i++) free(sc->namespaces[i]);
+    for (int i = 0; i < sc->nunbound; i++) free(sc->unbound_users[i]), free(sc->unbound_tokens[i]);
     free(sc);
 }
 
@@ -208,6 +209,31 @@ static int parse_faults(const cJSON *o, struct ks_faults *f, char **err)
     return 0;
 }
 
+/* unbound_users: {name: token, ...} */
+static int parse_unbound(struct ks_scenario *sc, const cJSON *o, char **err)
+{
+    if (!cJSON_IsObject(o)) {
+        *err = ks_strdup("scenario: unbound_users must map user names to bearer tokens");
+        return -1;
+    }
+    const cJSON *c;
+    cJSON_ArrayForEach(c, o)
+    {
+        if (!cJSON_IsString(c) || !*c->valuestring || !*c->string) {
+            *err = ks_sprintf("scenario: unbound_users.%s must be a bearer token (a string)", c->string);
+            return -1;
+        }
+        if (sc->nunbound >= KS_MAX_LIST) {
+            *err = ks_sprintf("scenario: at most %d unbound_users", KS_MAX_LIST);
+            return -1;
+        }
+        sc->unbound_users[sc->nunbound] = ks_strdup(c->string);
+        sc->unbound_tokens[sc->nunbound] = ks_strdup(c->valuestring);
+        sc->nunbound++;
+    }
+    return 0;
+}
+
 static int parse_workloads(struct ks_scenario *sc, const cJSON *o, const char *where, char **err)
 {
     if (!cJSON_IsObject(o)) {
@@ -299,6 +325,8 @@ struct ks_scenario *ks_scenario_load(const char *path, struct ks_faults *faults,
             rc = strlist(c, k, sc->namespaces, &sc->nnamespaces, err);
         } else if (!strcmp(k, "faults")) {
             rc = parse_faults(c, faults, err);
+        } else if (!strcmp(k, "unbound_users")) {
+            rc = parse_unbound(sc, c, err);
         } else if (!strcmp(k, "seed")) {
             rc = num(c, k, &sc->seed, err);
         } else if (!strcmp(k, "time_scale")) {
@@ -362,4 +390,11 @@ int ks_scenario_image_broken(const struct ks_scenario *sc, const char *image)
     for (int i = 0; image && i < sc->nbroken; i++)
         if (sc->broken[i] && fnmatch(sc->broken[i], image, 0) == 0) return 1;
     return 0;
+}
+
+const char *ks_scenario_unbound_user(const struct ks_scenario *sc, const char *token)
+{
+    for (int i = 0; sc && token && i < sc->nunbound; i++)
+        if (sc->unbound_tokens[i] && !strcmp(sc->unbound_tokens[i], token)) return sc->unbound_users[i];
+    return NULL;
 }

@@ -32,6 +32,9 @@ struct ks_scenario {
     int nbroken;
     char *namespaces[KS_MAX_LIST]; /* owns; created at start-up */
     int nnamespaces;
+    /* users authenticated by a bearer token (in --tls mode) and bound to no role */
+    char *unbound_users[KS_MAX_LIST], *unbound_tokens[KS_MAX_LIST]; /* owns */
+    int nunbound;
     double seed, time_scale; /* < 0 when absent */
 };
 
@@ -41,5 +44,7 @@ void ks_scenario_free(struct ks_scenario *sc);
 /* The effective rule for a workload name: the defaults overlaid with its own entry. */
 void ks_scenario_rule(const struct ks_scenario *sc, const char *name, struct ks_rule *out);
 int ks_scenario_image_broken(const struct ks_scenario *sc, const char *image);
+/* The unbound user whose bearer token this is, or NULL. */
+const char *ks_scenario_unbound_user(const struct ks_scenario *sc, const char *token);
 
 #endif
