@@ -132,7 +132,8 @@ function Client:throttle()
   sleep(wait)
 end
 
--- The request's TLS options and auth header, from the kubeconfig and the credential plugin.
+-- The request's TLS options and auth header, from the kubeconfig and the credential plugin;
+-- or nil, message, code when the plugin fails.
 function Client:auth(headers)
   local cfg = self.cfg
   local tls = {ca = cfg.ca, insecure = cfg.insecure or nil, server_name = cfg.server_name}
@@ -144,8 +145,8 @@ function Client:auth(headers)
   elseif auth.kind == "cert" then
     tls.cert, tls.key = auth.cert, auth.key
   elseif auth.kind == "exec" then
-    local cred, err = kubeconfig.credential(cfg)
-    if not cred then return nil, err end
+    local cred, err, code = kubeconfig.credential(cfg)
+    if not cred then return nil, err, code end
     if cred.token then headers["Authorization"] = "Bearer " .. cred.token end
     if cred.cert then tls.cert, tls.key = cred.cert, cred.key end
   end
@@ -177,6 +178,8 @@ function Client:request(method, path, body, opts)
   local url = self.server .. path .. query_string(opts.query)
   local payload = body
   if type(body) == "table" then payload = json.encode(body) end
+  -- the binding's messages start with the method and the whole URL: the path is enough
+  local url_prefix = (method or "GET") .. " " .. url .. ": "
   local attempt, reauthed, streamed = 0, false, false
   while true do
     attempt = attempt + 1
@@ -198,7 +201,7 @@ function Client:request(method, path, body, opts)
       proxy = self.cfg.proxy, timeout = opts.timeout == nil and self.timeout or opts.timeout or nil,
       on_data = on_data,
     }
-    local wait
+    local wait, reauth
     if resp then
       local ctype = resp.headers and resp.headers["content-type"] or ""
       if not on_data and ctype:find("json", 1, true) and resp.body and #resp.body > 0 then
@@ -207,17 +210,20 @@ function Client:request(method, path, body, opts)
       end
       if resp.status < 400 then return resp end
       if resp.status == 401 and not reauthed and (self.cfg.auth or {}).kind == "exec" then
-        reauthed = true
+        -- as client-go: the plugin's credential may have been revoked early; run it once more
+        -- (not a retry of a failure that may pass: retry = false does not stop it)
+        reauthed, reauth = true, true
         kubeconfig.invalidate(self.cfg)
         wait = 0
       elseif resp.status == 429 or resp.status >= 500 then
         wait = retry_after(resp)
           or math.min(self.backoff_max, self.backoff * 2 ^ (attempt - 1)) * (0.5 + math.random())
       end
-      if not wait or opts.retry == false or streamed or attempt > self.retries then
+      if not wait or (opts.retry == false and not reauth) or streamed or attempt > self.retries then
         return nil, status_error(method, path, resp)
       end
     else
+      if err:sub(1, #url_prefix) == url_prefix then err = err:sub(#url_prefix + 1) end
       if not RETRYABLE_TRANSPORT[code] or opts.retry == false or streamed or attempt > self.retries then
         return nil, fmt("%s %s: %s", method, path, err), code
       end
@@ -226,6 +232,96 @@ function Client:request(method, path, body, opts)
     self.counters.retries = self.counters.retries + 1
     if wait > 0 then sleep(wait) end
   end
+end
+
+-- ---- preflight: can this client use its cluster at all? ----------------------------------
+
+-- A deploy asks this before its first step, and must hear in seconds: each request may take
+-- 5 s, and is tried again only where another try can help: a dropped connection, 429, 5xx (at
+-- most 4 times, after 0.25, 0.5, 1 and 2 s). A refused connection, a DNS or TLS failure, a
+-- timeout or a rejected credential will be the same a second later.
+local PREFLIGHT_TIMEOUT, PREFLIGHT_RETRIES, PREFLIGHT_PAUSE = 5, 4, 0.25
+local TRANSIENT = {closed = true, server_error = true, too_many_requests = true}
+
+-- What a 401 means, by the kind of credentials the kubeconfig gives.
+local REJECTED = {
+  token = "token rejected",
+  exec = "the exec plugin's credential was rejected, also after running the plugin again",
+  cert = "client certificate rejected",
+  basic = "username or password rejected",
+  none = "the server wants credentials, and the kubeconfig gives none",
+}
+
+local function preflight_get(self, path)
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local resp, err, code, status = self:request("GET", path, nil, {retry = false, timeout = PREFLIGHT_TIMEOUT})
+    if resp or not TRANSIENT[code] or attempt > PREFLIGHT_RETRIES then return resp, err, code, status end
+    sleep(PREFLIGHT_PAUSE * 2 ^ (attempt - 1))
+  end
+end
+
+-- The cause of a failed GET path, in words, without the request that the caller names itself.
+local function cause(self, path, err, code, status)
+  local prefix = "GET " .. path .. ": "
+  if err:sub(1, #prefix) == prefix then err = err:sub(#prefix + 1) end
+  if code == "unauthorized" then
+    return fmt("401 unauthorized (%s)", REJECTED[(self.cfg.auth or {}).kind or "none"] or "credentials rejected")
+  end
+  if status and status.message and status.code then
+    return fmt("%d %s: %s", status.code, status.reason or "error", status.message)
+  end
+  return err
+end
+
+-- client:check() -> true | nil, cause, code
+-- Fetches the credentials (an exec plugin runs now, and its failure or an expired credential is
+-- the cause) and reads the server's /version with them: the server is reachable, its TLS
+-- certificate checks out, it takes the credentials and it is a Kubernetes API server.
+function Client:check()
+  local tls, aerr, acode = self:auth({})
+  if not tls then return nil, aerr, acode or "credential" end
+  local resp, err, code, status = preflight_get(self, "/version")
+  if resp then
+    if type(resp.body) ~= "table" or not resp.body.gitVersion then
+      return nil, "GET /version answered no Kubernetes version: not a Kubernetes API server?", "not_kubernetes"
+    end
+    return true
+  end
+  if code == "not_found" then
+    return nil, "GET /version: 404 not found: not a Kubernetes API server?", "not_kubernetes"
+  end
+  return nil, cause(self, "/version", err, code, status), code
+end
+
+-- client:check_namespace(name) -> "exists" | "missing" | nil, cause, code
+-- Only a 200 means it exists and a 404 that it does not; a 403 names the verb refused.
+function Client:check_namespace(name)
+  local path = "/api/v1/namespaces/" .. percent_encode(name)
+  local resp, err, code, status = preflight_get(self, path)
+  if resp then
+    local md = type(resp.body) == "table" and resp.body.metadata or {}
+    if md.deletionTimestamp then
+      return nil, fmt("namespace '%s' is being deleted: nothing new can be created in it until it is gone",
+        name), "terminating"
+    end
+    return "exists"
+  end
+  if code == "not_found" then return "missing" end
+  if code == "forbidden" then
+    return nil, fmt("403 forbidden: cannot get namespace '%s'%s", name,
+      status and status.message and (" (" .. status.message .. ")") or ""), code
+  end
+  return nil, cause(self, path, err, code, status), code
+end
+
+-- What the client talks to, for messages: "context 'staging' (server https://...)".
+function Client:describe()
+  local cfg = self.cfg
+  local who = cfg.context and fmt("context '%s'", cfg.context)
+    or (cfg.in_cluster and "the in-cluster service account") or "the kubeconfig"
+  return fmt("%s (server %s)", who, self.server)
 end
 
 -- The REST mapping of apiVersion/kind: plural, namespaced. Built-ins are known; other kinds are

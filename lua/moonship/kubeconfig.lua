@@ -3,7 +3,9 @@
 -- v1beta1), run on the scheduler and cached until their expirationTimestamp.
 --   kubeconfig.load{kubeconfig=, context=, namespace=} -> cfg | nil, message, "kubeconfig"
 --   kubeconfig.credential(cfg) -> {token=, cert=, key=, expires=} | nil, message, code
---     (in a task; runs the plugin of an exec user at most once at a time, then caches)
+--     (in a task; runs the plugin of an exec user at most once at a time, then caches it until
+--     EXPIRY_MARGIN before it expires; a plugin that returns an already expired credential is
+--     an error naming the expiry, code "credential_expired")
 --   kubeconfig.invalidate(cfg) -- forget the cached credential (the client calls it on a 401);
 --     for a token read from a file (tokenFile, in-cluster), read the file again
 --   kubeconfig.token(cfg) -> the bearer token of a token user, re-read from its file once a
@@ -16,7 +18,7 @@ local sched = require "moonship.sched"
 
 local concat, insert = table.concat, table.insert
 local fmt, type, pairs, ipairs, pcall, error = string.format, type, pairs, ipairs, pcall, error
-local os_time = os.time
+local os_time, os_date = os.time, os.date
 
 local M = {}
 
@@ -104,7 +106,7 @@ end
 -- Runs the plugin and validates its ExecCredential, as client-go does.
 local function run_plugin(exec)
   local name = plugin_name(exec)
-  local what = "credential plugin " .. name
+  local what = "exec plugin " .. name
   if exec.interactive_mode == "Always" then
     return nil, what .. ": interactiveMode Always needs a terminal, and moonship runs plugins "
       .. "without one", "credential"
@@ -164,6 +166,11 @@ local function run_plugin(exec)
     expires = parse_rfc3339(status.expirationTimestamp)
     if not expires then
       return nil, what .. ": invalid expirationTimestamp (not RFC 3339)", "credential"
+    end
+    -- an expired credential is never sent: the server would only answer 401
+    if expires <= os_time() then
+      return nil, fmt("%s: credential expired at %s", what, os_date("!%Y-%m-%dT%H:%M:%SZ", expires)),
+        "credential_expired"
     end
   end
   return {token = token, cert = cert, key = key, expires = expires}

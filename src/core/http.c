@@ -4,6 +4,7 @@
 #include "core/http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ struct ms_http_transfer {
     int stopped;   /* on_data returned MS_HTTP_STOP */
     int paused;
     int headers_done;
+    double timeout, connect_timeout; /* seconds, 0: none (for messages) */
     uint64_t idle_ms;   /* idle timeout, 0: none */
     uint64_t active_at; /* uv_now of the last byte received (or of the start) */
     long status;
@@ -105,6 +107,124 @@ static int map_result(const struct ms_http_transfer *t, CURLcode rc)
         return MS_HTTP_ENOMEM;
     default:
         return MS_HTTP_EHTTP;
+    }
+}
+
+/* ---- failures in words ---- */
+
+/* OpenSSL's X509_V_ERR_* codes, as libcurl's OpenSSL backend reports them with
+ * CURLINFO_SSL_VERIFYRESULT (copied as numbers: this file does not include OpenSSL). */
+enum {
+    X509_ISSUER_UNKNOWN = 2,         /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
+    X509_NOT_YET_VALID = 9,          /* X509_V_ERR_CERT_NOT_YET_VALID */
+    X509_EXPIRED = 10,               /* X509_V_ERR_CERT_HAS_EXPIRED */
+    X509_SELF_SIGNED = 18,           /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
+    X509_SELF_SIGNED_IN_CHAIN = 19,  /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
+    X509_ISSUER_NOT_LOCAL = 20,      /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+    X509_LEAF_UNVERIFIABLE = 21,     /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
+};
+
+static int openssl_backend(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL", 7) == 0;
+}
+
+/* The text between the first pair of single quotes of s, into out; "" when there is none. */
+static void quoted(const char *s, char *out, size_t n)
+{
+    const char *a = strchr(s, '\'');
+    const char *b = a ? strchr(a + 1, '\'') : NULL;
+    snprintf(out, n, "%.*s", b ? (int)(b - a - 1) : 0, b ? a + 1 : "");
+}
+
+/* Why a server certificate that failed verification was refused. */
+static const char *tls_verify_text(struct ms_http_transfer *t, const char *detail, char *buf,
+                                   size_t n)
+{
+    /* curl checks the host name itself, after the chain verified, and says so in these words
+     * ("... does not match target host name 'x'", "no alternative certificate subject name
+     * matches target host name 'x'") whatever its TLS backend */
+    const char *target = strstr(detail, "target host name '");
+    if (target) {
+        char host[256];
+        quoted(target, host, sizeof host);
+        snprintf(buf, n, "TLS: certificate name mismatch (the server's certificate is not for %s)",
+                 host);
+        return buf;
+    }
+    long vr = 0;
+    if (openssl_backend() && curl_easy_getinfo(t->easy, CURLINFO_SSL_VERIFYRESULT, &vr) == CURLE_OK) {
+        switch (vr) {
+        case X509_ISSUER_UNKNOWN:
+        case X509_SELF_SIGNED:
+        case X509_SELF_SIGNED_IN_CHAIN:
+        case X509_ISSUER_NOT_LOCAL:
+        case X509_LEAF_UNVERIFIABLE:
+            return "TLS: unknown certificate authority (self-signed or wrong CA)";
+        case X509_EXPIRED:
+            return "TLS: the server's certificate has expired";
+        case X509_NOT_YET_VALID:
+            return "TLS: the server's certificate is not valid yet";
+        default:
+            break;
+        }
+    }
+    snprintf(buf, n, "TLS: the server's certificate was not accepted (%s)", detail);
+    return buf;
+}
+
+/* What went wrong with a transfer, in words a person can act on (a deploy's preflight prints it
+ * as is); curl's own text follows in parentheses where it adds something. Never contains
+ * header values. */
+static const char *failure_text(struct ms_http_transfer *t, CURLcode rc, int result, char *buf,
+                                size_t n)
+{
+    const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+    switch (result) {
+    case MS_HTTP_ECONNECT: {
+        long err = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &err);
+        if (err == ECONNREFUSED)
+            return "connection refused";
+        if (err == EHOSTUNREACH)
+            return "no route to host";
+        if (err == ENETUNREACH)
+            return "network unreachable";
+        snprintf(buf, n, "cannot connect (%s)", detail);
+        return buf;
+    }
+    case MS_HTTP_ERESOLVE: {
+        const char *what = rc == CURLE_COULDNT_RESOLVE_PROXY ? "proxy" : "host";
+        const char *name = strrchr(detail, ':');
+        if (name && name[1] == ' ' && name[2])
+            snprintf(buf, n, "could not resolve %s '%s'", what, name + 2);
+        else
+            snprintf(buf, n, "could not resolve %s (%s)", what, detail);
+        return buf;
+    }
+    case MS_HTTP_ETIMEOUT: {
+        /* the limit that was reached, not the time measured (which only says it a bit later) */
+        curl_off_t connected = 0, total = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
+        curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total);
+        double limit = t->timeout;
+        if (!connected && t->connect_timeout > 0 && (limit <= 0 || t->connect_timeout < limit))
+            limit = t->connect_timeout;
+        snprintf(buf, n, "timed out after %.3g s %s", limit > 0 ? limit : (double)total / 1e6,
+                 connected ? "waiting for the answer" : "connecting");
+        return buf;
+    }
+    case MS_HTTP_ETLS:
+        if (rc == CURLE_PEER_FAILED_VERIFICATION)
+            return tls_verify_text(t, detail, buf, n);
+        snprintf(buf, n, "TLS: %s", detail);
+        return buf;
+    case MS_HTTP_ECLOSED:
+        snprintf(buf, n, "connection closed before the answer was complete (%s)", detail);
+        return buf;
+    default:
+        return detail;
     }
 }
 
@@ -182,9 +302,8 @@ static void drain(struct ms_http *c)
         unlink_transfer(t);
         if (!t->cancelled && t->cb.on_done) {
             int result = map_result(t, rc);
-            const char *message = rc == CURLE_OK ? ""
-                                  : t->errbuf[0] ? t->errbuf
-                                                 : curl_easy_strerror(rc);
+            char text[CURL_ERROR_SIZE + 160];
+            const char *message = rc == CURLE_OK ? "" : failure_text(t, rc, result, text, sizeof text);
             if (result == MS_HTTP_ESTOPPED)
                 message = "stopped by the receiver";
             t->cb.on_done(t->ud, result, message);
@@ -658,6 +777,8 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
         SETOPT(CURLOPT_CUSTOMREQUEST, method);
     if (req->timeout > 0)
         SETOPT(CURLOPT_TIMEOUT_MS, (long)ceil(req->timeout * 1000));
+    t->timeout = req->timeout > 0 ? req->timeout : 0;
+    t->connect_timeout = req->connect_timeout > 0 ? req->connect_timeout : 0;
     if (req->connect_timeout > 0)
         SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(req->connect_timeout * 1000));
     if (req->idle_timeout > 0)

@@ -170,16 +170,34 @@ describe("kubeconfig.credential", function()
     assert.is_string(decoded.spec.cluster["certificate-authority-data"])
   end)
 
-  it("runs an expired credential's plugin again on every call", function()
+  it("refuses a credential the plugin returns already expired, naming when it expired", function()
     local count = dir .. "/count"
     local cfg = exec_cfg("exec", {PLUGIN_COUNT_FILE = count, PLUGIN_MODE = "expired"})
+    local results = sched.run(function()
+      local r = {}
+      for i = 1, 2 do r[i] = table.pack(kubeconfig.credential(cfg)) end
+      return r
+    end)
+    for _, r in ipairs(results) do
+      assert.is_nil(r[1])
+      -- 2001-02-03T04:05:06.5+01:00, in UTC
+      assert.matches("^exec plugin %S+: credential expired at 2001%-02%-03T03:05:06Z$", r[2])
+      assert.equal("credential_expired", r[3])
+    end
+    -- never cached: each call runs the plugin
+    assert.equal(2, count_lines(count))
+  end)
+
+  it("does not use a cached credential that is about to expire: the plugin runs again", function()
+    local count = dir .. "/count"
+    local cfg = exec_cfg("exec", {PLUGIN_COUNT_FILE = count, PLUGIN_MODE = "soon"})
     local tokens = sched.run(function()
       local t = {}
-      for i = 1, 3 do t[i] = assert(kubeconfig.credential(cfg)).token end
+      for i = 1, 2 do t[i] = assert(kubeconfig.credential(cfg)).token end
       return t
     end)
-    assert.same({"plugin-token-1", "plugin-token-2", "plugin-token-3"}, tokens)
-    assert.equal(3, count_lines(count))
+    assert.same({"plugin-token-1", "plugin-token-2"}, tokens)
+    assert.equal(2, count_lines(count))
   end)
 
   it("shares one run between tasks asking at once", function()
@@ -212,13 +230,13 @@ describe("kubeconfig.credential", function()
   end)
 
   local failures = {
-    {"fail", "credential plugin %S+ failed %(exit code 1%): plugin: you "
+    {"fail", "exec plugin %S+ failed %(exit code 1%): plugin: you "
       .. "are not logged in; run plugin login"},
-    {"garbage", "credential plugin %S+: the output is not an "
+    {"garbage", "exec plugin %S+: the output is not an "
       .. "ExecCredential %(not JSON%)"},
-    {"wrong-version", "credential plugin %S+: configured for "
+    {"wrong-version", "exec plugin %S+: configured for "
       .. "client.authentication.k8s.io/v1 but returned client.authentication.k8s.io/v1alpha1"},
-    {"no-status", "credential plugin %S+: the ExecCredential has no status"},
+    {"no-status", "exec plugin %S+: the ExecCredential has no status"},
     {"half-cert", "only one of clientCertificateData and clientKeyData"},
   }
   for _, case in ipairs(failures) do
