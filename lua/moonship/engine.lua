@@ -20,10 +20,9 @@ Run.__index = Run
 M.DEFAULT_TASK_TIMEOUT = 600   -- seconds, as a Deployment's default progress deadline
 M.DEFAULT_SETTLE = 30          -- seconds to re-check ignored service failures at the end
 local LOG_DRAIN = 2            -- seconds a job's log stream may take to end after the job
+local INTERRUPTED_SAVE = 5     -- seconds the snapshot may take to reach the cluster after a signal
 
-local function is_cancel(err)
-  return err == "cancelled" or (type(err) == "string" and err:match("^cancelled\n") ~= nil)
-end
+local is_cancel = sched.is_cancelled
 
 -- ---- spec hashes (for --resume) ------------------------------------------------------------
 
@@ -76,15 +75,35 @@ function Run:task_timeout(task)
   return self.timeout or M.DEFAULT_TASK_TIMEOUT
 end
 
--- Applies objects in order; returns the live objects or nil, message.
+-- In a dry run, whether a failed apply was refused only because its namespace does not exist
+-- yet: kube-apiserver's NamespaceLifecycle admission answers 404 for the namespace (not for the
+-- object) after decoding the body against the schema and before the object's own validation.
+local function namespace_missing(obj, code, status)
+  local d = code == "not_found" and type(status) == "table" and status.details or nil
+  local ns = obj.metadata.namespace
+  return d ~= nil and ns ~= nil and d.kind == "namespaces" and (d.group or "") == "" and d.name == ns
+end
+
+-- Applies objects in order; returns the live objects (in a dry run, what the server would
+-- store) or nil, message.
 function Run:apply_all(task, objects)
   local live = {}
   for _, obj in ipairs(objects) do
-    local got, err = self.client:apply(obj, {dry_run = self.dry_run})
+    local what = obj.kind:lower() .. "/" .. obj.metadata.name
+    local got, err, code, status = self.client:apply(obj, {dry_run = self.dry_run})
+    local message = "applied " .. what
+    if self.dry_run then
+      message = "would apply " .. what .. " (the server's dry run passed)"
+      if not got and namespace_missing(obj, code, status) then
+        got = obj
+        message = fmt("would apply %s (schema checked only: namespace %s does not exist yet)", what,
+          obj.metadata.namespace)
+      end
+    end
     if not got then return nil, err end
     live[#live + 1] = got
-    self:emit {event = "task_progress", task = task.id, step = task.step, message = "applied " ..
-      obj.kind:lower() .. "/" .. obj.metadata.name, objects = json.array {object_ref(got)}}
+    self:emit {event = "task_progress", task = task.id, step = task.step, message = message,
+               objects = json.array {object_ref(got)}}
   end
   return live
 end
@@ -344,9 +363,10 @@ function Run:run_task(step_state, task)
   end)
   if not ok then
     local cancelled = is_cancel(err)
-    local why = self.interrupted and "interrupted" or (self.halted and ("halted by " .. self.halted.task))
+    local why = (self.interrupted or sched.interrupted()) and "interrupted" or (self.halted and ("halted by " .. self.halted.task))
       or (step_state.timed_out and fmt("step %s timed out", task.step)) or "cancelled"
-    local state = step_state.timed_out and not self.halted and not self.interrupted and "failed" or "cancelled"
+    local state = step_state.timed_out and not self.halted and not (self.interrupted or sched.interrupted())
+      and "failed" or "cancelled"
     if not cancelled then state, why = "failed", tostring(err) end
     self:emit {event = "task_finished", task = id, step = task.step, state = state, attempt = attempt,
                message = why, spec_hash = spec_hash}
@@ -372,39 +392,41 @@ function Run:start_step(index, step)
   self.step_groups[#self.step_groups + 1] = st.group
   self.step_states[#self.step_states + 1] = st
   if st.total == 0 then st.all_started:set() end
+  local background = step.wait_for_finish == false
+  local info = {name = step.name, index = index, background = background}
   st.runner = sched.spawn(function()
-    local background = step.wait_for_finish == false
     self:emit {event = "step_started", step = step.name, index = index, background = background or nil,
                tasks = json.array((function() local ids = {} for i, t in ipairs(step.tasks) do ids[i] = t.id end return ids end)())}
-    local ok, err = self.hooks:call("before_step", self.ctx, {name = step.name, index = index, background = background})
-    if not ok then self:emit {event = "log", step = step.name, message = err} end
-    local limit = step.max_parallel or self.concurrency
-    local sem = limit and sched.semaphore(limit)
-    for _, task in ipairs(plan.start_order(step.tasks, self.expected)) do
-      local t = setmetatable({}, {__index = task})
-      st.group:spawn(function()
-        if sem then
-          sem:acquire()
-          local _ <close> = setmetatable({}, {__close = function() sem:release() end})
-          self:run_task(st, t)
-        else
-          self:run_task(st, t)
-        end
-      end)
-    end
-    local timer
-    if step.timeout then
-      timer = sched.spawn(function()
-        sched.sleep(step.timeout)
-        st.timed_out = true
-        st.group:cancel("step timeout")
-      end)
-    end
-    st.group:wait()
-    if timer then timer:cancel() end
+    -- Whatever stops the runner (a second signal cancels it), the step is recorded as finished.
+    local ran, err = pcall(function()
+      self:step_hook("before_step", info)
+      local limit = step.max_parallel or self.concurrency
+      local sem = limit and sched.semaphore(limit)
+      for _, task in ipairs(plan.start_order(step.tasks, self.expected)) do
+        local t = setmetatable({}, {__index = task})
+        st.group:spawn(function()
+          if sem then
+            sem:acquire()
+            local _ <close> = setmetatable({}, {__close = function() sem:release() end})
+            self:run_task(st, t)
+          else
+            self:run_task(st, t)
+          end
+        end)
+      end
+      local timer
+      if step.timeout then
+        timer = sched.spawn(function()
+          sched.sleep(step.timeout)
+          st.timed_out = true
+          st.group:cancel("step timeout")
+        end)
+      end
+      local _ <close> = setmetatable({}, {__close = function() if timer then timer:cancel() end end})
+      st.group:wait()
+    end)
     st.all_started:set()
-    ok, err = self.hooks:call("after_step", self.ctx, {name = step.name, index = index, background = background})
-    if not ok then self:emit {event = "log", step = step.name, message = err} end
+    if ran then self:step_hook("after_step", info) end
     local failed, cancelled = 0, 0
     for _, task in ipairs(step.tasks) do
       local rec = self.journal.tasks[task.id]
@@ -412,10 +434,23 @@ function Run:start_step(index, step)
       if rec and rec.state == "cancelled" then cancelled = cancelled + 1 end
     end
     self:emit {event = "step_finished", step = step.name, index = index, background = background or nil,
-               state = cancelled > 0 and "cancelled" or failed > 0 and "failed" or "succeeded"}
+               state = (cancelled > 0 or not ran) and "cancelled" or failed > 0 and "failed" or "succeeded"}
     st.finished:set()
+    if not ran and not is_cancel(err) then error(err, 0) end
   end)
   return st
+end
+
+-- Calls before_step or after_step in the step's runner. A failure is logged and the step goes
+-- on; so does a cancellation (a signal reaching a hook that computes): the run's own task then
+-- cancels the step's tasks.
+function Run:step_hook(name, info)
+  local ok, hook_ok, err = pcall(self.hooks.call, self.hooks, name, self.ctx, info)
+  if not ok then
+    if not is_cancel(hook_ok) then error(hook_ok, 0) end
+    hook_ok, err = false, fmt("hook %s stopped by a signal", name)
+  end
+  if not hook_ok then self:emit {event = "log", step = info.name, message = err} end
 end
 
 -- Stops the deployment: records the halt point, cancels every task in flight (background steps
@@ -548,12 +583,12 @@ function Run:run_workflow()
   -- the saves land in order.
   local first_save = self.client and not self.dry_run and sched.spawn(function() self:save() end)
   self:start_watches()
-  local ok, err = self.hooks:call("before_workflow", self.ctx, self:run_info())
-  if not ok then
-    self:emit {event = "log", message = err}
-    self.halted = {task = "before_workflow", message = err}
+  local before_ok, before_err = self:workflow_hook("before_workflow", self:run_info())
+  if not before_ok and not self.interrupted then
+    self.halted = {task = "before_workflow", message = before_err}
   end
-  local ran, rerr = pcall(self.steps, self)
+  local ran, rerr = true, nil
+  if not self.interrupted and not self.halted then ran, rerr = pcall(self.steps, self) end
   if not ran then
     if is_cancel(rerr) then
       self.interrupted = true
@@ -562,8 +597,7 @@ function Run:run_workflow()
       self:emit {event = "log", message = "engine error: " .. tostring(rerr)}
     end
     self:cancel_all(self.interrupted and "interrupted" or "halt")
-    -- Let every step runner record its cancelled tasks and finish its step.
-    for _, st in ipairs(self.step_states) do st.finished:wait() end
+    self:wait_steps()
   end
   if not self.halted and not self.interrupted then
     local sok, serr = pcall(self.settle, self)
@@ -574,11 +608,9 @@ function Run:run_workflow()
   local reason = self.interrupted and "interrupted" or (self.halted and "halted") or nil
   if reason then
     j:finish_open_tasks(reason == "interrupted" and "cancelled" or "skipped", "not started: run " .. reason, ids)
-    local cok, cerr = self.hooks:call("cleanup", self.ctx, self:run_info(reason), reason)
-    if not cok then self:emit {event = "log", message = cerr} end
+    self:workflow_hook("cleanup", self:run_info(reason), reason)
   end
-  local ok2, aerr = self.hooks:call("after_workflow", self.ctx, self:run_info(reason))
-  if not ok2 then self:emit {event = "log", message = aerr} end
+  if not self:urgent() then self:workflow_hook("after_workflow", self:run_info(reason)) end
 
   local failed = 0
   for _, id in ipairs(ids) do
@@ -598,9 +630,54 @@ function Run:run_workflow()
   self:emit {event = "run_finished", state = state, exit_code = code, failed = failed,
              halted_by = self.halted and self.halted.task or nil}
   if first_save then pcall(first_save.join, first_save) end
-  if self.client and not self.dry_run then self:save() end
+  if self.client and not self.dry_run then
+    -- After a signal the user is waiting: the snapshot gets a few seconds (the local journal
+    -- already has every event), and a second signal skips it.
+    if reason == "interrupted" then
+      if not self:urgent() then pcall(sched.timeout, INTERRUPTED_SAVE, self.save, self) end
+    else
+      self:save()
+    end
+  end
   j:close()
   return {run_id = self.run_id, state = state, exit_code = code, journal = j, halted = self.halted}
+end
+
+-- Calls a workflow-level hook (before_workflow, cleanup, after_workflow) in the run's own task.
+-- Returns whether it succeeded; a failure is logged. A signal that arrives while it runs stops
+-- it and marks the run interrupted; after a second signal (urgent) no hook runs at all.
+function Run:workflow_hook(name, ...)
+  if self:urgent() then
+    self.interrupted = true
+    return false, "skipped after a second signal"
+  end
+  local ok, hook_ok, err = pcall(self.hooks.call, self.hooks, name, self.ctx, ...)
+  if not ok then
+    if not is_cancel(hook_ok) then error(hook_ok, 0) end
+    self.interrupted = true
+    self:emit {event = "log", message = fmt("hook %s stopped by a signal", name)}
+    return false, "stopped by a signal"
+  end
+  if not hook_ok then self:emit {event = "log", message = err} end
+  return hook_ok, err
+end
+
+-- A second SIGINT/SIGTERM: the user wants the stop to be quick.
+function Run:urgent()
+  local _, count = sched.interrupted()
+  return (count or 0) >= 2
+end
+
+-- After cancel_all: waits until every step runner has recorded its cancelled tasks and
+-- finished its step. A second signal meanwhile stops the runners themselves; the journal's
+-- finish_open_tasks then records what is left.
+function Run:wait_steps()
+  for _, st in ipairs(self.step_states) do
+    if not pcall(st.finished.wait, st.finished) then
+      for _, other in ipairs(self.step_states) do other.runner:cancel("interrupted") end
+      return
+    end
+  end
 end
 
 function Run:save()

@@ -16,16 +16,15 @@ local KNOWN = {
 -- Hooks-file fields that are settings, not functions.
 local SETTINGS = {health = true, tasks = true, health_dir = true, instruction_budget = true}
 
--- Instructions a hook may run between two waits before it is stopped.
+-- Instructions a hook may run before it is stopped (a hooks file's instruction_budget sets its own).
 M.INSTRUCTION_BUDGET = 200000000
-local CHECK_EVERY = 100000
 
 local Hooks = {}
 Hooks.__index = Hooks
 
 -- hooks.load(path) -> hooks or nil, message. A nil path gives the empty set of hooks.
 function M.load(path)
-  local self = setmetatable({path = path, def = {}, health_rules = {}}, Hooks)
+  local self = setmetatable({path = path, def = {}, health_rules = {}, budget = M.INSTRUCTION_BUDGET}, Hooks)
   if not path then return self end
   local chunk, err = loadfile(path, "t")
   if not chunk then return nil, err end
@@ -48,8 +47,8 @@ function M.load(path)
     if math.type(def.instruction_budget) ~= "integer" or def.instruction_budget < 1 then
       return nil, fmt("%s: instruction_budget must be a positive integer", path)
     end
-    M.INSTRUCTION_BUDGET = def.instruction_budget
   end
+  self.budget = def.instruction_budget or M.INSTRUCTION_BUDGET
   if def.health_dir then
     local dir = def.health_dir
     if not dir:match("^/") then dir = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. dir end
@@ -73,22 +72,13 @@ end
 
 function Hooks:has(name) return self.def[name] ~= nil end
 
--- Runs fn(...) under the instruction budget on the current thread. The count hook re-raises
--- on every check once the budget is spent, so a pcall inside the hook cannot swallow it.
-local function budgeted(fn, ...)
-  local co = coroutine.running()
-  local used, spent = 0, false
-  local previous = {debug.gethook(co)}
-  debug.sethook(co, function()
-    used = used + CHECK_EVERY
-    if spent or used > M.INSTRUCTION_BUDGET then
-      spent = true
-      error(fmt("hook ran past its budget of %d instructions", M.INSTRUCTION_BUDGET), 2)
-    end
-  end, "", CHECK_EVERY)
-  local r = table.pack(xpcall(fn, debug.traceback, ...))
-  if previous[1] then debug.sethook(co, previous[1], previous[2], previous[3]) else debug.sethook(co) end
-  return r
+-- Runs fn(...) under an instruction budget: {true, results...} or {false, error}. The
+-- scheduler's guard (sched.guard) stops it once it has run `budget` instructions, or when a
+-- signal arrives or its task is cancelled (a timeout, a halt), which it can hear while the hook
+-- computes because it lets the loop run every few milliseconds; a pcall inside the hook cannot
+-- get past the stop.
+local function budgeted(budget, fn, ...)
+  return table.pack(sched.guard(budget, fn, ...))
 end
 
 -- hooks:call(name, ...) -> true, results... or false, "hook <name>: <error with traceback>".
@@ -96,11 +86,9 @@ end
 function Hooks:call(name, ...)
   local fn = self.def[name]
   if not fn then return true end
-  local r = budgeted(fn, ...)
+  local r = budgeted(self.budget, fn, ...)
   if not r[1] then
-    if r[2] == "cancelled" or (type(r[2]) == "string" and r[2]:match("^cancelled\n")) then
-      error("cancelled", 0) -- a cancellation passes through hooks untouched
-    end
+    if sched.is_cancelled(r[2]) then error("cancelled", 0) end -- passes through hooks untouched
     return false, fmt("hook %s: %s", name, tostring(r[2]))
   end
   return true, table.unpack(r, 2, r.n)
@@ -110,9 +98,9 @@ end
 function Hooks:run_task(kind, ctx, name, spec)
   local fn = self.def.tasks and self.def.tasks[kind]
   if not fn then return nil, fmt("no task handler for kind '%s'", kind) end
-  local r = budgeted(fn, ctx, name, spec)
+  local r = budgeted(self.budget, fn, ctx, name, spec)
   if not r[1] then
-    if type(r[2]) == "string" and r[2]:match("^cancelled") then error("cancelled", 0) end
+    if sched.is_cancelled(r[2]) then error("cancelled", 0) end
     return nil, fmt("task %s.%s: %s", kind, name, tostring(r[2]))
   end
   if r[2] == nil and r[3] ~= nil then return nil, tostring(r[3]) end
@@ -125,9 +113,10 @@ end
 local HOOK_STATES = {healthy = "ready", progressing = "progressing", degraded = "failed"}
 
 -- A hooks-file health rule: fn(obj) -> "healthy" | "progressing" | "degraded", message.
-function M.wrap_health_hook(_, key, fn)
+function M.wrap_health_hook(hooks, key, fn)
   return function(obj)
-    local r = budgeted(fn, obj)
+    local r = budgeted(hooks.budget, fn, obj)
+    if not r[1] and sched.is_cancelled(r[2]) then error("cancelled", 0) end
     if not r[1] then return "failed", fmt("health[%s]: %s", key, tostring(r[2])), {reason = "HealthHookError"} end
     local state = HOOK_STATES[r[2]]
     if not state then
@@ -163,13 +152,14 @@ local function argo_env(obj)
 end
 
 -- Compiles an Argo CD health.lua script into a readiness rule.
-function M.argo_rule(source, chunkname)
+function M.argo_rule(source, chunkname, budget)
   local compiled, err = load(source, "@" .. chunkname, "t", {})
   if not compiled then return nil, err end
   return function(obj)
     local env = argo_env(obj)
     local fn = load(source, "@" .. chunkname, "t", env)
-    local r = budgeted(fn)
+    local r = budgeted(budget or M.INSTRUCTION_BUDGET, fn)
+    if not r[1] and sched.is_cancelled(r[2]) then error("cancelled", 0) end
     if not r[1] then return "failed", fmt("%s: %s", chunkname, tostring(r[2])), {reason = "HealthScriptError"} end
     local res = r[2]
     if res == nil then return "progressing", "health script returned nothing", {} end
@@ -192,7 +182,7 @@ end
 -- The readiness rules from health.lua scripts under dir for the kinds asked about, keyed
 -- "<group>/<Kind>" (the core group is ""). Looked up lazily, exact group and kind first, then
 -- the "_" wildcards, as Argo CD does.
-function M.health_dir_rules(dir)
+function M.health_dir_rules(dir, budget)
   local cache = {}
   return setmetatable({}, {__index = function(_, key)
     if cache[key] ~= nil then return cache[key] or nil end
@@ -205,7 +195,10 @@ function M.health_dir_rules(dir)
     for _, path in ipairs(candidates) do
       local source = read_file(path)
       if source then
-        local rule = assert(M.argo_rule(source, path))
+        local rule, err = M.argo_rule(source, path, budget)
+        if not rule then -- a script that does not compile fails the wait on that kind, with its file:line
+          rule = function() return "failed", err, {reason = "HealthScriptError"} end
+        end
         cache[key] = rule
         return rule
       end
@@ -217,7 +210,7 @@ end
 
 -- The readiness rules of these hooks: hook functions win over health_dir scripts.
 function Hooks:health()
-  local dir_rules = self.health_dir and M.health_dir_rules(self.health_dir)
+  local dir_rules = self.health_dir and M.health_dir_rules(self.health_dir, self.budget)
   local rules = self.health_rules
   return setmetatable({}, {__index = function(_, key)
     return rules[key] or (dir_rules and dir_rules[key]) or nil

@@ -15,7 +15,14 @@ local M = {
   current = current,
   stats = core.stats,
   interrupted = core.interrupted,
+  guard = core.guard,
 }
+
+-- Whether err is a task's cancellation: "cancelled" as the scheduler raises it, or with the
+-- traceback that an xpcall's handler appended.
+function M.is_cancelled(err)
+  return err == "cancelled" or (type(err) == "string" and err:sub(1, 10) == "cancelled\n")
+end
 
 local function need_task(what)
   local me = current()

@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,8 @@ struct ms_task {
     lua_KFunction k;        /* continuation of the pending C call */
     lua_KContext kctx;
     int nargs;              /* values to pass to the next resume */
-    unsigned started : 1, cancel_pending : 1, cancelled : 1, ok : 1;
+    unsigned started : 1, cancel_pending : 1, cancelled : 1, ok : 1, preempted : 1;
+    unsigned long cancels;  /* how many times it was cancelled (sched.check compares) */
     struct ms_task *next_ready;
     struct ms_task *prev_live, *next_live;
     struct join_wait *joiners;
@@ -44,13 +46,15 @@ struct ms_sched {
     lua_State *from;        /* the thread running uv_run (sched.run's caller) */
     uv_loop_t loop;
     uv_idle_t idle;         /* active while the ready queue is not empty */
-    uv_signal_t sigint, sigterm;
+    uv_async_t signal_wakeup; /* sent by the signal handler: the loop handles the signal */
     struct ms_task *ready_head, *ready_tail;
+    struct ms_task *preempted; /* tasks a guard made yield: ready after the loop has polled */
     struct ms_defer *deferred; /* calls to make between task steps (LIFO; each runs once) */
     struct ms_task *live;   /* every task not yet done */
     struct ms_task *root;
     int running;            /* inside sched.run */
-    int interrupted;        /* a signal cancelled the root task */
+    int interrupted;        /* the signal that cancelled the root task, or 0 */
+    int signals_handled;    /* signals of this run handled so far (1: interrupted, 2: urgent) */
     int nwaiting;           /* tasks suspended on an operation */
     unsigned long next_id;
 };
@@ -58,7 +62,7 @@ struct ms_sched {
 /* ---- the scheduler state, one per Lua state ---------------------------------------------- */
 
 static void on_idle(uv_idle_t *h);
-static void on_signal(uv_signal_t *h, int signum);
+static void on_signal_wakeup(uv_async_t *h);
 
 static void close_walk(uv_handle_t *h, void *arg)
 {
@@ -105,9 +109,9 @@ static struct ms_sched *sched_get(lua_State *L)
     lua_pop(L, 1);
     uv_idle_init(&s->loop, &s->idle);
     s->idle.data = s;
-    uv_signal_init(&s->loop, &s->sigint);
-    uv_signal_init(&s->loop, &s->sigterm);
-    s->sigint.data = s->sigterm.data = s;
+    uv_async_init(&s->loop, &s->signal_wakeup, on_signal_wakeup);
+    s->signal_wakeup.data = s;
+    uv_unref((uv_handle_t *)&s->signal_wakeup);
     s->next_id = 1;
     return s;
 }
@@ -323,8 +327,15 @@ static void task_step(struct ms_sched *s, struct ms_task *t)
     int status = lua_resume(t->co, s->from, t->nargs, &nres);
     if (status == LUA_YIELD) {
         lua_pop(t->co, nres);
-        if (t->state == TASK_RUNNING) /* a bare coroutine.yield(): let others run first */
+        if (t->state == TASK_RUNNING && t->preempted) {
+            /* A guard made it yield: it waits until the loop has run timers and I/O. */
+            t->preempted = 0;
+            t->state = TASK_READY;
+            t->next_ready = s->preempted;
+            s->preempted = t;
+        } else if (t->state == TASK_RUNNING) { /* a bare coroutine.yield(): let others run first */
             make_ready(t, 0);
+        }
         return;
     }
     task_finish(t, status);
@@ -358,6 +369,10 @@ static void on_idle(uv_idle_t *h)
         if (t == s->root && t->state == TASK_DONE)
             break; /* sched.run returns now; the others are cancelled, not stepped */
         run_deferred(s);
+    }
+    while ((t = s->preempted) != NULL) {
+        s->preempted = t->next_ready;
+        make_ready(t, 0);
     }
     if (s->ready_head == NULL && s->deferred == NULL)
         uv_idle_stop(&s->idle);
@@ -439,6 +454,7 @@ static void task_cancel(struct ms_task *t)
         return;
     t->cancelled = 1;
     t->cancel_pending = 1;
+    t->cancels++;
     if (t->state == TASK_WAITING) {
         struct ms_wait *w = t->wait;
         w->task = NULL;
@@ -710,20 +726,63 @@ static int l_sched_now(lua_State *L)
 
 /* ---- running the loop ------------------------------------------------------------------------ */
 
-static void on_signal(uv_signal_t *h, int signum)
+/* SIGINT and SIGTERM. The handler is ours, not uv_signal's, so that Lua code that has not
+ * yielded for a while still hears a signal: the handler only counts it and wakes the loop, and
+ * sched.check (called by instruction-count hooks) sees the count between two yields. The
+ * first signal cancels the root task (the orderly stop: cleanups run, the journal is
+ * finished); the second cancels it again (cleanup hooks are cut short, the journal is still
+ * finished); the third ends the process by the signal at once. */
+static volatile sig_atomic_t signals_received, last_signal;
+static uv_async_t *volatile signal_target; /* the running scheduler's wakeup, or NULL */
+
+static void on_signal(int signum)
 {
-    struct ms_sched *s = h->data;
-    if (s->interrupted) {
-        /* A second Ctrl-C: stop waiting for cleanups, die by the signal as the user asked. */
-        uv_signal_stop(&s->sigint);
-        uv_signal_stop(&s->sigterm);
+    last_signal = signum;
+    if (++signals_received >= 3) {
         signal(signum, SIG_DFL);
         raise(signum);
         return;
     }
-    s->interrupted = signum;
-    if (s->root)
-        task_cancel(s->root);
+    uv_async_t *target = signal_target;
+    if (target)
+        uv_async_send(target); /* async-signal-safe */
+}
+
+static void signals_install(struct ms_sched *s)
+{
+    signals_received = 0;
+    signal_target = &s->signal_wakeup;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void signals_uninstall(void)
+{
+    signal_target = NULL;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+}
+
+/* The signals received and not yet acted on: each cancels the root task. Safe from a loop
+ * callback and from a running task (sched.check). */
+static void handle_signals(struct ms_sched *s)
+{
+    while (s->signals_handled < signals_received) {
+        s->signals_handled++;
+        if (!s->interrupted)
+            s->interrupted = last_signal;
+        if (s->root)
+            task_cancel(s->root);
+    }
+}
+
+static void on_signal_wakeup(uv_async_t *h)
+{
+    handle_signals(h->data);
 }
 
 /* Runs the loop until the root task is done, then cancels the tasks it left behind and runs
@@ -758,16 +817,13 @@ static int l_sched_run(lua_State *L)
     int nargs = lua_gettop(L) - 1;
     s->running = 1;
     s->interrupted = 0;
+    s->signals_handled = 0;
     s->from = L;
     s->root = task_new(L, 1, nargs);
     int root = lua_gettop(L);
-    uv_signal_start(&s->sigint, on_signal, SIGINT);
-    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    uv_unref((uv_handle_t *)&s->sigint);
-    uv_unref((uv_handle_t *)&s->sigterm);
+    signals_install(s);
     int rc = run_loop(s);
-    uv_signal_stop(&s->sigint);
-    uv_signal_stop(&s->sigterm);
+    signals_uninstall();
     s->root = NULL;
     s->running = 0;
     s->from = NULL;
@@ -785,15 +841,142 @@ static int l_sched_run(lua_State *L)
     return n - 1;
 }
 
-/* sched.interrupted() -> the signal number that interrupted the current run, or false. */
+/* sched.interrupted() -> the signal number that interrupted the current run and how many
+ * signals have been acted on (2: the stop was asked to be quick), or false. */
 static int l_sched_interrupted(lua_State *L)
 {
     struct ms_sched *s = sched_get(L);
-    if (s->interrupted)
-        lua_pushinteger(L, s->interrupted);
-    else
+    if (!s->interrupted) {
         lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushinteger(L, s->interrupted);
+    lua_pushinteger(L, s->signals_handled);
+    return 2;
+}
+
+/* ---- guards: code that computes without waiting -------------------------------------------- */
+
+/* A guard runs a function (a hook, the loading of a template) that may compute for long
+ * without waiting: an instruction-count hook looks at it every GUARD_EVERY instructions.
+ * There it yields to the loop after GUARD_SLICE of computing (when it can: inside a task, not
+ * under a C call that cannot yield), so timers, I/O and signals are served and other tasks
+ * run; and it stops the function once it has run its budget of instructions, or when a
+ * signal arrived or its task was cancelled since the guard began (a step timeout or a halt,
+ * which now can fire). Once stopped, every further instruction raises again: a pcall inside
+ * the function can catch the error but not get past its next instruction. */
+#define GUARD_EVERY 100000
+#define GUARD_SLICE 20000000 /* ns */
+
+struct guard {
+    lua_Integer budget;      /* instructions, or 0 for no limit */
+    lua_Integer used;
+    lua_Integer signals;     /* signals_received when it began */
+    unsigned long cancels;   /* its task's cancellations when it began */
+    uint64_t slice_start;    /* uv_hrtime() when it last began to compute */
+    int stopped;             /* 1: over budget, 2: cancelled */
+    struct guard *outer;     /* the guard it runs inside, on the same thread */
+    lua_Hook outer_hook;
+    int outer_mask, outer_count;
+};
+
+/* The innermost guard of a thread lives in the thread's extra space. A thread made while one
+ * ran inherits the count hook but not the guard (new threads copy the main thread's space,
+ * which holds none): the hook then removes itself. */
+static struct guard **guard_slot(lua_State *L)
+{
+    return (struct guard **)lua_getextraspace(L);
+}
+
+static void guard_stop(lua_State *L, lua_Debug *ar, struct guard *g)
+{
+    lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
+    if (g->stopped == 2) {
+        lua_pushliteral(L, "cancelled");
+    } else {
+        lua_getinfo(L, "Sl", ar);
+        lua_pushfstring(L, "%s:%d: hook ran past its budget of %I instructions", ar->short_src,
+                        ar->currentline, (LUAI_UACINT)g->budget);
+    }
+    lua_error(L);
+}
+
+static void guard_hook(lua_State *L, lua_Debug *ar)
+{
+    struct guard *g = *guard_slot(L);
+    if (g == NULL) {
+        lua_sethook(L, NULL, 0, 0);
+        return;
+    }
+    if (g->stopped)
+        guard_stop(L, ar, g);
+    g->used += GUARD_EVERY;
+    struct ms_task *t = task_of_thread(L);
+    struct ms_sched *s = t ? t->sched : NULL;
+    if (s && s->running)
+        handle_signals(s);
+    if (signals_received > g->signals || (t && t->cancels > g->cancels)) {
+        g->stopped = 2;
+        if (t)
+            t->cancel_pending = 0; /* delivered now, not again at its next wait */
+        guard_stop(L, ar, g);
+    }
+    if (g->budget > 0 && g->used > g->budget) {
+        g->stopped = 1;
+        guard_stop(L, ar, g);
+    }
+    uint64_t now = uv_hrtime();
+    if (t && t->state == TASK_RUNNING && now - g->slice_start >= GUARD_SLICE && lua_isyieldable(L)) {
+        g->slice_start = now;
+        t->preempted = 1;
+        lua_yield(L, 0);
+    }
+}
+
+/* Puts the error of a guarded function together: a traceback, except for a cancellation,
+ * which passes through as it is. */
+static int guard_msgh(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL || strcmp(msg, "cancelled") == 0)
+        return 1;
+    luaL_traceback(L, L, msg, 1);
     return 1;
+}
+
+static int guard_finish(lua_State *L, int status, lua_KContext ctx)
+{
+    struct guard *g = lua_touserdata(L, 1);
+    *guard_slot(L) = g->outer;
+    lua_sethook(L, g->outer_hook, g->outer_mask, g->outer_count);
+    lua_remove(L, 2); /* the message handler: results or the error follow the guard */
+    lua_pushboolean(L, status == LUA_OK || status == LUA_YIELD);
+    lua_replace(L, 1);
+    return lua_gettop(L);
+}
+
+/* sched.guard(budget, fn, ...) -> true, fn's results... | false, error (with its traceback;
+ * "cancelled" as it is). budget: instructions, or 0 for no limit. May yield (fn may wait, and
+ * the guard yields to the loop while fn computes). */
+static int l_sched_guard(lua_State *L)
+{
+    lua_Integer budget = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, budget >= 0, 1, "must be a non-negative number of instructions");
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    struct ms_task *t = task_of_thread(L);
+    struct guard *g = lua_newuserdatauv(L, sizeof *g, 0);
+    *g = (struct guard){
+        .budget = budget, .signals = signals_received, .cancels = t ? t->cancels : 0,
+        .slice_start = uv_hrtime(), .outer = *guard_slot(L), .outer_hook = lua_gethook(L),
+        .outer_mask = lua_gethookmask(L), .outer_count = lua_gethookcount(L),
+    };
+    lua_replace(L, 1);              /* 1: the guard, 2: fn, 3...: its arguments */
+    lua_pushcfunction(L, guard_msgh);
+    lua_insert(L, 2);               /* 2: the message handler, 3: fn */
+    *guard_slot(L) = g;
+    lua_sethook(L, guard_hook, LUA_MASKCOUNT, GUARD_EVERY);
+    int status = lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 2, 0, guard_finish);
+    return guard_finish(L, status, 0);
 }
 
 static void count_active(uv_handle_t *h, void *arg)
@@ -813,8 +996,7 @@ static int l_sched_stats(lua_State *L)
     for (struct ms_task *t = s->ready_head; t; t = t->next_ready)
         ready++;
     uv_walk(&s->loop, count_active, &handles);
-    handles -= uv_is_active((uv_handle_t *)&s->idle) + uv_is_active((uv_handle_t *)&s->sigint) +
-               uv_is_active((uv_handle_t *)&s->sigterm);
+    handles -= uv_is_active((uv_handle_t *)&s->idle) + uv_is_active((uv_handle_t *)&s->signal_wakeup);
     lua_createtable(L, 0, 4);
     lua_pushinteger(L, tasks);
     lua_setfield(L, -2, "tasks");
@@ -841,11 +1023,16 @@ static const luaL_Reg task_meta[] = {
 static const luaL_Reg funcs[] = {
     {"run", l_sched_run},     {"spawn", l_sched_spawn},     {"sleep", l_sched_sleep},
     {"now", l_sched_now},     {"park", l_sched_park},       {"current", l_sched_current},
-    {"stats", l_sched_stats}, {"interrupted", l_sched_interrupted}, {NULL, NULL},
+    {"stats", l_sched_stats}, {"interrupted", l_sched_interrupted}, {"guard", l_sched_guard},
+    {NULL, NULL},
 };
 
 int luaopen_moonship_core_sched(lua_State *L)
 {
+    /* No guard yet: threads made from now on copy this (lua_newstate leaves it undefined). */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    *guard_slot(lua_tothread(L, -1)) = NULL;
+    lua_pop(L, 1);
     if (luaL_newmetatable(L, TASK_MT)) {
         luaL_setfuncs(L, task_meta, 0);
         luaL_newlib(L, task_methods);

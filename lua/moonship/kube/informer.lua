@@ -132,7 +132,7 @@ function Informer:start()
   if not self.task then
     self.task = sched.spawn(function()
       local ok, err = pcall(self.run, self)
-      if not ok and err ~= "cancelled" then
+      if not ok and not sched.is_cancelled(err) then
         self.error = err
         notify(self.all, "ERROR", err)
         for name in pairs(self.by_name) do notify(self.by_name[name], "ERROR", err) end
