@@ -1,12 +1,14 @@
 -- A deployment from start to end, shared by `moonship deploy` and require("moonship").deploy:
 -- load and validate (bad input exits 2 before any API call), optionally start kubesim, connect,
--- open the journal and its outputs, resume from the last run, run the engine.
+-- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
+-- the journal and its outputs, resume from the last run, run the engine.
 local duration = require "moonship.duration"
 local engine = require "moonship.engine"
 local hooks_mod = require "moonship.hooks"
 local journal_mod = require "moonship.journal"
 local kube = require "moonship.kube"
 local plain = require "moonship.ui.plain"
+local sched = require "moonship.sched"
 local template = require "moonship.template"
 local EXIT = require "moonship.exit"
 
@@ -77,12 +79,43 @@ function M.namespace_hint(s)
   return ok and cfg and cfg.namespace or nil
 end
 
--- Makes sure the namespace exists (an environment's namespace usually does not yet).
-local function ensure_namespace(client, namespace)
-  local ns, _, code = client:get("v1", "Namespace", namespace)
-  if ns or code ~= "not_found" then return true end
-  return client:apply {apiVersion = "v1", kind = "Namespace",
-                       metadata = {name = namespace, labels = {["app.kubernetes.io/managed-by"] = "moonship"}}}
+-- A namespace's name must be an RFC 1123 label, as the apiserver validates it.
+local NAMESPACE_RULE = "a namespace name must be a lowercase RFC 1123 label: at most 63 characters, "
+  .. "only a-z, 0-9 and '-', starting and ending with a letter or digit"
+
+local function valid_namespace(name)
+  return type(name) == "string" and #name >= 1 and #name <= 63
+    and name:match("^[a-z0-9][a-z0-9%-]*$") ~= nil and name:match("[a-z0-9]$") ~= nil
+end
+
+-- Where the namespace of a run comes from, for messages.
+local function namespace_source(s)
+  if s.namespace then return "-n" end
+  if s.env then return "<app>-<env>" end
+  return "the kubeconfig context's namespace"
+end
+
+-- Can the run use the cluster? Asked after connecting and before the journal and the first
+-- step, so that a cluster that cannot be reached or refuses the credentials is one line within
+-- seconds, not a failure per task. Makes sure the namespace exists: only a 200 says it does, a
+-- 404 has it created (a dry run has the server check it and creates nothing). Returns true and
+-- "exists" | "created" | "missing" (dry run), or nil and the cause in words.
+local function preflight(client, namespace, dry_run)
+  local ok, err = client:check()
+  if not ok then return nil, err end
+  local state, nerr = client:check_namespace(namespace)
+  if not state then return nil, nerr end
+  if state == "exists" then return true, state end
+  local created, aerr, code, status = client:apply({apiVersion = "v1", kind = "Namespace",
+    metadata = {name = namespace, labels = {["app.kubernetes.io/managed-by"] = "moonship"}}}, {dry_run = dry_run})
+  if not created then
+    if code == "forbidden" then
+      return nil, fmt("403 forbidden: cannot create namespace '%s'%s", namespace,
+        status and status.message and (" (" .. status.message .. ")") or "")
+    end
+    return nil, aerr
+  end
+  return true, dry_run and "missing" or "created"
 end
 
 -- Loads hooks and template and picks the workflow. Returns model, workflow, hooks, warnings
@@ -115,17 +148,46 @@ function M.load(s)
   return model, wf, hooks, warnings
 end
 
+-- The HTML timeline report of a finished run, from its events as the journal file has them.
+-- A failure is reported; it does not change the run's outcome.
+function M.write_report(journal_path, report_path, result, stderr, announce)
+  local html = require "moonship.render.html"
+  local ok, err = pcall(function()
+    local events = assert(html.read_journal(journal_path))
+    local page = html.render(events)
+    local f = assert(io.open(report_path, "wb"))
+    f:write(page)
+    f:close()
+  end)
+  if not ok then
+    stderr(fmt("moonship: --report: %s\n", tostring(err)))
+    return
+  end
+  result.report_path = report_path
+  if announce then stderr(fmt("moonship: report %s\n", report_path)) end
+end
+
 -- Runs a deployment inside a task. Returns the engine's result (with exit_code); bad input
 -- gives {exit_code = 2, errors = {...}}.
 function M.run(s)
   local stderr = s.stderr or function(text) io.stderr:write(text) end
   local stdout = s.stdout or function(text) io.stdout:write(text) io.stdout:flush() end
-  local model, wf, hooks, warnings = M.load(s)
+  -- Loading a large template computes for a while without waiting: under a guard, a Ctrl-C
+  -- meanwhile stops it at once (and other tasks, a --sim kubesim's reader, keep running).
+  local loaded = table.pack(sched.guard(0, M.load, s))
+  if not loaded[1] then error(loaded[2], 0) end
+  local model, wf, hooks, warnings = table.unpack(loaded, 2, 5)
   if not model then
     for _, msg in ipairs(wf) do stderr(msg .. "\n") end
     return {exit_code = EXIT.bad_input, errors = wf}
   end
   for _, w in ipairs(warnings) do stderr(w .. "\n") end
+  if not valid_namespace(model.namespace) then
+    local msg = fmt("invalid namespace '%s' (from %s): %s", tostring(model.namespace), namespace_source(s),
+      NAMESPACE_RULE)
+    stderr("moonship: " .. msg .. "\n")
+    return {exit_code = EXIT.bad_input, errors = {msg}}
+  end
 
   local sim
   if s.sim then
@@ -148,25 +210,38 @@ function M.run(s)
       return {exit_code = EXIT.bad_input, errors = {cerr}}
     end
   end
-  local namespace = model.namespace or client.namespace
+  local namespace = model.namespace
   client.namespace = namespace
-  if not s.dry_run then
-    local ok, nerr = ensure_namespace(client, namespace)
-    if not ok then
-      stderr("moonship: namespace " .. namespace .. ": " .. tostring(nerr) .. "\n")
-      return {exit_code = EXIT.halted, errors = {nerr}}
-    end
+  -- Nothing has been applied when this fails: like bad input, exit 2, and no journal.
+  local usable, state = preflight(client, namespace, s.dry_run)
+  if not usable then
+    local msg = fmt("cannot use %s: %s", client:describe(), state)
+    stderr("moonship: " .. msg .. "\n")
+    return {exit_code = EXIT.bad_input, errors = {msg}}
+  end
+  if state == "missing" then
+    stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
+      .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
+      .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
   end
 
   local journal = journal_mod.new {
-    app = model.app, workflow = wf.name, namespace = namespace, env = s.env,
-    dir = s.journal_dir or (model.dir or dirname(model.file)) .. "/.moonship/runs",
+    app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
+    dir = s.journal_dir or (model.dir or dirname(model.file)) .. "/.moonship/runs", warn = stderr,
   }
+  -- A view that fails is reported once and replaced by plain lines; it never changes the run.
   if s.output == "json" then
-    journal:add_sink(function(_, line) stdout(line .. "\n") end)
+    journal:add_sink(function(_, line) stdout(line .. "\n") end, {name = "the JSON event stream"})
   elseif s.output ~= "none" then
     local tty = require "moonship.ui.tty"
-    journal:add_sink(tty.wanted(s) and tty.sink {logs = s.logs, color = s.color} or plain.sink(stdout, {logs = s.logs}))
+    local lines = plain.sink(stdout, {logs = s.logs})
+    if tty.wanted(s) then
+      local view
+      view = journal:add_sink((tty.sink {logs = s.logs, color = s.color,
+        on_error = function(err) journal:sink_failed(view, err) end}), {name = "the live view", fallback = lines})
+    else
+      journal:add_sink(lines, {name = "the progress lines"})
+    end
   end
   for _, sink in ipairs(s.sinks or {}) do journal:add_sink(sink) end
 
@@ -184,23 +259,13 @@ function M.run(s)
     namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
     settle = s.settle, dry_run = s.dry_run, resume = previous, history = history, logs = s.logs,
   }
-  client:close()
+  -- After the run, nothing may change its outcome: the exit code is the one run_finished gave.
   result.journal_path = journal.path
-  if s.report then
-    -- The HTML timeline report, from the run's events as the journal file has them.
-    local html = require "moonship.render.html"
-    local events, jerr = html.read_journal(journal.path)
-    local f, rerr = events and io.open(s.report, "wb")
-    if not events then rerr = jerr end
-    if f then
-      f:write(html.render(events))
-      f:close()
-      result.report_path = s.report
-      if s.output == "text" then stderr(fmt("moonship: report %s\n", s.report)) end
-    else
-      stderr(fmt("moonship: --report: %s\n", tostring(rerr)))
-    end
-  end
+  local ok, err = pcall(function()
+    client:close()
+    if s.report then M.write_report(journal.path, s.report, result, stderr, s.output == "text") end
+  end)
+  if not ok then stderr(fmt("moonship: after the run: %s\n", tostring(err))) end
   if s.output == "text" and journal.path then
     stderr(fmt("moonship: journal %s\n", journal.path))
   end

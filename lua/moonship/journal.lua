@@ -23,12 +23,15 @@ function M.new_run_id()
   return t .. "-" .. table.concat(r)
 end
 
--- journal.new{run_id=, app=, workflow=, namespace=, env=, dir= (local journal directory)}
+-- journal.new{run_id=, app=, workflow=, namespace=, env=, dir= (local journal directory),
+-- dry_run= (every event then says so), warn=fn(text) (where a failing sink is reported;
+-- default stderr)}
 function M.new(opts)
   local self = setmetatable({
     run_id = opts.run_id or M.new_run_id(),
     app = opts.app, workflow = opts.workflow, namespace = opts.namespace, env = opts.env,
-    dir = opts.dir,
+    dir = opts.dir, dry_run = opts.dry_run or nil,
+    warn = opts.warn or function(text) io.stderr:write(text) end,
     started = sched.now(),
     started_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     sinks = {},                -- the events themselves are kept only in the file: a run of
@@ -45,7 +48,31 @@ function M.new(opts)
   return self
 end
 
-function Journal:add_sink(fn) self.sinks[#self.sinks + 1] = fn end
+-- journal:add_sink(fn, {name=, fallback=}) -> sink: fn(event, json_line) is called for every
+-- event. A sink that raises never changes the run: the failure is reported once, and the sink
+-- is replaced by its fallback (which sees that event too) or detached. A sink that fails
+-- outside emit (a view's own redraw task) reports it with journal:sink_failed(sink, err).
+function Journal:add_sink(fn, opts)
+  opts = opts or {}
+  local sink = {fn = fn, name = opts.name or fmt("output %d", #self.sinks + 1), fallback = opts.fallback}
+  self.sinks[#self.sinks + 1] = sink
+  return sink
+end
+
+function Journal:sink_failed(sink, err, ev, line)
+  if sink.failed then return end
+  sink.failed = true
+  sink.fn = sink.fallback or function() end
+  self.warn(fmt("moonship: %s failed: %s; %s\n", sink.name, tostring(err):gsub("\n.*", ""),
+    sink.fallback and "going on with plain lines" or "going on without it"))
+  if ev and sink.fallback then
+    local ok, ferr = pcall(sink.fallback, ev, line)
+    if not ok then
+      sink.fn = function() end
+      self.warn(fmt("moonship: %s failed too: %s\n", sink.name, tostring(ferr):gsub("\n.*", "")))
+    end
+  end
+end
 
 local function task_record(self, id)
   local rec = self.tasks[id]
@@ -59,6 +86,7 @@ end
 
 -- Records an event: fills in t, run, workflow; updates the task table; writes and forwards it.
 function Journal:emit(ev)
+  ev.dry_run = self.dry_run or ev.dry_run
   ev.t = math.floor((sched.now() - self.started) * 1000 + 0.5) / 1000
   ev.run = self.run_id
   ev.workflow = ev.workflow or self.workflow
@@ -86,7 +114,10 @@ function Journal:emit(ev)
     self.file:write(line, "\n")
     self.file:flush()
   end
-  for _, sink in ipairs(self.sinks) do sink(ev, line) end
+  for _, sink in ipairs(self.sinks) do
+    local ok, err = pcall(sink.fn, ev, line)
+    if not ok then self:sink_failed(sink, err, ev, line) end
+  end
   return ev
 end
 

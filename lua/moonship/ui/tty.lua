@@ -561,36 +561,62 @@ end
 
 -- ---- on the scheduler ------------------------------------------------------------------------
 
+-- The size to draw for: the terminal's, else (a pseudo-terminal that reports none, as CI
+-- runners and `docker run -t` give) COLUMNS and LINES, else 80x24.
+function M.terminal_size(t, getenv)
+  getenv = getenv or os.getenv
+  local cols, rows = t.size(1)
+  if math.type(cols) ~= "integer" or math.type(rows) ~= "integer" then cols, rows = nil, nil end
+  local function env(name)
+    local v = math.tointeger(tonumber(getenv(name) or ""))
+    return v and v > 0 and v or nil
+  end
+  return cols or env("COLUMNS") or 80, rows or env("LINES") or 24
+end
+
 -- A journal sink that draws the view on stdout: a ticker task redraws while something runs
--- (or when an event or a resize arrives), and run_finished draws the summary.
+-- (or when an event or a resize arrives), and run_finished draws the summary. A failure of the
+-- view (an event it cannot draw) gives the terminal its line wrap back, stops its tasks and is
+-- raised from the sink, or, in the ticker, handed to opts.on_error(err): the journal then goes
+-- on with plain lines.
 function M.sink(opts)
   local t = term()
-  local function size()
-    local c, r = t.size(1)
-    return c or tonumber(os.getenv("COLUMNS")) or 80, r or tonumber(os.getenv("LINES")) or 24
-  end
   local view = M.new {
-    size = size, now = sched.now, logs = opts.logs, utf8 = M.utf8_locale(),
+    size = function() return M.terminal_size(t) end,
+    now = sched.now, logs = opts.logs, utf8 = M.utf8_locale(),
     color = M.use_color(opts.color or "auto", t.isatty(1)),
     write = function(s)
       io.stdout:flush()
       t.write(1, s)
     end,
   }
-  local ticker, resizer, wake
+  local ticker, resizer, wake, failed
   local function poke()
     if wake then wake:set() end
   end
+  local function fail(err)
+    if failed then return end
+    failed = err
+    pcall(t.write, 1, "\27[?7h\27[0m\n")
+    for _, task in pairs {ticker, resizer} do
+      if task ~= sched.current() then task:cancel() end
+    end
+  end
   local function start()
     ticker = sched.spawn(function()
-      while not view.finished do
+      while not view.finished and not failed do
         if not view.dirty and not view:animating() then
           wake = sched.event()
           wake:wait()
           wake = nil
         end
         if view.finished then break end
-        view:draw()
+        local ok, err = pcall(view.draw, view)
+        if not ok then
+          fail(err)
+          if opts.on_error then opts.on_error(err) end
+          return
+        end
         sched.sleep(M.FRAME)
       end
     end)
@@ -603,14 +629,21 @@ function M.sink(opts)
     end)
   end
   return function(ev)
-    if not ticker and ev.event == "run_started" then start() end
-    view:event(ev)
-    if ev.event == "run_finished" then
-      view:finish()
-      if ticker then ticker:cancel() end
-      if resizer then resizer:cancel() end
-    else
-      poke()
+    if failed then error(failed, 0) end
+    local ok, err = pcall(function()
+      if not ticker and ev.event == "run_started" then start() end
+      view:event(ev)
+      if ev.event == "run_finished" then
+        view:finish()
+        if ticker then ticker:cancel() end
+        if resizer then resizer:cancel() end
+      else
+        poke()
+      end
+    end)
+    if not ok then
+      fail(err)
+      error(err, 0)
     end
   end, view
 end
