@@ -22,36 +22,64 @@ function M.binary()
   return "moonship-kubesim"
 end
 
--- sim.start{scenario=, time_scale=, seed=, dir=} -> sim {url=, kubeconfig=, process=} or nil, err
+-- sim.start{scenario=, time_scale=, seed=, dir=} -> sim {url=, kubeconfig=, process=} or nil, err.
+-- sim:stop() (or closing it: `local sim <close> = ...`) stops kubesim and removes the folder
+-- of its kubeconfig when sim.start made it. kubesim also exits when this process dies.
 function M.start(opts)
   opts = opts or {}
-  local dir = opts.dir or os.tmpname()
-  os.remove(dir)
+  local dir, own_dir = opts.dir, false
+  if not dir then
+    dir, own_dir = os.tmpname(), true -- a fresh name (the file it creates makes way for the folder)
+    os.remove(dir)
+  end
   local ok, merr = fs.mkdir_p(dir)
   if not ok then return nil, merr end
   local kubeconfig = dir .. "/kubeconfig"
-  local argv = {M.binary(), "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig}
+  local function remove_dir()
+    os.remove(kubeconfig)
+    if own_dir then os.remove(dir) end
+  end
+  local argv = {M.binary(), "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig, "--exit-with-parent"}
   if opts.scenario then argv[#argv + 1] = "--scenario"; argv[#argv + 1] = opts.scenario end
   if opts.time_scale then argv[#argv + 1] = "--time-scale"; argv[#argv + 1] = tostring(opts.time_scale) end
   if opts.seed then argv[#argv + 1] = "--seed"; argv[#argv + 1] = tostring(opts.seed) end
-  local proc, err = process.spawn {argv = argv, stdout = "pipe", stderr = "pipe", kill_on_close = true}
-  if not proc then return nil, "kubesim: " .. tostring(err) end
+  local proc, err = process.spawn {argv = argv, stdout = "pipe", stderr = "pipe", kill_on_close = true,
+                                   new_session = true}
+  if not proc then
+    remove_dir()
+    return nil, "kubesim: " .. tostring(err)
+  end
   local line = proc:read_line()
   local url = line and line:match("listening on (%S+)")
   if not url then
     local errtext = (proc:read_all("stderr") or ""):gsub("%s+$", "")
     local code = proc:wait()
+    remove_dir()
     return nil, ("kubesim did not start (exit %s)%s"):format(tostring(code), errtext ~= "" and (": " .. errtext) or "")
   end
-  return setmetatable({url = url, kubeconfig = kubeconfig, process = proc, dir = dir}, Sim)
+  return setmetatable({url = url, kubeconfig = kubeconfig, process = proc, dir = dir, remove_dir = remove_dir}, Sim)
 end
 
 function Sim:stop()
-  if self.process then
-    self.process:kill("TERM")
-    self.process:wait()
+  local proc = self.process
+  if proc then
     self.process = nil
+    proc:kill("TERM")
+    -- A cancelled wait (a second Ctrl-C) still leaves nothing behind: the close kills it.
+    local ok = pcall(proc.wait, proc)
+    if not ok then proc:close() end
   end
+  if self.remove_dir then
+    self.remove_dir()
+    self.remove_dir = nil
+  end
+end
+Sim.__close = Sim.stop
+
+-- Collected without a stop (a script that forgot it): kill it, without waiting.
+function Sim:__gc()
+  if self.process then self.process:close() end
+  if self.remove_dir then self.remove_dir() end
 end
 
 return M

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +19,7 @@ static void usage(FILE *f)
     fputs("usage: moonship-kubesim [--listen 127.0.0.1:PORT] [--kubeconfig-out PATH] [--scenario FILE]\n"
           "                        [--time-scale F] [--seed N] [--tls] [--token T]\n"
           "                        [--kinds group/version/Kind/plural[:cluster],...]\n"
-          "                        [--bookmark-interval SECONDS] [--history EVENTS] [-v]\n"
+          "                        [--bookmark-interval SECONDS] [--history EVENTS] [--exit-with-parent] [-v]\n"
           "A Kubernetes API simulator for tests and demos; see docs/kubesim.md.\n",
           f);
 }
@@ -107,7 +108,8 @@ int main(int argc, char **argv)
     const char *listen = "127.0.0.1:0", *kubeconfig = NULL, *scenario = NULL, *kinds = NULL, *token = NULL;
     double time_scale = -1, bookmark = 60;
     long long seed = -1;
-    int tls = 0, verbose = 0, history = 0;
+    int tls = 0, verbose = 0, history = 0, exit_with_parent = 0;
+    pid_t parent = getppid();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--bookmark-interval")) { NEED_ARG; bookmark = atof(v); }
         else if (!strcmp(a, "--history")) { NEED_ARG; history = atoi(v); }
         else if (!strcmp(a, "--tls")) tls = 1;
+        else if (!strcmp(a, "--exit-with-parent")) exit_with_parent = 1;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -194,6 +197,11 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Started by `moonship deploy --sim`: a SIGKILLed moonship must not leave us running. The
+     * kernel sends SIGTERM (taken by the sigwait below) when the parent dies; a parent that died
+     * before this line is seen by its pid changing. */
+    if (exit_with_parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
+        kill(getpid(), SIGTERM);
 
     struct ks_tls certs = {0};
     if (tls) {

@@ -497,8 +497,13 @@ static int proc_start(lua_State *L, int capture, const char *what)
     enum io_mode err = capture ? IO_PIPE : io_option(L, 1, "stderr", 0, IO_INHERIT, what);
     if (capture && in != IO_NULL && in != IO_DATA)
         luaL_error(L, "%s: option 'stdin' must be the text to write", what);
-    int kill_on_close = 0;
+    int kill_on_close = 0, new_session = 0;
     if (!capture) {
+        t = lua_getfield(L, 1, "new_session");
+        if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+            luaL_error(L, "%s: option 'new_session' must be a boolean", what);
+        new_session = lua_toboolean(L, -1);
+        lua_pop(L, 1);
         t = lua_getfield(L, 1, "kill_on_close");
         if (t == LUA_TBOOLEAN)
             kill_on_close = lua_toboolean(L, -1) ? SIGKILL : 0;
@@ -567,6 +572,8 @@ static int proc_start(lua_State *L, int capture, const char *what)
     o.cwd = cwd;
     o.stdio_count = 3;
     o.stdio = stdio;
+    if (new_session)
+        o.flags |= UV_PROCESS_DETACHED; /* setsid: out of the terminal's foreground group */
     p->process.data = p;
     int rc = uv_spawn(reg->loop, &p->process, &o);
     p->nopen++;
@@ -790,12 +797,17 @@ static int l_process_run(lua_State *L)
 /* ---- process.spawn and Process methods ----------------------------------------------------- */
 
 /* process.spawn{argv=, env=, env_extra=, cwd=, stdin="pipe"|"inherit"|"null"|text,
- *               stdout="pipe"|"inherit"|"null", stderr=same, kill_on_close=true|signal}
- *   -> Process | nil, message, "spawn". Never yields; raises on misuse. */
+ *               stdout="pipe"|"inherit"|"null", stderr=same, kill_on_close=true|signal,
+ *               new_session=bool}
+ *   -> Process | nil, message, "spawn". Never yields; raises on misuse. new_session starts the
+ * child in a session of its own, so that a Ctrl-C at the terminal reaches only us, and we
+ * stop the child when we are done with it (kubesim must outlive the first Ctrl-C: the cleanup
+ * hooks still talk to it). */
 static int l_process_spawn(lua_State *L)
 {
     static const char *const names[] = {"argv",   "env",    "env_extra",     "cwd", "stdin",
-                                        "stdout", "stderr", "kill_on_close", NULL};
+                                        "stdout", "stderr", "kill_on_close", "new_session",
+                                        NULL};
     ms_check_options(L, 1, "process.spawn", names);
     lua_settop(L, 1);
     int n = proc_start(L, 0, "process.spawn");
