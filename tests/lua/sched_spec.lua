@@ -371,3 +371,53 @@ describe("event", function()
     end)
   end)
 end)
+
+describe("sched.guard", function()
+  local SPIN = function() while true do pcall(function() while true do end end) end end
+
+  it("returns true and the function's results, or false and its error with a traceback", function()
+    run(function()
+      assert.same({true, 1, nil, 3}, {sched.guard(0, function(a) return a, nil, 3 end, 1)})
+      local ok, err = sched.guard(0, function() error("boom") end)
+      assert.is_false(ok)
+      assert.matches("boom\nstack traceback", err)
+    end)
+  end)
+
+  it("stops a function on its budget, and a pcall inside it cannot get past the stop", function()
+    local ok, err = sched.guard(1000000, SPIN) -- outside a task too
+    assert.is_false(ok)
+    assert.matches("hook ran past its budget of 1000000 instructions", err, 1, true)
+    ok, err = sched.guard(1000000, function()
+      pcall(function() while true do end end)
+      return "caught it"
+    end)
+    assert.is_false(ok)
+    assert.matches("budget", err)
+  end)
+
+  it("lets timers and other tasks run while it computes, and stops when its task is cancelled", function()
+    run(function()
+      local ticks = 0
+      local ticker = sched.spawn(function() while true do sched.sleep(0.005) ticks = ticks + 1 end end)
+      local spinner = sched.spawn(function() return sched.guard(0, SPIN) end)
+      sched.sleep(0.2) -- a timer of this task fires while the spinner computes
+      spinner:cancel()
+      assert.same({true, false, "cancelled"}, {spinner:join()})
+      ticker:cancel()
+      assert.is_true(ticks > 0)
+    end)
+  end)
+
+  it("restores the hook it found, so guards nest", function()
+    run(function()
+      local ok, inner_ok, inner_err = sched.guard(0, function()
+        return sched.guard(1000000, SPIN)
+      end)
+      assert.is_true(ok)
+      assert.is_false(inner_ok)
+      assert.matches("budget", inner_err)
+      assert.is_nil(debug.gethook())
+    end)
+  end)
+end)

@@ -235,3 +235,22 @@ describe("tty view", function()
     assert.equal("2m05s", tty.duration(125))
   end)
 end)
+
+describe("tty.terminal_size", function()
+  local function term_reporting(...)
+    local size = table.pack(...)
+    return {size = function() return table.unpack(size, 1, size.n) end}
+  end
+  local function env(vars) return function(name) return vars[name] end end
+
+  it("takes the terminal's size when it reports one", function()
+    assert.same({132, 50}, {tty.terminal_size(term_reporting(132, 50), env {COLUMNS = "90", LINES = "30"})})
+  end)
+
+  it("falls back to COLUMNS and LINES, then 80x24, when the terminal reports none", function()
+    local sizeless = term_reporting(nil, "terminal size: the terminal does not report one", "unknown")
+    assert.same({90, 30}, {tty.terminal_size(sizeless, env {COLUMNS = "90", LINES = "30"})})
+    assert.same({80, 24}, {tty.terminal_size(sizeless, env {})})
+    assert.same({80, 24}, {tty.terminal_size(sizeless, env {COLUMNS = "wide", LINES = "-3"})})
+  end)
+end)
