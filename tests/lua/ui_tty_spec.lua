@@ -222,6 +222,20 @@ describe("tty view", function()
     assert.same({}, v.drawn) -- the table stays; nothing is redrawn over it
   end)
 
+  it("says in the summary of a dry run that nothing was applied; its tasks passed", function()
+    local v = view()
+    v:event {event = "run_started", t = 0, run = "R3", workflow = "deploy", app = "shop", namespace = "newns",
+             steps = 1, tasks = {"services.web"}, plan = {{step = "web", tasks = {"services.web"}}}, dry_run = true}
+    v:event {event = "task_started", t = 0, task = "services.web", step = "web", attempt = 1, dry_run = true}
+    v:event {event = "task_finished", t = 0.5, task = "services.web", step = "web", state = "succeeded",
+             attempt = 1, dry_run = true}
+    v:event {event = "run_finished", t = 0.6, state = "succeeded", exit_code = 0, dry_run = true}
+    v:finish()
+    local lines = text_lines(last(v))
+    assert.equal("deploy shop → newns: succeeded in 0.6s (exit 0)  [dry run: nothing was applied]  · run R3", lines[1])
+    assert.equal("  services.web  web   ✓ passed      0.5s         1", lines[3])
+  end)
+
   it("makes text safe for one terminal line and measures it in columns", function()
     assert.equal("a b  c", tty.sanitize("a\tb\r\nc"))
     assert.equal("red", tty.sanitize("\27[1;31mred\27[0m"))

@@ -450,7 +450,9 @@ function View:table_segs()
     local rec = self.tasks[id] or {id = id, state = "pending", attempt = 0}
     local dur = (rec.first and rec.finished) and duration(rec.finished - rec.first) or "-"
     local msg = rec.state == "succeeded" and "" or detail(self, setmetatable({settling = false}, {__index = rec}), 0)
-    rows[#rows + 1] = {id, rec.step or "", (g[rec.state] or "?") .. " " .. rec.state, dur,
+    -- a task of a dry run deployed nothing: it passed the dry run
+    local word = run.dry_run and rec.state == "succeeded" and "passed" or rec.state
+    rows[#rows + 1] = {id, rec.step or "", (g[rec.state] or "?") .. " " .. word, dur,
                        tostring(rec.attempt or 0), msg}
     styles[#rows] = rec.state
   end
@@ -465,6 +467,7 @@ function View:table_segs()
                    or (state == "halted" and "halt") or "cancelled"},
                  {fmt(" in %s (exit %s)", duration(res.t or self:now()), tostring(res.exit_code))}}
   if res.halted_by then title[#title + 1] = {" " .. g.dot .. " halted by " .. res.halted_by, "halt"} end
+  if run.dry_run then title[#title + 1] = {"  [dry run: nothing was applied]", "bold"} end
   title[#title + 1] = {"  " .. g.dot .. " run " .. (run.run or "?"), "dim"}
   lines[1] = title
   for i, r in ipairs(rows) do
