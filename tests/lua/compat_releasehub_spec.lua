@@ -13,42 +13,9 @@ if not RH then pending(why) return end
 RH = RH .. "/"
 local DIRS = compat.entries(RH)
 
-local function load_ok(path, opts)
-  local model, warnings = template.load(path, opts)
-  if not model then
-    local lines = {}
-    for _, e in ipairs(warnings) do lines[#lines + 1] = e.text end
-    error("template rejected:\n" .. table.concat(lines, "\n"))
-  end
-  return model, warnings
-end
-
-local function fixture(name, opts)
-  return load_ok(RH .. name .. "/application_template.yaml", opts)
-end
-
--- {"services.a", ...} per step, for compact assertions on workflows.
-local function shape(wf)
-  local out = {}
-  for i, step in ipairs(wf.steps) do
-    local ids = {}
-    for j, t in ipairs(step.tasks) do ids[j] = t.id end
-    out[i] = {step.name, ids}
-  end
-  return out
-end
-
-local function env_of(unit)
-  local out = {}
-  for _, e in ipairs(unit.env) do out[e.name] = e.value end
-  return out
-end
-
-local function names(list)
-  local out = {}
-  for i, u in ipairs(list) do out[i] = u.name end
-  return out
-end
+local models = require "support.model"
+local load_ok, shape, env_of, names = models.load_ok, models.shape, models.env_of, models.names
+local fixture = models.loader(RH)
 
 -- Every YAML file of the corpus.
 local function yaml_files()
