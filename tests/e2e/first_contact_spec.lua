@@ -154,8 +154,11 @@ return {
 
   it("a second signal cuts the cleanup short; the journal still ends with run_finished; no child survives", function()
     local dir = setup(CLEANUP)
+    -- web never becomes ready: both tasks are still running when the first signal comes
+    local scenario = proc.write_file(dir .. "/scenario.yaml", "workloads:\n  web: {never_ready: true}\n")
     local r = proc.run {INTERRUPT_AT, '"message":"spinning"', "INT", "+", "cleanup started", "INT",
-      proc.moonship, "deploy", dir .. "/moonship.yaml", "-w", "spin", "--sim", "--time-scale", "0.01", "-o", "json"}
+      proc.moonship, "deploy", dir .. "/moonship.yaml", "-w", "spin", "--sim", "--scenario", scenario,
+      "--time-scale", "0.01", "-o", "json"}
     local ev, left, code = interrupted(r)
     assert.equal(130, code, r.stdout .. r.stderr)
     assert.equal(0, left, r.stderr) -- neither kubesim nor the cleanup hook's sleep
