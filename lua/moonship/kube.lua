@@ -467,14 +467,17 @@ function Client:logs(pod, namespace, opts)
   local path = fmt("/api/v1/namespaces/%s/pods/%s/log", percent_encode(namespace or self.namespace), percent_encode(pod))
   local query = {container = opts.container, follow = opts.follow and "true" or nil,
                  tailLines = opts.tail_lines, previous = opts.previous and "true" or nil}
+  -- What kubectl sends: kube-apiserver answers "text/plain" alone with 406 Not Acceptable (the
+  -- log is served as a stream of any type; only its errors are JSON).
+  local accept = "application/json, */*"
   if not opts.on_line then
-    local resp, err, code = self:request("GET", path, nil, {query = query, accept = "text/plain"})
+    local resp, err, code = self:request("GET", path, nil, {query = query, accept = accept})
     if not resp then return nil, err, code end
     return type(resp.body) == "string" and resp.body or json.encode(resp.body)
   end
   local partial = ""
   local resp, err, code = self:request("GET", path, nil, {
-    query = query, accept = "text/plain", timeout = opts.follow and false or nil,
+    query = query, accept = accept, timeout = opts.follow and false or nil,
     on_data = function(chunk)
       partial = partial .. chunk
       for line in partial:gmatch("([^\n]*)\n") do opts.on_line(line) end
