@@ -148,6 +148,10 @@ static void wake(struct op *op)
 static void on_headers(void *ud, long status, const struct ms_http_header *h, size_t n)
 {
     struct op *op = ud;
+    /* An error's body is an answer (a Status), not the stream asked for: it is kept whole for
+     * the caller, not given to on_data. Headers come before any chunk of their body. */
+    if (status >= 300 && op->head == NULL)
+        op->streaming = 0;
     size_t len = 0;
     for (size_t i = 0; i < n; i++)
         len += strlen(h[i].name) + strlen(h[i].value) + 2;
@@ -396,9 +400,10 @@ static void build_headers(lua_State *L, struct ms_http_request *req)
  *              on_data=, tls={ca=, cert=, key=, insecure=, server_name=}, proxy=}
  *   -> {status=, headers={name -> value}, body=} | nil, message, code
  * Yields until the response is complete. Raises outside a task, on a bad option, and with
- * "cancelled" when the task is cancelled (the transfer is stopped). With on_data, the body is
- * not kept: each chunk is passed to on_data(chunk) inside this task (it may yield); returning
- * false stops the transfer, and the result then has status and headers. */
+ * "cancelled" when the task is cancelled (the transfer is stopped). With on_data, the body of a
+ * 1xx/2xx answer is not kept: each chunk is passed to on_data(chunk) inside this task (it may
+ * yield); returning false stops the transfer, and the result then has status and headers. The
+ * body of an answer of status 300 or more is kept in body as without on_data. */
 static int l_http_request(lua_State *L)
 {
     const char *what = "http.request";

@@ -195,6 +195,17 @@ describe("http.request with on_data", function()
     end)(), " ")))
   end)
 
+  it("keeps the body of an error answer whole instead of streaming it", function()
+    local got = {}
+    local res = run(function()
+      return http.request{url = base .. "/status?code=406&body=not%20acceptable",
+                          on_data = function(chunk) got[#got + 1] = chunk end}
+    end)
+    assert.equal(406, res.status)
+    assert.equal("not acceptable", res.body)
+    assert.same({}, got)
+  end)
+
   it("lets on_data yield, keeping chunks in order", function()
     local got = {}
     run(function()

@@ -188,7 +188,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         long code = arg_long(conn, "code", 200);
         const char *retry = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
                                                         "retry_after");
-        struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        const char *text = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "body");
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            text ? strlen(text) : 0, (void *)(text ? text : ""), MHD_RESPMEM_MUST_COPY);
         if (!r)
             return MHD_NO;
         if (retry)
