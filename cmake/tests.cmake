@@ -4,7 +4,6 @@
 #   tests/e2e/<name>_spec.lua   a busted spec that runs the binaries             -> e2e.<name>
 find_program(LUA54 lua5.4 REQUIRED)
 find_program(BUSTED busted REQUIRED)
-find_program(KUBECTL NAMES kubectl.1.32 PATHS /usr/lib/google-cloud-sdk/bin)
 
 # The compatibility corpora (real ReleaseHub templates, ...; tests/support/compat.lua): the specs
 # over them read MOONSHIP_COMPAT_DIR when ctest runs with it set, else this default: its value at
@@ -16,13 +15,18 @@ else()
   get_filename_component(MS_COMPAT_DEFAULT "${CMAKE_SOURCE_DIR}/../shared/fixtures" ABSOLUTE)
 endif()
 
+# A spec prints this line, and ctest marks it Skipped, when what it tests against is absent:
+# the corpus (tests/support/compat.lua), or the kubectl and control plane that
+# scripts/real-cluster --build-only builds (tests/support/kubesim.lua, realcluster.lua).
+set(MS_SKIP_LINE "SKIP [^\n]* not found \\((set MOONSHIP_COMPAT_DIR|build it: scripts/real-cluster --build-only)\\)")
+
 set(MS_TEST_ENV
   "LUA_PATH=${CMAKE_SOURCE_DIR}/lua/?.lua\;${CMAKE_SOURCE_DIR}/lua/?/init.lua\;${CMAKE_SOURCE_DIR}/tests/?.lua\;\;"
   "LUA_CPATH=${CMAKE_BINARY_DIR}/lib/?.so\;\;"
   "MOONSHIP_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
   "MOONSHIP_BIN=$<TARGET_FILE:moonship>"
   "MOONSHIP_KUBESIM=${CMAKE_BINARY_DIR}/moonship-kubesim"
-  "MOONSHIP_KUBECTL=${KUBECTL}"
+  "MOONSHIP_BUILD_DIR=${CMAKE_BINARY_DIR}"
   "MOONSHIP_COMPAT_DEFAULT=${MS_COMPAT_DEFAULT}"
   "MOONSHIP_TESTSERVER=${CMAKE_BINARY_DIR}/ms-testserver")
 
@@ -66,7 +70,21 @@ foreach(kind lua e2e)
       COMMAND ${CMAKE_SOURCE_DIR}/tests/run-spec ${LUA54} ${BUSTED} ${spec}
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(${kind}.${short} PROPERTIES ENVIRONMENT "${MS_TEST_ENV}" TIMEOUT 600
-      SKIP_REGULAR_EXPRESSION "SKIP .* not found \\(set MOONSHIP_COMPAT_DIR\\)")
+      SKIP_REGULAR_EXPRESSION "${MS_SKIP_LINE}")
   endforeach()
+endforeach()
+
+# tests/real/<name>_spec.lua: moonship against the real control plane (tests/realcluster,
+# scripts/real-cluster) -> real.<name>, label `real`. `scripts/test` leaves them out;
+# `scripts/test --real` builds the control plane and runs them.
+file(GLOB specs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/real/*_spec.lua)
+foreach(spec IN LISTS specs)
+  get_filename_component(name ${spec} NAME_WE)
+  string(REGEX REPLACE "_spec$" "" short ${name})
+  add_test(NAME real.${short}
+    COMMAND ${CMAKE_SOURCE_DIR}/tests/run-spec ${LUA54} ${BUSTED} ${spec}
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(real.${short} PROPERTIES ENVIRONMENT "${MS_TEST_ENV}" TIMEOUT 1800 LABELS real
+    SKIP_REGULAR_EXPRESSION "${MS_SKIP_LINE}")
 endforeach()
 

@@ -14,9 +14,10 @@ local H = {}
 H.source_dir = os.getenv("MOONSHIP_SOURCE_DIR") or "."
 H.moonship = os.getenv("MOONSHIP_BIN") or (H.source_dir .. "/build/moonship")
 H.kubesim = os.getenv("MOONSHIP_KUBESIM") or (H.source_dir .. "/build/moonship-kubesim")
+-- The peer's kubectl: the real control plane's release (scripts/real-cluster --build-only)
 H.kubectl = os.getenv("MOONSHIP_KUBECTL")
-if not H.kubectl or H.kubectl == "" or H.kubectl:match("NOTFOUND") then
-  H.kubectl = "/usr/lib/google-cloud-sdk/bin/kubectl.1.32"
+if not H.kubectl or H.kubectl == "" then
+  H.kubectl = (os.getenv("MOONSHIP_BUILD_DIR") or (H.source_dir .. "/build")) .. "/realcluster/kubectl"
 end
 H.time = "/usr/bin/time"
 

@@ -1,11 +1,11 @@
--- kubesim judged by the real kubectl 1.32: server-side apply, get -o yaml, rollout status (done,
+-- kubesim judged by the real kubectl (of the real control plane's release): server-side apply, get -o yaml, rollout status (done,
 -- rolling update, deadline), wait + logs of a Job, get -w, delete, crash-loop recovery, image
 -- pull failures, conflicts, TLS with a token, faults and --seed reproducibility.
 local kubesim = require "support.kubesim"
 
-local KUBECTL = kubesim.kubectl_path()
+local KUBECTL, why = kubesim.kubectl_path()
 local describe_k = KUBECTL and describe or pending
-if not KUBECTL then print("kubesim_kubectl_spec: MOONSHIP_KUBECTL not set, skipping the kubectl tests") end
+if not KUBECTL then print(why) end
 
 local APP = [[
 apiVersion: apps/v1

@@ -42,11 +42,26 @@ function M.binary()
   return os.getenv("MOONSHIP_KUBESIM") or "build/moonship-kubesim"
 end
 
--- The versioned kubectl, or nil (tests that need it say so and skip).
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The kubectl of the real control plane's release (scripts/real-cluster --build-only builds it
+-- into <build>/realcluster/kubectl; MOONSHIP_KUBECTL names another), or nil and the line that
+-- says why the tests that need it are skipped.
 function M.kubectl_path()
   local k = os.getenv("MOONSHIP_KUBECTL")
-  if k and k ~= "" and not k:match("NOTFOUND") then return k end
-  return nil
+  if k and k ~= "" then return k end
+  local candidates = {}
+  local build = os.getenv("MOONSHIP_BUILD_DIR")
+  if build and build ~= "" then candidates[#candidates + 1] = build .. "/realcluster/kubectl" end
+  candidates[#candidates + 1] = proc.source_dir .. "/build/realcluster/kubectl"
+  for _, path in ipairs(candidates) do
+    if exists(path) then return path end
+  end
+  return nil, ("SKIP kubectl: %s not found (build it: scripts/real-cluster --build-only)"):format(candidates[1])
 end
 
 -- A scenario given as a table is written as JSON (which is YAML); as text with a newline it is
@@ -179,5 +194,6 @@ end
 
 M.write_file = write_file
 M.read_file = read_file
+M.Sim = Sim -- support.realcluster gives the real control plane the same methods
 
 return M

@@ -1,0 +1,118 @@
+-- Starts the real control plane (tests/realcluster via scripts/real-cluster) for a spec of the
+-- `real` label, with the same face as support.kubesim: url, kubeconfig, token, dir, and the
+-- kubectl, kubectl_stream and request methods, so a test reads the same against either.
+--
+--   local realcluster = require "support.realcluster"
+--   local cluster, why = realcluster.start {scenario = "path or YAML text or table", time_scale = 0.05,
+--                                           nodes = 1, args = {...}}
+--   if not cluster then pending(why) return end
+--   cluster:kubectl("get", "nodes"); cluster:pid(); cluster:stop()
+--
+-- The binary must have been built (scripts/real-cluster --build-only; `scripts/test --real` does
+-- it): a spec started without it is skipped with one line that says so. The cluster dies with
+-- the spec's process (it watches its parent), so a crashed runner leaves nothing behind.
+local kubesim = require "support.kubesim"
+local proc = require "support.proc"
+
+local M = {}
+local Cluster = setmetatable({}, {__index = kubesim.Sim})
+Cluster.__index = Cluster
+
+local q = proc.quote
+local CLEAN = "env -u LD_PRELOAD "
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The cluster binary, or nil and the line that says why the spec is skipped.
+function M.binary()
+  local build = os.getenv("MOONSHIP_BUILD_DIR")
+  local candidates = {}
+  if build and build ~= "" then candidates[#candidates + 1] = build .. "/realcluster/realcluster" end
+  candidates[#candidates + 1] = proc.source_dir .. "/build/realcluster/realcluster"
+  for _, path in ipairs(candidates) do
+    if exists(path) then return path end
+  end
+  return nil, ("SKIP real control plane: %s not found (build it: scripts/real-cluster --build-only)")
+    :format(candidates[1])
+end
+
+local function write_scenario(dir, scenario)
+  if type(scenario) == "table" then
+    return proc.write_file(dir .. "/scenario.yaml", require("moonship.json").encode(scenario))
+  elseif scenario:find("\n") then
+    return proc.write_file(dir .. "/scenario.yaml", scenario)
+  end
+  return scenario
+end
+
+-- start{scenario=, time_scale=, nodes=, seed=, args={...}} -> cluster | nil, why (printed)
+function M.start(opts)
+  opts = opts or {}
+  local binary, why = M.binary()
+  if not binary then
+    print(why)
+    return nil, why
+  end
+  local dir = assert(io.popen(CLEAN .. "mktemp -d /tmp/realcluster-test-XXXXXX"):read("l"))
+  local self = setmetatable({dir = dir, kubeconfig = dir .. "/kubeconfig", home = dir .. "/home"}, Cluster)
+  os.execute("mkdir -p " .. q(self.home))
+  local args = {q(binary), "--kubeconfig-out", q(self.kubeconfig)}
+  if opts.scenario then args[#args + 1] = "--scenario " .. q(write_scenario(dir, opts.scenario)) end
+  if opts.time_scale then args[#args + 1] = "--time-scale " .. q(opts.time_scale) end
+  if opts.nodes then args[#args + 1] = "--nodes " .. q(opts.nodes) end
+  if opts.seed then args[#args + 1] = "--seed " .. q(opts.seed) end
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
+  self.errfile = dir .. "/stderr"
+  -- As for kubesim: the shell prints its pid and execs the cluster in its place; reading the
+  -- pipe waits for the ready line without polling.
+  self.proc = assert(io.popen("echo $$; exec " .. CLEAN .. table.concat(args, " ") .. " 2>" .. q(self.errfile), "r"))
+  self.pid = self.proc:read("l")
+  local line = self.proc:read("l")
+  local url = line and line:match("listening on (%S+)")
+  if not url then
+    self.proc:close()
+    local err = kubesim.read_file(self.errfile) or ""
+    os.execute("rm -rf " .. q(dir))
+    error("the real control plane did not start: " .. (line or "") .. " " .. err, 2)
+  end
+  self.url = url
+  local kc = kubesim.read_file(self.kubeconfig) or ""
+  self.token = kc:match("token: (%S+)")
+  self.ca_data = kc:match("certificate%-authority%-data: (%S+)")
+  self.cafile = dir .. "/ca.crt"
+  os.execute(("printf %%s %s | base64 -d > %s"):format(q(self.ca_data), q(self.cafile)))
+  return self
+end
+
+-- CPU seconds (user + system) the control plane has used so far: etcd, the API server, the
+-- controllers and the simulated nodes all run in this one process.
+function Cluster:cpu_seconds()
+  local stat = kubesim.read_file("/proc/" .. self.pid .. "/stat")
+  if not stat then return nil end
+  local fields = {}
+  for f in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = f end
+  local ticks = assert(io.popen("getconf CLK_TCK")):read("n")
+  -- after the command name: state is field 3, utime 14 and stime 15 of the whole line
+  return (tonumber(fields[12]) + tonumber(fields[13])) / ticks
+end
+
+function Cluster:stats()
+  error("the real control plane has no /kubesim/stats: count requests on the client side or with /metrics")
+end
+
+-- Stops the cluster (SIGTERM, then waits for it) and removes its directory.
+function Cluster:stop()
+  if not self.proc then return end
+  os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
+  local ok, _, code = self.proc:close()
+  self.proc = nil
+  local err = kubesim.read_file(self.errfile) or ""
+  os.execute("rm -rf " .. q(self.dir))
+  return ok == true, code, err
+end
+
+return M
