@@ -1,7 +1,9 @@
 -- Lua hooks: loading a hooks file, calling its functions safely (a hook that raises or runs past
 -- its instruction budget fails its task with a traceback, never the tool), the ctx they get, and
 -- health rules (hook functions and Argo CD health.lua scripts).
+local json = require "moonship.json"
 local sched = require "moonship.sched"
+local fs = require("moonship.core").fs
 
 local fmt = string.format
 
@@ -133,9 +135,20 @@ local ARGO_STATES = {
   Unknown = "progressing", Degraded = "failed",
 }
 
+-- The object as Argo CD's scripts see it: an explicit null (json.null/yaml.null) is nil, as Go's
+-- nil is in Argo CD (`if obj.status ~= nil` must not be true for `status: null`).
+local function without_nulls(v)
+  if v == json.null then return nil end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = without_nulls(x) end
+  return out
+end
+
 -- The environment a health.lua script sees: a restricted set of libraries, the Lua 5.1
--- spellings the scripts use, and the object as the global `obj`.
+-- spellings the scripts use, and the object (without its nulls) as the global `obj`.
 local function argo_env(obj)
+  obj = without_nulls(obj)
   local os_subset = {time = os.time, date = os.date, clock = os.clock}
   local table_51 = setmetatable({getn = function(t) return #t end}, {__index = table})
   return {
@@ -166,8 +179,11 @@ function M.argo_rule(source, chunkname, budget)
     if type(res) ~= "table" then
       return "failed", fmt("%s returned a %s, not a table", chunkname, type(res)), {reason = "HealthScriptError"}
     end
-    local state = ARGO_STATES[res.status] or "progressing"
-    return state, res.message or tostring(res.status), {reason = state == "failed" and (res.status or "Degraded") or nil}
+    -- an unknown status counts as Unknown; a script that gives no message means ""
+    local status = ARGO_STATES[res.status] and res.status or "Unknown"
+    local state = ARGO_STATES[status]
+    return state, res.message ~= nil and tostring(res.message) or "",
+      {reason = state == "failed" and status or nil, health_status = status}
   end
 end
 
@@ -179,25 +195,67 @@ local function read_file(path)
   return s
 end
 
--- The readiness rules from health.lua scripts under dir for the kinds asked about, keyed
--- "<group>/<Kind>" (the core group is ""). Looked up lazily, exact group and kind first, then
--- the "_" wildcards, as Argo CD does.
+-- A folder name of a health_dir as a Lua pattern: "_" is Argo CD's wildcard ("_" alone: any
+-- group or kind; "_.crossplane.io": any group ending in .crossplane.io). nil for a plain name.
+local function wildcard_pattern(name)
+  if not name:find("_", 1, true) then return nil end
+  return "^" .. name:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"):gsub("_", ".*") .. "$"
+end
+
+-- The wildcard folders of dir, most specific first (the most literal characters): {name, pattern}.
+local function wildcard_folders(dir)
+  local out = {}
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local pattern = wildcard_pattern(name)
+    if pattern then out[#out + 1] = {name = name, pattern = pattern} end
+  end
+  table.sort(out, function(a, b)
+    local la, lb = #a.name:gsub("_", ""), #b.name:gsub("_", "")
+    if la ~= lb then return la > lb end
+    return a.name < b.name
+  end)
+  return out
+end
+
+-- The health.lua paths that may hold the rule of group/kind, in the order Argo CD tries them:
+-- the exact group and kind; the exact group's "_" kind; then each wildcard group folder that
+-- matches, most specific first, with the exact kind, then its wildcard kinds. The core group
+-- ("") has no folder of its own: its kinds sit at the top, beside the groups.
+local function candidate_paths(dir, groups, group, kind)
+  local paths = {}
+  local gdir = group == "" and dir or (dir .. "/" .. group)
+  paths[#paths + 1] = gdir .. "/" .. kind .. "/health.lua"
+  if group ~= "" then
+    for _, k in ipairs(wildcard_folders(gdir)) do
+      if kind:match(k.pattern) then paths[#paths + 1] = gdir .. "/" .. k.name .. "/health.lua" end
+    end
+  end
+  for _, g in ipairs(groups) do
+    if group:match(g.pattern) then
+      paths[#paths + 1] = dir .. "/" .. g.name .. "/" .. kind .. "/health.lua"
+      for _, k in ipairs(wildcard_folders(dir .. "/" .. g.name)) do
+        if kind:match(k.pattern) then paths[#paths + 1] = dir .. "/" .. g.name .. "/" .. k.name .. "/health.lua" end
+      end
+    end
+  end
+  return paths
+end
+
+-- The readiness rules from health.lua scripts under dir (Argo CD's resource_customizations
+-- layout) for the kinds asked about, keyed "<group>/<Kind>" (the core group is ""). Looked up
+-- lazily and cached, most specific script first.
 function M.health_dir_rules(dir, budget)
-  local cache = {}
+  local cache, groups = {}, nil
   return setmetatable({}, {__index = function(_, key)
     if cache[key] ~= nil then return cache[key] or nil end
     local group, kind = key:match("^(.-)/([^/]+)$")
-    local candidates = {}
-    local g = group == "" and "" or (group .. "/")
-    candidates[1] = dir .. "/" .. g .. kind .. "/health.lua"
-    candidates[2] = dir .. "/" .. (group == "" and "" or "_/") .. kind .. "/health.lua"
-    candidates[3] = dir .. "/" .. g .. "_/health.lua"
-    for _, path in ipairs(candidates) do
+    groups = groups or wildcard_folders(dir)
+    for _, path in ipairs(candidate_paths(dir, groups, group, kind)) do
       local source = read_file(path)
       if source then
         local rule, err = M.argo_rule(source, path, budget)
         if not rule then -- a script that does not compile fails the wait on that kind, with its file:line
-          rule = function() return "failed", err, {reason = "HealthScriptError"} end
+          rule = function() return "failed", err, {reason = "HealthScriptError", health_status = "Degraded"} end
         end
         cache[key] = rule
         return rule

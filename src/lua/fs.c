@@ -1,5 +1,7 @@
-/* moonship.core.fs: what the journal needs of the file system and Lua's io lacks.
- *   fs.mkdir_p(path [, mode]) -> true | nil, message   (like mkdir -p, without a shell) */
+/* moonship.core.fs: what moonship needs of the file system and Lua's io lacks.
+ *   fs.mkdir_p(path [, mode]) -> true | nil, message   (like mkdir -p, without a shell)
+ *   fs.list(dir) -> {name, ...} (sorted, without . and ..) | nil, message */
+#include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -46,8 +48,51 @@ static int l_fs_mkdir_p(lua_State *L)
     return 1;
 }
 
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* fs.list(dir) -> {name, ...} sorted | nil, "dir: message". Never yields. */
+static int l_fs_list(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_newtable(L);
+    lua_Integer n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    /* sorted in C from the strings the table holds: a listing's order must not depend on the
+     * file system */
+    const char **names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        names[i - 1] = lua_tostring(L, -1);
+        lua_pop(L, 1); /* still anchored by the table */
+    }
+    qsort(names, (size_t)n, sizeof *names, compare_names);
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_pushstring(L, names[i - 1]);
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"mkdir_p", l_fs_mkdir_p},
+    {"list", l_fs_list},
     {NULL, NULL},
 };
 

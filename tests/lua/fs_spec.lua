@@ -39,3 +39,22 @@ describe("fs.mkdir_p", function()
     assert.has_error(function() fs.mkdir_p("") end)
   end)
 end)
+
+describe("fs.list", function()
+  it("lists a directory's entries, sorted, without . and ..", function()
+    local root = tmpdir()
+    assert.is_true(fs.mkdir_p(root .. "/b_dir"))
+    for _, name in ipairs {"c.txt", "a.txt", "_"} do
+      local f = assert(io.open(root .. "/" .. name, "w"))
+      f:close()
+    end
+    assert.same({"_", "a.txt", "b_dir", "c.txt"}, fs.list(root))
+    assert.same({}, fs.list(root .. "/b_dir"))
+  end)
+
+  it("names the directory it cannot read", function()
+    local ok, err = fs.list("/nonexistent/dir")
+    assert.is_nil(ok)
+    assert.equal("/nonexistent/dir: No such file or directory", err)
+  end)
+end)

@@ -1,0 +1,107 @@
+-- moonship.hooks: loading a hooks file (a budget of its own per file), and Argo CD health.lua
+-- scripts from a health_dir: which script a kind gets (exact, then the "_" wildcards, most
+-- specific first), nulls as nil, no message as "", a script that does not compile.
+local hooks_mod = require "moonship.hooks"
+local json = require "moonship.json"
+local fs = require("moonship.core").fs
+
+local function tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(fs.mkdir_p(p))
+  return p
+end
+
+local function write(path, text)
+  assert(fs.mkdir_p(path:match("^(.*)/[^/]*$")))
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+-- A script that names itself in its message, so a test sees which one ran.
+local function script(name)
+  return ('return {status = "Healthy", message = %q}\n'):format(name)
+end
+
+local function load_hooks(dir, text)
+  return assert(hooks_mod.load(write(dir .. "/hooks.lua", text)))
+end
+
+describe("hooks.load", function()
+  it("keeps each file's instruction budget to its own hooks", function()
+    local dir = tmpdir()
+    local small = load_hooks(dir .. "/a", "return {instruction_budget = 1000}\n")
+    local default = load_hooks(dir .. "/b", "return {}\n")
+    assert.equal(1000, small.budget)
+    assert.equal(hooks_mod.INSTRUCTION_BUDGET, default.budget)
+  end)
+end)
+
+describe("health_dir scripts", function()
+  local dir, health
+  setup(function()
+    dir = tmpdir()
+    local h = dir .. "/health"
+    write(h .. "/example.com/Widget/health.lua", script("exact"))
+    write(h .. "/example.com/_/health.lua", script("any kind of example.com"))
+    write(h .. "/_.crossplane.io/_/health.lua", script("any crossplane"))
+    write(h .. "/_.io/Bucket/health.lua", script("a Bucket of any .io group"))
+    write(h .. "/_/Gadget/health.lua", script("a Gadget of any group"))
+    write(h .. "/Pod/health.lua", script("core Pod"))
+    write(h .. "/nulls.dev/Thing/health.lua", [[
+hs = {status = "Healthy"}
+if obj.status ~= nil then hs.message = "status is " .. tostring(obj.status.phase) end
+return hs
+]])
+    write(h .. "/broken.dev/Thing/health.lua", "hs = {}\nif obj.status then\nreturn hs\n")
+    write(h .. "/odd.dev/Thing/health.lua", 'return {status = "Exploding"}\n')
+    health = load_hooks(dir, 'return {health_dir = "health"}\n'):health()
+  end)
+
+  local function evaluate(api_version, kind, extra)
+    local obj = {apiVersion = api_version, kind = kind, metadata = {name = "x"}}
+    for k, v in pairs(extra or {}) do obj[k] = v end
+    local rule = health[(api_version:match("^(.-)/[^/]+$") or "") .. "/" .. kind]
+    if not rule then return nil end
+    return rule(obj)
+  end
+
+  it("takes the most specific script: exact, the group's any kind, then wildcard groups", function()
+    local function evaluate2(...)
+      local state, message = evaluate(...)
+      return state, message
+    end
+    local evaluate = evaluate2
+    assert.same({"ready", "exact"}, {evaluate("example.com/v1", "Widget")})
+    assert.same({"ready", "any kind of example.com"}, {evaluate("example.com/v1", "Gizmo")})
+    assert.same({"ready", "any crossplane"}, {evaluate("pkg.crossplane.io/v1", "Provider")})
+    -- _.crossplane.io is more specific than _.io for a crossplane Bucket
+    assert.same({"ready", "any crossplane"}, {evaluate("s3.crossplane.io/v1", "Bucket")})
+    assert.same({"ready", "a Bucket of any .io group"}, {evaluate("storage.example.io/v1", "Bucket")})
+    assert.same({"ready", "a Gadget of any group"}, {evaluate("apps/v1", "Gadget")})
+    assert.same({"ready", "core Pod"}, {evaluate("v1", "Pod")})
+    assert.is_nil(evaluate("other.dev/v1", "Thing"))
+  end)
+
+  it("hands the script an explicit null as nil", function()
+    local state, message = evaluate("nulls.dev/v1", "Thing", {status = json.null})
+    assert.equal("ready", state)
+    assert.equal("", message) -- and no message is ""
+    state, message = evaluate("nulls.dev/v1", "Thing", {status = {phase = json.null}})
+    assert.same({"ready", "status is nil"}, {state, message})
+  end)
+
+  it("counts an unknown status as Unknown, and keeps waiting", function()
+    local state, message, info = evaluate("odd.dev/v1", "Thing")
+    assert.same({"progressing", "", "Unknown"}, {state, message, info.health_status})
+  end)
+
+  it("fails the wait on a script that does not compile, naming its file and line", function()
+    local state, message, info = evaluate("broken.dev/v1", "Thing")
+    assert.equal("failed", state)
+    assert.matches("health/broken.dev/Thing/health.lua:4: 'end' expected", message, 1, true)
+    assert.equal("HealthScriptError", info.reason)
+  end)
+end)
