@@ -304,11 +304,7 @@ function Run:run_task(step_state, task)
     step_state:task_started()
     return
   end
-  local ctx = setmetatable({task = id}, {__index = self.ctx})
-  ctx.log = function(message, ...)
-    if select("#", ...) > 0 then message = fmt(message, ...) end
-    self:emit {event = "log", task = id, step = task.step, message = tostring(message)}
-  end
+  local ctx = hooks_mod.context(self, {id = id, step = task.step})
   local attempt = 0
   local ok, err = pcall(function()
     while true do

@@ -90,7 +90,7 @@ function Hooks:call(name, ...)
   if not fn then return true end
   local r = budgeted(self.budget, fn, ...)
   if not r[1] then
-    if sched.is_cancelled(r[2]) then error("cancelled", 0) end -- passes through hooks untouched
+    if sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end -- passes through hooks untouched
     return false, fmt("hook %s: %s", name, tostring(r[2]))
   end
   return true, table.unpack(r, 2, r.n)
@@ -102,7 +102,7 @@ function Hooks:run_task(kind, ctx, name, spec)
   if not fn then return nil, fmt("no task handler for kind '%s'", kind) end
   local r = budgeted(self.budget, fn, ctx, name, spec)
   if not r[1] then
-    if sched.is_cancelled(r[2]) then error("cancelled", 0) end
+    if sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end
     return nil, fmt("task %s.%s: %s", kind, name, tostring(r[2]))
   end
   if r[2] == nil and r[3] ~= nil then return nil, tostring(r[3]) end
@@ -118,7 +118,7 @@ local HOOK_STATES = {healthy = "ready", progressing = "progressing", degraded = 
 function M.wrap_health_hook(hooks, key, fn)
   return function(obj)
     local r = budgeted(hooks.budget, fn, obj)
-    if not r[1] and sched.is_cancelled(r[2]) then error("cancelled", 0) end
+    if not r[1] and sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end
     if not r[1] then return "failed", fmt("health[%s]: %s", key, tostring(r[2])), {reason = "HealthHookError"} end
     local state = HOOK_STATES[r[2]]
     if not state then
@@ -172,7 +172,7 @@ function M.argo_rule(source, chunkname, budget)
     local env = argo_env(obj)
     local fn = load(source, "@" .. chunkname, "t", env)
     local r = budgeted(budget or M.INSTRUCTION_BUDGET, fn)
-    if not r[1] and sched.is_cancelled(r[2]) then error("cancelled", 0) end
+    if not r[1] and sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end
     if not r[1] then return "failed", fmt("%s: %s", chunkname, tostring(r[2])), {reason = "HealthScriptError"} end
     local res = r[2]
     if res == nil then return "progressing", "health script returned nothing", {} end
@@ -278,16 +278,17 @@ end
 -- ---- ctx -----------------------------------------------------------------------------------
 
 -- The ctx every hook gets: the client, logging into the run's events, sleeping, spawning,
--- running processes, and what the run is.
-function M.context(run)
+-- running processes, and what the run is. M.context(run) is the workflow's and the steps';
+-- M.context(run, {id=, step=}) a task's: ctx.task is its id, and ctx.log's lines carry it.
+function M.context(run, task)
   local ctx = {
     kube = run.client, run_id = run.run_id, app = run.model.app, env = run.env,
     namespace = run.namespace, workflow = run.workflow and run.workflow.name,
-    sleep = sched.sleep, spawn = sched.spawn, now = sched.now,
+    sleep = sched.sleep, spawn = sched.spawn, now = sched.now, task = task and task.id,
   }
   function ctx.log(message, ...)
     if select("#", ...) > 0 then message = fmt(message, ...) end
-    run.journal:emit {event = "log", task = run.current_task_id and run.current_task_id(), message = tostring(message)}
+    run.journal:emit {event = "log", task = task and task.id, step = task and task.step, message = tostring(message)}
   end
   function ctx.exec(argv, opts)
     local process = require "moonship.process"

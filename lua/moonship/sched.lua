@@ -18,10 +18,13 @@ local M = {
   guard = core.guard,
 }
 
--- Whether err is a task's cancellation: "cancelled" as the scheduler raises it, or with the
--- traceback that an xpcall's handler appended.
+-- The value a cancelled task's waits raise (one table; tostring gives "cancelled"), and
+-- whether an error is it. A handler that adds a traceback (xpcall with debug.traceback)
+-- leaves it as it is, since it is not a string.
+M.cancelled = core.cancelled
+
 function M.is_cancelled(err)
-  return err == "cancelled" or (type(err) == "string" and err:sub(1, 10) == "cancelled\n")
+  return rawequal(err, core.cancelled)
 end
 
 local function need_task(what)

@@ -16,6 +16,7 @@
 #define TASK_MT "moonship.Task"
 #define SCHED_KEY "moonship.sched"
 #define THREADS_KEY "moonship.sched.threads"
+#define CANCELLED_KEY "moonship.sched.cancelled"
 
 enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE };
 
@@ -80,6 +81,12 @@ static int sched_gc(lua_State *L)
     return 0;
 }
 
+static int cancelled_tostring(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return 1;
+}
+
 static struct ms_sched *sched_get(lua_State *L)
 {
     if (lua_getfield(L, LUA_REGISTRYINDEX, SCHED_KEY) == LUA_TUSERDATA) {
@@ -98,6 +105,15 @@ static struct ms_sched *sched_get(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, SCHED_KEY);
+    lua_newtable(L); /* the cancellation */
+    lua_newtable(L);
+    lua_pushliteral(L, "cancelled");
+    lua_pushcclosure(L, cancelled_tostring, 1);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "moonship.Cancelled");
+    lua_setfield(L, -2, "__name");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, CANCELLED_KEY);
     lua_newtable(L); /* weak-keyed: a dropped thread must not be kept alive by the map */
     lua_newtable(L);
     lua_pushliteral(L, "k");
@@ -193,9 +209,25 @@ void ms_sched_wake(struct ms_wait *w, int n)
 
 /* ---- suspending and resuming -------------------------------------------------------------- */
 
+/* The one value a cancelled task's wait raises (sched.cancelled): a table of its own, so no
+ * error message can be mistaken for it; tostring gives "cancelled". */
+static void push_cancellation(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, CANCELLED_KEY);
+}
+
+static int is_cancellation(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    push_cancellation(L);
+    int same = lua_rawequal(L, idx, -1);
+    lua_pop(L, 1);
+    return same;
+}
+
 static int push_cancelled(lua_State *L)
 {
-    lua_pushliteral(L, "cancelled");
+    push_cancellation(L);
     return lua_error(L);
 }
 
@@ -274,11 +306,8 @@ static void task_finish(struct ms_task *t, int status)
         }
     } else {
         t->ok = 0;
-        if (t->cancelled && status != LUA_OK && lua_type(co, -1) == LUA_TSTRING &&
-            strcmp(lua_tostring(co, -1), "cancelled") == 0) {
-            lua_pushliteral(L, "cancelled");
-        } else if (status == -1) { /* cancelled before it ever ran */
-            lua_pushliteral(L, "cancelled");
+        if (status == -1 || (t->cancelled && is_cancellation(co, -1))) {
+            push_cancellation(L); /* cancelled while waiting, or before it ever ran */
         } else if (lua_type(co, -1) == LUA_TSTRING) {
             luaL_traceback(L, co, lua_tostring(co, -1), 0);
         } else {
@@ -833,8 +862,7 @@ static int l_sched_run(lua_State *L)
     int first = lua_gettop(L) - n + 1;
     if (!lua_toboolean(L, first)) {
         lua_pushvalue(L, first + 1);
-        if (s->interrupted && lua_type(L, -1) == LUA_TSTRING &&
-            strcmp(lua_tostring(L, -1), "cancelled") == 0)
+        if (s->interrupted && is_cancellation(L, -1))
             lua_pushliteral(L, "interrupted");
         return lua_error(L);
     }
@@ -892,7 +920,7 @@ static void guard_stop(lua_State *L, lua_Debug *ar, struct guard *g)
 {
     lua_sethook(L, lua_gethook(L), LUA_MASKCOUNT, 1);
     if (g->stopped == 2) {
-        lua_pushliteral(L, "cancelled");
+        push_cancellation(L);
     } else {
         lua_getinfo(L, "Sl", ar);
         lua_pushfstring(L, "%s:%d: hook ran past its budget of %I instructions", ar->short_src,
@@ -933,13 +961,13 @@ static void guard_hook(lua_State *L, lua_Debug *ar)
     }
 }
 
-/* Puts the error of a guarded function together: a traceback, except for a cancellation,
- * which passes through as it is. */
+/* Puts the error of a guarded function together: a traceback for a message; anything else (a
+ * cancellation) passes through as it is. */
 static int guard_msgh(lua_State *L)
 {
-    const char *msg = lua_tostring(L, 1);
-    if (msg == NULL || strcmp(msg, "cancelled") == 0)
+    if (lua_type(L, 1) != LUA_TSTRING)
         return 1;
+    const char *msg = lua_tostring(L, 1);
     luaL_traceback(L, L, msg, 1);
     return 1;
 }
@@ -1040,5 +1068,8 @@ int luaopen_moonship_core_sched(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_newlib(L, funcs);
+    sched_get(L);
+    push_cancellation(L);
+    lua_setfield(L, -2, "cancelled");
     return 1;
 }

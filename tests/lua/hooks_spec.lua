@@ -105,3 +105,17 @@ return hs
     assert.equal("HealthScriptError", info.reason)
   end)
 end)
+
+describe("hooks.context", function()
+  it("logs as the task whose ctx it is, and as the run otherwise", function()
+    local emitted = {}
+    local run = {run_id = "R", model = {app = "a"}, journal = {emit = function(_, ev) emitted[#emitted + 1] = ev end}}
+    local task_ctx = hooks_mod.context(run, {id = "jobs.seed", step = "data"})
+    local run_ctx = hooks_mod.context(run)
+    task_ctx.log("seeded %d rows", 3)
+    run_ctx.log("done")
+    assert.equal("jobs.seed", task_ctx.task)
+    assert.same({event = "log", task = "jobs.seed", step = "data", message = "seeded 3 rows"}, emitted[1])
+    assert.same({event = "log", message = "done"}, emitted[2])
+  end)
+end)
