@@ -1,0 +1,190 @@
+-- moonship.engine on the loop with a scripted client (tests/support/fake_client.lua): each line
+-- of DESIGN.md §3 in milliseconds, read from the run's events. The end-to-end specs check the
+-- same against kubesim; these pin the engine alone.
+local engine = require "moonship.engine"
+local hooks_mod = require "moonship.hooks"
+local journal_mod = require "moonship.journal"
+local sched = require "moonship.sched"
+local template = require "moonship.template"
+local fake_client = require "support.fake_client"
+local EXIT = require "moonship.exit"
+
+local TEMPLATE = [[
+app: shop
+services:
+- {name: frontend, image: example/frontend:1}
+- {name: backend, image: example/backend:1}
+- {name: cache, image: example/cache:1}
+- {name: search, image: example/search:1}
+jobs:
+- {name: migrate, image: example/tools:1}
+- {name: scrub, image: example/tools:1}
+workflows:
+- name: deploy
+  parallelize:
+  - {step: frontend, tasks: [services.frontend], wait_for_finish: false}
+  - {step: migrate, tasks: [jobs.migrate, jobs.scrub], halt_on_error: true}
+  - {step: backend, tasks: [services.backend]}
+- name: wide
+  parallelize:
+  - {step: all, tasks: [services.frontend, services.backend, services.cache, services.search], max_parallel: 2}
+- name: serial
+  order_from: [services.cache, services.backend]
+]]
+
+local function model_of(text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  local model = assert(template.load(path))
+  os.remove(path)
+  return model
+end
+
+local MODEL = model_of(TEMPLATE)
+
+-- Runs a workflow on the scripted client: the result, the events, the client.
+local function run(workflow, script, opts)
+  opts = opts or {}
+  local client = fake_client.new(script)
+  local events = {}
+  local journal = journal_mod.new {app = "shop", workflow = workflow, namespace = "default"}
+  journal:add_sink(function(ev) events[#events + 1] = ev end)
+  local hooks = opts.hooks or hooks_mod.load(nil)
+  local result = sched.run(function()
+    return engine.run {
+      model = MODEL, workflow = template.workflow(MODEL, workflow), client = client, hooks = hooks,
+      journal = journal, namespace = "default", settle = opts.settle or 0.05, logs = "none",
+      resume = opts.resume, concurrency = opts.concurrency,
+    }
+  end)
+  return result, events, client
+end
+
+-- The index of the first event with these fields.
+local function at(events, fields)
+  for i, ev in ipairs(events) do
+    local ok = true
+    for k, v in pairs(fields) do if ev[k] ~= v then ok = false break end end
+    if ok then return i end
+  end
+end
+
+local function final(events, task)
+  local state
+  for _, ev in ipairs(events) do
+    if ev.event == "task_finished" and ev.task == task then state = ev.state end
+  end
+  return state
+end
+
+local function hooks_from(text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  local hooks = assert(hooks_mod.load(path))
+  os.remove(path)
+  return hooks
+end
+
+describe("engine", function()
+  it("runs steps in order: the next starts when every task of the last has finished", function()
+    local result, ev = run("deploy", {frontend = {ready_after = 0}, ["migrate-"] = {ready_after = 0.01},
+                                      ["scrub-"] = {ready_after = 0.03}})
+    assert.equal(EXIT.ok, result.exit_code)
+    local backend = at(ev, {event = "task_started", task = "services.backend"})
+    assert.is_true(backend > at(ev, {event = "task_finished", task = "jobs.migrate"}))
+    assert.is_true(backend > at(ev, {event = "task_finished", task = "jobs.scrub"}))
+  end)
+
+  it("lets a wait_for_finish: false step run beside the later steps; the run ends after it", function()
+    local result, ev = run("deploy", {frontend = {ready_after = 0.08}, ["migrate-"] = {ready_after = 0.01},
+                                      ["scrub-"] = {ready_after = 0.01}, backend = {ready_after = 0.01}})
+    assert.equal(EXIT.ok, result.exit_code)
+    local frontend_done = at(ev, {event = "task_finished", task = "services.frontend"})
+    assert.is_true(at(ev, {event = "task_started", task = "jobs.migrate"}) < frontend_done)
+    assert.is_true(at(ev, {event = "task_finished", task = "services.backend"}) < frontend_done)
+    assert.is_true(frontend_done < at(ev, {event = "run_finished"}))
+  end)
+
+  it("starts the tasks of a step together, at most max_parallel at once", function()
+    local script = {frontend = {ready_after = 0.02}, backend = {ready_after = 0.02}, cache = {ready_after = 0.02},
+                    search = {ready_after = 0.02}}
+    local result, _, client = run("wide", script)
+    assert.equal(EXIT.ok, result.exit_code)
+    assert.equal(2, client.max_waiting)
+    result, _, client = run("deploy", {frontend = {ready_after = 0.05}, ["migrate-"] = {ready_after = 0.02},
+                                       ["scrub-"] = {ready_after = 0.02}})
+    assert.equal(3, client.max_waiting) -- the background frontend and both jobs
+  end)
+
+  it("halts on a halt_on_error failure: in-flight and background tasks cancelled, nothing after, cleanup called", function()
+    local hooks = hooks_from([[
+return {cleanup = function(ctx, run, reason)
+  local ids = {}
+  for _, t in ipairs(run.started) do ids[#ids + 1] = t.id .. "=" .. t.state end
+  table.sort(ids)
+  ctx.log("cleanup %s: %s", reason, table.concat(ids, " "))
+end}
+]])
+    local result, ev, client = run("deploy", {frontend = {ready_after = 1}, ["migrate-"] = {fail_after = 0.01},
+                                              ["scrub-"] = {ready_after = 1}}, {hooks = hooks})
+    assert.equal(EXIT.halted, result.exit_code)
+    assert.equal("failed", final(ev, "jobs.migrate"))
+    assert.equal("cancelled", final(ev, "jobs.scrub"))
+    assert.equal("cancelled", final(ev, "services.frontend"))
+    assert.equal("skipped", final(ev, "services.backend"))
+    assert.is_nil(at(ev, {event = "task_started", task = "services.backend"}))
+    assert.is_nil((function() for _, a in ipairs(client.applied) do if a:match("backend") then return a end end end)())
+    local halting = at(ev, {event = "run_halting", task = "jobs.migrate"})
+    assert.is_true(halting < at(ev, {event = "task_finished", task = "jobs.scrub"}))
+    assert.truthy(at(ev, {event = "log",
+      message = "cleanup halted: jobs.migrate=failed jobs.scrub=cancelled services.frontend=cancelled"}))
+    assert.equal("halted", ev[#ev].state)
+  end)
+
+  it("ignores other failures, and the settle check reports a service that came back recovered", function()
+    local result, ev = run("serial", {cache = {fail_after = 0.01, reason = "CrashLoopBackOff", settle = "ready"},
+                                      backend = {ready_after = 0.01}})
+    assert.equal(EXIT.ok, result.exit_code)
+    assert.equal("recovered", final(ev, "services.cache"))
+    -- the failure did not stop the workflow
+    assert.is_true(at(ev, {event = "task_started", task = "services.backend"}) >
+                   at(ev, {event = "task_finished", task = "services.cache", state = "failed"}))
+    result, ev = run("serial", {cache = {fail_after = 0.01, reason = "CrashLoopBackOff", settle = "failed"}})
+    assert.equal(EXIT.ignored_failures, result.exit_code)
+    assert.equal("failed", final(ev, "services.cache"))
+    assert.truthy(at(ev, {event = "task_progress", task = "services.cache",
+                          message = "still failing after the settle check"}))
+  end)
+
+  it("retries as the retry hook says, then succeeds", function()
+    local hooks = hooks_from("return {retry = function(ctx, task, err, attempt) if attempt < 3 then return 0 end end}\n")
+    local result, ev = run("serial", {cache = {fail_after = 0, attempts_failing = 2}}, {hooks = hooks})
+    assert.equal(EXIT.ok, result.exit_code)
+    local attempts = {}
+    for _, e in ipairs(ev) do
+      if e.event == "task_started" and e.task == "services.cache" then attempts[#attempts + 1] = e.attempt end
+    end
+    assert.same({1, 2, 3}, attempts)
+    assert.equal("succeeded", final(ev, "services.cache"))
+  end)
+
+  it("skips, on resume, a task that succeeded with the same spec, and reruns one whose spec changed", function()
+    local _, first = run("serial", {})
+    local snapshot = {run = "R0", tasks = {}}
+    for _, e in ipairs(first) do
+      if e.event == "task_finished" then
+        snapshot.tasks[#snapshot.tasks + 1] = {id = e.task, state = e.state, spec_hash = e.spec_hash}
+      end
+    end
+    snapshot.tasks[2].spec_hash = "changed"
+    local result, ev, client = run("serial", {}, {resume = snapshot})
+    assert.equal(EXIT.ok, result.exit_code)
+    assert.equal("skipped", final(ev, "services.cache"))
+    assert.equal("succeeded", final(ev, "services.backend"))
+    assert.same({"deployment/backend"}, client.applied)
+  end)
+end)
