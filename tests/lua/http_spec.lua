@@ -258,12 +258,23 @@ describe("http.request with on_data", function()
 end)
 
 describe("cancelling a task mid-request", function()
+  -- Yields until every task is suspended in its request (the transfer has started).
+  local function until_waiting(tasks)
+    for _ = 1, 1000 do
+      local all = true
+      for _, t in ipairs(tasks) do if t:status() ~= "waiting" then all = false end end
+      if all then return end
+      sched.sleep(0)
+    end
+    error("the requests never started")
+  end
+
   it("stops the transfer and leaves nothing behind", function()
     local outcome = {run(function()
       local t = sched.spawn(function()
         return http.request{url = base .. "/delay?ms=5000"}
       end)
-      sched.sleep(0.1)
+      until_waiting {t}
       assert.equal(1, http.stats().transfers)
       t:cancel()
       return t:join()
@@ -275,11 +286,12 @@ describe("cancelling a task mid-request", function()
 
   it("stops a stream whose on_data is waiting", function()
     local outcome = {run(function()
+      local in_on_data = sched.event()
       local t = sched.spawn(function()
         return http.request{url = base .. "/chunks?n=100&interval_ms=10",
-                            on_data = function() sched.sleep(10) end}
+                            on_data = function() in_on_data:set() sched.sleep(10) end}
       end)
-      sched.sleep(0.2)
+      in_on_data:wait()
       t:cancel()
       return t:join()
     end)}
@@ -288,12 +300,16 @@ describe("cancelling a task mid-request", function()
   end)
 
   it("cancels the requests of tasks left running when sched.run returns", function()
+    local in_flight
     run(function()
-      for _ = 1, 3 do
-        sched.spawn(function() http.request{url = base .. "/delay?ms=5000"} end)
+      local tasks = {}
+      for i = 1, 3 do
+        tasks[i] = sched.spawn(function() http.request{url = base .. "/delay?ms=5000"} end)
       end
-      sched.sleep(0.05)
+      until_waiting(tasks)
+      in_flight = http.stats().transfers
     end)
+    assert.equal(3, in_flight)
     assert.equal(0, http.stats().transfers)
   end)
 end)
