@@ -330,42 +330,11 @@ static const char *const request_keys[] = {
 };
 static const char *const tls_keys[] = {"ca", "cert", "key", "insecure", "server_name", NULL};
 
-/* Pushes field `key` of the table at idx; raises unless it is nil or of type `type`. */
-static int opt_field(lua_State *L, int idx, const char *key, int type, const char *what)
-{
-    int t = lua_getfield(L, idx, key);
-    if (t != LUA_TNIL && t != type)
-        luaL_error(L, "%s: option '%s' must be a %s", what, key, lua_typename(L, type));
-    return t != LUA_TNIL;
-}
-
-static const char *opt_string(lua_State *L, int idx, const char *key, size_t *len,
-                              const char *what)
-{
-    const char *s = NULL;
-    if (opt_field(L, idx, key, LUA_TSTRING, what))
-        s = lua_tolstring(L, -1, len);
-    lua_pop(L, 1); /* the string stays alive in the options table */
-    return s;
-}
-
-static double opt_seconds(lua_State *L, int idx, const char *key, const char *what)
-{
-    double v = 0;
-    if (opt_field(L, idx, key, LUA_TNUMBER, what)) {
-        v = lua_tonumber(L, -1);
-        if (!(v > 0))
-            luaL_error(L, "%s: option '%s' must be a positive number", what, key);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 /* Header lines "Name: value" as strings pushed on the stack; req->headers points into a
  * userdata array also on the stack. Names and values are checked so no line can be injected. */
 static void build_headers(lua_State *L, struct ms_http_request *req)
 {
-    if (!opt_field(L, SLOT_OPTS, "headers", LUA_TTABLE, "http.request")) {
+    if (!ms_opt_field(L, SLOT_OPTS, "headers", LUA_TTABLE, "http.request")) {
         lua_pop(L, 1);
         return;
     }
@@ -412,33 +381,33 @@ static int l_http_request(lua_State *L)
     lua_settop(L, 1);
     ms_check_options(L, SLOT_OPTS, what, request_keys);
     struct ms_http_request req = {0};
-    req.url = opt_string(L, SLOT_OPTS, "url", NULL, what);
+    req.url = ms_opt_string(L, SLOT_OPTS, "url", NULL, what);
     if (!req.url)
         return luaL_error(L, "%s: option 'url' is required", what);
-    req.method = opt_string(L, SLOT_OPTS, "method", NULL, what);
-    req.body = opt_string(L, SLOT_OPTS, "body", &req.body_len, what);
-    req.timeout = opt_seconds(L, SLOT_OPTS, "timeout", what);
-    req.connect_timeout = opt_seconds(L, SLOT_OPTS, "connect_timeout", what);
-    req.idle_timeout = opt_seconds(L, SLOT_OPTS, "idle_timeout", what);
-    req.proxy = opt_string(L, SLOT_OPTS, "proxy", NULL, what);
+    req.method = ms_opt_string(L, SLOT_OPTS, "method", NULL, what);
+    req.body = ms_opt_string(L, SLOT_OPTS, "body", &req.body_len, what);
+    req.timeout = ms_opt_seconds(L, SLOT_OPTS, "timeout", 0, what);
+    req.connect_timeout = ms_opt_seconds(L, SLOT_OPTS, "connect_timeout", 0, what);
+    req.idle_timeout = ms_opt_seconds(L, SLOT_OPTS, "idle_timeout", 0, what);
+    req.proxy = ms_opt_string(L, SLOT_OPTS, "proxy", NULL, what);
     if (req.method && (!req.method[0] || strpbrk(req.method, " \t\r\n")))
         return luaL_error(L, "%s: invalid method '%s'", what, req.method);
 
-    opt_field(L, SLOT_OPTS, "on_data", LUA_TFUNCTION, what); /* SLOT_ON_DATA, maybe nil */
+    ms_opt_field(L, SLOT_OPTS, "on_data", LUA_TFUNCTION, what); /* SLOT_ON_DATA, maybe nil */
     struct op *op = lua_newuserdatauv(L, sizeof *op, 0);  /* SLOT_OP */
     memset(op, 0, sizeof *op);
     op->wait.cancel = op_cancel;
     op->streaming = !lua_isnil(L, SLOT_ON_DATA);
     luaL_setmetatable(L, OP_MT);
 
-    if (opt_field(L, SLOT_OPTS, "tls", LUA_TTABLE, what)) {
+    if (ms_opt_field(L, SLOT_OPTS, "tls", LUA_TTABLE, what)) {
         int tls = lua_gettop(L);
         ms_check_options(L, tls, "http.request: tls", tls_keys);
-        req.ca = opt_string(L, tls, "ca", &req.ca_len, "http.request: tls");
-        req.cert = opt_string(L, tls, "cert", &req.cert_len, "http.request: tls");
-        req.key = opt_string(L, tls, "key", &req.key_len, "http.request: tls");
-        req.server_name = opt_string(L, tls, "server_name", NULL, "http.request: tls");
-        if (opt_field(L, tls, "insecure", LUA_TBOOLEAN, "http.request: tls"))
+        req.ca = ms_opt_string(L, tls, "ca", &req.ca_len, "http.request: tls");
+        req.cert = ms_opt_string(L, tls, "cert", &req.cert_len, "http.request: tls");
+        req.key = ms_opt_string(L, tls, "key", &req.key_len, "http.request: tls");
+        req.server_name = ms_opt_string(L, tls, "server_name", NULL, "http.request: tls");
+        if (ms_opt_field(L, tls, "insecure", LUA_TBOOLEAN, "http.request: tls"))
             req.insecure = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }

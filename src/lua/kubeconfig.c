@@ -13,17 +13,6 @@
 /* Stack slots of kubeconfig.load. */
 enum { SLOT_OPTS = 1, SLOT_ENV = 2, SLOT_RESULT = 3 };
 
-/* A string option, or NULL when absent. The string stays in the options table. */
-static const char *opt_string(lua_State *L, const char *key)
-{
-    int t = lua_getfield(L, SLOT_OPTS, key);
-    if (t != LUA_TNIL && t != LUA_TSTRING)
-        luaL_error(L, "kubeconfig.load: option '%s' must be a string", key);
-    const char *s = lua_tostring(L, -1);
-    lua_pop(L, 1);
-    return s;
-}
-
 static void set_string(lua_State *L, const char *key, const char *s)
 {
     if (s) {
@@ -165,10 +154,10 @@ static int l_kubeconfig_load(lua_State *L)
     lua_settop(L, SLOT_OPTS);
     struct ms_kubeconfig_opts o;
     memset(&o, 0, sizeof o);
-    o.kubeconfig = opt_string(L, "kubeconfig");
-    o.context = opt_string(L, "context");
-    o.namespace = opt_string(L, "namespace");
-    o.sa_dir = opt_string(L, "service_account_dir");
+    o.kubeconfig = ms_opt_string(L, SLOT_OPTS, "kubeconfig", NULL, "kubeconfig.load");
+    o.context = ms_opt_string(L, SLOT_OPTS, "context", NULL, "kubeconfig.load");
+    o.namespace = ms_opt_string(L, SLOT_OPTS, "namespace", NULL, "kubeconfig.load");
+    o.sa_dir = ms_opt_string(L, SLOT_OPTS, "service_account_dir", NULL, "kubeconfig.load");
 
     /* env: a NULL-terminated array of "NAME=value", anchored in a table at SLOT_ENV. */
     lua_newtable(L);

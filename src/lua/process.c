@@ -310,22 +310,6 @@ static void stream_resume(struct stream *s)
 
 /* ---- options ------------------------------------------------------------------------------ */
 
-/* Seconds of field key (>= 0), or dflt when absent. */
-static double opt_seconds(lua_State *L, int idx, const char *key, double dflt, const char *what)
-{
-    double v = dflt;
-    int t = lua_getfield(L, idx, key);
-    if (t != LUA_TNIL) {
-        if (t != LUA_TNUMBER)
-            luaL_error(L, "%s: option '%s' must be a number of seconds", what, key);
-        v = lua_tonumber(L, -1);
-        if (!(v >= 0) || isinf(v))
-            luaL_error(L, "%s: option '%s' must be a non-negative number", what, key);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 static int signal_number(lua_State *L, int idx, const char *what)
 {
     static const struct {
@@ -511,8 +495,8 @@ static int proc_start(lua_State *L, int capture, const char *what)
             kill_on_close = signal_number(L, -1, what);
         lua_pop(L, 1);
     }
-    double timeout = capture ? opt_seconds(L, 1, "timeout", -1, what) : -1;
-    double grace = opt_seconds(L, 1, "kill_grace", DEFAULT_GRACE, what);
+    double timeout = capture ? ms_opt_seconds(L, 1, "timeout", -1, what) : -1;
+    double grace = ms_opt_seconds(L, 1, "kill_grace", DEFAULT_GRACE, what);
 
     struct registry *reg = registry_get(L);
     struct box *b = lua_newuserdatauv(L, sizeof *b, 0);

@@ -32,23 +32,6 @@ static void check_options(lua_State *L, int idx, const char *fn, const char *con
         ms_check_options(L, idx, fn, names);
 }
 
-static lua_Integer opt_int_field(lua_State *L, int idx, const char *name, lua_Integer min,
-                                 lua_Integer max)
-{
-    if (lua_isnoneornil(L, idx))
-        return 0;
-    lua_getfield(L, idx, name);
-    lua_Integer v = 0;
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        v = lua_tointegerx(L, -1, &ok);
-        if (!ok || v < min || v > max)
-            luaL_error(L, "option '%s' must be an integer in %I..%I", name, min, max);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 /* ---- load: node tree -> Lua tables ---- */
 
 struct conv {
@@ -143,8 +126,10 @@ static int l_yaml_load(lua_State *L)
     const char *text = luaL_checklstring(L, 1, &len);
     check_options(L, 2, "yaml.load", names);
     struct ms_yaml_opts opts = {0};
-    opts.max_nodes = (size_t)opt_int_field(L, 2, "max_nodes", 1, LUA_MAXINTEGER);
-    opts.max_depth = (int)opt_int_field(L, 2, "max_depth", 1, 10000);
+    if (!lua_isnoneornil(L, 2)) {
+        opts.max_nodes = (size_t)ms_opt_integer(L, 2, "max_nodes", 1, LUA_MAXINTEGER, 0, "yaml.load");
+        opts.max_depth = (int)ms_opt_integer(L, 2, "max_depth", 1, 10000, 0, "yaml.load");
+    }
     if (lua_istable(L, 2)) {
         lua_getfield(L, 2, "filename");
         if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)

@@ -62,7 +62,7 @@ describe("http.request", function()
       {{url = base, bogus = 1}, "http.request: unknown option 'bogus'"},
       {{url = base, tls = {ca = "x", cafile = "y"}}, "http.request: tls: unknown option 'cafile'"},
       {{url = base, timeout = "3"}, "http.request: option 'timeout' must be a number"},
-      {{url = base, timeout = -1}, "http.request: option 'timeout' must be a positive number"},
+      {{url = base, timeout = -1}, "http.request: option 'timeout' must be a non-negative number of seconds"},
       {{url = base, on_data = true}, "http.request: option 'on_data' must be a function"},
       {{url = base, headers = {["Bad Name"] = "v"}}, "http.request: invalid header 'Bad Name'"},
       {{url = base, headers = {X = "a\r\nInjected: 1"}}, "http.request: invalid header 'X'"},
