@@ -402,8 +402,8 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_poll);
-    return 0;
+    /* -1 tells curl the socket cannot be watched: it fails that transfer, not the client */
+    return uv_poll_start(&s->poll, events, on_poll) == 0 ? 0 : -1;
 }
 
 static void on_timer(uv_timer_t *h)

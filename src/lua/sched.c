@@ -125,7 +125,8 @@ static struct ms_sched *sched_get(lua_State *L)
     lua_pop(L, 1);
     uv_idle_init(&s->loop, &s->idle);
     s->idle.data = s;
-    uv_async_init(&s->loop, &s->signal_wakeup, on_signal_wakeup);
+    if (uv_async_init(&s->loop, &s->signal_wakeup, on_signal_wakeup) != 0)
+        luaL_error(L, "sched: cannot create the signal wakeup of the event loop");
     s->signal_wakeup.data = s;
     uv_unref((uv_handle_t *)&s->signal_wakeup);
     s->next_id = 1;
