@@ -4,6 +4,7 @@
 -- tasks have started and runs on in the background; failures are ignored by default and
 -- re-checked at the end (recovered or still failed); halt_on_error cancels everything in flight
 -- and starts nothing more. Every state change is an event in the run journal.
+local events = require "moonship.events"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
 local hooks_mod = require "moonship.hooks"
@@ -56,7 +57,13 @@ end
 
 -- ---- events ------------------------------------------------------------------------------
 
-function Run:emit(ev) return self.journal:emit(ev) end
+-- Every event goes to the journal (which fills in its time and hands it to the views), and
+-- into the engine's own state of the run, which its decisions read.
+function Run:emit(ev)
+  ev = self.journal:emit(ev)
+  self.state:apply(ev)
+  return ev
+end
 
 local function object_ref(obj)
   local md = obj.metadata or {}
@@ -102,8 +109,7 @@ function Run:apply_all(task, objects)
     end
     if not got then return nil, err end
     live[#live + 1] = got
-    self:emit {event = "task_progress", task = task.id, step = task.step, message = message,
-               objects = json.array {object_ref(got)}}
+    self:emit(events.progress(task, message, {phase = "applied", objects = json.array {object_ref(got)}}))
   end
   return live
 end
@@ -184,8 +190,9 @@ function Run:perform(task, ctx)
       local ok, reason, details = self.client:wait_ready(obj, {
         timeout = timeout, health = self.health,
         on_progress = function(summary, info)
-          self:emit {event = "task_progress", task = task.id, step = task.step, message = summary,
-                     ready = info.ready, desired = info.desired, reason = info.reason}
+          self:emit(events.progress(task, summary, {phase = info.phase or "waiting", ready = info.ready,
+                                                    desired = info.desired, reason = info.reason,
+                                                    restarts = info.restarts}))
         end,
       })
       if ok then return true end
@@ -206,7 +213,7 @@ function Run:perform(task, ctx)
       if failure.reason == "timeout" then
         message = fmt("timed out after %gs: %s", timeout, d.message or "not ready")
       end
-      return nil, message, {reason = failure.reason, logs = d.logs, pod = d.pod, objects = live}
+      return nil, message, {reason = failure.reason, restarts = d.restarts, logs = d.logs, pod = d.pod, objects = live}
     end
     return true, {objects = live}
   elseif kind == "release" and task.name == "remove_environment" then
@@ -241,8 +248,7 @@ function Run:remove_environment(task)
   for _, obj in ipairs(doomed) do
     local ok, err = client:delete(obj.apiVersion, obj.kind, obj.metadata.name, ns, {propagation = "Foreground"})
     if not ok then return nil, err, {} end
-    self:emit {event = "task_progress", task = task.id, step = task.step,
-               message = "deleting " .. obj.kind:lower() .. "/" .. obj.metadata.name}
+    self:emit(events.progress(task, "deleting " .. obj.kind:lower() .. "/" .. obj.metadata.name, {phase = "deleting"}))
   end
   -- Gone means the shared watch no longer holds it (after its DELETED event).
   local deadline = sched.now() + self:task_timeout(task)
@@ -299,8 +305,8 @@ function Run:run_task(step_state, task)
   local spec_hash = self:spec_hash(task)
   local prev = self.previous[id]
   if prev and prev.spec_hash == spec_hash and (prev.state == "succeeded" or prev.state == "recovered" or prev.state == "skipped") then
-    self:emit {event = "task_finished", task = id, step = task.step, state = "skipped", attempt = 0,
-               spec_hash = spec_hash, message = fmt("succeeded in run %s with the same spec", self.previous_run)}
+    self:emit(events.finished(task, "skipped", {attempt = 0, spec_hash = spec_hash,
+      message = fmt("succeeded in run %s with the same spec", self.previous_run)}))
     step_state:task_started()
     return
   end
@@ -330,14 +336,13 @@ function Run:run_task(step_state, task)
       local after_ok, after_err = self.hooks:call("after_task", ctx, info, result)
       if done and not after_ok then done, message = nil, after_err end
       if done then
-        self:emit {event = "task_finished", task = id, step = task.step, state = "succeeded", attempt = attempt,
-                   spec_hash = spec_hash}
+        self:emit(events.finished(task, "succeeded", {attempt = attempt, spec_hash = spec_hash}))
         return
       end
       local decision, delay = self:decide(task, ctx, info, message, attempt)
       if decision == "retry" then
-        self:emit {event = "task_progress", task = id, step = task.step, attempt = attempt, retry = true,
-                   message = fmt("attempt %d failed: %s; retrying in %gs", attempt, tostring(message), delay)}
+        self:emit(events.progress(task, fmt("attempt %d failed: %s; retrying in %gs", attempt, tostring(message), delay),
+                                  {phase = "retrying", attempt = attempt, retry = true}))
         if delay > 0 then sched.sleep(delay) end
       else
         if task.log_buffer then
@@ -345,9 +350,9 @@ function Run:run_task(step_state, task)
             self:emit {event = "log", task = id, step = task.step, pod = l.pod, message = l.line}
           end
         end
-        self:emit {event = "task_finished", task = id, step = task.step, state = "failed", attempt = attempt,
-                   message = tostring(message), reason = details.reason, logs = details.logs and json.array(details.logs),
-                   halt = decision == "halt" or nil, spec_hash = spec_hash}
+        self:emit(events.finished(task, "failed", {attempt = attempt, message = tostring(message),
+          reason = details.reason, restarts = details.restarts, logs = details.logs and json.array(details.logs),
+          halt = decision == "halt" or nil, spec_hash = spec_hash}))
         if decision == "halt" then
           self:halt(id, message)
         elseif task.kind == "services" and not self.dry_run then
@@ -364,8 +369,7 @@ function Run:run_task(step_state, task)
     local state = step_state.timed_out and not self.halted and not (self.interrupted or sched.interrupted())
       and "failed" or "cancelled"
     if not cancelled then state, why = "failed", tostring(err) end
-    self:emit {event = "task_finished", task = id, step = task.step, state = state, attempt = attempt,
-               message = why, spec_hash = spec_hash}
+    self:emit(events.finished(task, state, {attempt = attempt, message = why, spec_hash = spec_hash}))
     if state == "failed" and task.halt_on_error then self:halt(id, why) end
   end
 end
@@ -423,14 +427,12 @@ function Run:start_step(index, step)
     end)
     st.all_started:set()
     if ran then self:step_hook("after_step", info) end
-    local failed, cancelled = 0, 0
-    for _, task in ipairs(step.tasks) do
-      local rec = self.journal.tasks[task.id]
-      if rec and rec.state == "failed" then failed = failed + 1 end
-      if rec and rec.state == "cancelled" then cancelled = cancelled + 1 end
-    end
+    local ids = {}
+    for i, task in ipairs(step.tasks) do ids[i] = task.id end
+    local count = self.state:count(ids)
     self:emit {event = "step_finished", step = step.name, index = index, background = background or nil,
-               state = (cancelled > 0 or not ran) and "cancelled" or failed > 0 and "failed" or "succeeded"}
+               state = ((count.cancelled or 0) > 0 or not ran) and "cancelled" or (count.failed or 0) > 0 and "failed"
+                 or "succeeded"}
     st.finished:set()
     if not ran and not is_cancel(err) then error(err, 0) end
   end)
@@ -470,8 +472,8 @@ function Run:settle()
   for _, entry in ipairs(self.ignored) do
     checks[#checks + 1] = function()
       local task = entry.task
-      self:emit {event = "task_progress", task = task.id, step = task.step,
-                 message = fmt("settle check: waiting up to %gs for recovery", self.settle_seconds)}
+      self:emit(events.progress(task, fmt("settle check: waiting up to %gs for recovery", self.settle_seconds),
+                                {phase = "settling", settling = true}))
       local all_ready = true
       for _, obj in ipairs(entry.objects or {}) do
         if obj.kind ~= "Service" then
@@ -481,11 +483,10 @@ function Run:settle()
         end
       end
       if all_ready and entry.objects and #entry.objects > 0 then
-        self:emit {event = "task_finished", task = task.id, step = task.step, state = "recovered",
-                   message = "ready after the settle check", spec_hash = self:spec_hash(task)}
+        self:emit(events.finished(task, "recovered", {message = "ready after the settle check",
+                                                      spec_hash = self:spec_hash(task)}))
       else
-        self:emit {event = "task_progress", task = task.id, step = task.step,
-                   message = "still failing after the settle check"}
+        self:emit(events.progress(task, "still failing after the settle check", {phase = "settling", settling = false}))
       end
     end
   end
@@ -494,8 +495,8 @@ end
 
 function Run:run_info(reason)
   local started, objects = {}, {}
-  for _, id in ipairs(self.journal.order) do
-    local rec = self.journal.tasks[id]
+  for _, id in ipairs(self.state.order) do
+    local rec = self.state.tasks[id]
     if self.started_tasks[id] then
       started[#started + 1] = {id = id, state = rec.state, attempts = rec.attempts, objects = rec.objects}
       for _, o in ipairs(rec.objects) do objects[#objects + 1] = o end
@@ -603,16 +604,12 @@ function Run:run_workflow()
   end
   local reason = self.interrupted and "interrupted" or (self.halted and "halted") or nil
   if reason then
-    j:finish_open_tasks(reason == "interrupted" and "cancelled" or "skipped", "not started: run " .. reason, ids)
+    self:finish_open_tasks(reason == "interrupted" and "cancelled" or "skipped", "not started: run " .. reason, ids)
     self:workflow_hook("cleanup", self:run_info(reason), reason)
   end
   if not self:urgent() then self:workflow_hook("after_workflow", self:run_info(reason)) end
 
-  local failed = 0
-  for _, id in ipairs(ids) do
-    local rec = j.tasks[id]
-    if rec and rec.state == "failed" then failed = failed + 1 end
-  end
+  local failed = self.state:count(ids).failed or 0
   local state, code
   if self.interrupted then
     state, code = "interrupted", EXIT.interrupted
@@ -664,6 +661,17 @@ function Run:urgent()
   return (count or 0) >= 2
 end
 
+-- Records every task of ids not in a final state (a halted or interrupted run's tasks that never
+-- started, or whose runner was stopped) with `state`, so that no task is left unrecorded.
+function Run:finish_open_tasks(state, message, ids)
+  for _, id in ipairs(ids) do
+    local rec = self.state:task(id)
+    if not events.FINAL[rec.state] then
+      self:emit(events.finished({id = id, step = rec.step}, state, {message = message, attempt = rec.attempts}))
+    end
+  end
+end
+
 -- After cancel_all: waits until every step runner has recorded its cancelled tasks and
 -- finished its step. A second signal meanwhile stops the runners themselves; the journal's
 -- finish_open_tasks then records what is left.
@@ -700,6 +708,7 @@ function M.run(opts)
     settle_seconds = opts.settle or M.DEFAULT_SETTLE, dry_run = opts.dry_run, logs = opts.logs or "all",
     previous = previous, previous_run = opts.resume and opts.resume.run,
     step_groups = {}, step_states = {}, ignored = {}, started_tasks = {}, expected = expected,
+    state = events.state(), -- the run's state, from the events it emitted
   }, Run)
   self.health = hooks:health()
   self.ctx = hooks_mod.context(self)

@@ -1,7 +1,10 @@
--- The run journal: every event of a run, as JSON Lines, to a local file (flushed per line, so a
--- crash leaves everything up to it), to any number of sinks (the --output json stream, the
--- progress UI), and as a snapshot in a ConfigMap in the namespace. The snapshot is what
--- --resume and cleanup hooks read: each task's state, attempts, times, spec hash and objects.
+-- The run journal: a sink of the run's events (moonship.events). It writes each as JSON Lines
+-- to a local file (flushed per line, so a crash leaves everything up to it), hands it to any
+-- number of other sinks (the --output json stream, the progress UI), each under pcall, and
+-- keeps the run's state from the events (events.state) for its snapshot: a ConfigMap in the
+-- namespace with each task's state, attempts, times, spec hash and objects, which --resume
+-- and cleanup hooks read.
+local events = require "moonship.events"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
 local fs = require("moonship.core").fs
@@ -12,8 +15,6 @@ local M = {}
 
 local Journal = {}
 Journal.__index = Journal
-
-local FINAL = {succeeded = true, failed = true, cancelled = true, recovered = true, skipped = true}
 
 -- A run id: sortable by time, unique enough across machines.
 function M.new_run_id()
@@ -36,9 +37,7 @@ function M.new(opts)
     started_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     sinks = {},                -- the events themselves are kept only in the file: a run of
                                -- thousands of tasks must not hold them all in memory
-    tasks = {},        -- id -> {state=, attempts=, step=, started=, finished=, message=, spec_hash=, objects=}
-    order = {},        -- task ids in the order they first appeared
-    state = "running",
+    run = events.state(),      -- each task's state, from the events, for the snapshot
   }, Journal)
   if self.dir then
     fs.mkdir_p(self.dir) -- a failure shows at the open below
@@ -74,41 +73,15 @@ function Journal:sink_failed(sink, err, ev, line)
   end
 end
 
-local function task_record(self, id)
-  local rec = self.tasks[id]
-  if not rec then
-    rec = {state = "pending", attempts = 0, objects = {}}
-    self.tasks[id] = rec
-    self.order[#self.order + 1] = id
-  end
-  return rec
-end
-
--- Records an event: fills in t, run, workflow; updates the task table; writes and forwards it.
+-- Records an event: fills in t, run, workflow (and dry_run); folds it into the run's state;
+-- writes and forwards it.
 function Journal:emit(ev)
+  assert(events.NAMES[ev.event], "journal: unknown event")
   ev.dry_run = self.dry_run or ev.dry_run
   ev.t = math.floor((sched.now() - self.started) * 1000 + 0.5) / 1000
   ev.run = self.run_id
   ev.workflow = ev.workflow or self.workflow
-  if ev.task then
-    local rec = task_record(self, ev.task)
-    rec.step = ev.step or rec.step
-    if ev.event == "task_started" then
-      rec.state, rec.started, rec.attempts = "running", ev.t, ev.attempt or (rec.attempts + 1)
-    elseif ev.event == "task_finished" then
-      rec.state, rec.finished, rec.message = ev.state, ev.t, ev.message
-      if ev.spec_hash then rec.spec_hash = ev.spec_hash end
-    end
-    if ev.objects then
-      for _, o in ipairs(ev.objects) do rec.objects[#rec.objects + 1] = o end
-    end
-  end
-  if ev.event == "run_finished" then self.state = ev.state end
-  if ev.event == "run_started" then
-    for _, step in ipairs(ev.plan or {}) do
-      for _, id in ipairs(step.tasks) do task_record(self, id).step = step.step end
-    end
-  end
+  self.run:apply(ev)
   local line = json.encode(ev, {sort_keys = true})
   if self.file then
     self.file:write(line, "\n")
@@ -121,29 +94,17 @@ function Journal:emit(ev)
   return ev
 end
 
--- Marks every task not in a final state (ids known from the plan) with `state`, emitting
--- task_finished for each, so that no task is left unrecorded.
-function Journal:finish_open_tasks(state, message, ids)
-  for _, id in ipairs(ids or self.order) do
-    local rec = task_record(self, id)
-    if not FINAL[rec.state] then
-      self:emit {event = "task_finished", task = id, step = rec.step, state = state, message = message,
-                 attempt = rec.attempts}
-    end
-  end
-end
-
 function Journal:snapshot()
   local tasks = {}
-  for _, id in ipairs(self.order) do
-    local r = self.tasks[id]
+  for _, id in ipairs(self.run.order) do
+    local r = self.run.tasks[id]
     tasks[#tasks + 1] = {id = id, state = r.state, attempts = r.attempts, step = r.step,
       started = r.started, finished = r.finished, message = r.message, spec_hash = r.spec_hash,
       objects = json.array(r.objects)}
   end
   return {
     run = self.run_id, app = self.app, workflow = self.workflow, namespace = self.namespace,
-    env = self.env, state = self.state, started_at = self.started_at,
+    env = self.env, state = self.run.run_state, started_at = self.started_at,
     tasks = json.array(tasks),
   }
 end

@@ -51,7 +51,7 @@ describe("tty view", function()
     v:event {event = "task_progress", t = 1, task = "services.frontend", step = "frontend",
              message = "2/3 replicas ready", ready = 2, desired = 3}
     v:event {event = "task_progress", t = 20, task = "jobs.migrate", step = "migrate",
-             message = "job running: 1 active, 0 succeeded, 0 failed"}
+             message = "job running: 1 active, 0 succeeded, 0 failed", phase = "job_running"}
     v:event {event = "log", t = 21, task = "jobs.migrate", pod = "migrate-x", message = "migrating schema"}
     v:draw()
     local lines = text_lines(last(v))
@@ -174,7 +174,7 @@ describe("tty view", function()
     v:event {event = "log", t = 1, task = "jobs.migrate", pod = "p", message = "hidden"}
     v:event {event = "log", t = 1, task = "jobs.migrate", message = "a hook's message\nover two lines"}
     v:event {event = "task_finished", t = 2, task = "services.frontend", step = "frontend", state = "failed",
-             attempt = 1, reason = "CrashLoopBackOff",
+             attempt = 1, reason = "CrashLoopBackOff", restarts = 3,
              message = "CrashLoopBackOff: pod frontend-1 container frontend (restart 3)",
              logs = {"starting", "fatal: backend \27[31munreachable\27[0m"}}
     v:draw()

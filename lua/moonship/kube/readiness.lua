@@ -128,9 +128,11 @@ function M.job(obj)
       target.message and (": " .. target.message) or ""), info
   end
   if num(st.active) > 0 then
+    info.phase = "job_running"
     return "progressing", string.format("job running: %d active, %d succeeded, %d failed",
       num(st.active), num(st.succeeded), num(st.failed)), info
   end
+  info.phase = "job_pending"
   return "progressing", "job pending", info
 end
 

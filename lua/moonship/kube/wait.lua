@@ -158,17 +158,21 @@ function M.wait_ready(client, obj, opts)
         for _, pod in ipairs(pods) do
           local preason, _, _, prestarts = readiness.pod_problem(pod)
           if preason then
-            info.reason = preason == "CrashLoopBackOff" and fmt("%s (restart %d)", preason, prestarts) or preason
+            info.reason = preason
+            info.restarts = preason == "CrashLoopBackOff" and prestarts or nil
             break
           end
         end
       end
       local summary = (info.desired and live and live.kind ~= "Job")
         and fmt("%d/%d replicas ready", info.ready or 0, info.desired) or message
-      if info.reason then summary = summary .. ", " .. info.reason end
+      if info.reason then
+        summary = summary .. ", " .. info.reason .. (info.restarts and fmt(" (restart %d)", info.restarts) or "")
+      end
       if opts.on_progress and summary ~= last_message then
         last_message = summary
-        opts.on_progress(summary, {ready = info.ready, desired = info.desired, reason = info.reason, message = message})
+        opts.on_progress(summary, {ready = info.ready, desired = info.desired, reason = info.reason,
+                                   restarts = info.restarts, phase = info.phase, message = message})
       end
     end
     local remaining = deadline and (deadline - sched.now())

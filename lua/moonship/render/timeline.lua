@@ -3,7 +3,7 @@
 -- started, and the run's critical path. Pure: events in, a table out; the HTML report draws it.
 local M = {}
 
-local FINAL = {succeeded = true, failed = true, cancelled = true, recovered = true, skipped = true}
+local FINAL = require("moonship.events").FINAL
 local EPSILON = 0.05   -- seconds: event times that close count as the same moment
 
 -- timeline.build(events) -> run

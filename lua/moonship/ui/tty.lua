@@ -34,7 +34,7 @@ local STYLE = {
   skipped = "2", dim = "2", bold = "1", halt = "1;31", head = "1",
 }
 
-local FINAL = {succeeded = true, failed = true, cancelled = true, recovered = true, skipped = true}
+local FINAL = require("moonship.events").FINAL
 
 -- ---- terminal text -----------------------------------------------------------------------
 
@@ -267,11 +267,11 @@ function View:event(ev)
     local rec = task_rec(self, ev.task)
     local msg = ev.message and M.sanitize(ev.message)
     rec.detail = msg
-    if msg and msg:find("^job running") then
+    if ev.phase == "job_running" then
       rec.job_since = rec.job_since or ev.t
     end
     if FINAL[rec.state] then
-      rec.settling = msg ~= nil and msg:find("^settle check") ~= nil
+      rec.settling = ev.settling == true
       if msg and not rec.settling then rec.after = msg end
     end
   elseif e == "task_finished" then
@@ -281,7 +281,7 @@ function View:event(ev)
     rec.step = ev.step or rec.step
     rec.attempt = ev.attempt or rec.attempt
     rec.message = ev.message and M.sanitize(ev.message)
-    rec.reason = ev.reason
+    rec.reason, rec.restarts = ev.reason, ev.restarts
     if ev.logs and #ev.logs > 0 then
       rec.logs = ev.logs
       if self.logs ~= "none" then
@@ -331,9 +331,8 @@ local function detail(self, rec, now)
   if rec.state == "failed" then
     local last = rec.logs and rec.logs[#rec.logs]
     if last then
-      local restarts = msg:match("%(restart (%d+)%)")
-      if rec.reason == "CrashLoopBackOff" and restarts then
-        msg = fmt("CrashLoopBackOff (restart %s): %s", restarts, M.sanitize(last))
+      if rec.reason == "CrashLoopBackOff" and rec.restarts then
+        msg = fmt("CrashLoopBackOff (restart %d): %s", rec.restarts, M.sanitize(last))
       else
         msg = msg .. ": " .. M.sanitize(last)
       end
