@@ -39,6 +39,8 @@ function M.new(opts)
                                -- thousands of tasks must not hold them all in memory
     run = events.state(),      -- each task's state, from the events, for the snapshot
   }, Journal)
+  -- journal.tasks (id -> record) and journal.order (ids) as the Lua API has always given them
+  self.tasks, self.order = self.run.tasks, self.run.order
   if self.dir then
     fs.mkdir_p(self.dir) -- a failure shows at the open below
     self.path = fmt("%s/%s.jsonl", self.dir, self.run_id)

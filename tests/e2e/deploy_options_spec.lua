@@ -103,9 +103,9 @@ describe("moonship deploy options", function()
     local code, ev, stderr = deploy(sim, {dir .. "/moonship.yaml", "-w", "up", "--dry-run"})
     assert.equal(0, code, stderr)
     assert.is_true(ev[1].dry_run)
-    local ok, out = sim:kubectl("get", "deployments", "-o", "name")
-    assert.is_true(ok)
-    assert.equal("", out)
+    local status, list = sim:get_json("/apis/apps/v1/namespaces/default/deployments")
+    assert.equal(200, status)
+    assert.same({}, list.items)
   end)
 
   it("release.remove_environment deletes what the app owns and waits until it is gone", function()
@@ -121,13 +121,20 @@ spec:
     metadata: {labels: {app: other}}
     spec: {containers: [{name: main, image: nginx}]}
 ]])
-    assert.is_true((sim:kubectl("apply", "--server-side", "-f", other)))
+    assert.equal(201, (sim:apply("/apis/apps/v1/namespaces/default/deployments/other", proc.read_file(other))))
     local code, ev = deploy(sim, {dir .. "/moonship.yaml", "-w", "teardown"})
     assert.equal(0, code)
     assert.equal("succeeded", final_state(ev, "release.remove_environment"))
-    local ok, out = sim:kubectl("get", "deployments,services", "-o", "name")
-    assert.is_true(ok)
-    assert.equal("deployment.apps/other\n", (out:gsub("service/kubernetes\n", "")))
+    local names = {}
+    for _, list_of in ipairs {{"Deployment", "/apis/apps/v1/namespaces/default/deployments"},
+                              {"Service", "/api/v1/namespaces/default/services"}} do
+      local status, list = sim:get_json(list_of[2])
+      assert.equal(200, status)
+      for _, item in ipairs(list.items) do
+        if item.metadata.name ~= "kubernetes" then names[#names + 1] = list_of[1] .. "/" .. item.metadata.name end
+      end
+    end
+    assert.same({"Deployment/other"}, names)
   end)
 
   it("a step timeout fails the tasks still running", function()

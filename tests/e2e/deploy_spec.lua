@@ -111,9 +111,9 @@ return {
     local journal = stderr:match("journal (%S+%.jsonl)") or
       io.popen("ls " .. dir .. "/.moonship/runs/*.jsonl"):read("l")
     assert.truthy(journal)
-    local ok, out = sim:kubectl("get", "configmap", "moonship-run-shop-deploy", "-o", "jsonpath={.data.run\\.json}")
-    assert.is_true(ok)
-    local snap = json.decode(out)
+    local status, cm = sim:get_json("/api/v1/namespaces/default/configmaps/moonship-run-shop-deploy")
+    assert.equal(200, status)
+    local snap = json.decode(cm.data["run.json"])
     assert.equal("halted", snap.state)
 
     -- Fix the scenario: a new kubesim would lose the cluster state, so the same one is given a
@@ -322,9 +322,9 @@ return {
     assert.equal("failed", failed.state)
     assert.matches("deliberate failure", failed.message)
     assert.matches("stack traceback", failed.message)
-    local ok, out = sim:kubectl("get", "configmap", "notified", "-o", "jsonpath={.data.run}")
-    assert.is_true(ok)
-    assert.equal(find(ev, {event = "run_started"}).run, out)
+    local status, cm = sim:get_json("/api/v1/namespaces/default/configmaps/notified")
+    assert.equal(200, status)
+    assert.equal(find(ev, {event = "run_started"}).run, cm.data.run)
   end)
 
   it("uses an Argo CD health.lua script for a CRD's readiness", function()

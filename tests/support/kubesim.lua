@@ -163,6 +163,21 @@ function Sim:request(method, path, opts)
   return code, read_file(self.dir .. "/body") or "", read_file(self.dir .. "/headers") or ""
 end
 
+-- GET path: the status code and the decoded JSON body (what the tests check the server holds
+-- with, where kubectl may not be built).
+function Sim:get_json(path)
+  local code, body = self:request("GET", path)
+  return code, json.decode(body)
+end
+
+-- Server-side apply of a YAML (or JSON) manifest to path, as kubectl apply --server-side does:
+-- the status code and the decoded answer.
+function Sim:apply(path, manifest, manager)
+  local code, body = self:request("PATCH", path .. "?fieldManager=" .. (manager or "test"),
+    {body = manifest, headers = {["Content-Type"] = "application/apply-patch+yaml"}})
+  return code, json.decode(body)
+end
+
 -- Decodes a JSON body (or returns nil, err).
 function M.decode(text)
   local v, _, err = json.decode(text)
