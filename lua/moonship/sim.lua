@@ -28,12 +28,14 @@ end
 function M.start(opts)
   opts = opts or {}
   local dir, own_dir = opts.dir, false
-  if not dir then
-    dir, own_dir = os.tmpname(), true -- a fresh name (the file it creates makes way for the folder)
-    os.remove(dir)
+  if dir then
+    local ok, merr = fs.mkdir_p(dir)
+    if not ok then return nil, merr end
+  else
+    local made, merr = fs.mkdtemp("moonship-sim-")
+    if not made then return nil, merr end
+    dir, own_dir = made, true
   end
-  local ok, merr = fs.mkdir_p(dir)
-  if not ok then return nil, merr end
   local kubeconfig = dir .. "/kubeconfig"
   local function remove_dir()
     os.remove(kubeconfig)

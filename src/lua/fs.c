@@ -1,10 +1,12 @@
 /* moonship.core.fs: what moonship needs of the file system and Lua's io lacks.
  *   fs.mkdir_p(path [, mode]) -> true | nil, message   (like mkdir -p, without a shell)
- *   fs.list(dir) -> {name, ...} (sorted, without . and ..) | nil, message */
+ *   fs.list(dir) -> {name, ...} (sorted, without . and ..) | nil, message
+ *   fs.mkdtemp(prefix) -> path | nil, message   (a new private folder: $TMPDIR/<prefix>XXXXXX) */
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -90,8 +92,29 @@ static int l_fs_list(lua_State *L)
     return 1;
 }
 
+/* fs.mkdtemp(prefix) -> path | nil, message. A new folder only this user can enter, in $TMPDIR
+ * (else /tmp), named prefix and six random characters. Never yields. */
+static int l_fs_mkdtemp(lua_State *L)
+{
+    const char *prefix = luaL_checkstring(L, 1);
+    const char *dir = getenv("TMPDIR");
+    if (dir == NULL || *dir == '\0')
+        dir = "/tmp";
+    size_t len = strlen(dir) + 1 + strlen(prefix) + sizeof "XXXXXX";
+    char *path = lua_newuserdatauv(L, len, 0); /* Lua-owned: freed even if a push raises */
+    snprintf(path, len, "%s/%sXXXXXX", dir, prefix);
+    if (mkdtemp(path) == NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, path);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"mkdir_p", l_fs_mkdir_p},
+    {"mkdtemp", l_fs_mkdtemp},
     {"list", l_fs_list},
     {NULL, NULL},
 };

@@ -196,19 +196,21 @@ return {
 end)
 
 describe("--sim leaves nothing behind", function()
-  local function sim_folders()
-    local p = io.popen("find /tmp -maxdepth 2 -name kubeconfig -path '/tmp/lua_*' 2>/dev/null | sort")
-    local out = p:read("a")
-    p:close()
-    return out
-  end
-
   it("no kubeconfig folder is left per run", function()
-    local dir = setup(NO_HOOKS)
-    local before = sim_folders()
-    local code = sim_deploy(dir, "web")
-    assert.equal(0, code)
-    assert.equal(before, sim_folders())
+    -- the hook says where the run's kubeconfig is: in a folder of its own under $TMPDIR
+    local dir = setup([[
+return {
+  tasks = {lua = function() return true end},
+  before_workflow = function(ctx) ctx.log("kubeconfig %s", ctx.kube.cfg.source[1]) end,
+}
+]])
+    local tmp = proc.tmpdir()
+    local r = proc.run {proc.moonship, "deploy", dir .. "/moonship.yaml", "-w", "web", "--sim", "--time-scale", "0.01",
+                        "-o", "json", env = {TMPDIR = tmp}}
+    assert.equal(0, r.code, r.stderr)
+    local kubeconfig = r.stdout:match('"message":"kubeconfig ([^"]+)"')
+    assert.equal(tmp .. "/moonship-sim-", kubeconfig:sub(1, #tmp + 14))
+    assert.equal("", io.popen("ls -A " .. proc.quote(tmp)):read("a"))
   end)
 end)
 
