@@ -201,6 +201,93 @@ function Sim:stop()
 end
 
 ---------------------------------------------------------------------------------------------
+-- The real control plane (tests/realcluster, docs/realcluster.md), one per run: etcd,
+-- kube-apiserver, the controller manager, the scheduler and the simulated nodes, all in one
+-- process. H.realcluster is its binary: $MOONSHIP_REALCLUSTER, else the build directory's
+-- (scripts/real-cluster --build-only), else build/'s.
+
+H.realcluster = os.getenv("MOONSHIP_REALCLUSTER")
+if not H.realcluster or H.realcluster == "" then
+  H.realcluster = (os.getenv("MOONSHIP_BUILD_DIR") or (H.source_dir .. "/build")) .. "/realcluster/realcluster"
+  if not H.exists(H.realcluster) and H.exists(H.source_dir .. "/build/realcluster/realcluster") then
+    H.realcluster = H.source_dir .. "/build/realcluster/realcluster"
+  end
+end
+
+local clock_ticks
+-- CPU seconds (user + system, all threads) of process pid so far, from /proc/PID/stat.
+function H.proc_cpu_s(pid)
+  if not clock_ticks then
+    local p = io.popen("getconf CLK_TCK 2>/dev/null")
+    clock_ticks = tonumber(p and p:read("l") or "") or 100
+    if p then p:close() end
+  end
+  local stat = H.read("/proc/" .. pid .. "/stat")
+  if not stat then return nil end
+  -- the fields after "(comm)": state is field 3, utime 14, stime 15
+  local f = {}
+  for x in stat:match("%) (.*)$"):gmatch("%S+") do f[#f + 1] = x end
+  return (tonumber(f[12]) + tonumber(f[13])) / clock_ticks
+end
+
+local Cluster = setmetatable({}, {__index = Sim})
+Cluster.__index = Cluster
+
+-- H.start_cluster{dir=, scenario=, time_scale=, seed=, max_pods=, binary=} -> cluster (url,
+-- kubeconfig, pid); a Sim otherwise (stop). Its parent is this process: it dies with it.
+function H.start_cluster(o)
+  os.execute("mkdir -p " .. q(o.dir))
+  local kc = o.dir .. "/kubeconfig"
+  local log = o.dir .. "/realcluster.log"
+  local argv = {"sh", "-c", 'exec "$@" 2>>' .. q(log), "sh", o.binary or H.realcluster, "--kubeconfig-out", kc,
+                "--time-scale", tostring(o.time_scale), "--seed", tostring(o.seed or 1),
+                "--max-pods", tostring(o.max_pods or 250)}
+  if o.scenario then argv[#argv + 1] = "--scenario" argv[#argv + 1] = o.scenario end
+  local p = assert(process.spawn {argv = argv, stdout = "pipe", stderr = "inherit", kill_on_close = "TERM"})
+  local line = sched.timeout(120, function() return p:read_line() end)
+  local url = line and line:match("listening on (%S+)")
+  if not url then
+    p:kill("KILL")
+    p:wait()
+    error("realcluster did not start: " .. tostring(line) .. " " .. (H.read(log) or ""):sub(-2000))
+  end
+  local self = setmetatable({proc = p, url = url, kubeconfig = kc, dir = o.dir, pid = p:pid(), log = log}, Cluster)
+  self.drain = sched.spawn(function() while p:read_line() do end end)
+  -- /metrics is read as the admin of the kubeconfig's client-certificate context: the bench's
+  -- own requests never go through the bearer-token authenticator, whose cache counts the tool's
+  self.admin = assert(require("moonship.kube").connect {kubeconfig = kc, context = "realcluster-cert", qps = 0})
+  return self
+end
+
+function Cluster:cpu_s() return H.proc_cpu_s(self.pid) end
+
+-- The counters of kube-apiserver's /metrics that the bench reads: requests_total (the sum of
+-- apiserver_request_total: every request the server counted, whoever made it), by_verb, and
+-- token_requests (authentication_token_cache_request_total, hit + miss: one per request that
+-- authenticated with a bearer token; only the kubeconfig's user does here).
+function Cluster:metrics()
+  local r, err = self.admin:request("GET", "/metrics", nil, {accept = "text/plain"})
+  if not r then error("realcluster /metrics: " .. tostring(err), 0) end
+  local m = {requests_total = 0, token_requests = 0, by_verb = {}}
+  for line in r.body:gmatch("[^\n]+") do
+    if line:sub(1, 24) == "apiserver_request_total{" then
+      local v = tonumber(line:match("} (%S+)$")) or 0
+      local verb = line:match('verb="([^"]*)"') or "?"
+      m.requests_total = m.requests_total + v
+      m.by_verb[verb] = (m.by_verb[verb] or 0) + v
+    elseif line:sub(1, 40) == "authentication_token_cache_request_total" then
+      m.token_requests = m.token_requests + (tonumber(line:match("} (%S+)$")) or 0)
+    end
+  end
+  return m
+end
+
+function Cluster:stop()
+  if self.admin then self.admin:close() self.admin = nil end
+  Sim.stop(self)
+end
+
+---------------------------------------------------------------------------------------------
 -- Children.
 
 -- Runs the command given as its arguments and writes bash's `times` to the file $0: the CPU
