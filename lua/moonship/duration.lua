@@ -26,11 +26,12 @@ end
 
 -- duration.format(seconds) -> "4.2s", "12s", "3m05s": how plans and reports show a duration.
 function M.format(x)
-  if x >= 60 then
+  local tenths = math.floor(x * 10 + 0.5) / 10
+  if tenths >= 60 then -- 59.96 s is a minute, not "60s"
     local whole = math.floor(x + 0.5)
     return ("%dm%02ds"):format(whole // 60, whole % 60)
   end
-  return ("%gs"):format(math.floor(x * 10 + 0.5) / 10)
+  return ("%gs"):format(tenths)
 end
 
 return M
