@@ -14,11 +14,6 @@ local H = {}
 H.source_dir = os.getenv("MOONSHIP_SOURCE_DIR") or "."
 H.moonship = os.getenv("MOONSHIP_BIN") or (H.source_dir .. "/build/moonship")
 H.kubesim = os.getenv("MOONSHIP_KUBESIM") or (H.source_dir .. "/build/moonship-kubesim")
--- The peer's kubectl: the real control plane's release (scripts/real-cluster --build-only)
-H.kubectl = os.getenv("MOONSHIP_KUBECTL")
-if not H.kubectl or H.kubectl == "" then
-  H.kubectl = (os.getenv("MOONSHIP_BUILD_DIR") or (H.source_dir .. "/build")) .. "/realcluster/kubectl"
-end
 H.time = "/usr/bin/time"
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -29,6 +24,20 @@ function H.exists(path)
   if f then f:close() return true end
   return false
 end
+
+-- A binary of scripts/real-cluster --build-only: in the build directory, else in build/ (where
+-- the script puts it unless told otherwise, e.g. beside an ASan build in build-asan/).
+function H.realcluster_binary(name)
+  local path = (os.getenv("MOONSHIP_BUILD_DIR") or (H.source_dir .. "/build")) .. "/realcluster/" .. name
+  if not H.exists(path) and H.exists(H.source_dir .. "/build/realcluster/" .. name) then
+    path = H.source_dir .. "/build/realcluster/" .. name
+  end
+  return path
+end
+
+-- The peer's kubectl: the real control plane's release
+H.kubectl = os.getenv("MOONSHIP_KUBECTL")
+if not H.kubectl or H.kubectl == "" then H.kubectl = H.realcluster_binary("kubectl") end
 
 function H.write(path, text)
   local f = assert(io.open(path, "wb"))
@@ -207,12 +216,7 @@ end
 -- (scripts/real-cluster --build-only), else build/'s.
 
 H.realcluster = os.getenv("MOONSHIP_REALCLUSTER")
-if not H.realcluster or H.realcluster == "" then
-  H.realcluster = (os.getenv("MOONSHIP_BUILD_DIR") or (H.source_dir .. "/build")) .. "/realcluster/realcluster"
-  if not H.exists(H.realcluster) and H.exists(H.source_dir .. "/build/realcluster/realcluster") then
-    H.realcluster = H.source_dir .. "/build/realcluster/realcluster"
-  end
-end
+if not H.realcluster or H.realcluster == "" then H.realcluster = H.realcluster_binary("realcluster") end
 
 local clock_ticks
 -- CPU seconds (user + system, all threads) of process pid so far, from /proc/PID/stat.
