@@ -4,13 +4,13 @@
 
 _moonship_options() {
     case "$1" in
-        deploy) echo "-w --workflow --env -n --namespace --context --kubeconfig --hooks
+        deploy) echo "-w --workflow --env --image --domain -n --namespace --context --kubeconfig --hooks
             --concurrency --qps --burst --timeout --settle --dry-run --resume -o --output --logs --color
             --sim --scenario --time-scale --journal-dir --report -h --help" ;;
-        plan) echo "-w --workflow --env --hooks -f --format --ascii --width --concurrency -h --help" ;;
+        plan) echo "-w --workflow --env --image --domain --hooks -f --format --ascii --width --concurrency -h --help" ;;
         report) echo "-o --output -h --help" ;;
-        validate) echo "-w --workflow -e --env -n --namespace --hooks -h --help" ;;
-        render) echo "-w --workflow -e --env -n --namespace --hooks --run-id -h --help" ;;
+        validate) echo "-w --workflow -e --env -n --namespace --hooks --image --domain -h --help" ;;
+        render) echo "-w --workflow -e --env -n --namespace --hooks --run-id --image --domain -h --help" ;;
         run | version) echo "-h --help" ;;
     esac
 }
@@ -64,7 +64,7 @@ _moonship() {
         --context)
             mapfile -t COMPREPLY < <(compgen -W "$(kubectl config get-contexts -o name 2>/dev/null)" -- "$cur")
             return ;;
-        -n | --namespace | --env | -e | --concurrency | --qps | --burst | --timeout | --settle | --time-scale | --width | --run-id)
+        -n | --namespace | --env | -e | --image | --domain | --concurrency | --qps | --burst | --timeout | --settle | --time-scale | --width | --run-id)
             return ;;
         --hooks)
             mapfile -t COMPREPLY < <(compgen -f -X '!*.lua' -- "$cur"; compgen -d -- "$cur")

@@ -28,8 +28,9 @@ function out.run(fn, ...)
 end
 M.out = out
 
--- Parses argv against a list of option specs {long=, short=, arg=<metavar or nil>, help=}.
--- Returns opts (long name -> value or true) and the positional arguments, or nil and a message.
+-- Parses argv against a list of option specs {long=, short=, arg=<metavar or nil>, help=,
+-- many=true}. Returns opts (long name -> value or true; for a `many` option, the list of its
+-- values in the order given) and the positional arguments, or nil and a message.
 -- "--" ends the options; options after positionals are allowed unless stop_at_positional.
 function M.parse_options(specs, argv, stop_at_positional)
   local by_name = {}
@@ -56,7 +57,13 @@ function M.parse_options(specs, argv, stop_at_positional)
             return nil, string.format("option '%s' needs a value (%s)", name, spec.arg)
           end
         end
-        opts[spec.long] = value
+        if spec.many then
+          local list = opts[spec.long] or {}
+          list[#list + 1] = value
+          opts[spec.long] = list
+        else
+          opts[spec.long] = value
+        end
       elseif value ~= nil then
         return nil, string.format("option '%s' takes no value", name)
       else

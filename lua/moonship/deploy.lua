@@ -24,8 +24,12 @@ function M.settings_from_cli(opts, args)
     dry_run = opts["dry-run"] or false, resume = opts.resume or false,
     output = opts.output or "text", logs = opts.logs or "all",
     sim = opts.sim or false, scenario = opts.scenario, journal_dir = opts["journal-dir"],
+    domain = opts.domain,
   }
   if #args > 1 then return nil, "more than one template given: " .. table.concat(args, " ") end
+  local images, ierr = template.parse_images(opts.image)
+  if not images then return nil, ierr end
+  s.images = images
   if not s.workflow then return nil, "missing -w WORKFLOW" end
   if s.output ~= "text" and s.output ~= "json" then return nil, "--output must be text or json" end
   if s.logs ~= "all" and s.logs ~= "failed" and s.logs ~= "none" then return nil, "--logs must be all, failed or none" end
@@ -119,7 +123,8 @@ local function preflight(client, namespace, dry_run)
 end
 
 -- Loads hooks and template and picks the workflow. Returns model, workflow, hooks, warnings
--- or nil, {messages}.
+-- or nil, {messages}; a workflow that needs what the template lacks (an --image, a chart's
+-- directory) is such an error, unless s.for_plan.
 function M.load(s)
   local path = s.template or template.find(".")
   if not path then
@@ -130,7 +135,8 @@ function M.load(s)
   local hooks, herr = hooks_mod.load(hooks_path)
   if not hooks then return nil, {herr} end
   local model, problems, more_warnings = template.load(path, {env = s.env, namespace = M.namespace_hint(s),
-                                               custom_kinds = hooks:custom_kinds(), hooks = hooks_path})
+                                               custom_kinds = hooks:custom_kinds(), hooks = hooks_path,
+                                               images = s.images, domain = s.domain})
   if not model then
     local msgs = {}
     for _, w in ipairs(more_warnings or {}) do msgs[#msgs + 1] = template.format_message(w) end
@@ -145,6 +151,15 @@ function M.load(s)
   end
   local wf, werr = template.workflow(model, s.workflow)
   if not wf then return nil, {tostring(werr and (werr.text or werr) or ("no workflow " .. s.workflow))} end
+  -- What validate only warns about stops a deploy whose workflow needs it.
+  local blocked = s.for_plan and {} or template.undeployable(model, wf)
+  if #blocked > 0 then
+    local msgs, said = {}, {}
+    for _, b in ipairs(blocked) do said[b.warning] = true end
+    for _, w in ipairs(warnings) do if not said[w] then msgs[#msgs + 1] = w end end
+    for _, b in ipairs(blocked) do msgs[#msgs + 1] = b.text end
+    return nil, msgs
+  end
   return model, wf, hooks, warnings
 end
 

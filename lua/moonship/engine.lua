@@ -163,11 +163,47 @@ local function drain_logs(watcher, streams)
   for _, t in ipairs(streams) do t:cancel("job finished") end
 end
 
+-- charts.<name>: `helm upgrade --install --wait` of the chart into the run's namespace, on the
+-- run's cluster (the kubeconfig files and context the client uses), as a child process of the
+-- scheduler: cancelling the task (a halt, a step timeout, a signal) ends helm.
+function Run:install_chart(task, chart)
+  local timeout = self:task_timeout(task)
+  local argv = {"helm", "upgrade", "--install", chart.release, chart.directory,
+    "--namespace", self.namespace, "--wait", "--timeout", fmt("%ds", timeout)}
+  if chart.values then table.move({"--values", chart.values}, 1, 2, #argv + 1, argv) end
+  local cfg = self.client and self.client.cfg
+  if cfg and cfg.context then table.move({"--kube-context", cfg.context}, 1, 2, #argv + 1, argv) end
+  if self.dry_run then argv[#argv + 1] = "--dry-run=server" end
+  local env_extra
+  if cfg and cfg.source and #cfg.source > 0 then env_extra = {KUBECONFIG = table.concat(cfg.source, ":")} end
+  self:emit {event = "task_progress", task = task.id, step = task.step, message = table.concat(argv, " ")}
+  -- helm's own --timeout ends it first; this only guards against a helm that hangs.
+  local r, err = require("moonship.process").run {argv = argv, env_extra = env_extra, timeout = timeout + 30}
+  if not r then
+    if tostring(err):find("ENOENT", 1, true) then
+      return nil, "helm is not on PATH: charts are installed with helm upgrade --install (install helm, or define tasks.charts in a hooks file)", {}
+    end
+    return nil, err, {}
+  end
+  for _, stream in ipairs {r.stdout, r.stderr} do
+    for line in stream:gmatch("[^\n]+") do
+      self:emit {event = "log", task = task.id, step = task.step, message = line}
+    end
+  end
+  if r.code ~= 0 then
+    local last = r.stderr:gsub("%s+$", ""):match("([^\n]*)$")
+    return nil, fmt("helm upgrade --install %s %s%s", chart.release,
+      r.code and ("exited with code " .. r.code) or ("was killed by signal " .. tostring(r.signal)),
+      last ~= "" and (": " .. last) or ""), {}
+  end
+  return true, {}
+end
+
 -- Runs what a task does, once. Returns true, details or nil, message, details.
 function Run:perform(task, ctx)
   local kind, model = task.kind, self.model
-  if kind == "services" or kind == "jobs" or kind == "manifests" then
-    local manifests = require "moonship.manifests"
+  local manifests = require "moonship.manifests"
+  if manifests.APPLIED_KINDS[kind] then
     local objects = manifests.for_task(model, task, {run_id = self.run_id, namespace = self.namespace,
                                                      attempt = task.attempt})
     local live, err = self:apply_all(task, objects)
@@ -218,6 +254,9 @@ function Run:perform(task, ctx)
     return true, {objects = live}
   elseif kind == "release" and task.name == "remove_environment" then
     return self:remove_environment(task)
+  elseif kind == "charts" and model.by_name.charts and model.by_name.charts[task.name]
+      and not self.hooks:custom_kinds().charts then
+    return self:install_chart(task, model.by_name.charts[task.name])
   else
     local ok, err = self.hooks:run_task(kind, ctx, task.name, task.spec or model.custom and model.custom[task.id])
     if not ok then return nil, err, {} end
@@ -231,6 +270,7 @@ local REMOVABLE = {
   {"apps/v1", "Deployment"}, {"apps/v1", "StatefulSet"}, {"apps/v1", "DaemonSet"},
   {"batch/v1", "Job"}, {"v1", "Service"}, {"v1", "ConfigMap"}, {"v1", "Secret"},
   {"networking.k8s.io/v1", "Ingress"}, {"v1", "PersistentVolumeClaim"},
+  {"batch/v1", "CronJob"}, {"v1", "ServiceAccount"},
 }
 
 function Run:remove_environment(task)

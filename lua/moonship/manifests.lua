@@ -1,5 +1,7 @@
 -- Kubernetes objects for the tasks of a template model: a service is a Deployment (plus a
--- Service for its ports), a job a Job with a per-run name, a `manifests` entry its own objects.
+-- Service for its ports, an Ingress for its hostnames, and the ServiceAccount and shared
+-- volumes' PersistentVolumeClaims it uses), a job a Job with a per-run name, a cron job a
+-- CronJob, a `manifests` entry its own objects.
 -- Objects are fresh Lua tables, ready for server-side apply.
 --   manifests.for_task(model, task, {run_id=, namespace=, attempt=}) -> {object...}
 --   manifests.all(model, opts) / manifests.for_workflow(model, workflow, opts) -> {object...}
@@ -131,6 +133,10 @@ local function volumes(unit)
   return list_or_nil(vols), list_or_nil(mounts)
 end
 
+local function pod_account(unit)
+  return unit.service_account
+end
+
 local function container(unit, name)
   local vols, mounts = volumes(unit)
   local c = {
@@ -196,13 +202,80 @@ function M.service_objects(model, svc, opts)
       -- No run id here: a label that changes every run would roll the pods every run.
       template = {
         metadata = {labels = M.labels(model, name, "service")},
-        spec = {containers = json_array {c}, nodeSelector = node_selector(svc), volumes = vols},
+        spec = {containers = json_array {c}, nodeSelector = node_selector(svc), volumes = vols,
+          serviceAccountName = pod_account(svc)},
       },
     },
   }
-  local objects = {deployment}
-  if svc.ports and #svc.ports > 0 then objects[2] = service_object(model, svc, name, opts) end
+  -- What the pods use comes first: a pod whose claim or account is missing does not start.
+  local objects = {}
+  if svc.account then objects[#objects + 1] = M.account_object(model, svc.account, opts) end
+  local claimed = {}
+  for _, v in ipairs(svc.volumes or {}) do
+    if v.shared and not claimed[v.shared.name] then
+      claimed[v.shared.name] = true
+      objects[#objects + 1] = M.claim_object(model, v.shared, opts)
+    end
+  end
+  objects[#objects + 1] = deployment
+  if svc.ports and #svc.ports > 0 then objects[#objects + 1] = service_object(model, svc, name, opts) end
+  if svc.hostnames and #svc.hostnames > 0 then objects[#objects + 1] = M.ingress_object(model, svc, opts) end
   return objects
+end
+
+-- A path Kubernetes takes as a Prefix; anything else (a regular expression of ReleaseHub's
+-- rules) is left to the ingress controller.
+local function path_type(path)
+  return path:match("^/[%w%-%._~/]*$") and "Prefix" or "ImplementationSpecific"
+end
+
+-- A service's Ingress: one rule per host, its paths to the service's first port.
+function M.ingress_object(model, svc, opts)
+  opts = opts or {}
+  local name = svc.k8s_name or svc.name
+  local meta = metadata(model, name, opts, M.labels(model, name, "service"))
+  for k, v in pairs(model.ingress_annotations or {}) do
+    meta.annotations = meta.annotations or {}
+    meta.annotations[k] = v
+  end
+  local rules, by_host = {}, {}
+  for _, route in ipairs(svc.hostnames) do
+    local rule = by_host[route.host]
+    if not rule then
+      rule = {host = route.host, http = {paths = json_array {}}}
+      by_host[route.host] = rule
+      rules[#rules + 1] = rule
+    end
+    local paths = rule.http.paths
+    paths[#paths + 1] = {path = route.path, pathType = path_type(route.path),
+      backend = {service = {name = name, port = {number = svc.ports[1].port}}}}
+  end
+  return {apiVersion = "networking.k8s.io/v1", kind = "Ingress", metadata = meta,
+    spec = {rules = json_array(rules)}}
+end
+
+-- A shared volume's PersistentVolumeClaim.
+function M.claim_object(model, vol, opts)
+  opts = opts or {}
+  local name = vol.k8s_name or vol.name
+  return {
+    apiVersion = "v1", kind = "PersistentVolumeClaim",
+    metadata = metadata(model, name, opts, M.labels(model, name, "volume")),
+    spec = {accessModes = json_array {vol.access_mode or "ReadWriteOnce"},
+      resources = {requests = {storage = vol.size}}, storageClassName = vol.storage_class},
+  }
+end
+
+-- A service account, annotated with its cloud role for EKS or GKE.
+function M.account_object(model, account, opts)
+  opts = opts or {}
+  local name = account.k8s_name or account.name
+  local meta = metadata(model, name, opts, M.labels(model, name, "service-account"))
+  if account.annotation then
+    meta.annotations = meta.annotations or {}
+    meta.annotations[account.annotation] = account.cloud_role
+  end
+  return {apiVersion = "v1", kind = "ServiceAccount", metadata = meta}
 end
 
 -- The name of a job's Job in a run: <job>-<short run id>, and -<attempt> from the second
@@ -232,10 +305,43 @@ function M.job_object(model, job, opts)
       ttlSecondsAfterFinished = M.JOB_TTL_SECONDS,
       template = {
         metadata = {labels = pod_labels},
-        spec = {restartPolicy = "Never", containers = json_array {c}, nodeSelector = node_selector(job)},
+        spec = {restartPolicy = "Never", containers = json_array {c}, nodeSelector = node_selector(job),
+          serviceAccountName = pod_account(job)},
       },
     },
   }
+end
+
+-- A cron job's CronJob: its Jobs as a job's (backoffLimit 0 unless backoff_limit).
+function M.cron_job_object(model, cron, opts)
+  opts = opts or {}
+  local name = cron.k8s_name or cron.name
+  local c = container(cron, name)
+  return {
+    apiVersion = "batch/v1", kind = "CronJob",
+    metadata = metadata(model, name, opts, M.labels(model, name, "cron-job")),
+    spec = {
+      schedule = cron.schedule, concurrencyPolicy = cron.concurrency_policy,
+      jobTemplate = {
+        metadata = {labels = M.labels(model, name, "cron-job")},
+        spec = {
+          backoffLimit = cron.backoff_limit or M.DEFAULT_BACKOFF_LIMIT,
+          activeDeadlineSeconds = cron.completed_timeout,
+          template = {
+            metadata = {labels = M.labels(model, name, "cron-job")},
+            spec = {restartPolicy = "Never", containers = json_array {c}, nodeSelector = node_selector(cron),
+              serviceAccountName = pod_account(cron)},
+          },
+        },
+      },
+    },
+  }
+end
+
+-- A job or cron job's objects: its ServiceAccount first, when the template defines it.
+local function with_account(model, unit, obj, opts)
+  if unit.account then return {M.account_object(model, unit.account, opts), obj} end
+  return {obj}
 end
 
 -- A copy that keeps the JSON marks of loaded YAML (so [] and {} stay apart).
@@ -272,7 +378,10 @@ function M.manifest_objects(model, manifest, opts)
   return out
 end
 
--- The objects a task applies; tasks that apply nothing (release.*, custom kinds) give {}.
+-- The task kinds whose objects a task applies and waits for.
+M.APPLIED_KINDS = {services = true, jobs = true, cron_jobs = true, manifests = true}
+
+-- The objects a task applies; tasks that apply nothing (release.*, charts, custom kinds) give {}.
 function M.for_task(model, task, opts)
   local kind, name = task.kind, task.name
   if kind == "services" then
@@ -282,7 +391,11 @@ function M.for_task(model, task, opts)
   elseif kind == "jobs" then
     local job = model.by_name.jobs[name]
     assert(job, "manifests: unknown job " .. tostring(name))
-    return {M.job_object(model, job, opts)}
+    return with_account(model, job, M.job_object(model, job, opts), opts)
+  elseif kind == "cron_jobs" then
+    local cron = model.by_name.cron_jobs[name]
+    assert(cron, "manifests: unknown cron job " .. tostring(name))
+    return with_account(model, cron, M.cron_job_object(model, cron, opts), opts)
   elseif kind == "manifests" then
     local m = model.by_name.manifests[name]
     assert(m, "manifests: unknown manifest " .. tostring(name))
@@ -295,20 +408,36 @@ local function append(list, objects)
   for _, o in ipairs(objects) do list[#list + 1] = o end
 end
 
--- Every object of the template: services, then jobs, then raw manifests, in file order.
+-- Every object of the template: services, then jobs, cron jobs, then raw manifests, in file
+-- order; a shared volume or a service account used by several appears once.
 function M.all(model, opts)
-  local out = {}
-  for _, svc in ipairs(model.services) do append(out, M.service_objects(model, svc, opts)) end
-  for _, job in ipairs(model.jobs) do append(out, {M.job_object(model, job, opts)}) end
+  local out, seen = {}, {}
+  local function add(objects)
+    for _, o in ipairs(objects) do
+      local key = o.kind .. "/" .. o.metadata.name
+      if not seen[key] then seen[key] = true; out[#out + 1] = o end
+    end
+  end
+  for _, svc in ipairs(model.services) do add(M.service_objects(model, svc, opts)) end
+  for _, job in ipairs(model.jobs) do add(with_account(model, job, M.job_object(model, job, opts), opts)) end
+  for _, cron in ipairs(model.cron_jobs or {}) do
+    add(with_account(model, cron, M.cron_job_object(model, cron, opts), opts))
+  end
   for _, m in ipairs(model.manifests) do append(out, M.manifest_objects(model, m, opts)) end
   return out
 end
 
--- The objects of a workflow's tasks, in step and task order.
+-- The objects of a workflow's tasks, in step and task order (a shared one once, where it is
+-- first applied).
 function M.for_workflow(model, workflow, opts)
-  local out = {}
+  local out, seen = {}, {}
   for _, step in ipairs(workflow.steps) do
-    for _, task in ipairs(step.tasks) do append(out, M.for_task(model, task, opts)) end
+    for _, task in ipairs(step.tasks) do
+      for _, o in ipairs(M.for_task(model, task, opts)) do
+        local key = o.kind .. "/" .. (o.metadata.namespace or "") .. "/" .. o.metadata.name
+        if not seen[key] then seen[key] = true; out[#out + 1] = o end
+      end
+    end
   end
   return out
 end

@@ -3,13 +3,17 @@
 -- builds the model the engine, `plan` and `render` consume.
 --   template.find(dir) -> path | nil, message
 --   template.load(path [, opts]) -> model, warnings | nil, errors, warnings
---     opts = {env=, namespace=, domain=, hooks= (path), custom_kinds = {kind=true} | fn(hooks_path)}
+--     opts = {env=, namespace=, domain=, hooks= (path), custom_kinds = {kind=true} | fn(hooks_path),
+--             images = {name -> image} (--image)}
+--     --env also picks the environment template of that name, merged over the template.
 --     The hooks file is opts.hooks, else the template's `hooks` key, else hooks.lua beside the
 --     template; custom task kinds are the caller's set plus, when the caller named no hooks file,
 --     the keys of that file's `tasks`.
 --     Defaults: env_id = opts.env or "local"; namespace = opts.namespace, else "<app>-<env>"
 --     with --env, else "default"; app = the `app` key, else the directory's name.
 --   template.workflow(model, name) -> workflow | nil, message
+--   template.undeployable(model, workflow) -> {message...}: what stops a deploy of it
+--   template.parse_images({"NAME=REF", ...}) -> {name -> ref} | nil, message
 -- Errors and warnings are lists of {file=, line=, col=, message=, severity=, text=} whose
 -- tostring is "file:line:col: message".
 local yaml = require "moonship.yaml"
@@ -18,6 +22,9 @@ local fields = require "moonship.template.fields"
 local envs = require "moonship.template.env"
 local units = require "moonship.template.units"
 local workflows = require "moonship.template.workflows"
+local environments = require "moonship.template.environments"
+local ingress = require "moonship.template.ingress"
+local sections = require "moonship.template.sections"
 
 local fmt, open = string.format, io.open
 local NULL = yaml.null
@@ -31,18 +38,22 @@ M.DEFAULT_HOOKS = "hooks.lua"
 
 local TOP_SCHEMA = {
   known = fields.set {"app", "domain", "resources", "services", "jobs", "workflows", "hooks",
-    "manifests", "parameters", "environment_templates", "context"},
+    "manifests", "parameters", "environment_templates", "context", "hostnames", "ingress", "rules",
+    "shared_volumes", "cron_jobs", "service_accounts", "charts", "builds", "infrastructure"},
   -- ReleaseHub bookkeeping: how the platform tracks the app, nothing to deploy.
   quiet = fields.set {"auto_deploy", "repo_name", "tracking_branch", "tracking_tag", "mode",
     "git_repo", "repo_id"},
-  unsupported = fields.set {"builds", "charts", "infrastructure", "hostnames", "ingress",
-    "shared_volumes", "app_imports", "rules", "cron_jobs", "sidecars", "notifications",
+  unsupported = fields.set {"app_imports", "sidecars", "notifications",
     "workspaces", "s3_volumes", "datasets", "routes", "development_environment",
-    "execution_type", "service_accounts", "node_selector", "default_instance_type"},
+    "execution_type", "node_selector", "default_instance_type"},
 }
--- Top-level sections whose entries a custom task kind of the same name may refer to
--- (charts.amundsen -> charts: [{name: amundsen, ...}]).
-local TASK_SECTIONS = {"charts", "infrastructure", "builds"}
+-- A YAML file with none of these is not an application template (a docker-compose or a
+-- ReleaseHub application export, say).
+local TEMPLATE_KEYS = {"services", "jobs", "workflows", "manifests"}
+-- Top-level sections whose entries a task of a hooks-defined kind of the same name gets as its
+-- spec (infrastructure.vpc -> infrastructure: [{name: vpc, ...}]; charts when the hooks file
+-- installs charts its own way).
+local TASK_SECTIONS = {"charts", "infrastructure"}
 
 local PARAMETER_SCHEMA = {known = fields.set {"name", "default"},
   quiet = fields.set {"type", "description", "options", "optional"}}
@@ -160,22 +171,6 @@ local function read_parameters(d, doc, vars)
   end
 end
 
-local function check_environment_templates(d, doc)
-  local list = fields.list(d, doc, "environment_templates")
-  for i, t in ipairs(list or {}) do
-    if not fields.is_map(t) then
-      d:error(diag.pos(list, i), "an environment template must be a mapping {name, ...} (got %s)",
-        fields.describe(t))
-    else
-      for k in pairs(t) do
-        if k ~= "name" then
-          d:warning(diag.pos(t, k), "unsupported key '%s' in an environment template (overrides per environment), ignored", k)
-        end
-      end
-    end
-  end
-end
-
 -- Reads a list section of named entries with reader(entry) -> unit; duplicates are errors.
 local function read_named_list(d, doc, key, reader, what)
   local list = fields.list(d, doc, key)
@@ -256,9 +251,11 @@ local function check_unit_placeholders(d, tbl, vars, warned)
 end
 
 -- The Release-provided variables moonship can know; mapping entries may refer to them.
+-- Each service with a hostname gives <SERVICE>_INGRESS_HOST and <SERVICE>_INGRESS_URL, as
+-- ReleaseHub sets them.
 local function release_vars(model)
-  return {RELEASE_ENV_ID = model.env_id, RELEASE_APP_NAME = model.app,
-    RELEASE_NAMESPACE = model.namespace, RELEASE_DOMAIN = model.domain}
+  return ingress.release_vars(model, {RELEASE_ENV_ID = model.env_id, RELEASE_APP_NAME = model.app,
+    RELEASE_NAMESPACE = model.namespace, RELEASE_DOMAIN = model.domain})
 end
 
 -- Builds each unit's env: file defaults, the file's list for the unit, the unit's own envs,
@@ -305,7 +302,7 @@ local function assemble_env(d, model, env_file, vars, services, jobs, placeholde
     apply_mapping(list)
     svc.env = list
   end
-  for _, job in ipairs(jobs) do
+  for _, job in ipairs(jobs) do -- jobs, then cron jobs
     local list
     if job.base then
       list = envs.copy(job.base.base_env)
@@ -478,12 +475,30 @@ function M.load(path, opts)
     return result(d)
   end
 
+  -- Keys that say what the file is, in the order written, for the message.
+  local is_template = false
+  for _, k in ipairs(TEMPLATE_KEYS) do is_template = is_template or doc[k] ~= nil end
+  if not is_template then
+    local keys = {}
+    for k in pairs(doc) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b)
+      local _, la, ca = yaml.where(doc, a)
+      local _, lb, cb = yaml.where(doc, b)
+      if la ~= lb then return (la or 0) < (lb or 0) end
+      return (ca or 0) < (cb or 0)
+    end)
+    d:error(diag.pos(doc, nil, path), "not an application template: it has none of the keys %s (found: %s)",
+      table.concat(TEMPLATE_KEYS, ", "), #keys > 0 and table.concat(keys, ", ") or "no keys")
+    return result(d)
+  end
+
   local abs_path = absolute(path)
   local display_dir = dirname(path)
   local model = {file = path, dir = dirname(abs_path), env = opts.env,
-    by_name = {services = {}, jobs = {}, manifests = {}}}
+    by_name = {services = {}, jobs = {}, manifests = {}, cron_jobs = {}, charts = {}}}
+  -- The environment template named by --env, merged over the template before it is read.
+  model.environment_template = environments.apply(d, doc, opts.env)
   fields.check_keys(d, doc, TOP_SCHEMA, "")
-  check_environment_templates(d, doc)
 
   -- Names and the values ${...} expands to.
   local app = fields.string(d, doc, "app", true)
@@ -499,24 +514,61 @@ function M.load(path, opts)
     domain = model.domain}
   read_parameters(d, doc, vars)
 
+  -- Shared volumes and service accounts, which services and jobs name.
+  local shared, shared_by_name = read_named_list(d, doc, "shared_volumes", function(entry)
+    return sections.read_volume(d, entry)
+  end, "shared volume")
+  check_k8s_names(d, shared, "shared volumes")
+  local accounts, accounts_by_name = read_named_list(d, doc, "service_accounts", function(entry)
+    return sections.read_account(d, entry)
+  end, "service account")
+  check_k8s_names(d, accounts, "service accounts")
+  model.shared_volumes, model.service_accounts = shared, accounts
+
   -- Services and jobs.
+  local images = opts.images or {}
   local resources = units.read_resources(d, doc)
   local static = {}
   local services, services_by_name = read_named_list(d, doc, "services", function(entry)
-    local svc, static_name, pos = units.read_service(d, entry, {resources = resources})
+    local svc, static_name, pos = units.read_service(d, entry, {resources = resources, images = images,
+      shared = shared_by_name, accounts = accounts_by_name})
     if svc == "static" then static[static_name] = true end
     return svc, static_name, pos
   end, "service")
   check_k8s_names(d, services, "services")
-  local service_names = {}
+  local service_names, static_names = {}, {}
   for i, s in ipairs(services) do service_names[i] = s.name end
+  for _, entry in ipairs(fields.is_list(doc.services) and doc.services or {}) do
+    if fields.is_map(entry) and static[entry.name] then static_names[#static_names + 1] = entry.name end
+  end
+  local unit_ctx = {resources = resources, services = services_by_name, service_names = service_names,
+    static = static, images = images, accounts = accounts_by_name}
   local jobs, jobs_by_name = read_named_list(d, doc, "jobs", function(entry)
-    return units.read_job(d, entry, {resources = resources, services = services_by_name,
-      service_names = service_names, static = static})
+    return units.read_job(d, entry, unit_ctx)
   end, "job")
   check_k8s_names(d, jobs, "jobs")
-  model.services, model.jobs = services, jobs
-  model.by_name.services, model.by_name.jobs = services_by_name, jobs_by_name
+  local cron_ctx = setmetatable({cron = true}, {__index = unit_ctx})
+  local cron_jobs, cron_by_name = read_named_list(d, doc, "cron_jobs", function(entry)
+    return units.read_job(d, entry, cron_ctx)
+  end, "cron job")
+  check_k8s_names(d, cron_jobs, "cron jobs")
+  model.services, model.jobs, model.cron_jobs = services, jobs, cron_jobs
+  model.by_name.services, model.by_name.jobs, model.by_name.cron_jobs = services_by_name, jobs_by_name, cron_by_name
+
+  -- --image names a service or a job of the template.
+  local image_targets = {}
+  for _, n in ipairs(service_names) do image_targets[#image_targets + 1] = n end
+  for _, j in ipairs(jobs) do image_targets[#image_targets + 1] = j.name end
+  local given = {}
+  for name in pairs(images) do given[#given + 1] = name end
+  table.sort(given)
+  for _, name in ipairs(given) do
+    if not services_by_name[name] and not jobs_by_name[name] then
+      d:error(diag.pos(doc, fields.is_list(doc.services) and "services" or nil, path),
+        "--image %s=%s: the template has no service or job '%s'%s", name, images[name], name,
+        diag.did_you_mean(name, image_targets))
+    end
+  end
 
   -- depends_on names only matter for the order check, so an unknown one is a warning.
   for _, svc in ipairs(services) do
@@ -528,31 +580,60 @@ function M.load(path, opts)
     end
   end
 
+  -- Hostnames, rules and ingress settings: an Ingress per service with routes.
+  local routes = ingress.read(d, doc, {vars = vars, services = services_by_name, static = static,
+    service_names = service_names})
+  model.ingress_annotations = routes.settings
+  for _, svc in ipairs(services) do svc.hostnames = routes.by_service[svc.name] end
+
   -- The environment variables file beside the template.
   local env_display = (display_dir == "." and "" or display_dir .. "/") .. envs.FILENAME
   local env_file = envs.read_file(d, model.dir .. "/" .. envs.FILENAME, env_display)
   if env_file then
     model.env_file = env_display
-    local job_names = {}
-    for _, j in ipairs(jobs) do job_names[#job_names + 1] = j.name end
     for name, pos in pairs(env_file.services_pos) do
-      if not services_by_name[name] and not static[name] and not jobs_by_name[name] then
+      if not services_by_name[name] and not static[name] and not jobs_by_name[name] and not cron_by_name[name] then
         d:warning(pos, "environment variables for unknown service '%s'%s", name,
           diag.did_you_mean(name, service_names))
       end
     end
   end
   local placeholder_warned = {}
-  for _, key in ipairs {"services", "jobs"} do
+  for _, key in ipairs {"services", "jobs", "cron_jobs"} do
     if fields.is_list(doc[key]) then check_unit_placeholders(d, doc[key], vars, placeholder_warned) end
   end
-  assemble_env(d, model, env_file, vars, services, jobs, placeholder_warned)
+  local all_jobs = table.move(cron_jobs, 1, #cron_jobs, #jobs + 1, table.move(jobs, 1, #jobs, 1, {}))
+  assemble_env(d, model, env_file, vars, services, all_jobs, placeholder_warned)
   for _, u in ipairs(services) do substitute_unit(u, vars) end
-  for _, u in ipairs(jobs) do substitute_unit(u, vars) end
+  for _, u in ipairs(all_jobs) do substitute_unit(u, vars) end
 
   -- Raw manifests (ext).
   local manifests, manifests_by_name = read_manifests(d, doc, model, display_dir)
   model.manifests, model.by_name.manifests = manifests, manifests_by_name
+
+  -- Charts, installed by the built-in charts task kind. Their directories are relative to the
+  -- repository: the directory holding .release/, else the template's.
+  local repo_dir, repo_display = model.dir, display_dir
+  if repo_dir:match("/%.release$") then
+    repo_dir, repo_display = dirname(repo_dir), dirname(display_dir)
+    if display_dir == ".release" then repo_display = "." end
+  end
+  local chart_ctx = {repo_dir = repo_dir, repo_display = repo_display, exists = exists,
+    resolve = function(base, rel) return rel:sub(1, 1) == "/" and normalize(rel) or normalize(base .. "/" .. rel) end,
+    resolve_display = function(base, rel)
+      if rel:sub(1, 1) == "/" or base == "." then return rel end
+      return base .. "/" .. rel
+    end}
+  local charts, charts_by_name = read_named_list(d, doc, "charts", function(entry)
+    return sections.read_chart(d, entry, chart_ctx)
+  end, "chart")
+  model.charts, model.by_name.charts = charts, charts_by_name
+  for _, c in ipairs(charts) do
+    if c.missing then d:warning(c.pos, "%s", c.missing) end
+  end
+  if fields.present(doc, "builds") then
+    d:warning(diag.pos(doc, "builds"), "'builds' are ReleaseHub's image builds: moonship builds no image (the services' images are deployed as written; --image NAME=REF names another), ignored")
+  end
 
   -- The hooks file: the caller's, else the template's `hooks` (relative to the template),
   -- else hooks.lua beside the template when there is one.
@@ -575,34 +656,115 @@ function M.load(path, opts)
   local custom_kinds = custom_kinds_for(d, opts, model.hooks_path, hooks_pos, opts.hooks == nil)
 
   -- Workflows.
-  local sections = {}
+  local task_sections = {}
   for _, kind in ipairs(TASK_SECTIONS) do
     if fields.is_list(doc[kind]) then
       local by = {}
       for _, entry in ipairs(doc[kind]) do
         if fields.is_map(entry) and type(entry.name) == "string" then by[entry.name] = entry end
       end
-      sections[kind] = by
+      task_sections[kind] = by
     end
   end
   local skipped = {}
   for name in pairs(static) do skipped["services." .. name] = "service '" .. name .. "' is a static site (unsupported)" end
-  local job_names, manifest_names = {}, {}
+  local job_names, manifest_names, cron_names, chart_names = {}, {}, {}, {}
   for i, j in ipairs(jobs) do job_names[i] = j.name end
   for i, m in ipairs(manifests) do manifest_names[i] = m.name end
+  for i, c in ipairs(cron_jobs) do cron_names[i] = c.name end
+  for i, c in ipairs(charts) do chart_names[i] = c.name end
   local wf_list = fields.list(d, doc, "workflows")
   if not fields.present(doc, "workflows") then
     d:warning(diag.pos(doc, nil, path), "the template has no workflows")
   end
   model.workflows, model.workflow_by_name = workflows.build(d, wf_list or {}, {
     services = services_by_name, jobs = jobs_by_name, manifests = manifests_by_name,
-    service_names = service_names, job_names = job_names, manifest_names = manifest_names,
-    skipped = skipped, custom_kinds = custom_kinds, sections = sections,
+    cron_jobs = cron_by_name, charts = charts_by_name,
+    service_names = service_names, static_names = static_names, job_names = job_names,
+    manifest_names = manifest_names, cron_job_names = cron_names, chart_names = chart_names,
+    skipped = skipped, custom_kinds = custom_kinds, sections = task_sections,
+    has_hooks = model.hooks_path ~= nil,
   })
 
+  -- What a workflow must name for it to be deployed at all.
+  local named = {}
+  for _, wf in ipairs(model.workflows) do
+    for _, step in ipairs(wf.steps) do
+      for _, t in ipairs(step.tasks) do named[t.id] = true end
+    end
+  end
+  for _, c in ipairs(cron_jobs) do
+    if not named["cron_jobs." .. c.name] then
+      d:warning(c.pos, "cron job '%s' is in no workflow: name 'cron_jobs.%s' (or cron_jobs.all) in a step to deploy it",
+        c.name, c.name)
+    end
+  end
+  -- A volume that pods of more than one service mount must be mountable on several nodes.
+  local mounted = {}
+  for _, svc in ipairs(services) do
+    local mine = {}
+    for _, v in ipairs(svc.volumes) do
+      if v.shared and not mine[v.shared.name] then
+        mine[v.shared.name] = true
+        mounted[v.shared.name] = (mounted[v.shared.name] or 0) + 1
+      end
+    end
+  end
+  for _, v in ipairs(shared) do
+    if not mounted[v.name] then
+      d:warning(v.pos, "shared volume '%s' is mounted by no service, so no claim is made for it", v.name)
+    end
+    v.access_mode = (mounted[v.name] or 0) > 1 and "ReadWriteMany" or "ReadWriteOnce"
+  end
+
   for _, u in ipairs(services) do finish_unit(u) end
-  for _, u in ipairs(jobs) do finish_unit(u) end
+  for _, u in ipairs(all_jobs) do finish_unit(u) end
   return result(d, model)
+end
+
+-- What stops a deploy of workflow: services built by ReleaseHub without --image (and jobs
+-- from them), charts whose directory is missing. In task order, {text = "file:line:col:
+-- error: <task>: <why>", warning = the load's "file:line:col: warning: <why>"}.
+function M.undeployable(model, wf)
+  local out = {}
+  for _, step in ipairs(wf.steps) do
+    for _, task in ipairs(step.tasks) do
+      local def = model.by_name[task.kind] and model.by_name[task.kind][task.name]
+      local why = def and (def.needs_image or def.missing)
+      if why then
+        local pos = def.pos
+        local text = fmt("%s: %s", task.id, why)
+        if task.kind ~= "services" and def.from_services and def.needs_image then
+          text = fmt("%s runs service '%s' (from_services): %s", task.id, def.from_services, why)
+        end
+        local at = fmt("%s:%d:%d", pos.file, pos.line, pos.col)
+        out[#out + 1] = {text = fmt("%s: error: %s", at, text), warning = fmt("%s: warning: %s", at, why)}
+      end
+    end
+  end
+  return out
+end
+
+-- A workflow of one step with every service, job and cron job of the template, for what asks
+-- about all of them (render without -w).
+function M.every_task(model)
+  local tasks = {}
+  for _, kind in ipairs {"services", "jobs", "cron_jobs"} do
+    for _, u in ipairs(model[kind]) do tasks[#tasks + 1] = {id = kind .. "." .. u.name, kind = kind, name = u.name} end
+  end
+  return {name = "*", steps = {{name = "*", tasks = tasks}}}
+end
+
+-- --image NAME=REF values -> {name -> ref}, or nil and what is wrong.
+function M.parse_images(list)
+  local out = {}
+  for _, item in ipairs(list or {}) do
+    local name, ref = item:match("^([^=]+)=(.+)$")
+    if not name then return nil, fmt("--image must be NAME=REF, like backend=registry.example/backend:1.2 (got '%s')", item) end
+    if out[name] then return nil, fmt("--image %s given twice ('%s' and '%s')", name, out[name], ref) end
+    out[name] = ref
+  end
+  return out
 end
 
 -- The workflow of that name, or nil and "unknown workflow 'x' (did you mean 'y'?)".

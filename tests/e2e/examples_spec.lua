@@ -62,7 +62,7 @@ describe("examples", function()
     assert.matches("manifests.widget %(failed%)", text)
   end)
 
-  it("voting-app: a real ReleaseHub template, unchanged, recovers its crash-looping services", function()
+  it("voting-app: a real ReleaseHub template recovers its crash-looping services; hostnames and volume deployed", function()
     local dir = copy("voting-app")
     -- The template is found where ReleaseHub keeps it: .release/ under the current directory.
     local r, ev = run_json {"sh", "-c", ("cd %s && %s deploy -w setup --sim --scenario scenario.yaml --time-scale 0.05 -o json")
@@ -72,7 +72,15 @@ describe("examples", function()
     for _, svc in ipairs {"db", "redis", "result"} do assert.equal("succeeded", states["services." .. svc]) end
     assert.equal("recovered", states["services.vote"])
     assert.equal("recovered", states["services.worker"])
-    assert.matches("application_template.yaml:6:1: warning: unsupported key 'hostnames'", r.stderr)
+    -- its hostnames are Ingresses, the database's volume a claim
+    local applied = {}
+    for _, e in ipairs(ev) do
+      for _, o in ipairs(e.objects or {}) do applied[o.kind .. "/" .. o.name] = e.task end
+    end
+    assert.equal("services.result", applied["Ingress/result"])
+    assert.equal("services.vote", applied["Ingress/vote"])
+    assert.equal("services.db", applied["PersistentVolumeClaim/db-data"])
+    assert.equal("", r.stderr)
   end)
 
   it("shop/deploy.lua: a deploy written as a Lua script", function()

@@ -142,3 +142,16 @@ gantt
     assert.matches("--format must be text, mermaid, dot or json", r.stderr, 1, true)
   end)
 end)
+
+describe("moonship plan of a template in ReleaseHub's format with charts, cron jobs and a built service", function()
+  it("draws the workflow without --image, saying what a deploy will need", function()
+    local src = proc.source_dir .. "/tests/fixtures/templates/releasehub-format/classifieds/application_template.yaml"
+    local r = proc.run {proc.moonship, "plan", src, "-w", "setup", "--ascii", env = {LANG = "C"}}
+    assert.equal(0, r.code, r.stderr)
+    assert.equal(src .. ":62:3: warning: service 'api' is built from 'api' by ReleaseHub: pass --image api=REF\n", r.stderr)
+    assert.matches("classifieds - workflow setup - 3 steps, 7 tasks", r.stdout, 1, true)
+    for _, id in ipairs {"charts.search", "cron_jobs.reindex", "cron_jobs.expire", "services.api"} do
+      assert.matches(id, r.stdout, 1, true)
+    end
+  end)
+end)

@@ -17,17 +17,15 @@ describe("moonship validate", function()
     local envfile = RH .. "storefront/environment_variables.yaml"
     local r = moonship("validate", path, "-w", "setup", "--env", "pr-7")
     assert.equal(0, r.code, r.stderr)
-    assert.equal(path .. ": ok (app 'storefront'; workflow 'setup': 3 steps, 5 tasks; 14 warnings)\n", r.stdout)
+    assert.equal(path .. ": ok (app 'storefront'; workflow 'setup': 3 steps, 5 tasks; 12 warnings)\n", r.stdout)
     -- by position within a file; the files' messages in the order they were found
     assert.equal(table.concat({
-      path .. ":10:1: warning: unsupported key 'hostnames', ignored",
-      path .. ":15:3: warning: unsupported key 'resources' in an environment template (overrides per environment), ignored",
-      path .. ":48:5: warning: service 'db': volume claim 'db-data' must exist in the namespace (moonship creates no shared_volumes)",
+      path .. ":11:3: warning: hostname 'frontend-pr-7.shop.example.test' skipped: no service 'frontend' (did you mean 'Frontend'?)",
+      path .. ":48:5: warning: service 'db': volume claim 'db-data' is no shared volume of the template: it must exist in the namespace",
       path .. ":53:3: warning: service 'cache': cpu requests 100m (from resources) exceed its limit 50m; requests lowered to 50m",
-      path .. ":67:3: warning: unsupported key 'build' in service 'api', ignored",
       path .. ":92:7: warning: unsupported key 'host' in http_get, ignored",
       path .. ":99:3: warning: service name 'Frontend' is not a valid Kubernetes name; its objects are named 'frontend'",
-      path .. ":116:5: warning: service 'Frontend': volume type 's3' is unsupported (shmem, empty_dir or claim), ignored",
+      path .. ":116:5: warning: service 'Frontend': volume type 's3' is unsupported (shmem, empty_dir, persistent or claim), ignored",
       path .. ":119:3: warning: unsupported key 'startup_probe' in service 'Frontend', ignored",
       path .. ":123:3: warning: service 'docs' is a static site (static: true): unsupported, its tasks are skipped",
       envfile .. ":12:5: warning: secret reference '$secrets.payment_token' is unsupported; it is passed as the literal value of PAYMENT_TOKEN",
@@ -39,13 +37,11 @@ describe("moonship validate", function()
     path = RH .. "batch-jobs/application_template.yaml"
     r = moonship("validate", path)
     assert.equal(0, r.code, r.stderr)
-    assert.equal(path .. ": ok (app 'batch-jobs'; 2 services, 3 jobs, 3 workflows; 2 warnings)\n", r.stdout)
-    assert.equal(path .. ":55:1: warning: unsupported key 'charts', ignored\n" ..
-      path .. ":64:5: warning: task 'charts.monitoring' skipped: charts are unsupported and the hooks file defines no tasks.charts\n",
-      r.stderr)
+    assert.equal(path .. ": ok (app 'batch-jobs'; 2 services, 3 jobs, 3 workflows; 0 warnings)\n", r.stdout)
+    assert.equal("", r.stderr)
     r = moonship("validate", path, "-w", "nightly")
     assert.equal(0, r.code, r.stderr)
-    assert.equal(path .. ": ok (app 'batch-jobs'; workflow 'nightly': 1 step, 2 tasks; 2 warnings)\n", r.stdout)
+    assert.equal(path .. ": ok (app 'batch-jobs'; workflow 'nightly': 1 step, 2 tasks; 0 warnings)\n", r.stdout)
   end)
 
   it("validates the seed example", function()
@@ -89,6 +85,49 @@ describe("moonship validate", function()
     local hooks = proc.write_file(dir .. "/hooks.lua", "return {tasks = {lua = function() return true end}}\n")
     r = moonship("validate", tpl, "--hooks", hooks)
     assert.equal(0, r.code, r.stderr)
+  end)
+end)
+
+describe("moonship validate and render: --image, --domain, --env", function()
+  local CLASSIFIEDS = RH .. "classifieds/application_template.yaml"
+  local WARNING = CLASSIFIEDS .. ":62:3: warning: service 'api' is built from 'api' by ReleaseHub: pass --image api=REF\n"
+
+  it("validate warns about a service ReleaseHub builds; --image (repeatable) gives it", function()
+    local r = moonship("validate", CLASSIFIEDS, "-w", "setup")
+    assert.equal(0, r.code, r.stderr)
+    assert.equal(WARNING, r.stderr)
+    assert.equal(CLASSIFIEDS .. ": ok (app 'classifieds'; workflow 'setup': 3 steps, 7 tasks; 1 warning)\n", r.stdout)
+    r = moonship("validate", CLASSIFIEDS, "--image", "api=registry.example.test/api:1", "--image=migrate=registry.example.test/m:1")
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("", r.stderr)
+    r = moonship("validate", CLASSIFIEDS, "--image", "api")
+    assert.equal(2, r.code)
+    assert.equal("moonship: --image must be NAME=REF, like backend=registry.example/backend:1.2 (got 'api')\n", r.stderr)
+  end)
+
+  it("render exits 2 when an object it prints would have no image", function()
+    local r = moonship("render", CLASSIFIEDS, "-w", "frontend")
+    assert.equal(0, r.code, r.stderr)
+    r = moonship("render", CLASSIFIEDS)
+    assert.equal(2, r.code)
+    assert.equal("", r.stdout)
+    assert.equal(WARNING
+      .. CLASSIFIEDS .. ":62:3: error: services.api: service 'api' is built from 'api' by ReleaseHub: pass --image api=REF\n"
+      .. CLASSIFIEDS .. ":87:3: error: jobs.migrate runs service 'api' (from_services): service 'api' is built from 'api' by ReleaseHub: pass --image api=REF\n"
+      .. CLASSIFIEDS .. ":91:3: error: cron_jobs.reindex runs service 'api' (from_services): service 'api' is built from 'api' by ReleaseHub: pass --image api=REF\n",
+      r.stderr)
+  end)
+
+  it("render: --domain and --env pick the hosts and the environment template", function()
+    local r = moonship("render", CLASSIFIEDS, "-w", "frontend", "--env", "permanent", "--domain", "ads.internal")
+    assert.equal(0, r.code, r.stderr)
+    local docs = assert(yaml.load(r.stdout))
+    local by = {}
+    for _, d in ipairs(docs) do by[d.kind .. "/" .. d.metadata.name] = d end
+    assert.equal("www.ads.internal", by["Ingress/web"].spec.rules[1].host)
+    assert.equal(3, by["Deployment/web"].spec.replicas)
+    assert.equal("classifieds-permanent", by["Deployment/web"].metadata.namespace)
+    assert.same({"ReadWriteMany"}, by["PersistentVolumeClaim/photos"].spec.accessModes)
   end)
 end)
 

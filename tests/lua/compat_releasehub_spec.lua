@@ -107,7 +107,23 @@ describe("the ReleaseHub corpus through moonship.template", function()
     end
   end)
 
-  it("amundsen: resources, env file defaults, from_services, skipped charts", function()
+  it("none is warned about a key that moonship maps to objects", function()
+    local mapped = {"hostnames", "ingress", "rules", "shared_volumes", "environment_templates", "cron_jobs",
+      "service_accounts", "charts"}
+    for _, d in ipairs(dirs) do
+      for _, env in ipairs {"pr-7", "ephemeral", "permanent"} do
+        local _, warnings = fixture(d, {env = env})
+        for _, w in ipairs(warnings) do
+          for _, key in ipairs(mapped) do
+            assert.is_nil(w.message:find("unsupported key '" .. key .. "'", 1, true), w.text)
+          end
+          assert.is_nil(w.message:find("environment template", 1, true), w.text)
+        end
+      end
+    end
+  end)
+
+  it("amundsen: resources, env file defaults, from_services, charts", function()
     local model, warnings = fixture("amundsen-io__amundsen", {env = "pr-7"})
     assert.equal("amemsenennn", model.app)
     assert.equal("amemsenennn-pr-7", model.namespace)
@@ -127,14 +143,23 @@ describe("the ReleaseHub corpus through moonship.template", function()
     assert.same({
       {"data", {"services.postgres", "services.redis"}},
       {"migrate", {"jobs.migrate"}},
+      {"amundsen", {"charts.amundsen", "charts.ingress"}},
     }, shape(model.workflow_by_name.setup))
     -- The job's halt_on_error makes its task halt.
     assert.is_true(model.workflow_by_name.setup.steps[2].tasks[1].halt_on_error)
     assert.is_false(model.workflow_by_name.setup.steps[1].tasks[1].halt_on_error)
-    assert.same({}, shape(model.workflow_by_name.patch))
+    assert.same({{"amundsen-stepz", {"charts.amundsen"}}}, shape(model.workflow_by_name.patch))
+    -- The charts' directories are in amundsen's repository, not in the corpus: a deploy of
+    -- setup stops there, validate warns.
+    local chart = model.by_name.charts.amundsen
+    assert.equal(RH .. "amundsen-io__amundsen/amundsen-kube-helm/templates/helm", chart.directory)
+    assert.equal(chart.directory .. "/values.yaml", chart.values)
     local texts = {}
     for _, w in ipairs(warnings) do texts[#texts + 1] = w.message end
-    assert.is_truthy(table.concat(texts, "\n"):find("task 'charts.amundsen' skipped", 1, true))
+    assert.is_truthy(table.concat(texts, "\n"):find("chart 'amundsen': no Chart.yaml in ", 1, true))
+    assert.equal(2, #template.undeployable(model, model.workflow_by_name.setup))
+    -- its hostname names a service of the chart, not of the template
+    assert.is_truthy(table.concat(texts, "\n"):find("hostname 'frontend-pr-7-amemsenennn.releaseapp.gethandsup.com' skipped: no service 'frontend'", 1, true))
   end)
 
   it("genai-stack: parameters, probes, node selector, volumes, static service skipped", function()
@@ -145,7 +170,9 @@ describe("the ReleaseHub corpus through moonship.template", function()
     local ollama = model.by_name.services.ollama
     assert.same({"/bin/ollama"}, ollama.command)
     assert.same({"serve"}, ollama.args)
-    assert.same({{name = "LLM", value = "llama2"}, {name = "EMBEDDING_MODEL", value = "sentence_transformer"}}, ollama.env)
+    -- the mapping's $API_INGRESS_URL is api's hostname
+    assert.same({{name = "LLM", value = "llama2"}, {name = "EMBEDDING_MODEL", value = "sentence_transformer"},
+      {name = "VITE_API_BASE_URL", value = "https://api-pr-7.ai-playground.releaseapp.io"}}, ollama.env)
     assert.same({limits = "128", requests = "12"}, ollama.cpu)
     assert.same({limits = "64Gi", requests = "16Gi"}, ollama.memory)
     assert.same({{type = "node_port", port = 11434, target_port = 11434, loadbalancer = false}}, ollama.ports)
@@ -156,6 +183,16 @@ describe("the ReleaseHub corpus through moonship.template", function()
     assert.equal("/dev/shm", ollama.volumes[1].mount_path)
     assert.equal("claim", ollama.volumes[2].type)
     assert.equal("models", ollama.volumes[2].claim)
+    -- shared_volumes: the claim ollama mounts
+    assert.same({"models", "40Gi", "ReadWriteOnce"}, {model.shared_volumes[1].name, model.shared_volumes[1].size,
+      model.shared_volumes[1].access_mode})
+    assert.equal(model.shared_volumes[1], ollama.volumes[2].shared)
+    -- hostnames with ${env_id} and ${domain}; the ingress settings as nginx annotations
+    assert.equal("ollama-pr-7.ai-playground.releaseapp.io", ollama.hostnames[1].host)
+    assert.equal("api-pr-7.ai-playground.releaseapp.io", model.by_name.services.api.hostnames[1].host)
+    assert.equal("30m", model.ingress_annotations["nginx.ingress.kubernetes.io/proxy-body-size"])
+    assert.equal("on", model.ingress_annotations["nginx.ingress.kubernetes.io/proxy-buffering"])
+    assert.equal("180", model.ingress_annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"])
     local api = model.by_name.services.api
     assert.same({http_get = {path = "/", port = 8504}, period_seconds = 5, timeout_seconds = 3,
       failure_threshold = 5, initial_delay_seconds = 0}, api.readiness_probe)
@@ -265,7 +302,8 @@ describe("the ReleaseHub corpus through moonship.template", function()
     assert.equal("1001", kafka.KAFKA_BROKER_ID)
     assert.equal("false", kafka.DEBUG)
     assert.equal("pr-7", kafka.SECRET_KEY)
-    assert.is_nil(kafka.SITE_URL)
+    -- $WEB_INGRESS_URL: web's hostname
+    assert.equal("https://web-pr-7.releaseapp.gethandsup.com", kafka.SITE_URL)
     local migrations = model.by_name.jobs.migrations
     assert.equal("releasehub-samples/posthog/web", migrations.image)
     assert.equal("true", env_of(migrations).SECURE_COOKIES)

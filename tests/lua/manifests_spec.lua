@@ -307,3 +307,81 @@ describe("manifests.all and manifests.for_workflow", function()
     assert.equal("shop-pr-5", objects[1].metadata.namespace)
   end)
 end)
+
+-- The objects of ReleaseHub's other keys, from our classifieds fixture in ReleaseHub's format.
+describe("hostnames, shared volumes, service accounts and cron jobs", function()
+  local CLASSIFIEDS = "tests/fixtures/templates/releasehub-format/classifieds/application_template.yaml"
+  local IMAGE = "registry.example.test/classifieds/api:abc123"
+  local m = assert(template.load(CLASSIFIEDS, {env = "pr-3", images = {api = IMAGE}}))
+  local O = {run_id = "r3"}
+
+  local function by_id(objects)
+    local out, order = {}, {}
+    for i, o in ipairs(objects) do
+      order[i] = o.kind .. "/" .. o.metadata.name
+      out[order[i]] = o
+    end
+    return out, order
+  end
+
+  it("a service: its ServiceAccount and claims first, then Deployment, Service and Ingress", function()
+    local objects, order = by_id(manifests.for_task(m, {kind = "services", name = "api"}, O))
+    assert.same({"ServiceAccount/uploader", "PersistentVolumeClaim/photos", "Deployment/api", "Service/api",
+      "Ingress/api"}, order)
+    local labels = {["app.kubernetes.io/name"] = "uploader", ["app.kubernetes.io/part-of"] = "classifieds",
+      ["app.kubernetes.io/managed-by"] = "moonship", ["app.kubernetes.io/component"] = "service-account"}
+    -- an IAM role ARN is the annotation EKS reads
+    assert.same({apiVersion = "v1", kind = "ServiceAccount", metadata = {name = "uploader", namespace = "classifieds-pr-3",
+      labels = labels, annotations = {["moonship.dev/run"] = "r3",
+        ["eks.amazonaws.com/role-arn"] = "arn:aws:iam::123456789012:role/classifieds-uploader"}}},
+      objects["ServiceAccount/uploader"])
+    -- mounted by two services: ReadWriteMany
+    local claim = objects["PersistentVolumeClaim/photos"]
+    assert.same({accessModes = {"ReadWriteMany"}, resources = {requests = {storage = "5Gi"}}}, claim.spec)
+    assert.equal("volume", claim.metadata.labels["app.kubernetes.io/component"])
+    local pod = objects["Deployment/api"].spec.template.spec
+    assert.equal("uploader", pod.serviceAccountName)
+    assert.same({{name = "photos", persistentVolumeClaim = {claimName = "photos"}}}, pod.volumes)
+    assert.same({{name = "photos", mountPath = "/srv/photos"}}, pod.containers[1].volumeMounts)
+    assert.equal(IMAGE, pod.containers[1].image)
+    -- one rule per host: its hostname at /, the rule's path on another host; the first port
+    local ing = objects["Ingress/api"]
+    assert.same({["moonship.dev/run"] = "r3", ["nginx.ingress.kubernetes.io/proxy-body-size"] = "30m",
+      ["nginx.ingress.kubernetes.io/proxy-read-timeout"] = "180", ["nginx.ingress.kubernetes.io/proxy-buffering"] = "on"},
+      ing.metadata.annotations)
+    local backend = {service = {name = "api", port = {number = 8080}}}
+    assert.same({rules = {
+      {host = "api-pr-3.ads.example.test", http = {paths = {{path = "/", pathType = "Prefix", backend = backend}}}},
+      {host = "www-pr-3.ads.example.test", http = {paths = {{path = "/api", pathType = "Prefix", backend = backend}}}},
+    }}, ing.spec)
+  end)
+
+  it("a cron job: a CronJob whose pods are a job's, and its ServiceAccount (a Google one)", function()
+    local objects, order = by_id(manifests.for_task(m, {kind = "cron_jobs", name = "reindex"}, O))
+    assert.same({"ServiceAccount/indexer", "CronJob/reindex"}, order)
+    assert.same({["moonship.dev/run"] = "r3",
+      ["iam.gke.io/gcp-service-account"] = "indexer@classifieds-prod.iam.gserviceaccount.com"},
+      objects["ServiceAccount/indexer"].metadata.annotations)
+    local cron = objects["CronJob/reindex"]
+    assert.equal("*/30 * * * *", cron.spec.schedule)
+    assert.is_nil(cron.spec.concurrencyPolicy)
+    local job = cron.spec.jobTemplate.spec
+    assert.equal(0, job.backoffLimit)
+    assert.equal("Never", job.template.spec.restartPolicy)
+    assert.equal("indexer", job.template.spec.serviceAccountName)
+    assert.same({"./reindex"}, job.template.spec.containers[1].command)
+    assert.equal(IMAGE, job.template.spec.containers[1].image)
+    assert.equal("cron-job", job.template.metadata.labels["app.kubernetes.io/component"])
+    local expire = manifests.for_task(m, {kind = "cron_jobs", name = "expire"}, O)
+    assert.equal(1, #expire)
+    assert.equal("Forbid", expire[1].spec.concurrencyPolicy)
+  end)
+
+  it("a chart applies nothing itself; a workflow's render has each shared object once", function()
+    assert.same({}, manifests.for_task(m, {kind = "charts", name = "search"}, O))
+    local _, order = by_id(manifests.for_workflow(m, m.workflow_by_name.setup, O))
+    assert.same({"Deployment/db", "Service/db", "ServiceAccount/uploader", "Job/migrate-r3",
+      "PersistentVolumeClaim/photos", "Deployment/api", "Service/api", "Ingress/api", "Deployment/web",
+      "Service/web", "Ingress/web", "ServiceAccount/indexer", "CronJob/reindex", "CronJob/expire"}, order)
+  end)
+end)

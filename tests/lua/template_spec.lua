@@ -19,6 +19,12 @@ end
 local tmp_root = os.tmpname()
 os.remove(tmp_root)
 os.execute("mkdir -p " .. tmp_root)
+local function proc_text(path)
+  local f = assert(io.open(path))
+  local text = f:read("a")
+  f:close()
+  return text
+end
 local function write(rel, text)
   local path = tmp_root .. "/" .. rel
   os.execute("mkdir -p " .. (path:match("^(.*)/[^/]*$")))
@@ -154,14 +160,13 @@ describe("ReleaseHub-format fixtures", function()
     assert.same({{"release.remove_environment", {"release.remove_environment"}}}, shape(model.workflow_by_name.teardown))
 
     assert.same({
-      path .. ":10:1: unsupported key 'hostnames', ignored",
-      path .. ":15:3: unsupported key 'resources' in an environment template (overrides per environment), ignored",
-      path .. ":48:5: service 'db': volume claim 'db-data' must exist in the namespace (moonship creates no shared_volumes)",
+      -- hostnames name services: the service is 'Frontend'
+      path .. ":11:3: hostname 'frontend-pr-7.shop.example.test' skipped: no service 'frontend' (did you mean 'Frontend'?)",
+      path .. ":48:5: service 'db': volume claim 'db-data' is no shared volume of the template: it must exist in the namespace",
       path .. ":53:3: service 'cache': cpu requests 100m (from resources) exceed its limit 50m; requests lowered to 50m",
-      path .. ":67:3: unsupported key 'build' in service 'api', ignored",
       path .. ":92:7: unsupported key 'host' in http_get, ignored",
       path .. ":99:3: service name 'Frontend' is not a valid Kubernetes name; its objects are named 'frontend'",
-      path .. ":116:5: service 'Frontend': volume type 's3' is unsupported (shmem, empty_dir or claim), ignored",
+      path .. ":116:5: service 'Frontend': volume type 's3' is unsupported (shmem, empty_dir, persistent or claim), ignored",
       path .. ":119:3: unsupported key 'startup_probe' in service 'Frontend', ignored",
       path .. ":123:3: service 'docs' is a static site (static: true): unsupported, its tasks are skipped",
       path .. ":139:13: services.Frontend depends on 'api', which deploys in a later step of workflow 'setup' ('api'): it may crash-loop until step 3",
@@ -171,7 +176,7 @@ describe("ReleaseHub-format fixtures", function()
     }, texts(warnings))
   end)
 
-  it("batch-jobs: jobs with every field, jobs.all, a chart task skipped, the app from the directory", function()
+  it("batch-jobs: jobs with every field, jobs.all, a chart, the app from the directory", function()
     local path = RH .. "batch-jobs/application_template.yaml"
     local model, warnings = fixture("batch-jobs")
     assert.equal("batch-jobs", model.app)
@@ -235,15 +240,20 @@ describe("ReleaseHub-format fixtures", function()
       {name = "FORMAT", value = "pdf"}, {name = "PAGES", value = "12"}, {name = "ENVIRONMENT", value = "local"},
       {name = "APP", value = "batch-jobs"}}, report.env)
 
-    -- order_from: a step per task; the chart task's step is left out; jobs.all the jobs not named
+    -- order_from: a step per task; jobs.all the jobs not named elsewhere
     assert.same({
       {"services.queue", {"services.queue"}},
       {"jobs.migrate", {"jobs.migrate"}},
       {"services.worker", {"services.worker"}},
+      {"charts.monitoring", {"charts.monitoring"}},
       {"jobs.all", {"jobs.import", "jobs.report"}},
     }, shape(model.workflow_by_name.setup))
     assert.is_true(model.workflow_by_name.setup.steps[2].tasks[1].halt_on_error)
-    assert.is_false(model.workflow_by_name.setup.steps[4].tasks[1].halt_on_error)
+    assert.is_false(model.workflow_by_name.setup.steps[5].tasks[1].halt_on_error)
+    -- the chart: its directory relative to the repository (here the template's), values to it
+    local dir = template.absolute(RH .. "batch-jobs/charts/monitoring")
+    assert.same({name = "monitoring", release = "monitoring", directory = dir, values = dir .. "/values.yaml",
+      pos = {file = path, line = 56, col = 3}}, model.by_name.charts.monitoring)
     local nightly = model.workflow_by_name.nightly.steps[1]
     assert.same({"import", {"jobs.import", "jobs.report"}}, shape(model.workflow_by_name.nightly)[1])
     -- the entry's halt_on_error: false wins over the step's true; report gets the step's
@@ -252,10 +262,7 @@ describe("ReleaseHub-format fixtures", function()
     assert.is_true(nightly.tasks[2].halt_on_error)
     assert.is_nil(nightly.tasks[2].timeout)
 
-    assert.same({
-      path .. ":55:1: unsupported key 'charts', ignored",
-      path .. ":64:5: task 'charts.monitoring' skipped: charts are unsupported and the hooks file defines no tasks.charts",
-    }, texts(warnings))
+    assert.same({}, texts(warnings))
   end)
 
   it("batch-jobs with --env: the namespace is <app>-<env> and ${env_id} follows", function()
@@ -263,6 +270,162 @@ describe("ReleaseHub-format fixtures", function()
     assert.equal("batch-jobs-pr-7", model.namespace)
     assert.equal("reports-pr-7", env_of(model.by_name.jobs.report).BUCKET)
     assert.equal("pr-7", env_of(model.by_name.services.queue).ENVIRONMENT)
+  end)
+end)
+
+describe("ReleaseHub's other keys (classifieds)", function()
+  local path = RH .. "classifieds/application_template.yaml"
+  local IMAGE = "registry.example.test/classifieds/api:abc123"
+
+  it("hostnames, rules and ingress settings become each service's routes", function()
+    local model, warnings = fixture("classifieds", {env = "pr-3", images = {api = IMAGE}})
+    assert.same({}, texts(warnings))
+    local function routes(svc)
+      local out = {}
+      for i, r in ipairs(svc.hostnames or {}) do out[i] = r.host .. r.path end
+      return out
+    end
+    -- ${env_id} from --env, ${domain} from the template's domain
+    assert.same({"api-pr-3.ads.example.test/", "www-pr-3.ads.example.test/api"}, routes(model.by_name.services.api))
+    assert.same({"www-pr-3.ads.example.test/"}, routes(model.by_name.services.web))
+    assert.same({}, routes(model.by_name.services.db))
+    assert.same({["nginx.ingress.kubernetes.io/proxy-body-size"] = "30m",
+      ["nginx.ingress.kubernetes.io/proxy-read-timeout"] = "180",
+      ["nginx.ingress.kubernetes.io/proxy-buffering"] = "on"}, model.ingress_annotations)
+    -- --domain wins over the template's; the Release variables follow the hostnames
+    local other = fixture("classifieds", {env = "pr-3", images = {api = IMAGE}, domain = "ads.internal"})
+    assert.same({"api-pr-3.ads.internal/", "www-pr-3.ads.internal/api"}, routes(other.by_name.services.api))
+    assert.equal("https://api-pr-3.ads.internal", env_of(other.by_name.services.db).API_URL)
+    assert.equal("www-pr-3.ads.internal", env_of(other.by_name.services.db).SITE_HOST)
+  end)
+
+  it("shared volumes, service accounts, cron jobs and charts", function()
+    local model = fixture("classifieds", {images = {api = IMAGE}})
+    assert.same({{name = "photos", k8s_name = "photos", size = "5Gi", access_mode = "ReadWriteMany",
+      pos = {file = path, line = 48, col = 3}}}, model.shared_volumes)
+    -- `type: persistent` by name, and `claim`: the same shared volume
+    local api, web = model.by_name.services.api, model.by_name.services.web
+    assert.same({"photos", "claim", "photos", "/srv/photos"},
+      {api.volumes[1].name, api.volumes[1].type, api.volumes[1].claim, api.volumes[1].mount_path})
+    assert.equal(model.shared_volumes[1], web.volumes[1].shared)
+    assert.same({{"uploader", "eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/classifieds-uploader"},
+      {"indexer", "iam.gke.io/gcp-service-account", "indexer@classifieds-prod.iam.gserviceaccount.com"}},
+      {{model.service_accounts[1].name, model.service_accounts[1].annotation, model.service_accounts[1].cloud_role},
+       {model.service_accounts[2].name, model.service_accounts[2].annotation, model.service_accounts[2].cloud_role}})
+    assert.equal("uploader", api.service_account)
+    assert.is_nil(web.service_account)
+    -- a job from a service runs as its account
+    assert.equal("uploader", model.by_name.jobs.migrate.service_account)
+    assert.same({"reindex", "expire"}, names(model.cron_jobs))
+    local reindex = model.by_name.cron_jobs.reindex
+    assert.same({"*/30 * * * *", IMAGE, "indexer"}, {reindex.schedule, reindex.image, reindex.service_account})
+    assert.same({"./reindex"}, reindex.command)
+    assert.equal("Forbid", model.by_name.cron_jobs.expire.concurrency_policy)
+    assert.same({{"data", {"services.db", "charts.search"}}, {"migrate", {"jobs.migrate"}},
+      {"app", {"services.api", "services.web", "cron_jobs.reindex", "cron_jobs.expire"}}},
+      shape(model.workflow_by_name.setup))
+    local dir = template.absolute(RH .. "classifieds/charts/search")
+    assert.same({dir, dir .. "/values.yaml", "search"},
+      {model.by_name.charts.search.directory, model.by_name.charts.search.values, model.by_name.charts.search.release})
+  end)
+
+  it("--env permanent applies that environment template's overrides", function()
+    local model, warnings = fixture("classifieds", {env = "permanent", images = {api = IMAGE}})
+    assert.same({}, texts(warnings))
+    assert.equal("permanent", model.environment_template)
+    -- resources.replicas for every service, a service's own replicas and memory limit, an env
+    -- entry replaced by key, hostnames replaced as a whole
+    assert.equal(2, model.by_name.services.db.replicas)
+    assert.equal(3, model.by_name.services.web.replicas)
+    assert.same({limits = "1Gi", requests = "128Mi"}, model.by_name.services.web.memory)
+    assert.same({limits = "512Mi", requests = "128Mi"}, model.by_name.services.api.memory)
+    assert.equal("warn", env_of(model.by_name.services.api).LOG_LEVEL)
+    assert.equal("api.ads.example.test", model.by_name.services.api.hostnames[1].host)
+    assert.equal("www.ads.example.test", model.by_name.services.web.hostnames[1].host)
+    -- an --env that names no environment template changes nothing
+    local plain = fixture("classifieds", {env = "pr-3", images = {api = IMAGE}})
+    assert.is_nil(plain.environment_template)
+    assert.equal(1, plain.by_name.services.web.replicas)
+    assert.equal("info", env_of(plain.by_name.services.api).LOG_LEVEL)
+  end)
+
+  it("reports a merged value where the environment template wrote it", function()
+    local p = write("envtpl/app.yaml", [[
+app: shop
+environment_templates:
+- name: permanent
+  services:
+  - name: web
+    replicas: many
+services:
+- name: web
+  image: nginx
+workflows:
+- name: deploy
+  order_from: [services.web]
+]])
+    local model, errors = template.load(p, {env = "permanent"})
+    assert.is_nil(model)
+    assert.same({p .. ":6:5: 'replicas' must be an integer (got \"many\")"}, texts(errors))
+    assert.is_table(template.load(p, {env = "pr-1"}))
+  end)
+
+  it("a service ReleaseHub builds: a warning, --image gives it, and what a deploy of a workflow lacks", function()
+    local model, warnings = fixture("classifieds")
+    assert.same({path .. ":62:3: service 'api' is built from 'api' by ReleaseHub: pass --image api=REF"}, texts(warnings))
+    assert.is_nil(model.by_name.services.api.image)
+    local function blocked(wf)
+      local out = {}
+      for i, b in ipairs(template.undeployable(model, wf)) do out[i] = b.text end
+      return out
+    end
+    -- the job and the cron job from it need it too; the frontend workflow does not
+    assert.same({
+      path .. ":87:3: error: jobs.migrate runs service 'api' (from_services): service 'api' is built from 'api' by ReleaseHub: pass --image api=REF",
+      path .. ":62:3: error: services.api: service 'api' is built from 'api' by ReleaseHub: pass --image api=REF",
+      path .. ":91:3: error: cron_jobs.reindex runs service 'api' (from_services): service 'api' is built from 'api' by ReleaseHub: pass --image api=REF",
+    }, blocked(model.workflow_by_name.setup))
+    assert.same({}, blocked(model.workflow_by_name.frontend))
+    -- --image names the image of a service (and of the jobs from it) or of a job
+    local given = fixture("classifieds", {images = {api = IMAGE, migrate = "registry.example.test/migrate:1"}})
+    assert.equal(IMAGE, given.by_name.services.api.image)
+    assert.equal("registry.example.test/migrate:1", given.by_name.jobs.migrate.image)
+    assert.equal(IMAGE, given.by_name.cron_jobs.reindex.image)
+    assert.same({}, template.undeployable(given, given.workflow_by_name.setup))
+    local none, errors = template.load(path, {images = {apii = IMAGE}})
+    assert.is_nil(none)
+    assert.same({path .. ":56:1: --image apii=" .. IMAGE .. ": the template has no service or job 'apii' (did you mean 'api'?)"},
+      texts(errors))
+  end)
+
+  it("template.parse_images reads NAME=REF", function()
+    assert.same({api = "r/api:1", web = "r/web@sha256:ab=="}, template.parse_images {"api=r/api:1", "web=r/web@sha256:ab=="})
+    assert.same({}, template.parse_images(nil))
+    assert.same({nil, "--image must be NAME=REF, like backend=registry.example/backend:1.2 (got 'api')"},
+      {template.parse_images {"api"}})
+    assert.same({nil, "--image api given twice ('r/a:1' and 'r/a:2')"}, {template.parse_images {"api=r/a:1", "api=r/a:2"}})
+  end)
+
+  it("a chart whose directory is not there is warned, and stops a deploy of a workflow with it", function()
+    local p = write("chart1/app.yaml", [[
+app: shop
+charts:
+- name: redis
+  directory: charts/redis
+workflows:
+- name: deploy
+  order_from: [charts.redis]
+]])
+    local model, warnings = load_ok(p)
+    assert.same({p .. ":3:3: chart 'redis': no Chart.yaml in " .. tmp_root .. "/chart1/charts/redis"}, texts(warnings))
+    assert.same({p .. ":3:3: error: charts.redis: chart 'redis': no Chart.yaml in " .. tmp_root .. "/chart1/charts/redis"},
+      {template.undeployable(model, model.workflow_by_name.deploy)[1].text})
+    -- the repository of a template in .release/ is the directory above it
+    write("chart2/charts/redis/Chart.yaml", "apiVersion: v2\nname: redis\nversion: 1.0.0\n")
+    local q = write("chart2/.release/application_template.yaml", proc_text(p))
+    local m2, w2 = load_ok(q)
+    assert.same({}, texts(w2))
+    assert.equal(tmp_root .. "/chart2/charts/redis", m2.by_name.charts.redis.directory)
   end)
 end)
 
@@ -483,7 +646,7 @@ workflows:
 
   it("reports a hooks file that does not load at the hooks key", function()
     write("ext10/broken.lua", "return {tasks = \n")
-    local path = write("ext10/app.yaml", "app: shop\nhooks: broken.lua\n")
+    local path = write("ext10/app.yaml", "app: shop\nhooks: broken.lua\nservices: []\n")
     local model, errors = template.load(path)
     assert.is_nil(model)
     assert.matches("^" .. path:gsub("%p", "%%%0") .. ":2:1: hooks file: ", errors[1].text)

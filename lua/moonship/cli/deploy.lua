@@ -4,7 +4,9 @@ local deploy = require "moonship.deploy"
 
 local OPTIONS = {
   {long = "workflow", short = "w", arg = "NAME", help = "the workflow to run (required)"},
-  {long = "env", arg = "NAME", help = "environment id: ${env_id} in the template"},
+  {long = "env", arg = "NAME", help = "environment id: ${env_id}, and the environment template of that name"},
+  {long = "image", arg = "NAME=REF", many = true, help = "the image of service or job NAME (repeatable), for images built elsewhere"},
+  {long = "domain", arg = "DOMAIN", help = "${domain} in hostnames (default: the template's domain key)"},
   {long = "namespace", short = "n", arg = "NS", help = "namespace (default: the context's)"},
   {long = "context", arg = "NAME", help = "kubeconfig context"},
   {long = "kubeconfig", arg = "PATH", help = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"},

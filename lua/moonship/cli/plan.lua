@@ -6,6 +6,7 @@ local deploy = require "moonship.deploy"
 local journal = require "moonship.journal"
 local plan = require "moonship.plan"
 local plan_text = require "moonship.render.plan_text"
+local template = require "moonship.template"
 
 local FORMATS = {text = true, json = true, mermaid = true, dot = true}
 
@@ -14,7 +15,9 @@ return {
   summary = "Show what a workflow will do, in what order, and how long it should take.",
   options = {
     {long = "workflow", short = "w", arg = "NAME", help = "the workflow to show (required)"},
-    {long = "env", arg = "NAME", help = "environment id: ${env_id} in the template"},
+    {long = "env", arg = "NAME", help = "environment id: ${env_id}, and the environment template of that name"},
+    {long = "image", arg = "NAME=REF", many = true, help = "the image of service or job NAME (repeatable)"},
+    {long = "domain", arg = "DOMAIN", help = "${domain} in hostnames (default: the template's domain key)"},
     {long = "hooks", arg = "FILE", help = "Lua hooks file (for custom task kinds)"},
     {long = "format", short = "f", arg = "text|mermaid|dot|json", help = "output format (default text)"},
     {long = "ascii", help = "text without Unicode box drawing (the default when the locale is not UTF-8)"},
@@ -31,8 +34,12 @@ return {
       concurrency = math.tointeger(tonumber(opts.concurrency))
       if not concurrency or concurrency < 1 then return nil, "--concurrency must be a positive integer" end
     end
+    local images, ierr = template.parse_images(opts.image)
+    if not images then return nil, ierr end
+    -- A plan shows the workflow even when a deploy of it would still need an --image.
     local model, wf, _, warnings = deploy.load {template = args[1], workflow = opts.workflow,
-                                                env = opts.env, hooks = opts.hooks}
+                                                env = opts.env, hooks = opts.hooks, images = images,
+                                                domain = opts.domain, for_plan = true}
     if not model then
       for _, msg in ipairs(wf) do io.stderr:write(msg, "\n") end
       return EXIT.bad_input

@@ -6,13 +6,15 @@ local EXIT = require "moonship.exit"
 local fmt = string.format
 
 local M = {
-  usage = "validate [TEMPLATE] [-w WORKFLOW] [--env NAME] [--hooks FILE]",
+  usage = "validate [TEMPLATE] [-w WORKFLOW] [--env NAME] [--hooks FILE] [--image NAME=REF]... [--domain DOMAIN]",
   summary = "Check a template (and a workflow) without deploying anything.",
   options = {
     {long = "workflow", short = "w", arg = "WORKFLOW", help = "also check that this workflow exists"},
-    {long = "env", short = "e", arg = "NAME", help = "environment name (${env_id})"},
+    {long = "env", short = "e", arg = "NAME", help = "environment name (${env_id}; the environment template of that name)"},
     {long = "namespace", short = "n", arg = "NAMESPACE", help = "namespace (${namespace})"},
     {long = "hooks", arg = "FILE", help = "Lua hooks file (custom task kinds)"},
+    {long = "image", arg = "NAME=REF", many = true, help = "the image of service or job NAME (repeatable)"},
+    {long = "domain", arg = "DOMAIN", help = "${domain} in hostnames (default: the template's domain key)"},
   },
 }
 
@@ -31,15 +33,21 @@ function M.template_path(args)
 end
 
 -- Loads the template for a command and prints its warnings and errors to stderr, by position.
--- Returns {model=, path=, errors=, warnings=}, or nil when no template was found.
+-- Returns {model=, path=, errors=, warnings=}, or nil when no template was found or an option
+-- is wrong (said on stderr).
 function M.load(opts, args, out)
+  local images, ierr = template.parse_images(opts.image)
+  if not images then
+    out.error("%s", ierr)
+    return nil
+  end
   local path, err = M.template_path(args)
   if not path then
     out.error("%s", err)
     return nil
   end
   local model, errors, warnings = template.load(path, {
-    env = opts.env, namespace = opts.namespace, hooks = opts.hooks,
+    env = opts.env, namespace = opts.namespace, hooks = opts.hooks, images = images, domain = opts.domain,
   })
   if model then errors, warnings = {}, errors end
   warnings = warnings or {}

@@ -11,12 +11,34 @@ local Message = {}
 Message.__index = Message
 Message.__tostring = function(m) return m.text end
 
+-- Positions of values an environment template merged into the template (tbl -> key -> {file,
+-- line, col}): the merged value is reported where the environment template wrote it.
+local moved = setmetatable({}, {__mode = "k"})
+
+-- Records that tbl[key] now holds the value written at from_tbl[from_key].
+function M.move(tbl, key, from_tbl, from_key)
+  local file, line, col = M.where(from_tbl, from_key)
+  if not file then return end
+  local keys = moved[tbl]
+  if not keys then keys = {}; moved[tbl] = keys end
+  keys[key] = {file, line, col}
+end
+
+-- yaml.where that knows merged values: file, line, col of tbl[key] (or of tbl).
+function M.where(tbl, key)
+  local keys = key ~= nil and moved[tbl]
+  local p = keys and keys[key]
+  if p then return p[1], p[2], p[3] end
+  if key == nil then return where(tbl) end
+  return where(tbl, key)
+end
+
 -- A position {file=, line=, col=} of tbl[key] (or of tbl when key is nil); fallback when the
 -- table did not come from YAML (then the file's first line).
 function M.pos(tbl, key, fallback_file)
   local file, line, col
   if type(tbl) == "table" then
-    if key ~= nil then file, line, col = where(tbl, key) end
+    if key ~= nil then file, line, col = M.where(tbl, key) end
     if not file then file, line, col = where(tbl) end
   end
   if not file then return {file = fallback_file or "?", line = 1, col = 1} end

@@ -52,7 +52,7 @@ function M.read_map(d, map, what, check_names)
   local names, rank = {}, {}
   for k in pairs(map) do
     names[#names + 1] = k
-    local _, line, col = yaml.where(map, k)
+    local _, line, col = diag.where(map, k)
     rank[k] = line and line * 2 ^ 32 + col or math.huge
   end
   table.sort(names, function(a, b)

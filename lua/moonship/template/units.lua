@@ -12,11 +12,12 @@ local M = {}
 
 M.SERVICE_SCHEMA = {
   known = fields.set {"name", "image", "command", "args", "envs", "env", "ports", "readiness_probe",
-    "liveness_probe", "cpu", "memory", "replicas", "depends_on", "volumes", "node_selector", "static"},
+    "liveness_probe", "cpu", "memory", "replicas", "depends_on", "volumes", "node_selector", "static",
+    "build", "service_account_name"},
   -- has_repo says the image is built from the app's repository: nothing to deploy differently.
   quiet = fields.set {"has_repo"},
-  unsupported = fields.set {"build", "configmap", "sidecars", "init", "storage", "max_replicas",
-    "min_replicas", "startup_probe", "ingress", "service_account_name", "cron", "registry",
+  unsupported = fields.set {"configmap", "sidecars", "init", "storage", "max_replicas",
+    "min_replicas", "startup_probe", "ingress", "cron", "registry",
     "build_base", "build_output_directory", "build_package_install_command", "build_command",
     "instance_type", "tty", "stdin"},
 }
@@ -26,11 +27,22 @@ local STATIC_KEYS = fields.set {"build_base", "build_output_directory",
 
 M.JOB_SCHEMA = {
   known = fields.set {"name", "image", "from_services", "command", "args", "envs", "env", "cpu",
-    "memory", "completed_timeout", "halt_on_error", "backoff_limit", "node_selector"},
+    "memory", "completed_timeout", "halt_on_error", "backoff_limit", "node_selector",
+    "service_account_name"},
   quiet = fields.set {"has_repo"},
   unsupported = fields.set {"build", "parallelism", "completions", "volumes", "configmap",
-    "service_account_name", "cron", "schedule"},
+    "cron", "schedule"},
 }
+-- A cron job is a job on a schedule; halt_on_error has no meaning for it.
+M.CRON_JOB_SCHEMA = {
+  known = fields.set {"name", "image", "from_services", "command", "args", "envs", "env", "cpu",
+    "memory", "completed_timeout", "backoff_limit", "node_selector", "service_account_name",
+    "schedule", "concurrency_policy"},
+  quiet = fields.set {"has_repo"},
+  unsupported = fields.set {"build", "parallelism", "completions", "volumes", "configmap"},
+}
+local BUILD_SCHEMA = {known = fields.set {"context", "dockerfile", "args", "target"},
+  quiet = fields.set {"cache_from", "no_cache"}}
 
 M.RESOURCES_SCHEMA = {known = fields.set {"cpu", "memory", "replicas"},
   unsupported = fields.set {"storage", "gpu"}}
@@ -38,9 +50,11 @@ local LIMITS_SCHEMA = {known = fields.set {"limits", "requests"}}
 local PORT_SCHEMA = {known = fields.set {"type", "port", "target_port", "loadbalancer"}}
 local PROBE_SCHEMA = {known = fields.set {"exec", "http_get", "tcp_socket", "period_seconds",
   "timeout_seconds", "failure_threshold", "initial_delay_seconds", "success_threshold"}}
-local VOLUME_SCHEMA = {known = fields.set {"name", "type", "size", "mount_path", "claim"}}
+local VOLUME_SCHEMA = {known = fields.set {"name", "type", "size", "mount_path", "claim"},
+  quiet = fields.set {"read_only"}}
 local PORT_TYPES = fields.set {"container_port", "node_port"}
 local VOLUME_TYPES = fields.set {"shmem", "empty_dir"}
+M.CONCURRENCY_POLICIES = {allow = "Allow", forbid = "Forbid", replace = "Replace"}
 
 -- ---- quantities ---------------------------------------------------------------------------
 
@@ -223,7 +237,9 @@ local function read_probe(d, svc, key)
   return probe
 end
 
-local function read_volumes(d, svc, what)
+-- volumes: shmem and empty_dir in the pod; a shared volume (shared_volumes, by `claim` or by
+-- the `name` of a `type: persistent` volume) or another claim in the namespace by `claim`.
+local function read_volumes(d, svc, what, shared)
   local list = fields.list(d, svc, "volumes")
   if not list then return {} end
   local out = {}
@@ -237,16 +253,31 @@ local function read_volumes(d, svc, what)
         size = fields.string(d, v, "size", true), mount_path = fields.string(d, v, "mount_path"),
         claim = fields.string(d, v, "claim"), pos = diag.pos(v),
       }
+      local ref = vol.claim or (vol.type == "persistent" and vol.name)
       if not vol.mount_path then
         if not fields.present(v, "mount_path") then
           d:error(diag.pos(v), "%s: a volume needs 'mount_path'", what)
         end
+      elseif ref and shared[ref] then
+        vol.type, vol.claim, vol.shared = "claim", shared[ref].k8s_name, shared[ref]
+        vol.name = vol.name or ref
+        out[#out + 1] = vol
       elseif vol.claim then
-        d:warning(diag.pos(v, "claim"), "%s: volume claim '%s' must exist in the namespace (moonship creates no shared_volumes)",
+        d:warning(diag.pos(v, "claim"), "%s: volume claim '%s' is no shared volume of the template: it must exist in the namespace",
           what, vol.claim)
         vol.type = "claim"
         vol.name = vol.name or vol.claim
         out[#out + 1] = vol
+      elseif vol.type == "persistent" then
+        local names = {}
+        for n in pairs(shared) do names[#names + 1] = n end
+        table.sort(names)
+        if not vol.name then
+          d:error(diag.pos(v), "%s: a persistent volume needs 'name' (the shared volume it mounts)", what)
+        else
+          d:error(diag.pos(v, "name"), "%s: persistent volume '%s' is no entry of shared_volumes%s", what,
+            vol.name, diag.did_you_mean(vol.name, names))
+        end
       elseif vol.type and VOLUME_TYPES[vol.type] then
         if not vol.name then
           d:error(diag.pos(v), "%s: a volume needs 'name'", what)
@@ -255,12 +286,24 @@ local function read_volumes(d, svc, what)
         end
       else
         d:warning(diag.pos(v, vol.type and "type" or nil),
-          "%s: volume type '%s' is unsupported (shmem, empty_dir or claim), ignored", what,
+          "%s: volume type '%s' is unsupported (shmem, empty_dir, persistent or claim), ignored", what,
           tostring(vol.type))
       end
     end
   end
   return out
+end
+
+-- service_account_name: a service account of the template (applied with the unit) or one that
+-- must exist in the namespace.
+local function read_account(d, unit, what, accounts)
+  local name = fields.string(d, unit, "service_account_name")
+  if not name then return nil end
+  local account = accounts[name]
+  if account then return account.k8s_name, account end
+  d:warning(diag.pos(unit, "service_account_name"), "%s: service account '%s' is not in service_accounts: it must exist in the namespace",
+    what, name)
+  return name, nil
 end
 
 -- node_selector: ReleaseHub's [{key, value}] or a mapping.
@@ -293,8 +336,17 @@ local function read_own_env(d, unit, what)
   return out
 end
 
+-- build: {context, dockerfile, ...}: ReleaseHub builds the image; its context names it.
+local function read_build(d, entry)
+  local b = fields.map(d, entry, "build")
+  if not b then return nil end
+  fields.check_keys(d, b, BUILD_SCHEMA, " in build")
+  return fields.string(d, b, "context") or "."
+end
+
 -- A service entry -> a service of the model, "static" for a static site, or nil on errors.
--- ctx = {resources=, file=}
+-- ctx = {resources=, images = {name -> ref} (--image), shared = {name -> shared volume},
+-- accounts = {name -> service account}}
 function M.read_service(d, entry, ctx)
   local name = fields.string(d, entry, "name", true)
   local pos = diag.pos(entry, "name")
@@ -313,7 +365,7 @@ function M.read_service(d, entry, ctx)
   end
   fields.check_keys(d, entry, M.SERVICE_SCHEMA, " in " .. what)
   local svc = {
-    name = name, pos = pos, image = fields.string(d, entry, "image"),
+    name = name, pos = pos, image = ctx.images[name] or fields.string(d, entry, "image"),
     command = fields.string_list(d, entry, "command") or {},
     args = fields.string_list(d, entry, "args") or {},
     own_env = read_own_env(d, entry, what),
@@ -322,12 +374,22 @@ function M.read_service(d, entry, ctx)
     liveness_probe = read_probe(d, entry, "liveness_probe"),
     depends_on = fields.string_list(d, entry, "depends_on") or {},
     depends_on_list = fields.is_list(entry.depends_on) and entry.depends_on or nil,
-    volumes = read_volumes(d, entry, what),
+    volumes = read_volumes(d, entry, what, ctx.shared),
     node_selector = read_node_selector(d, entry, what),
   }
+  svc.service_account, svc.account = read_account(d, entry, what, ctx.accounts)
   svc.k8s_name = M.k8s_name(d, name, pos, "service", 63)
+  local build = read_build(d, entry)
   if not svc.image and not fields.present(entry, "image") then
-    d:error(pos, "%s has no 'image'", what)
+    if build then
+      -- ReleaseHub builds it; elsewhere a CI builds it and says where with --image. Only a
+      -- deploy that needs this service stops (template.undeployable).
+      svc.needs_image = fmt("service '%s' is built from '%s' by ReleaseHub: pass --image %s=REF",
+        name, build, name)
+      d:warning(pos, "%s", svc.needs_image)
+    else
+      d:error(pos, "%s has no 'image'", what)
+    end
   end
   local res = ctx.resources
   svc.own_cpu, svc.own_memory = read_limits(d, entry, "cpu"), read_limits(d, entry, "memory")
@@ -340,29 +402,50 @@ end
 -- The longest job name: the Job is named <job>-<8-character run id> and its pods carry it
 -- in a 63-character label.
 M.JOB_NAME_MAX = 54
+-- The longest cron job name: the CronJob controller names each Job <name>-<11 digits>.
+M.CRON_JOB_NAME_MAX = 52
 
--- A job entry -> a job of the model, or nil. ctx = {resources=, services=}
+-- A job entry -> a job of the model, or nil. ctx = {resources=, services=, service_names=,
+-- static=, images=, accounts=, cron = true for a cron_jobs entry}
 function M.read_job(d, entry, ctx)
+  local kind = ctx.cron and "cron job" or "job"
   local name = fields.string(d, entry, "name", true)
   local pos = diag.pos(entry, "name")
   if not name then
-    if not fields.present(entry, "name") then d:error(diag.pos(entry), "job has no 'name'") end
+    if not fields.present(entry, "name") then d:error(diag.pos(entry), "%s has no 'name'", kind) end
     return nil
   end
-  local what = fmt("job '%s'", name)
-  fields.check_keys(d, entry, M.JOB_SCHEMA, " in " .. what)
+  local what = fmt("%s '%s'", kind, name)
+  fields.check_keys(d, entry, ctx.cron and M.CRON_JOB_SCHEMA or M.JOB_SCHEMA, " in " .. what)
   local job = {
-    name = name, pos = pos, image = fields.string(d, entry, "image"),
+    name = name, pos = pos, image = not ctx.cron and ctx.images[name] or fields.string(d, entry, "image"),
     from_services = fields.string(d, entry, "from_services"),
     command = fields.string_list(d, entry, "command"),
     args = fields.string_list(d, entry, "args"),
     own_env = read_own_env(d, entry, what),
     completed_timeout = fields.integer(d, entry, "completed_timeout", 1),
-    halt_on_error = fields.boolean(d, entry, "halt_on_error") or false,
+    halt_on_error = not ctx.cron and fields.boolean(d, entry, "halt_on_error") or false,
     backoff_limit = fields.integer(d, entry, "backoff_limit", 0),
     node_selector = read_node_selector(d, entry, what),
   }
-  job.k8s_name = M.k8s_name(d, name, pos, "job", M.JOB_NAME_MAX)
+  job.service_account, job.account = read_account(d, entry, what, ctx.accounts)
+  job.k8s_name = M.k8s_name(d, name, pos, kind, ctx.cron and M.CRON_JOB_NAME_MAX or M.JOB_NAME_MAX)
+  if ctx.cron then
+    job.schedule = fields.string(d, entry, "schedule")
+    if job.schedule and not job.schedule:match("^@%a+$") and select(2, job.schedule:gsub("%S+", "")) ~= 5 then
+      d:error(diag.pos(entry, "schedule"), "%s: schedule '%s' is not a cron schedule (5 fields, like \"*/5 * * * *\", or @hourly)",
+        what, job.schedule)
+    elseif not job.schedule and not fields.present(entry, "schedule") then
+      d:error(pos, "%s has no 'schedule'", what)
+    end
+    local policy = fields.string(d, entry, "concurrency_policy")
+    if policy then
+      job.concurrency_policy = M.CONCURRENCY_POLICIES[policy:lower()]
+      if not job.concurrency_policy then
+        d:error(diag.pos(entry, "concurrency_policy"), "%s: concurrency_policy '%s' is not allow, forbid or replace", what, policy)
+      end
+    end
+  end
   local cpu, memory = read_limits(d, entry, "cpu"), read_limits(d, entry, "memory")
   local base
   if job.from_services then
@@ -381,10 +464,14 @@ function M.read_job(d, entry, ctx)
   job.base = base
   if base then
     job.image = job.image or base.image
+    if not job.image then job.needs_image = base.needs_image end
     if not job.command and not job.args then
       job.command, job.args = base.command, base.args
     end
     job.node_selector = job.node_selector or base.node_selector
+    if not fields.present(entry, "service_account_name") then
+      job.service_account, job.account = base.service_account, base.account
+    end
   end
   if not job.image and not job.from_services and not fields.present(entry, "image") then
     d:error(pos, "%s has no image (set 'image' or 'from_services')", what)

@@ -56,17 +56,21 @@ local function known_ids(ctx)
   for _, s in ipairs(ctx.service_names) do ids[#ids + 1] = "services." .. s end
   for _, j in ipairs(ctx.job_names) do ids[#ids + 1] = "jobs." .. j end
   for _, m in ipairs(ctx.manifest_names) do ids[#ids + 1] = "manifests." .. m end
+  for _, c in ipairs(ctx.cron_job_names or {}) do ids[#ids + 1] = "cron_jobs." .. c end
+  for _, c in ipairs(ctx.chart_names or {}) do ids[#ids + 1] = "charts." .. c end
   ids[#ids + 1] = "release.remove_environment"
   return ids
 end
 
 -- Classifies a reference: "task" (keep), "all", "skip" (warned), or nil (an error was reported).
+-- The units a `<kind>.<name>` task of a built-in kind refers to.
+local UNIT_KINDS = {services = "services", jobs = "jobs", cron_jobs = "cron_jobs"}
+
 local function classify(d, ctx, ref)
   local kind, name = ref.kind, ref.name
-  if kind == "services" or kind == "jobs" then
+  if UNIT_KINDS[kind] then
     if name == "all" then return "all" end
-    local defined = (kind == "services") and ctx.services or ctx.jobs
-    if defined[name] then return "task" end
+    if ctx[kind][name] then return "task" end
     local skipped = ctx.skipped[ref.id]
     if skipped then
       d:warning(ref.pos, "task '%s' skipped: %s", ref.id, skipped)
@@ -76,12 +80,19 @@ local function classify(d, ctx, ref)
     if ctx.manifests[name] then return "task" end
   elseif kind == "release" then
     if RELEASE_TASKS[name] then return "task" end
+  elseif kind == "charts" and not ctx.custom_kinds.charts then
+    -- Built in (helm), unless the hooks file installs charts its own way.
+    if ctx.charts[name] then return "task" end
   else
     if ctx.custom_kinds[kind] then return "task" end
     local section = ctx.sections[kind]
     if section and section[name] then
-      d:warning(ref.pos, "task '%s' skipped: %s are unsupported and the hooks file defines no tasks.%s",
-        ref.id, kind, kind)
+      if ctx.has_hooks then
+        d:warning(ref.pos, "task '%s' skipped: the hooks file defines no tasks.%s", ref.id, kind)
+      else
+        d:warning(ref.pos, "task '%s' skipped: no handler for %s tasks (define tasks.%s in a hooks file)",
+          ref.id, kind, kind)
+      end
       return "skip"
     end
     d:error(ref.pos, "no task handler for kind '%s' (define tasks.%s in the hooks file)", kind, kind)
@@ -89,6 +100,33 @@ local function classify(d, ctx, ref)
   end
   d:error(ref.pos, "unknown task '%s'%s", ref.id, diag.did_you_mean(ref.id, known_ids(ctx)))
   return nil
+end
+
+-- Why `<kind>.all` added no task: names of the kind that exist but are static sites, or
+-- every one named elsewhere, or none at all.
+local function all_matches_nothing(d, ctx, ref, wf_name, named)
+  local what = ref.kind:gsub("_", " ")
+  if ref.kind == "services" then
+    local static = {}
+    for _, n in ipairs(ctx.static_names or {}) do
+      if not named.services[n] then static[#static + 1] = "'" .. n .. "'" end
+    end
+    if #static > 0 then
+      local which = #static == 1 and ("service " .. static[1] .. " is a static site")
+        or ("services " .. table.concat(static, ", ") .. " are static sites")
+      d:warning(ref.pos, "'%s' matches nothing: %s (unsupported, skipped)%s", ref.id, which,
+        #ctx.service_names > 0 and fmt("; every other service is named elsewhere in workflow '%s'", wf_name) or "")
+      return
+    end
+  end
+  local names = ref.kind == "services" and ctx.service_names or ref.kind == "jobs" and ctx.job_names
+    or ctx.cron_job_names
+  if #names == 0 then
+    d:warning(ref.pos, "'%s' matches nothing: the template has no %s", ref.id, what)
+  else
+    d:warning(ref.pos, "'%s' matches nothing: every one of the %s is named elsewhere in workflow '%s'",
+      ref.id, what, wf_name)
+  end
 end
 
 -- Raw steps of a workflow: {name=, pos=, wait_for_finish=, halt_on_error=, timeout=,
@@ -197,9 +235,10 @@ local function check_depends_on(d, ctx, wf)
   end
 end
 
--- Builds the workflows. ctx = {services = {name->service}, jobs = {name->job},
--- manifests = {name->manifest}, service_names, job_names, manifest_names (file order),
--- skipped = {task id -> reason}, custom_kinds = {kind->true}, sections = {kind -> {name->spec}}}.
+-- Builds the workflows. ctx = {services = {name->service}, jobs = {name->job}, cron_jobs =,
+-- manifests = {name->manifest}, charts = {name->chart}, service_names, static_names, job_names,
+-- cron_job_names, manifest_names, chart_names (file order), skipped = {task id -> reason},
+-- custom_kinds = {kind->true}, sections = {kind -> {name->spec}}, has_hooks = bool}.
 function M.build(d, list, ctx)
   local workflows, by_name = {}, {}
   local seen = {}
@@ -225,7 +264,7 @@ function M.build(d, list, ctx)
     if not raw_steps then goto continue end
 
     -- References first, so `.all` knows every name used anywhere in the workflow.
-    local first_ref, named = {}, {services = {}, jobs = {}}
+    local first_ref, named = {}, {services = {}, jobs = {}, cron_jobs = {}}
     for _, step in ipairs(raw_steps) do
       for _, ref in ipairs(step.refs) do
         if first_ref[ref.id] then
@@ -249,7 +288,8 @@ function M.build(d, list, ctx)
         if ref.class == "task" then
           step.tasks[#step.tasks + 1] = make_task(ref, ref.kind, ref.name, step, ctx)
         elseif ref.class == "all" then
-          local names = ref.kind == "services" and ctx.service_names or ctx.job_names
+          local names = ref.kind == "services" and ctx.service_names or ref.kind == "jobs" and ctx.job_names
+            or ctx.cron_job_names
           local added = 0
           for _, n in ipairs(names) do
             if not named[ref.kind][n] then
@@ -257,10 +297,7 @@ function M.build(d, list, ctx)
               added = added + 1
             end
           end
-          if added == 0 then
-            d:warning(ref.pos, "'%s' matches nothing: every one of the %s is named elsewhere in workflow '%s'",
-              ref.id, ref.kind, name)
-          end
+          if added == 0 then all_matches_nothing(d, ctx, ref, name, named) end
         end
       end
       -- A step left empty by skipped or empty references has nothing to run.
