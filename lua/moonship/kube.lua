@@ -158,6 +158,17 @@ local function retry_after(resp)
   return v and math.max(0, v) or nil
 end
 
+-- kube-apiserver answers a server-side apply whose body does not fit the schema (a field of
+-- the wrong type) with 500 and no reason, "failed to create typed patch object (...)"
+-- (kubernetes/kubernetes#139253), where a create or update gets 400: the same answer every
+-- time, so it is not retried like a server error.
+local function schema_500(resp)
+  local body = resp.body
+  return resp.status == 500 and type(body) == "table" and body.kind == "Status"
+    and (body.reason == nil or body.reason == "") and type(body.message) == "string"
+    and body.message:find("failed to create typed patch object", 1, true) == 1
+end
+
 local function status_error(method, path, resp)
   local body = resp.body
   local status = type(body) == "table" and body.kind == "Status" and body or nil
@@ -215,7 +226,7 @@ function Client:request(method, path, body, opts)
         reauthed, reauth = true, true
         kubeconfig.invalidate(self.cfg)
         wait = 0
-      elseif resp.status == 429 or resp.status >= 500 then
+      elseif resp.status == 429 or (resp.status >= 500 and not schema_500(resp)) then
         wait = retry_after(resp)
           or math.min(self.backoff_max, self.backoff * 2 ^ (attempt - 1)) * (0.5 + math.random())
       end

@@ -8,11 +8,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
@@ -25,6 +29,10 @@ type apiserverConfig struct {
 	EtcdURL    string
 	PKI        *PKI
 	AdminToken string
+	ExtraArgs  []string // more kube-apiserver flags, parsed after ours (so they win)
+	// DropWatchesAfter > 0: the connection of each watch of a client outside the control plane
+	// is cut after this long (see dropWatches).
+	DropWatchesAfter time.Duration
 }
 
 // startAPIServer binds a free loopback port, starts the apiserver on it (it runs until ctx
@@ -74,6 +82,12 @@ func startAPIServer(ctx context.Context, c apiserverConfig) (int, <-chan error, 
 		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
 	}
+	for _, a := range c.ExtraArgs {
+		if !strings.HasPrefix(a, "-") {
+			a = "--" + a
+		}
+		args = append(args, a)
+	}
 
 	s := apioptions.NewServerRunOptions()
 	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
@@ -115,6 +129,15 @@ func startAPIServer(ctx context.Context, c apiserverConfig) (int, <-chan error, 
 		ln.Close()
 		return 0, nil, fmt.Errorf("kube-apiserver config: %w", err)
 	}
+	if c.DropWatchesAfter > 0 {
+		// The aggregator's handler chain is the outermost one: what wraps it sees every
+		// request first and is outside the chain's own panic recovery.
+		gc := &config.Aggregator.GenericConfig.Config
+		chain := gc.BuildHandlerChainFunc
+		gc.BuildHandlerChainFunc = func(h http.Handler, cfg *genericapiserver.Config) http.Handler {
+			return dropWatches(chain(h, cfg), c.DropWatchesAfter)
+		}
+	}
 	cc, err := config.Complete()
 	if err != nil {
 		ln.Close()
@@ -134,4 +157,32 @@ func startAPIServer(ctx context.Context, c apiserverConfig) (int, <-chan error, 
 		return prepared.Run(ctx)
 	})
 	return port, done, nil
+}
+
+// dropWatches cuts the connection of every watch request of a client outside the control
+// plane once it has been open for `after`, the way a load balancer's idle timeout or a
+// network failure does: the watch handler is stopped (its request context ends) and the
+// response is aborted, not ended (http.ErrAbortHandler: HTTP/1.1 closes the connection
+// without the last chunk, HTTP/2 resets the stream), so the client sees a broken stream,
+// not the server's clean end of a watch. The control plane's own clients (the controllers,
+// the scheduler, the simulated nodes, the apiserver's loopback client: their User-Agent is
+// this binary's name, or starts with it and a slash) keep their watches. Each cut is reported on stderr.
+func dropWatches(h http.Handler, after time.Duration) http.Handler {
+	own := strings.SplitN(rest.DefaultKubernetesUserAgent(), "/", 2)[0] // "realcluster"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		watch := q.Get("watch") == "true" || q.Get("watch") == "1" || strings.Contains(r.URL.Path, "/watch/")
+		ua := r.UserAgent()
+		if !watch || ua == own || strings.HasPrefix(ua, own+"/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), after)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+		if ctx.Err() == context.DeadlineExceeded && r.Context().Err() == nil {
+			fmt.Fprintf(os.Stderr, "realcluster: dropped a watch after %v: %s %s (%s)\n", after, r.Method, r.URL.RequestURI(), ua)
+			panic(http.ErrAbortHandler)
+		}
+	})
 }

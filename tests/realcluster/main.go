@@ -42,13 +42,22 @@ type options struct {
 	maxPods       int
 	seed          int64
 	verbose       bool
+	apiserverArgs []string      // extra kube-apiserver flags (--apiserver-arg, repeatable)
+	dropWatches   time.Duration // cut the watches of outside clients after this long (0: never)
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return fmt.Sprint(*l) }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func parseFlags() options {
 	var o options
 	fs := flag.NewFlagSet("realcluster", flag.ExitOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: realcluster --kubeconfig-out PATH [--scenario FILE] [--time-scale F] [--nodes N] [--seed N] [--max-pods N] [-v]\n")
+		fmt.Fprintf(fs.Output(), "usage: realcluster --kubeconfig-out PATH [--scenario FILE] [--time-scale F] [--nodes N] [--seed N] [--max-pods N]\n"+
+			"                   [--apiserver-arg --FLAG=VALUE]... [--drop-watches-after D] [-v]\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.kubeconfigOut, "kubeconfig-out", "", "write the kubeconfig here (atomically) once the cluster is ready")
@@ -58,8 +67,12 @@ func parseFlags() options {
 	fs.IntVar(&o.maxPods, "max-pods", 250, "pods each node accepts")
 	fs.Int64Var(&o.seed, "seed", -1, "seed of the jitter (default: the scenario's seed, else random)")
 	fs.BoolVar(&o.verbose, "v", false, "log the components to stderr (default: a log file in the temporary directory)")
+	fs.Var((*stringList)(&o.apiserverArgs), "apiserver-arg",
+		"one more kube-apiserver flag, as --name=value (repeatable), after ours: e.g. --watch-cache-sizes=configmaps#0")
+	fs.DurationVar(&o.dropWatches, "drop-watches-after", 0,
+		"cut the connection of every watch of a client outside the control plane after this long (0: never)")
 	fs.Parse(os.Args[1:])
-	if o.kubeconfigOut == "" || fs.NArg() > 0 || o.nodes < 1 || o.maxPods < 1 || o.timeScale < 0 {
+	if o.kubeconfigOut == "" || fs.NArg() > 0 || o.nodes < 1 || o.maxPods < 1 || o.timeScale < 0 || o.dropWatches < 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
@@ -200,7 +213,8 @@ func run(ctx context.Context, o options) error {
 	}()
 
 	token := rand.Text()
-	port, apiDone, err := startAPIServer(cctx, apiserverConfig{Dir: dir, EtcdURL: etcdURL, PKI: pki, AdminToken: token})
+	port, apiDone, err := startAPIServer(cctx, apiserverConfig{Dir: dir, EtcdURL: etcdURL, PKI: pki, AdminToken: token,
+		ExtraArgs: o.apiserverArgs, DropWatchesAfter: o.dropWatches})
 	if err != nil {
 		return err
 	}
