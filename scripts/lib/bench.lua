@@ -12,7 +12,7 @@ local fmt = string.format
 local USAGE = [[
 usage: scripts/bench [--quick] [--json PATH] [--reps N] [--huge-reps N] [--time-scale F]
                      [--workloads seed,wide,huge] [--no-peer] [--huge-peer] [--keep]
-                     [--cluster kubesim|real]
+                     [--cluster kubesim|real [--controller-qps N]]
   --quick        tiny sizes, one repetition (the test suite runs this)
   --reps N       repetitions of seed and wide (default 3); --huge-reps for huge (default 1)
   --time-scale F real seconds per simulated second (default 0.1)
@@ -20,11 +20,14 @@ usage: scripts/bench [--quick] [--json PATH] [--reps N] [--huge-reps N] [--time-
   --huge-peer    also run the kubectl script on huge (4,000 kubectl processes: ~10 CPU minutes)
   --cluster real a real control plane per run (tests/realcluster: $MOONSHIP_REALCLUSTER, else
                  scripts/real-cluster --build-only's) instead of kubesim, and its CPU time and
-                 request counters per task; huge only when --workloads names it]]
+                 request counters per task; huge only when --workloads names it
+  --controller-qps N  the real control plane's controller manager and scheduler may send N
+                 requests/s (default theirs: 20/s, which paces wide's rollouts whatever the tool)]]
 
 local opts, err = H.options(arg, {
   quick = {flag = true}, json = {}, reps = {number = true, default = 3}, ["huge-reps"] = {number = true, default = 1},
   ["time-scale"] = {number = true, default = 0.1}, workloads = {}, cluster = {default = "kubesim"},
+  ["controller-qps"] = {number = true},
   ["no-peer"] = {flag = true}, ["huge-peer"] = {flag = true}, keep = {flag = true}, help = {flag = true},
 })
 if not opts or opts.help then
@@ -88,7 +91,8 @@ local function one_run(w, tool, rep, bound, serial)
   local sim
   if real then
     sim = H.start_cluster {dir = dir, scenario = w.scenario, time_scale = scale, seed = 1000 + rep,
-                           max_pods = math.max(250, 2 * #w.tasks), binary = cluster_binary}
+                           max_pods = math.max(250, 2 * #w.tasks), binary = cluster_binary,
+                           controller_qps = opts["controller-qps"]}
   else
     sim = H.start_sim {dir = dir, scenario = w.scenario, time_scale = scale, seed = 1000 + rep}
   end

@@ -247,6 +247,7 @@ function H.start_cluster(o)
                 "--time-scale", tostring(o.time_scale), "--seed", tostring(o.seed or 1),
                 "--max-pods", tostring(o.max_pods or 250)}
   if o.scenario then argv[#argv + 1] = "--scenario" argv[#argv + 1] = o.scenario end
+  if o.controller_qps then argv[#argv + 1] = "--controller-qps" argv[#argv + 1] = tostring(o.controller_qps) end
   local p = assert(process.spawn {argv = argv, stdout = "pipe", stderr = "inherit", kill_on_close = "TERM"})
   local line = sched.timeout(120, function() return p:read_line() end)
   local url = line and line:match("listening on (%S+)")

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -58,7 +59,7 @@ var kcmControllers = []string{
 // system:masters: with --use-service-account-credentials=false every controller uses this one
 // identity, and the built-in role of that user only covers the controller manager's own
 // bookkeeping (each controller is expected to have its own service account otherwise).
-func startControllerManager(ctx context.Context, dir, kubeconfig string, pki *PKI) (<-chan error, error) {
+func startControllerManager(ctx context.Context, dir, kubeconfig string, pki *PKI, qps float64) (<-chan error, error) {
 	s, err := kcmoptions.NewKubeControllerManagerOptions()
 	if err != nil {
 		return nil, err
@@ -84,6 +85,7 @@ func startControllerManager(ctx context.Context, dir, kubeconfig string, pki *PK
 		"--cert-dir=" + filepath.Join(dir, "kcm-certs"),
 		"--profiling=false",
 	}
+	args = append(args, clientLimitArgs(qps)...)
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("kube-controller-manager flags: %w", err)
 	}
@@ -97,9 +99,22 @@ func startControllerManager(ctx context.Context, dir, kubeconfig string, pki *PK
 	return goDone(func() error { return kcmapp.Run(ctx, c.Complete()) }), nil
 }
 
+// clientLimitArgs: a component's client-side request limit, when --controller-qps sets one.
+// The default (20/s, burst 30 for the controller manager) paces a burst of rollouts by itself:
+// a benchmark that measures the deploy tool raises it, as operators of big clusters do.
+func clientLimitArgs(qps float64) []string {
+	if qps <= 0 {
+		return nil
+	}
+	return []string{
+		"--kube-api-qps=" + strconv.FormatFloat(qps, 'f', -1, 64),
+		"--kube-api-burst=" + strconv.Itoa(int(2*qps)),
+	}
+}
+
 // startScheduler runs kube-scheduler until ctx ends; the returned channel yields its exit
 // error. It authenticates as system:kube-scheduler, whose built-in RBAC role is all it needs.
-func startScheduler(ctx context.Context, kubeconfig string) (<-chan error, error) {
+func startScheduler(ctx context.Context, kubeconfig string, qps float64) (<-chan error, error) {
 	opts := schedoptions.NewOptions()
 	fs := pflag.NewFlagSet("kube-scheduler", pflag.ContinueOnError)
 	for _, f := range opts.Flags.FlagSets {
@@ -111,6 +126,7 @@ func startScheduler(ctx context.Context, kubeconfig string) (<-chan error, error
 		"--secure-port=0",
 		"--profiling=false",
 	}
+	args = append(args, clientLimitArgs(qps)...)
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("kube-scheduler flags: %w", err)
 	}

@@ -44,6 +44,7 @@ type options struct {
 	verbose       bool
 	apiserverArgs []string      // extra kube-apiserver flags (--apiserver-arg, repeatable)
 	dropWatches   time.Duration // cut the watches of outside clients after this long (0: never)
+	controllerQPS float64       // the controller manager's and scheduler's client limit (0: theirs, 20/s)
 }
 
 // stringList is a repeatable string flag.
@@ -69,10 +70,12 @@ func parseFlags() options {
 	fs.BoolVar(&o.verbose, "v", false, "log the components to stderr (default: a log file in the temporary directory)")
 	fs.Var((*stringList)(&o.apiserverArgs), "apiserver-arg",
 		"one more kube-apiserver flag, as --name=value (repeatable), after ours: e.g. --watch-cache-sizes=configmaps#0")
+	fs.Float64Var(&o.controllerQPS, "controller-qps", 0,
+		"requests/s the controller manager and the scheduler may send (burst: twice that; default theirs: 20/s, burst 30, as in most clusters)")
 	fs.DurationVar(&o.dropWatches, "drop-watches-after", 0,
 		"cut the connection of every watch of a client outside the control plane after this long (0: never)")
 	fs.Parse(os.Args[1:])
-	if o.kubeconfigOut == "" || fs.NArg() > 0 || o.nodes < 1 || o.maxPods < 1 || o.timeScale < 0 || o.dropWatches < 0 {
+	if o.kubeconfigOut == "" || fs.NArg() > 0 || o.nodes < 1 || o.maxPods < 1 || o.timeScale < 0 || o.dropWatches < 0 || o.controllerQPS < 0 {
 		fs.Usage()
 		os.Exit(2)
 	}
@@ -241,12 +244,12 @@ func run(ctx context.Context, o options) error {
 	if err := writeKubeconfig(schedKubeconfig, componentKubeconfig(server, pki, pki.Scheduler)); err != nil {
 		return err
 	}
-	kcmDone, err := startControllerManager(cctx, dir, kcmKubeconfig, pki)
+	kcmDone, err := startControllerManager(cctx, dir, kcmKubeconfig, pki, o.controllerQPS)
 	if err != nil {
 		return err
 	}
 	exits = append(exits, kcmDone)
-	schedDone, err := startScheduler(cctx, schedKubeconfig)
+	schedDone, err := startScheduler(cctx, schedKubeconfig, o.controllerQPS)
 	if err != nil {
 		return err
 	}
