@@ -9,7 +9,7 @@ local sched = require "moonship.sched"
 
 local fmt = string.format
 
-local USAGE = [[
+local USAGE = [==[
 usage: scripts/bench [--quick] [--json PATH] [--reps N] [--huge-reps N] [--time-scale F]
                      [--workloads seed,wide,huge] [--no-peer] [--huge-peer] [--keep]
                      [--cluster kubesim|real [--controller-qps N]]
@@ -22,7 +22,7 @@ usage: scripts/bench [--quick] [--json PATH] [--reps N] [--huge-reps N] [--time-
                  scripts/real-cluster --build-only's) instead of kubesim, and its CPU time and
                  request counters per task; huge only when --workloads names it
   --controller-qps N  the real control plane's controller manager and scheduler may send N
-                 requests/s (default theirs: 20/s, which paces wide's rollouts whatever the tool)]]
+                 requests/s (default theirs: 20/s, which paces wide's rollouts whatever the tool)]==]
 
 local opts, err = H.options(arg, {
   quick = {flag = true}, json = {}, reps = {number = true, default = 3}, ["huge-reps"] = {number = true, default = 1},
