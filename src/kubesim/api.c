@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *qualified(struct ks_rtype *rt, char *buf, size_t n) { return ks_rtype_qualified(rt, buf, n); }
+
+static const char NOT_ALLOWED[] = "the server does not allow this method on the requested resource";
+static const char NO_RESOURCE[] = "the server could not find the requested resource";
 
 static void not_found(struct ks_req *r, struct ks_resp *resp)
 {
@@ -146,6 +150,15 @@ static cJSON *namespace_check(struct ks_req *r)
                                   "%s \"%s\" is forbidden: unable to create new content in namespace %s because "
                                   "it is being terminated",
                                   qualified(r->rt, q, sizeof q), r->name ? r->name : "", r->ns);
+        cJSON *cause = cJSON_CreateObject();
+        if (cause) {
+            cJSON_AddStringToObject(cause, "reason", "NamespaceTerminating");
+            char *m = ks_sprintf("namespace %s is being terminated", r->ns);
+            cJSON_AddStringToObject(cause, "message", m ? m : "");
+            free(m);
+            cJSON_AddStringToObject(cause, "field", "metadata.namespace");
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(ks_j(st, "details"), "causes"), cause);
+        }
         return st;
     }
     return NULL;
@@ -198,15 +211,13 @@ static int parse_selectors(struct ks_req *r, struct ks_resp *resp, struct ks_sel
     *ls = *fs = NULL;
     const char *l = ks_q(r, "labelSelector"), *f = ks_q(r, "fieldSelector");
     if (l && *l && !(*ls = ks_sel_parse_labels(l, &err))) {
-        char *m = ks_sprintf("unable to parse requirement: %s", err ? err : l);
-        ks_resp_error(resp, 400, "BadRequest", m ? m : "bad labelSelector");
-        free(m), free(err);
+        ks_resp_error(resp, 400, "BadRequest", err ? err : "bad labelSelector");
+        free(err);
         return -1;
     }
-    if (f && *f && !(*fs = ks_sel_parse_fields(f, &err))) {
-        char *m = ks_sprintf("invalid field selector: %s", err ? err : f);
-        ks_resp_error(resp, 400, "BadRequest", m ? m : "bad fieldSelector");
-        free(m), free(err);
+    if (f && *f && !(*fs = ks_sel_parse_fields(f, r->rt, &err))) {
+        ks_resp_error(resp, 400, "BadRequest", err ? err : "bad fieldSelector");
+        free(err);
         ks_sel_free(*ls);
         *ls = NULL;
         return -1;
@@ -273,8 +284,9 @@ static void do_list(struct ks_req *r, struct ks_resp *resp, struct ks_selector *
         ks_resp_json(resp, 200, ks_table_of(s, r->rt, items, rv), "application/json;as=Table;v=v1;g=meta.k8s.io");
         return;
     }
-    if (next >= 0)
-        ks_buf_printf(&body, ",\"continue\":\"o:%ld\",\"remainingItemCount\":%ld", next, remaining);
+    /* how many remain is told only of a list without selectors, as the apiserver tells it */
+    if (next >= 0) ks_buf_printf(&body, ",\"continue\":\"o:%ld\"", next);
+    if (next >= 0 && !ls && !fs) ks_buf_printf(&body, ",\"remainingItemCount\":%ld", remaining);
     ks_buf_adds(&body, "},\"items\":[");
     if (its.len) ks_buf_add(&body, its.data, its.len);
     ks_buf_adds(&body, "]}");
@@ -410,6 +422,7 @@ static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
     char mb[128];
     ks_fields_record_update(s, NULL, body, manager_of(r, mb, sizeof mb), NULL);
     if (dry_run(r)) {
+        ks_obj_stamp(s, r->rt, body); /* what would be stored, but for its resourceVersion */
         ks_resp_json(resp, 201, body, NULL);
         return;
     }
@@ -529,6 +542,7 @@ static void do_apply(struct ks_req *r, struct ks_resp *resp, cJSON *body)
         return;
     }
     if (dry_run(r)) {
+        ks_obj_stamp(s, r->rt, res);
         ks_resp_json(resp, 201, res, NULL);
         return;
     }
@@ -647,13 +661,13 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
             ks_resp_json(resp, 200, cJSON_Duplicate(o->json, 1), NULL);
             return;
         }
-        cJSON *last = cJSON_Duplicate(o->json, 1);
+        cJSON *last = cJSON_Duplicate(o->json, 1), *marked = NULL;
         char uid[64];
         snprintf(uid, sizeof uid, "%s", o->uid);
-        struct ks_obj *kept = ks_ctl_delete(s, o, prop);
-        if (kept) {
+        struct ks_obj *kept = ks_ctl_delete(s, o, prop, &marked);
+        if (kept || marked) { /* on its way out: the object as it stays, or as it was marked */
             cJSON_Delete(last);
-            ks_resp_json(resp, 200, cJSON_Duplicate(kept->json, 1), NULL);
+            ks_resp_json(resp, 200, marked ? marked : cJSON_Duplicate(kept->json, 1), NULL);
             return;
         }
         if (!strcmp(r->rt->kind, "Pod") && last) { /* pods answer with the deleted object */
@@ -661,8 +675,10 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
             return;
         }
         cJSON_Delete(last);
+        /* a Success Status names what went, without a code or a message */
         cJSON *st = ks_status_obj(200, NULL, r->rt, r->name, "%s", "");
         cJSON_DeleteItemFromObjectCaseSensitive(st, "message");
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "code");
         cJSON_AddStringToObject(ks_j(st, "details"), "uid", uid);
         ks_resp_json(resp, 200, st, NULL);
         return;
@@ -685,7 +701,7 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
         struct ks_obj *o = ks_obj_get(s, r->rt, ns, name);
         if (!o || !ks_sel_match(ls, o->json) || !ks_sel_match(fs, o->json)) continue;
         cJSON_AddItemToArray(items, cJSON_Duplicate(o->json, 1));
-        if (!dry) ks_ctl_delete(s, o, prop);
+        if (!dry) ks_ctl_delete(s, o, prop, NULL);
     }
     free(all);
     ks_sel_free(ls);
@@ -789,8 +805,45 @@ static void do_finalize(struct ks_req *r, struct ks_resp *resp, cJSON *body)
     cJSON_Delete(body);
     ks_obj_update(r->s, o, nw);
     cJSON *copy = cJSON_Duplicate(o->json, 1);
-    if (ks_jpath(o->json, "metadata.deletionTimestamp")) ks_ctl_changed(r->s, o, KS_MODIFIED, NULL);
+    /* a terminating namespace left without finalizers goes, as the registry deletes it */
+    if (ks_jpath(o->json, "metadata.deletionTimestamp") && !cJSON_GetArraySize(ks_jpath(o->json, "spec.finalizers")) &&
+        !cJSON_GetArraySize(ks_jpath(o->json, "metadata.finalizers")))
+        ks_obj_remove(r->s, o);
     ks_resp_json(resp, 200, copy, NULL);
+}
+
+/* Whether the Accept header names a media type the apiserver encodes objects in (JSON, YAML,
+ * protobuf; kubesim answers JSON to all three) or the wildcard; no header means JSON. A pod's
+ * log is plain text, but its request is negotiated the same way: text/plain alone is refused. */
+static int acceptable(struct ks_req *r)
+{
+    static const char *types[] = {"*/*", "application/json", "application/yaml",
+                                  "application/vnd.kubernetes.protobuf"};
+    const char *acc = ks_hdr(r, "Accept");
+    if (!acc || !*acc) return 1;
+    for (const char *p = acc; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        size_t n = strcspn(p, ",;");
+        while (n && p[n - 1] == ' ') n--;
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (n == strlen(types[i]) && !strncasecmp(p, types[i], n)) return 1;
+        p += strcspn(p, ",");
+    }
+    return 0;
+}
+
+static void not_acceptable(struct ks_req *r, struct ks_resp *resp)
+{
+    static const char media[] = "application/json, application/yaml, application/vnd.kubernetes.protobuf";
+    char msg[300];
+    if (r->sub && !strcmp(r->sub, "log")) {
+        snprintf(msg, sizeof msg, "only the following media types are accepted: %s", media);
+        ks_resp_error(resp, 406, "NotAcceptable", msg);
+        return;
+    }
+    snprintf(msg, sizeof msg, "406: Not Acceptable\n\nAvailable representations: %s%s", media,
+             r->name ? "" : ", application/json;stream=watch, application/vnd.kubernetes.protobuf;stream=watch");
+    ks_resp_generic(resp, 406, "NotAcceptable", msg);
 }
 
 void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
@@ -800,9 +853,13 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
     int is_get = !strcmp(m, "GET");
     int needs_body = !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
 
+    if (is_get && !acceptable(r)) {
+        not_acceptable(r, resp);
+        return;
+    }
     if (r->sub && !strcmp(r->sub, "log")) {
         if (strcmp(r->rt->kind, "Pod") || !is_get) {
-            ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+            ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
             return;
         }
         pthread_mutex_lock(&s->mu);
@@ -817,24 +874,25 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
         return;
     }
     if (r->sub && strcmp(r->sub, "status") && strcmp(r->sub, "scale") && strcmp(r->sub, "finalize")) {
-        ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+        ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
         return;
     }
     if (r->sub && !strcmp(r->sub, "scale") && !r->rt->scale_sub) {
-        ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+        ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
         return;
     }
     if (r->name && !strcmp(m, "POST")) {
-        ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+        ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
         return;
     }
-    if (!r->name && (!strcmp(m, "PUT") || !strcmp(m, "PATCH"))) {
-        ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+    if (!r->name &&
+        (!strcmp(m, "PUT") || !strcmp(m, "PATCH") || (!strcmp(m, "DELETE") && !r->rt->deletecollection))) {
+        ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
         return;
     }
     if (r->rt->namespaced && !r->ns && (!is_get || r->name)) {
         /* a namespaced object needs a namespace in the path */
-        ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+        ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
         return;
     }
     cJSON *body = NULL;
@@ -891,7 +949,7 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
     } else if (r->sub && !strcmp(r->sub, "finalize")) {
         if (strcmp(r->rt->kind, "Namespace") || strcmp(m, "PUT")) {
             cJSON_Delete(body);
-            ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+            ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
         } else {
             do_finalize(r, resp, body);
         }
@@ -910,7 +968,7 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
         do_delete(r, resp);
     } else {
         cJSON_Delete(body);
-        ks_resp_error(resp, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+        ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
     }
     pthread_mutex_unlock(&s->mu);
 }

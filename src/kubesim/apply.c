@@ -462,6 +462,37 @@ static void mf_prune(cJSON *mf)
     }
 }
 
+static const char *mf_key(const cJSON *e, const char *key)
+{
+    const char *v = ks_jstr(e, key);
+    return v ? v : "";
+}
+
+static int mf_cmp(const void *a, const void *b)
+{
+    static const char *keys[] = {"operation", "time", "manager", "apiVersion", "subresource"};
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        int c = strcmp(mf_key(x, keys[i]), mf_key(y, keys[i]));
+        if (c) return c;
+    }
+    return 0;
+}
+
+/* In the order the apiserver encodes them: Apply before Update, then by time (to the second,
+ * as stored), manager, apiVersion and subresource. */
+static void mf_sort(cJSON *mf)
+{
+    int n = cJSON_GetArraySize(mf);
+    if (n < 2) return;
+    cJSON **v = malloc((size_t)n * sizeof *v);
+    if (!v) return;
+    for (int i = 0; i < n; i++) v[i] = cJSON_DetachItemFromArray(mf, 0);
+    qsort(v, (size_t)n, sizeof *v, mf_cmp);
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(mf, v[i]);
+    free(v);
+}
+
 static void mf_touch(struct ks_server *s, cJSON *e)
 {
     char ts[32];
@@ -506,7 +537,7 @@ static void conflict_leaf(const char **path, int n, void *vctx)
     pretty_path(path, n, pretty, sizeof pretty);
     cJSON *cause = cJSON_CreateObject();
     if (cause) {
-        cJSON_AddStringToObject(cause, "type", "FieldManagerConflict");
+        cJSON_AddStringToObject(cause, "reason", "FieldManagerConflict");
         char *m = ks_sprintf("conflict with %s", c->manager_desc);
         cJSON_AddStringToObject(cause, "message", m ? m : "");
         free(m);
@@ -640,6 +671,7 @@ cJSON *ks_apply(struct ks_server *s, const cJSON *live, const cJSON *applied, co
         mf_touch(s, mine);
     }
     mf_prune(mf);
+    mf_sort(mf);
     cJSON_Delete(new_set);
     cJSON_Delete(clean);
     return result;
@@ -832,6 +864,7 @@ static void record_update(struct ks_server *s, const cJSON *old, cJSON *nw, cons
         }
     }
     mf_prune(mf);
+    mf_sort(mf);
     if (!mf->child) cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
 out:
     cJSON_Delete(new_set), cJSON_Delete(old_set), cJSON_Delete(changed);

@@ -342,15 +342,22 @@ static char (*dependents(struct ks_server *s, const char *uid, size_t *n))[40]
     return out;
 }
 
-static void set_deleting(struct ks_server *s, struct ks_obj *o, const char *finalizer)
+/* Marks o for deletion as the registry does, in one write: deletionTimestamp,
+ * deletionGracePeriodSeconds (grace; < 0: none, as a Namespace gets), generation bumped for
+ * the kinds that keep one, the finalizer when given, and phase Terminating for a Namespace. */
+static void set_deleting(struct ks_server *s, struct ks_obj *o, const char *finalizer, double grace)
 {
+    if (ks_jpath(o->json, "metadata.deletionTimestamp") && !finalizer) return; /* marked already */
     cJSON *nw = cJSON_Duplicate(o->json, 1);
     if (!nw) return;
     cJSON *md = ks_jobj(nw, "metadata");
-    char ts[32];
-    ks_now_str(s, ts);
-    if (!ks_j(md, "deletionTimestamp")) ks_jset_str(md, "deletionTimestamp", ts);
-    ks_jset_num(md, "deletionGracePeriodSeconds", 0);
+    if (!ks_j(md, "deletionTimestamp")) {
+        char ts[32];
+        ks_now_str(s, ts);
+        ks_jset_str(md, "deletionTimestamp", ts);
+        if (grace >= 0) ks_jset_num(md, "deletionGracePeriodSeconds", grace);
+        if (o->rt->generation) ks_jset_num(md, "generation", ks_jnum(md, "generation", 1) + 1);
+    }
     if (finalizer) {
         cJSON *f = ks_j(md, "finalizers");
         if (!cJSON_IsArray(f)) {
@@ -362,59 +369,168 @@ static void set_deleting(struct ks_server *s, struct ks_obj *o, const char *fina
         cJSON_ArrayForEach(x, f) if (cJSON_IsString(x) && !strcmp(x->valuestring, finalizer)) have = 1;
         if (!have && f) cJSON_AddItemToArray(f, cJSON_CreateString(finalizer));
     }
-    /* ks_obj_update keeps deletionTimestamp from the old object: set it on the stored one first */
-    cJSON *omd = ks_jobj(o->json, "metadata");
-    if (!ks_j(omd, "deletionTimestamp")) ks_jset_str(omd, "deletionTimestamp", ts);
-    if (!ks_j(omd, "deletionGracePeriodSeconds")) ks_jset_num(omd, "deletionGracePeriodSeconds", 0);
-    free(o->text); /* edited in place: the cached text is stale */
-    o->text = NULL;
-    ks_obj_update(s, o, nw);
+    if (o->rt->builtin && !strcmp(o->rt->kind, "Namespace")) ks_jset_str(ks_jobj(nw, "status"), "phase", "Terminating");
+    ks_obj_update_as_server(s, o, nw);
 }
 
-static void delete_namespace(struct ks_server *s, struct ks_obj *ns)
+/* kube-controller-manager's namespace controller waits this long after a namespace's deletion
+ * before it deletes the content (its namespaceDeletionGracePeriod), so objects deleted right
+ * after their namespace (`kubectl delete -f` of a file that lists the Namespace first) are
+ * still there; and retries this long after while content with finalizers remains (half its
+ * 15 s estimate, plus one). Simulated seconds. */
+#define NAMESPACE_GRACE 5.0
+#define NAMESPACE_RETRY 8.0
+
+/* Namespace conditions carry lastTransitionTime only. */
+static void set_ns_condition(cJSON *status, const char *type, const char *st, const char *reason, const char *msg,
+                             const char *now)
 {
-    cJSON *nw = cJSON_Duplicate(ns->json, 1);
-    if (nw) {
-        ks_jset_str(ks_jobj(nw, "status"), "phase", "Terminating");
-        ks_obj_update(s, ns, nw);
+    ks_ctl_set_condition(status, type, st, reason, msg, now, -1);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* "a, b, c" of the strings, sorted as the namespace controller sorts them for stable updates;
+ * frees them. NULL when there are none. */
+static char *sorted_join(char **v, size_t n)
+{
+    if (!n) return NULL;
+    qsort(v, n, sizeof *v, cmp_str);
+    struct ks_buf b;
+    ks_buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]) ks_buf_printf(&b, "%s%s", b.len ? ", " : "", v[i]);
+        free(v[i]);
     }
-    set_deleting(s, ns, NULL);
-    char name[256];
+    return ks_buf_steal(&b);
+}
+
+/* The namespace controller's pass over a terminating namespace: pods first, then everything
+ * else in it is deleted (Background); what stays (someone's finalizer) is reported in the
+ * status conditions and looked at again later; once nothing stays the controller removes its
+ * "kubernetes" finalizer, and the Namespace goes when no finalizer is left. */
+static void namespace_clean(struct ks_server *s, struct ks_obj *ns)
+{
+    char name[256], uid[40];
     snprintf(name, sizeof name, "%s", ns->name);
-    for (struct ks_rtype *rt = s->types; rt; rt = rt->next) {
-        if (!rt->namespaced) continue;
-        size_t n;
-        struct ks_obj **all = ks_obj_list(s, rt, name, &n);
-        char(*uids)[40] = all ? malloc((n ? n : 1) * sizeof *uids) : NULL;
-        for (size_t i = 0; uids && i < n; i++) snprintf(uids[i], 40, "%s", all[i]->uid);
-        free(all);
-        for (size_t i = 0; uids && i < n; i++) {
-            struct ks_obj *o = ks_obj_by_uid(s, uids[i]);
-            if (o) ks_ctl_delete(s, o, "Background");
+    snprintf(uid, sizeof uid, "%s", ns->uid);
+    struct ks_rtype *pods = ks_rtype_find(s, "", "v1", "pods");
+    char *res[64];             /* "configmaps. has 1 resource instances", per type that stays */
+    size_t nres = 0;
+    struct ks_map fins;        /* finalizer -> (uintptr_t) objects held by it */
+    ks_map_init(&fins);
+    for (int pass = 0; pass < 2 && !nres; pass++) { /* pods that stay hold the rest back */
+        for (struct ks_rtype *rt = s->types; rt; rt = rt->next) {
+            if (!rt->namespaced || (pass == 0) != (rt == pods)) continue;
+            size_t n;
+            struct ks_obj **all = ks_obj_list(s, rt, name, &n);
+            char(*uids)[40] = all ? malloc((n ? n : 1) * sizeof *uids) : NULL;
+            for (size_t i = 0; uids && i < n; i++) snprintf(uids[i], 40, "%s", all[i]->uid);
+            free(all);
+            size_t left = 0;
+            for (size_t i = 0; uids && i < n; i++) {
+                struct ks_obj *o = ks_obj_by_uid(s, uids[i]);
+                if (!o || !ks_ctl_delete(s, o, "Background", NULL)) continue;
+                left++;
+                const cJSON *f;
+                cJSON_ArrayForEach(f, ks_jpath(o->json, "metadata.finalizers")) if (cJSON_IsString(f))
+                    ks_map_put(&fins, f->valuestring, (void *)((uintptr_t)ks_map_get(&fins, f->valuestring) + 1));
+            }
+            free(uids);
+            if (left && nres < sizeof res / sizeof res[0])
+                res[nres++] = ks_sprintf("%s.%s has %zu resource instances", rt->plural, rt->group, left);
         }
-        free(uids);
     }
-    /* the namespace controller's finalize: spec.finalizers emptied, then the object goes */
-    ks_obj_remove(s, ns);
+    char *fin[64];
+    size_t nfin = 0;
+    for (size_t i = 0; i < fins.nb; i++)
+        for (struct ks_map_ent *e = fins.b[i]; e && nfin < sizeof fin / sizeof fin[0]; e = e->next)
+            fin[nfin++] = ks_sprintf("%s in %zu resource instances", e->key, (size_t)(uintptr_t)e->val);
+    ks_map_free(&fins);
+    char *remaining = sorted_join(res, nres), *finalizers = sorted_join(fin, nfin);
+    ns = ks_obj_by_uid(s, uid);
+    if (!ns) goto out;
+    char ts[32];
+    ks_ctl_wall_str(s, ts);
+    cJSON *nw = ks_ctl_copy(ns);
+    cJSON *st = ks_jobj(nw, "status");
+    set_ns_condition(st, "NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered",
+                     "All resources successfully discovered", ts);
+    set_ns_condition(st, "NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
+                     "All legacy kube types successfully parsed", ts);
+    set_ns_condition(st, "NamespaceDeletionContentFailure", "False", "ContentDeleted",
+                     "All content successfully deleted, may be waiting on finalization", ts);
+    char *msg = remaining ? ks_sprintf("Some resources are remaining: %s", remaining) : NULL;
+    set_ns_condition(st, "NamespaceContentRemaining", remaining ? "True" : "False",
+                     remaining ? "SomeResourcesRemain" : "ContentRemoved",
+                     msg ? msg : "All content successfully removed", ts);
+    free(msg);
+    msg = finalizers ? ks_sprintf("Some content in the namespace has finalizers remaining: %s", finalizers) : NULL;
+    set_ns_condition(st, "NamespaceFinalizersRemaining", finalizers ? "True" : "False",
+                     finalizers ? "SomeFinalizersRemain" : "ContentHasNoFinalizers",
+                     msg ? msg : "All content-preserving finalizers finished", ts);
+    free(msg);
+    ks_ctl_write(s, ns, nw, "kube-controller-manager", 1);
+    if (remaining) {
+        ks_ctl_at(s, uid, ks_ctl_now(s) + NAMESPACE_RETRY);
+        goto out;
+    }
+    /* finalize: its own finalizer goes, and with it the Namespace, as it was last stored (the
+     * finalize request removes it in the same write); another's finalizer keeps it until a
+     * /finalize drops that one too */
+    const cJSON *f;
+    int others = cJSON_GetArraySize(ks_jpath(ns->json, "metadata.finalizers")) > 0;
+    cJSON_ArrayForEach(f, ks_jpath(ns->json, "spec.finalizers")) if (!ks_streq(f->valuestring, "kubernetes")) others = 1;
+    if (!others) {
+        ks_obj_remove(s, ns);
+    } else {
+        nw = ks_ctl_copy(ns);
+        cJSON *kept = cJSON_CreateArray();
+        cJSON_ArrayForEach(f, ks_jpath(ns->json, "spec.finalizers")) if (!ks_streq(f->valuestring, "kubernetes"))
+            cJSON_AddItemToArray(kept, cJSON_Duplicate(f, 1));
+        ks_jset(ks_jobj(nw, "spec"), "finalizers", kept);
+        ks_ctl_write(s, ns, nw, "kube-controller-manager", 0);
+    }
+out:
+    free(remaining);
+    free(finalizers);
 }
 
-struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *propagation)
+struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *propagation, cJSON **marked)
 {
+    if (marked) *marked = NULL;
     if (!strcmp(o->rt->kind, "Namespace") && o->rt->builtin) {
-        if (!ks_jpath(o->json, "metadata.deletionTimestamp")) delete_namespace(s, o);
-        return NULL;
+        /* Terminating now; the namespace controller deletes the content after its grace */
+        if (!ks_jpath(o->json, "metadata.deletionTimestamp")) {
+            set_deleting(s, o, NULL, -1);
+            o->progress_at = ks_ctl_now(s) + NAMESPACE_GRACE;
+            ks_ctl_at(s, o->uid, o->progress_at);
+        }
+        return o;
     }
     const cJSON *fin = ks_jpath(o->json, "metadata.finalizers");
     if (cJSON_GetArraySize(fin) > 0) {
         /* someone else's finalizer: the object stays until it is removed by an update */
-        set_deleting(s, o, NULL);
+        set_deleting(s, o, NULL, 0);
         return o;
     }
     char uid[40];
     snprintf(uid, sizeof uid, "%s", o->uid);
     size_t n = 0;
     char(*deps)[40] = dependents(s, uid, &n);
-    if (!strcmp(propagation, "Orphan")) {
+    int foreground = !strcmp(propagation, "Foreground"), orphan = !strcmp(propagation, "Orphan");
+    /* Foreground and Orphan hold the owner with their finalizer while the garbage collector
+     * works (here at once); the answer is the object as it was marked */
+    if (foreground || orphan) {
+        set_deleting(s, o, foreground ? "foregroundDeletion" : "orphan", 0);
+        if (marked) *marked = cJSON_Duplicate(o->json, 1);
+    } else if (o->rt->builtin && !strcmp(o->rt->kind, "Pod")) {
+        /* graceful: the kubelet has the pod's grace period to stop it; the simulated one
+         * confirms at once */
+        set_deleting(s, o, NULL, ks_jnum(ks_j(o->json, "spec"), "terminationGracePeriodSeconds", 30));
+        if (marked) *marked = cJSON_Duplicate(o->json, 1);
+    }
+    if (orphan) {
         for (size_t i = 0; deps && i < n; i++) {
             struct ks_obj *d = ks_obj_by_uid(s, deps[i]);
             if (!d) continue;
@@ -434,11 +550,10 @@ struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *
             ks_ctl_write(s, d, nw, "kube-controller-manager", 0);
         }
         free(deps);
-        ks_obj_remove(s, o);
+        struct ks_obj *still = ks_obj_by_uid(s, uid);
+        if (still) ks_obj_remove(s, still);
         return NULL;
     }
-    int foreground = !strcmp(propagation, "Foreground");
-    if (foreground && n) set_deleting(s, o, "foregroundDeletion");
     if (!foreground) ks_obj_remove(s, o); /* Background: the owner goes first */
     for (size_t i = 0; deps && i < n; i++) {
         struct ks_obj *d = ks_obj_by_uid(s, deps[i]);
@@ -451,7 +566,7 @@ struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *
             const char *ou = ks_jstr(r, "uid");
             if (!ks_streq(ou, uid) && ks_obj_by_uid(s, ou)) other = 1;
         }
-        if (!other) ks_ctl_delete(s, d, propagation);
+        if (!other) ks_ctl_delete(s, d, propagation, NULL);
     }
     free(deps);
     if (foreground) {
@@ -489,8 +604,14 @@ static void crd_register(struct ks_server *s, struct ks_obj *crd)
             rt->short_names = ks_buf_steal(&b);
         }
         ks_buf_free(&b);
-        const cJSON *cats = ks_j(names, "categories");
-        cJSON_ArrayForEach(x, cats) if (cJSON_IsString(x) && !strcmp(x->valuestring, "all")) rt->category_all = 1;
+        ks_buf_init(&b);
+        cJSON_ArrayForEach(x, ks_j(names, "categories")) if (cJSON_IsString(x))
+            ks_buf_printf(&b, "%s%s", b.len ? "," : "", x->valuestring);
+        if (b.data) {
+            free(rt->categories);
+            rt->categories = ks_buf_steal(&b);
+        }
+        ks_buf_free(&b);
         rt->status_sub = ks_jpath(v, "subresources.status") != NULL;
     }
 }
@@ -506,6 +627,14 @@ static void crd_reconcile(struct ks_server *s, struct ks_obj *crd)
                          ts, -1);
     const cJSON *names = ks_jpath(nw, "spec.names");
     if (names) ks_jset(st, "acceptedNames", cJSON_Duplicate(names, 1));
+    /* the versions its objects were ever stored in: the storage version, since created */
+    if (!ks_j(st, "storedVersions")) {
+        cJSON *stored = cJSON_CreateArray();
+        const cJSON *v;
+        cJSON_ArrayForEach(v, ks_jpath(nw, "spec.versions")) if (ks_jbool(v, "storage", 0) && ks_jstr(v, "name"))
+            cJSON_AddItemToArray(stored, cJSON_CreateString(ks_jstr(v, "name")));
+        ks_jset(st, "storedVersions", stored);
+    }
     ks_ctl_write(s, crd, nw, "kube-apiserver", 1);
 }
 
@@ -553,9 +682,13 @@ void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t, con
 
 static void namespace_reconcile(struct ks_server *s, struct ks_obj *ns)
 {
+    if (ks_jpath(ns->json, "metadata.deletionTimestamp")) {
+        if (ks_ctl_now(s) >= ns->progress_at) namespace_clean(s, ns); /* else its timer comes */
+        return;
+    }
     /* every namespace gets its "default" ServiceAccount, as the token controller does */
     struct ks_rtype *sa = ks_rtype_find(s, "", "v1", "serviceaccounts");
-    if (!sa || ks_jpath(ns->json, "metadata.deletionTimestamp") || ks_obj_get(s, sa, ns->name, "default")) return;
+    if (!sa || ks_obj_get(s, sa, ns->name, "default")) return;
     cJSON *o = cJSON_CreateObject();
     if (!o) return;
     cJSON *md = cJSON_AddObjectToObject(o, "metadata");

@@ -56,7 +56,7 @@ void ks_rs_reconcile(struct ks_server *s, struct ks_obj *rs)
             struct ks_obj *p = ks_obj_by_uid(s, uids[i]);
             if (!p) continue;
             ks_ctl_event(s, rs, "Normal", "SuccessfulDelete", "replicaset-controller", "Deleted pod: %s", p->name);
-            ks_ctl_delete(s, p, "Background");
+            ks_ctl_delete(s, p, "Background", NULL);
         }
         free(uids);
         free(pods);
@@ -86,6 +86,7 @@ void ks_rs_reconcile(struct ks_server *s, struct ks_obj *rs)
     cJSON_AddNumberToObject(st, "fullyLabeledReplicas", (double)n);
     if (ready) cJSON_AddNumberToObject(st, "readyReplicas", ready);
     if (available) cJSON_AddNumberToObject(st, "availableReplicas", available);
+    cJSON_AddNumberToObject(st, "terminatingReplicas", 0); /* pods go at once here */
     cJSON_AddNumberToObject(st, "observedGeneration", ks_jnum(ks_j(rs->json, "metadata"), "generation", 1));
     ks_jset(nw, "status", st);
     ks_ctl_write(s, rs, nw, MGR, 1);
@@ -153,6 +154,9 @@ static struct ks_obj *create_rs(struct ks_server *s, struct ks_obj *d, const cha
     const cJSON *spec = ks_j(d->json, "spec");
     cJSON *rs = cJSON_CreateObject();
     if (!rs) return NULL;
+    /* first, so the controller's managedFields entry names the version it wrote */
+    cJSON_AddStringToObject(rs, "apiVersion", "apps/v1");
+    cJSON_AddStringToObject(rs, "kind", "ReplicaSet");
     cJSON *md = cJSON_AddObjectToObject(rs, "metadata");
     char name[320], buf[32];
     snprintf(name, sizeof name, "%s-%s", d->name, hash);
@@ -335,6 +339,7 @@ void ks_deploy_reconcile(struct ks_server *s, struct ks_obj *d)
     ks_jset_num(st, "updatedReplicas", updated);
     ks_jset_num(st, "readyReplicas", ready);
     ks_jset_num(st, "availableReplicas", available);
+    ks_jset_num(st, "terminatingReplicas", 0); /* pods go at once here */
     int unavailable = spec_total - available;
     if (unavailable > 0)
         ks_jset_num(st, "unavailableReplicas", unavailable);
@@ -370,8 +375,9 @@ void ks_deploy_reconcile(struct ks_server *s, struct ks_obj *d)
                      "Deployment %s has timed out progressing.", d->name);
     }
     if (!complete && !paused && created) ks_ctl_at(s, d->uid, d->progress_at + deadline);
-    /* conditions in the order the controller keeps them */
-    ks_ctl_write(s, d, nw, MGR, 0);
+    /* conditions in the order the controller keeps them; the revision annotation goes with the
+     * status, through the status subresource, as the controller's UpdateStatus sends both */
+    ks_ctl_write(s, d, nw, MGR, 1);
     free(hash);
 }
 
@@ -406,7 +412,7 @@ void ks_sts_reconcile(struct ks_server *s, struct ks_obj *sts)
         struct ks_obj *p = ks_obj_get(s, prt, sts->ns, name);
         if (i >= want) {
             if (!p) break;
-            ks_ctl_delete(s, p, "Background"); /* scale down */
+            ks_ctl_delete(s, p, "Background", NULL); /* scale down */
             continue;
         }
         if (!p) {
@@ -438,7 +444,7 @@ void ks_sts_reconcile(struct ks_server *s, struct ks_obj *sts)
             snprintf(name, sizeof name, "%s-%d", sts->name, i);
             struct ks_obj *p = ks_obj_get(s, prt, sts->ns, name);
             if (p && !ks_streq(pod_revision(p), rev)) {
-                ks_ctl_delete(s, p, "Background");
+                ks_ctl_delete(s, p, "Background", NULL);
                 ks_ctl_enqueue(s, sts->uid);
                 break;
             }
@@ -473,7 +479,7 @@ void ks_ds_reconcile(struct ks_server *s, struct ks_obj *ds)
         if (ks_streq(pod_revision(pods[i]), h) && !keep)
             keep = pods[i];
         else
-            ks_ctl_delete(s, pods[i], "Background"); /* one node: one pod, of the current template */
+            ks_ctl_delete(s, pods[i], "Background", NULL); /* one node: one pod, of the current template */
     }
     free(pods);
     if (!keep) {

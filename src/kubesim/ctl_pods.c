@@ -93,11 +93,12 @@ static int image_broken(struct ks_server *s, const struct ks_obj *pod)
     return 0;
 }
 
-static cJSON *cond(const char *type, int ok, const char *reason, const char *msg, const char *ts)
+static cJSON *cond(const char *type, double gen, int ok, const char *reason, const char *msg, const char *ts)
 {
     cJSON *c = cJSON_CreateObject();
     if (!c) return NULL;
     cJSON_AddStringToObject(c, "type", type);
+    if (gen >= 0) cJSON_AddNumberToObject(c, "observedGeneration", gen);
     cJSON_AddStringToObject(c, "status", ok ? "True" : "False");
     cJSON_AddNullToObject(c, "lastProbeTime");
     cJSON_AddStringToObject(c, "lastTransitionTime", ts);
@@ -132,6 +133,9 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
     const char *phase = "Pending";
     if (st->stage == PS_DONE) phase = st->exit_code ? "Failed" : "Succeeded";
     else if (started) phase = "Running";
+    /* the kubelet reports the generation of the spec it acts on, with each condition too */
+    double gen = ks_jnum(ks_j(pod->json, "metadata"), "generation", 1);
+    cJSON_AddNumberToObject(status, "observedGeneration", gen);
     cJSON_AddStringToObject(status, "phase", phase);
     struct ks_buf names;
     ks_buf_init(&names);
@@ -141,11 +145,12 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
     snprintf(msg, sizeof msg, "containers with unready status: [%s]", names.data ? names.data : "");
     const char *why = st->stage == PS_DONE ? "PodCompleted" : "ContainersNotReady";
     cJSON *conds = cJSON_AddArrayToObject(status, "conditions");
-    cJSON_AddItemToArray(conds, cond("PodReadyToStartContainers", st->stage >= PS_RUNNING && st->stage != PS_DONE, NULL, NULL, ts));
-    cJSON_AddItemToArray(conds, cond("Initialized", 1, NULL, NULL, ts));
-    cJSON_AddItemToArray(conds, cond("Ready", ready, why, st->stage == PS_DONE ? NULL : msg, ts));
-    cJSON_AddItemToArray(conds, cond("ContainersReady", ready, why, st->stage == PS_DONE ? NULL : msg, ts));
-    cJSON_AddItemToArray(conds, cond("PodScheduled", 1, NULL, NULL, ts));
+    int can_start = st->stage >= PS_RUNNING && st->stage != PS_DONE;
+    cJSON_AddItemToArray(conds, cond("PodReadyToStartContainers", gen, can_start, NULL, NULL, ts));
+    cJSON_AddItemToArray(conds, cond("Initialized", gen, 1, NULL, NULL, ts));
+    cJSON_AddItemToArray(conds, cond("Ready", gen, ready, why, st->stage == PS_DONE ? NULL : msg, ts));
+    cJSON_AddItemToArray(conds, cond("ContainersReady", gen, ready, why, st->stage == PS_DONE ? NULL : msg, ts));
+    cJSON_AddItemToArray(conds, cond("PodScheduled", -1, 1, NULL, NULL, ts)); /* the scheduler's: no generation */
     keep_transition(conds, old);
     ks_buf_free(&names);
     cJSON_AddStringToObject(status, "hostIP", "10.0.0.1");
@@ -162,7 +167,7 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
     }
     const char *start = ks_jstr(old, "startTime");
     cJSON_AddStringToObject(status, "startTime", start ? start : ts);
-    cJSON_AddStringToObject(status, "qosClass", "BestEffort");
+    cJSON_AddStringToObject(status, "qosClass", ks_qos_class(ks_j(pod->json, "spec")));
     cJSON *css = cJSON_AddArrayToObject(status, "containerStatuses");
     int idx = 0;
     cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers"))
@@ -288,6 +293,13 @@ void ks_pod_reconcile(struct ks_server *s, struct ks_obj *pod)
     const char *image = first_image(pod);
     switch (st->stage) {
     case PS_NEW:
+        if (!ks_jpath(pod->json, "spec.nodeName")) {
+            /* a bare pod: the scheduler binds it, through pods/binding, which sets the node
+             * only (no field manager, no new generation) */
+            cJSON *nw = cJSON_Duplicate(pod->json, 1);
+            if (nw) ks_jset_str(ks_jobj(nw, "spec"), "nodeName", "kubesim-node-1");
+            if (nw) ks_obj_update_as_server(s, pod, nw);
+        }
         ks_ctl_event(s, pod, "Normal", "Scheduled", "default-scheduler", "Successfully assigned %s/%s to kubesim-node-1",
                      pod->ns, pod->name);
         ks_ctl_event(s, pod, "Normal", "Pulling", "kubelet", "Pulling image \"%s\"", image);
@@ -461,17 +473,25 @@ struct ks_obj *ks_pod_create(struct ks_server *s, struct ks_obj *owner, const cJ
 
 /* ---- Job controller ---- */
 
+/* A Job's conditions carry lastProbeTime beside lastTransitionTime: both the time it was set. */
+static void job_condition(cJSON *st, const char *type, const char *reason, const char *msg, const char *ts)
+{
+    ks_ctl_set_condition(st, type, "True", reason, msg, ts, -1);
+    cJSON *c = (cJSON *)ks_ctl_condition(st, type);
+    if (c) ks_jset_str(c, "lastProbeTime", ts);
+}
+
 /* Marks a job failed for `reason` (FailureTarget then Failed, as the job controller does),
  * records the Event, and deletes its pods that are still running. */
 static void fail_job(struct ks_server *s, struct ks_obj *job, cJSON *st, struct ks_obj **pods, size_t n,
                      const char *reason, const char *message, const char *ts)
 {
-    ks_ctl_set_condition(st, "FailureTarget", "True", reason, message, ts, -1);
-    ks_ctl_set_condition(st, "Failed", "True", reason, message, ts, -1);
+    job_condition(st, "FailureTarget", reason, message, ts);
+    job_condition(st, "Failed", reason, message, ts);
     ks_ctl_event(s, job, "Warning", reason, "job-controller", message);
     for (size_t i = 0; pods && i < n; i++) {
         const char *ph = ks_jstr(ks_j(pods[i]->json, "status"), "phase");
-        if (!ks_streq(ph, "Succeeded") && !ks_streq(ph, "Failed")) ks_ctl_delete(s, pods[i], "Background");
+        if (!ks_streq(ph, "Succeeded") && !ks_streq(ph, "Failed")) ks_ctl_delete(s, pods[i], "Background", NULL);
     }
 }
 
@@ -518,8 +538,8 @@ void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
         active = ready = 0;
         finished = 1;
     } else if (succeeded >= completions) {
-        ks_ctl_set_condition(st, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods", ts, -1);
-        ks_ctl_set_condition(st, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods", ts, -1);
+        job_condition(st, "SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods", ts);
+        job_condition(st, "Complete", "CompletionsReached", "Reached expected number of succeeded pods", ts);
         ks_jset_str(st, "completionTime", ts);
         ks_ctl_event(s, job, "Normal", "Completed", "job-controller", "Job completed");
         finished = 1;

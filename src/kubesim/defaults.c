@@ -69,6 +69,7 @@ static void job_defaults(struct ks_server *s, cJSON *obj, const cJSON *old)
     dflt_str(spec, "completionMode", "NonIndexed");
     dflt(spec, "suspend", cJSON_CreateFalse());
     dflt(spec, "podReplacementPolicy", cJSON_CreateString("TerminatingOrFailed"));
+    dflt(spec, "manualSelector", cJSON_CreateFalse());
     if (ks_jbool(spec, "manualSelector", 0)) {
         template_defaults(spec, 1);
         return;
@@ -100,6 +101,8 @@ static void job_defaults(struct ks_server *s, cJSON *obj, const cJSON *old)
     ks_jset_str(labels, "batch.kubernetes.io/job-name", name ? name : "");
     ks_jset_str(labels, "controller-uid", uid);
     ks_jset_str(labels, "job-name", name ? name : "");
+    /* a Job without labels of its own is labelled as its pods are */
+    if (!cJSON_GetArraySize(ks_j(md, "labels"))) ks_jset(md, "labels", cJSON_Duplicate(labels, 1));
     template_defaults(spec, 1);
 }
 
@@ -162,9 +165,68 @@ static void service_defaults(struct ks_server *s, cJSON *obj, const cJSON *old)
     }
 }
 
+/* A pod's containers without requests for what they limit request their limits (a Pod's
+ * defaulting only, not a template's). */
+static void requests_from_limits(cJSON *spec)
+{
+    static const char *lists[] = {"containers", "initContainers"};
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *c;
+        cJSON_ArrayForEach(c, ks_j(spec, lists[i]))
+        {
+            cJSON *res = ks_j(c, "resources");
+            const cJSON *l;
+            cJSON_ArrayForEach(l, ks_j(res, "limits"))
+            {
+                cJSON *req = ks_jobj(res, "requests");
+                if (!ks_j(req, l->string)) cJSON_AddItemToObject(req, l->string, cJSON_Duplicate(l, 1));
+            }
+        }
+    }
+}
+
+const char *ks_qos_class(const cJSON *spec)
+{
+    static const char *lists[] = {"containers", "initContainers"}, *kinds[] = {"cpu", "memory"};
+    int any = 0, guaranteed = 1;
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, ks_j(spec, lists[i]))
+        {
+            const cJSON *req = ks_jpath(c, "resources.requests"), *lim = ks_jpath(c, "resources.limits");
+            for (size_t k = 0; k < 2; k++) {
+                const char *r = ks_jstr(req, kinds[k]), *l = ks_jstr(lim, kinds[k]);
+                const cJSON *rn = ks_j(req, kinds[k]), *ln = ks_j(lim, kinds[k]);
+                if (rn || ln) any = 1;
+                /* quantities compared as written ("500m" and "0.5" differ here) */
+                if (!ln || (rn && !(r && l ? !strcmp(r, l) : ks_jequal(rn, ln)))) guaranteed = 0;
+            }
+        }
+    }
+    return !any ? "BestEffort" : guaranteed ? "Guaranteed" : "Burstable";
+}
+
+static cJSON *node_tolerations(void)
+{
+    static const char *keys[] = {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"};
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < 2; i++) {
+        cJSON *t = cJSON_CreateObject();
+        if (!t) continue;
+        cJSON_AddStringToObject(t, "key", keys[i]);
+        cJSON_AddStringToObject(t, "operator", "Exists");
+        cJSON_AddStringToObject(t, "effect", "NoExecute");
+        cJSON_AddNumberToObject(t, "tolerationSeconds", 300);
+        cJSON_AddItemToArray(a, t);
+    }
+    return a;
+}
+
 void ks_defaults_apply(struct ks_server *s, struct ks_rtype *rt, cJSON *obj, const cJSON *old)
 {
     if (!rt->builtin) return;
+    /* a kind with a status subresource is served with its status, empty until written */
+    if (rt->status_sub && !old) dflt(obj, "status", cJSON_CreateObject());
     const char *k = rt->kind;
     cJSON *spec = ks_j(obj, "spec");
     if (!strcmp(k, "Deployment") && cJSON_IsObject(spec)) {
@@ -213,9 +275,20 @@ void ks_defaults_apply(struct ks_server *s, struct ks_rtype *rt, cJSON *obj, con
     } else if (!strcmp(k, "Pod")) {
         pod_spec_defaults(spec, 0);
         if (cJSON_IsObject(spec)) {
+            /* and what the default admission plugins add: ServiceAccount, Priority,
+             * DefaultTolerationSeconds (five minutes on a node that is not ready or gone) */
             dflt_str(spec, "serviceAccountName", "default");
+            dflt_str(spec, "serviceAccount", ks_jstr(spec, "serviceAccountName"));
             dflt(spec, "enableServiceLinks", cJSON_CreateTrue());
             dflt_num(spec, "priority", 0);
+            dflt_str(spec, "preemptionPolicy", "PreemptLowerPriority");
+            if (!old) dflt(spec, "tolerations", node_tolerations());
+            requests_from_limits(spec);
+        }
+        if (!old) {
+            cJSON *st = ks_jobj(obj, "status");
+            dflt_str(st, "phase", "Pending");
+            dflt_str(st, "qosClass", ks_qos_class(spec));
         }
     } else if (!strcmp(k, "Service")) {
         service_defaults(s, obj, old);

@@ -1,5 +1,5 @@
 /* Non-resource endpoints: /version, health, discovery (legacy and the aggregated v2 form that
- * kubectl 1.32 asks for first), the minimal /openapi/v3 that lets `kubectl apply` validate,
+ * kubectl asks for first), the minimal /openapi/v3 that lets `kubectl apply` validate,
  * and the server-side Table form of lists that `kubectl get` prints. */
 #include "http.h"
 
@@ -55,43 +55,72 @@ static cJSON *gvk(const char *group, const char *version, const char *kind)
     return o;
 }
 
-static cJSON *agg_sub(const char *name, cJSON *kind, const char **verbs, size_t nverbs)
+/* A subresource kubesim serves, as discovery lists it (the kind's group and version unless
+ * it answers with another kind). */
+struct sub {
+    const char *name, *group, *version, *kind;
+    const char **verbs;
+    size_t nverbs;
+};
+
+/* The subresources of a type, sorted by name as kube-apiserver lists them. */
+static int subresources(const struct ks_rtype *rt, struct sub out[4])
 {
-    cJSON *s = cJSON_CreateObject();
-    if (!s) {
-        cJSON_Delete(kind);
-        return NULL;
-    }
-    cJSON_AddStringToObject(s, "subresource", name);
-    cJSON_AddItemToObject(s, "responseKind", kind);
-    cJSON_AddItemToObject(s, "verbs", str_array(verbs, nverbs));
-    return s;
+    static const char *gpu[] = {"get", "patch", "update"};
+    static const char *g[] = {"get"}, *u[] = {"update"};
+    int n = 0;
+    if (rt->builtin && !strcmp(rt->kind, "Namespace"))
+        out[n++] = (struct sub){"finalize", rt->group, rt->version, rt->kind, u, 1};
+    if (rt->builtin && !strcmp(rt->kind, "Pod")) out[n++] = (struct sub){"log", rt->group, rt->version, rt->kind, g, 1};
+    if (rt->scale_sub) out[n++] = (struct sub){"scale", "autoscaling", "v1", "Scale", gpu, 3};
+    if (rt->status_sub) out[n++] = (struct sub){"status", rt->group, rt->version, rt->kind, gpu, 3};
+    return n;
+}
+
+static cJSON *verbs_of(const struct ks_rtype *rt)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < sizeof VERBS / sizeof VERBS[0]; i++)
+        if (rt->deletecollection || strcmp(VERBS[i], "deletecollection"))
+            cJSON_AddItemToArray(a, cJSON_CreateString(VERBS[i]));
+    return a;
+}
+
+/* Aggregated discovery names the group and version of a response kind only where they are not
+ * the resource's own. */
+static cJSON *response_kind(const struct ks_rtype *rt, const char *group, const char *version, const char *kind)
+{
+    int same = !strcmp(group, rt->group) && !strcmp(version, rt->version);
+    return gvk(same ? "" : group, same ? "" : version, kind);
 }
 
 static cJSON *agg_resource(struct ks_rtype *rt)
 {
-    static const char *gpu[] = {"get", "patch", "update"};
-    static const char *g[] = {"get"};
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddStringToObject(o, "resource", rt->plural);
-    cJSON_AddItemToObject(o, "responseKind", gvk(rt->group, rt->version, rt->kind));
+    cJSON_AddItemToObject(o, "responseKind", response_kind(rt, rt->group, rt->version, rt->kind));
     cJSON_AddStringToObject(o, "scope", rt->namespaced ? "Namespaced" : "Cluster");
     cJSON_AddStringToObject(o, "singularResource", rt->singular);
-    cJSON_AddItemToObject(o, "verbs", str_array(VERBS, 8));
+    cJSON_AddItemToObject(o, "verbs", verbs_of(rt));
     if (*rt->short_names) cJSON_AddItemToObject(o, "shortNames", csv_array(rt->short_names));
-    if (rt->category_all) cJSON_AddItemToObject(o, "categories", csv_array("all"));
-    cJSON *subs = cJSON_AddArrayToObject(o, "subresources");
-    if (rt->status_sub) cJSON_AddItemToArray(subs, agg_sub("status", gvk(rt->group, rt->version, rt->kind), gpu, 3));
-    if (rt->scale_sub) cJSON_AddItemToArray(subs, agg_sub("scale", gvk("autoscaling", "v1", "Scale"), gpu, 3));
-    if (!strcmp(rt->kind, "Pod")) cJSON_AddItemToArray(subs, agg_sub("log", gvk("", "v1", "Pod"), g, 1));
+    if (*rt->categories) cJSON_AddItemToObject(o, "categories", csv_array(rt->categories));
+    struct sub subs[4];
+    int n = subresources(rt, subs);
+    cJSON *list = n ? cJSON_AddArrayToObject(o, "subresources") : NULL;
+    for (int i = 0; list && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        if (!e) continue;
+        cJSON_AddStringToObject(e, "subresource", subs[i].name);
+        cJSON_AddItemToObject(e, "responseKind", response_kind(rt, subs[i].group, subs[i].version, subs[i].kind));
+        cJSON_AddItemToObject(e, "verbs", str_array(subs[i].verbs, subs[i].nverbs));
+        cJSON_AddItemToArray(list, e);
+    }
     return o;
 }
 
 static cJSON *legacy_resources(struct ks_server *s, const char *group, const char *version)
 {
-    static const char *gpu[] = {"get", "patch", "update"};
-    static const char *g[] = {"get"};
     cJSON *list = cJSON_CreateObject();
     if (!list) return NULL;
     cJSON_AddStringToObject(list, "kind", "APIResourceList");
@@ -108,34 +137,26 @@ static cJSON *legacy_resources(struct ks_server *s, const char *group, const cha
         cJSON_AddStringToObject(o, "singularName", rt->singular);
         cJSON_AddBoolToObject(o, "namespaced", rt->namespaced);
         cJSON_AddStringToObject(o, "kind", rt->kind);
-        cJSON_AddItemToObject(o, "verbs", str_array(VERBS, 8));
+        cJSON_AddItemToObject(o, "verbs", verbs_of(rt));
         if (*rt->short_names) cJSON_AddItemToObject(o, "shortNames", csv_array(rt->short_names));
-        if (rt->category_all) cJSON_AddItemToObject(o, "categories", csv_array("all"));
+        if (*rt->categories) cJSON_AddItemToObject(o, "categories", csv_array(rt->categories));
         cJSON_AddItemToArray(res, o);
-        const char *subs[3];
-        int nsub = 0;
-        if (rt->status_sub) subs[nsub++] = "status";
-        if (rt->scale_sub) subs[nsub++] = "scale";
-        if (!strcmp(rt->kind, "Pod")) subs[nsub++] = "log";
-        for (int i = 0; i < nsub; i++) {
+        struct sub subs[4];
+        int n = subresources(rt, subs);
+        for (int i = 0; i < n; i++) {
             cJSON *sub = cJSON_CreateObject();
             if (!sub) continue;
             char name[300];
-            snprintf(name, sizeof name, "%s/%s", rt->plural, subs[i]);
+            snprintf(name, sizeof name, "%s/%s", rt->plural, subs[i].name);
             cJSON_AddStringToObject(sub, "name", name);
             cJSON_AddStringToObject(sub, "singularName", "");
             cJSON_AddBoolToObject(sub, "namespaced", rt->namespaced);
-            if (!strcmp(subs[i], "scale")) {
-                cJSON_AddStringToObject(sub, "group", "autoscaling");
-                cJSON_AddStringToObject(sub, "version", "v1");
-                cJSON_AddStringToObject(sub, "kind", "Scale");
-            } else {
-                cJSON_AddStringToObject(sub, "kind", rt->kind);
+            if (strcmp(subs[i].group, rt->group) || strcmp(subs[i].version, rt->version)) {
+                cJSON_AddStringToObject(sub, "group", subs[i].group);
+                cJSON_AddStringToObject(sub, "version", subs[i].version);
             }
-            if (!strcmp(subs[i], "log"))
-                cJSON_AddItemToObject(sub, "verbs", str_array(g, 1));
-            else
-                cJSON_AddItemToObject(sub, "verbs", str_array(gpu, 3));
+            cJSON_AddStringToObject(sub, "kind", subs[i].kind);
+            cJSON_AddItemToObject(sub, "verbs", str_array(subs[i].verbs, subs[i].nverbs));
             cJSON_AddItemToArray(res, sub);
         }
     }
@@ -172,7 +193,8 @@ static cJSON *aggregated(struct ks_server *s, int core)
         if (core != !g->group[0] || group_seen(s, g, g->group)) continue;
         cJSON *item = cJSON_CreateObject();
         if (!item) continue;
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(item, "metadata"), "name", g->group);
+        cJSON *md = cJSON_AddObjectToObject(item, "metadata");
+        if (g->group[0]) cJSON_AddStringToObject(md, "name", g->group); /* the core group has no name */
         cJSON *versions = cJSON_AddArrayToObject(item, "versions");
         /* one entry per version of the group, in first-seen order */
         for (struct ks_rtype *v = s->types; v; v = v->next) {
@@ -259,7 +281,7 @@ static cJSON *openapi_gv(struct ks_server *s, const char *group, const char *ver
     cJSON_AddStringToObject(o, "openapi", "3.0.0");
     cJSON *info = cJSON_AddObjectToObject(o, "info");
     cJSON_AddStringToObject(info, "title", "Kubernetes");
-    cJSON_AddStringToObject(info, "version", "v1.32.0");
+    cJSON_AddStringToObject(info, "version", "v1.37.0");
     cJSON *paths = cJSON_AddObjectToObject(o, "paths");
     int any = 0;
     for (struct ks_rtype *rt = s->types; rt; rt = rt->next) {
@@ -532,9 +554,14 @@ int ks_disc_handle(struct ks_req *r, struct ks_resp *resp)
     if (strcmp(r->method, "GET")) return 0;
     if (!strcmp(p, "/version") || !strcmp(p, "/version/")) {
         cJSON *v = cJSON_CreateObject();
+        /* the release tests/realcluster runs, so kubectl of that release sees no skew */
         cJSON_AddStringToObject(v, "major", "1");
-        cJSON_AddStringToObject(v, "minor", "32");
-        cJSON_AddStringToObject(v, "gitVersion", "v1.32.0-kubesim");
+        cJSON_AddStringToObject(v, "minor", "37");
+        cJSON_AddStringToObject(v, "emulationMajor", "1");
+        cJSON_AddStringToObject(v, "emulationMinor", "37");
+        cJSON_AddStringToObject(v, "minCompatibilityMajor", "1");
+        cJSON_AddStringToObject(v, "minCompatibilityMinor", "36");
+        cJSON_AddStringToObject(v, "gitVersion", "v1.37.0-kubesim");
         cJSON_AddStringToObject(v, "gitCommit", "0000000000000000000000000000000000000000");
         cJSON_AddStringToObject(v, "gitTreeState", "clean");
         cJSON_AddStringToObject(v, "buildDate", "2025-01-01T00:00:00Z");

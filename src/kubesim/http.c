@@ -59,6 +59,13 @@ void ks_resp_error(struct ks_resp *resp, int code, const char *reason, const cha
     ks_resp_status(resp, ks_status_new(code, reason, msg));
 }
 
+void ks_resp_generic(struct ks_resp *resp, int code, const char *reason, const char *msg)
+{
+    cJSON *st = ks_status_new(code, reason, msg);
+    if (st) cJSON_AddItemToObject(st, "details", cJSON_CreateObject());
+    ks_resp_status(resp, st);
+}
+
 void ks_resp_text(struct ks_resp *resp, int code, const char *text, const char *ctype)
 {
     free(resp->body);
@@ -328,7 +335,7 @@ static void handle(struct ks_req *r, struct ks_resp *resp)
         return;
     }
     if (rc == 0 && ks_disc_handle(r, resp)) return;
-    ks_resp_error(resp, 404, "NotFound", "the server could not find the requested resource");
+    ks_resp_generic(resp, 404, "NotFound", "the server could not find the requested resource");
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

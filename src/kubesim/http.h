@@ -36,6 +36,9 @@ int ks_qbool(struct ks_req *r, const char *key);          /* "true"/"1" */
 void ks_resp_json(struct ks_resp *resp, int code, cJSON *obj, const char *ctype); /* takes obj */
 void ks_resp_status(struct ks_resp *resp, cJSON *status);                         /* takes */
 void ks_resp_error(struct ks_resp *resp, int code, const char *reason, const char *msg);
+/* An error about no object in particular (an unknown resource, a method or media type a path
+ * does not serve): the apiserver's handlers send these with empty details. */
+void ks_resp_generic(struct ks_resp *resp, int code, const char *reason, const char *msg);
 void ks_resp_text(struct ks_resp *resp, int code, const char *text, const char *ctype);
 
 /* http.c: starts the daemon on 127.0.0.1:port (0 = any); TLS when cert_pem is given. */

@@ -21,10 +21,12 @@ extern const char KS_SELECTOR[]; /* "spec.selector" */
 struct ks_rtype {
     char *group, *version, *kind, *plural, *singular, *list_kind; /* owns */
     char *short_names;  /* owns; comma-separated, may be "" */
+    char *categories;   /* owns; comma-separated ("all": listed by "kubectl get all"), may be "" */
     int namespaced;
-    int category_all;   /* listed by "kubectl get all" */
     int status_sub;     /* has a status subresource: main writes keep status */
     int scale_sub;
+    int generation;     /* its registry strategy keeps metadata.generation (workloads, custom kinds) */
+    int deletecollection; /* the collection can be deleted (not namespaces) */
     int builtin;
     int order;          /* registration rank: dependents are collected type by type in this order */
     struct ks_map objs; /* "ns/name" -> struct ks_obj* (owned by the store) */
@@ -43,7 +45,8 @@ struct ks_obj {
     cJSON *json;           /* owns: the full object as served */
     uint64_t rv;
     struct ks_pod *pod;    /* owns: simulated kubelet state of a pod, NULL otherwise */
-    double progress_at;    /* workloads: simulated time of the last progress (deadline clock) */
+    double progress_at;    /* workloads: simulated time of the last progress (deadline clock);
+                            * a terminating Namespace: when the namespace controller cleans it */
     double started_at;     /* jobs: simulated time the controller started it (0 = not yet) */
     int gone;              /* removed from the store but still referenced by the caller */
     char *text;            /* owns: json serialized as of rv (reads copy it instead of printing) */
@@ -152,12 +155,20 @@ char *ks_rtype_gv(const struct ks_rtype *rt);   /* "apps/v1" or "v1"; caller fre
 const char *ks_rtype_qualified(const struct ks_rtype *rt, char *buf, size_t n); /* deployments.apps */
 struct ks_obj *ks_obj_get(struct ks_server *s, struct ks_rtype *rt, const char *ns, const char *name);
 struct ks_obj *ks_obj_by_uid(struct ks_server *s, const char *uid);
-/* Stores a new object (takes json), setting uid, creationTimestamp, resourceVersion and
- * generation; records ADDED. NULL on OOM. */
+/* Gives a new object what the store sets on creation, resourceVersion aside: uid (unless
+ * defaulting chose it), creationTimestamp, generation (for the kinds that keep one), apiVersion
+ * and kind. What a dry-run create answers with. */
+void ks_obj_stamp(struct ks_server *s, struct ks_rtype *rt, cJSON *json);
+/* Stores a new object (takes json), stamped as above, with a resourceVersion; records ADDED.
+ * NULL on OOM. */
 struct ks_obj *ks_obj_insert(struct ks_server *s, struct ks_rtype *rt, cJSON *json);
 /* Replaces the object's content (takes json); bumps generation when anything outside metadata
  * and status changed; records MODIFIED. Returns 0, or 1 when nothing changed (no new rv). */
 int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json);
+/* The same for the server's own writes that no client could make (a deletion's mark, a pod's
+ * binding): deletionTimestamp, deletionGracePeriodSeconds and generation are taken from json,
+ * where ks_obj_update keeps the stored ones and bumps the generation on a spec change. */
+int ks_obj_update_as_server(struct ks_server *s, struct ks_obj *o, cJSON *json);
 /* Removes the object now; records DELETED; frees it. */
 void ks_obj_remove(struct ks_server *s, struct ks_obj *o);
 /* Sorted snapshot of the objects of a type (ns NULL = all namespaces); caller frees array. */
@@ -184,7 +195,9 @@ void ks_stat_inc(struct ks_map *m, const char *key);
 /* ---- select.c: label and field selectors ---- */
 struct ks_selector;
 struct ks_selector *ks_sel_parse_labels(const char *text, char **err);
-struct ks_selector *ks_sel_parse_fields(const char *text, char **err);
+/* Field selectors by the fields kube-apiserver selects the kind by (rt NULL: any path); *err
+ * is the apiserver's message for an unknown field or a bad selector. */
+struct ks_selector *ks_sel_parse_fields(const char *text, const struct ks_rtype *rt, char **err);
 int ks_sel_match(const struct ks_selector *sel, const cJSON *obj);
 void ks_sel_free(struct ks_selector *sel);
 /* LabelSelector objects ({matchLabels, matchExpressions}) and plain maps (Service selectors). */
@@ -209,6 +222,8 @@ const char *ks_list_key(const char *field, const cJSON *elem, char *buf, size_t 
 
 /* ---- defaults.c: apiserver defaulting and validation ---- */
 void ks_defaults_apply(struct ks_server *s, struct ks_rtype *rt, cJSON *obj, const cJSON *old);
+/* A pod's QoS class by its containers' requests and limits: BestEffort, Burstable, Guaranteed. */
+const char *ks_qos_class(const cJSON *pod_spec);
 /* 0 when valid; else a Status body (422 Invalid) in *status. */
 int ks_validate(struct ks_server *s, struct ks_rtype *rt, const cJSON *obj, const cJSON *old,
                 cJSON **status);
@@ -229,8 +244,10 @@ void ks_ctl_stop(struct ks_server *s);
 /* Under lock; old is the content before a KS_MODIFIED change (NULL otherwise or unknown). */
 void ks_ctl_changed(struct ks_server *s, struct ks_obj *o, enum ks_evtype t, const cJSON *old);
 /* Delete with propagation ("Background", "Foreground", "Orphan"); under lock. Returns the
- * object when it stays (deletionTimestamp set), else NULL after removal. */
-struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *propagation);
+ * object when it stays (deletionTimestamp set: finalizers, a terminating Namespace), else NULL
+ * after removal; *marked (may be NULL) gets a copy of the object as its deletion marked it on
+ * its way out (Foreground, Orphan, a pod's grace period), else NULL. */
+struct ks_obj *ks_ctl_delete(struct ks_server *s, struct ks_obj *o, const char *propagation, cJSON **marked);
 /* Pod logs: appends the lines visible now to out; *done set when no more will come. */
 int ks_ctl_pod_log(struct ks_server *s, struct ks_obj *pod, const char *container, int previous,
                    size_t *cursor, struct ks_buf *out, int *done, char **err);

@@ -113,7 +113,8 @@ static int parse_req(struct req *r, const char *s, size_t n, int fields, char **
         return 0;
     }
 bad:
-    if (!*err) *err = ks_sprintf("unable to parse requirement: \"%s\"", t);
+    if (!*err)
+        *err = fields ? ks_sprintf("can't understand '%s'", t) : ks_sprintf("unable to parse requirement: \"%s\"", t);
     free(t);
     return -1;
 }
@@ -161,7 +162,80 @@ fail:
 }
 
 struct ks_selector *ks_sel_parse_labels(const char *text, char **err) { return sel_parse(text, 0, err); }
-struct ks_selector *ks_sel_parse_fields(const char *text, char **err) { return sel_parse(text, 1, err); }
+
+/* The fields kube-apiserver selects by, per kind (the field label conversions of the kind's
+ * API version); a label read under another name in the object maps to its path. Kinds not
+ * listed select by metadata.name and metadata.namespace only. */
+static const struct field_labels {
+    const char *group, *kind;
+    const char *labels[14];
+    const char *alias[3][2]; /* label -> the object's path (or a label it stands for) */
+    const char *fmt;         /* the error for another label */
+} FIELD_LABELS[] = {
+    {"", "Pod",
+     {"metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+      "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs",
+      "status.nominatedNodeName", "spec.host"},
+     {{"spec.host", "spec.nodeName"}},
+     "field label not supported: %s"},
+    {"", "Node", {"metadata.name", "spec.unschedulable"}, {{0}}, "field label not supported: %s"},
+    {"", "Event",
+     {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+      "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+      "reportingComponent", "source", "type", "metadata.namespace", "metadata.name"},
+     {{"source", "source.component"}},
+     "field label not supported: %s"},
+    {"", "Namespace", {"status.phase", "metadata.name"}, {{0}}, "field label not supported: %s"},
+    {"", "Secret", {"type", "metadata.namespace", "metadata.name"}, {{0}}, "field label not supported: %s"},
+    {"", "Service", {"metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"}, {{0}},
+     "field label not supported: %s"},
+    {"batch", "Job", {"metadata.name", "metadata.namespace", "status.successful"},
+     {{"status.successful", "status.succeeded"}},
+     "field label \"%s\" not supported for Job"},
+};
+
+static const struct field_labels DEFAULT_FIELDS = {
+    "", "", {"metadata.name", "metadata.namespace"}, {{0}},
+    "\"%s\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""};
+static const struct field_labels CUSTOM_FIELDS = {
+    "", "", {"metadata.name", "metadata.namespace"}, {{0}}, "field label not supported: %s"};
+
+struct ks_selector *ks_sel_parse_fields(const char *text, const struct ks_rtype *rt, char **err)
+{
+    struct ks_selector *sel = sel_parse(text, 1, err);
+    if (!sel) {
+        char *m = ks_sprintf("invalid selector: '%s'; %s", text, *err ? *err : "out of memory");
+        free(*err);
+        *err = m;
+        return NULL;
+    }
+    if (!rt) return sel;
+    const struct field_labels *fl = rt->builtin ? &DEFAULT_FIELDS : &CUSTOM_FIELDS;
+    for (size_t i = 0; rt->builtin && i < sizeof FIELD_LABELS / sizeof FIELD_LABELS[0]; i++)
+        if (!strcmp(FIELD_LABELS[i].group, rt->group) && !strcmp(FIELD_LABELS[i].kind, rt->kind)) fl = &FIELD_LABELS[i];
+    for (int i = 0; i < sel->n; i++) {
+        struct req *r = &sel->r[i];
+        int known = 0;
+        for (size_t j = 0; j < sizeof fl->labels / sizeof fl->labels[0] && fl->labels[j]; j++)
+            if (!strcmp(fl->labels[j], r->key)) known = 1;
+        if (!known) {
+            *err = ks_sprintf(fl->fmt, r->key);
+            ks_sel_free(sel);
+            return NULL;
+        }
+        for (size_t j = 0; j < sizeof fl->alias / sizeof fl->alias[0] && fl->alias[j][0]; j++) {
+            if (strcmp(fl->alias[j][0], r->key)) continue;
+            char *path = ks_strdup(fl->alias[j][1]);
+            if (!path) {
+                ks_sel_free(sel);
+                return NULL;
+            }
+            free(r->key);
+            r->key = path;
+        }
+    }
+    return sel;
+}
 
 /* A field value as a string: strings as-is, numbers and booleans printed, missing as "". */
 static void field_value(const cJSON *obj, const char *path, char *buf, size_t n)

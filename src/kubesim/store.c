@@ -8,38 +8,40 @@
 #include <string.h>
 
 struct builtin {
-    const char *group, *version, *kind, *plural, *shorts;
-    int namespaced, all, status, scale;
+    const char *group, *version, *kind, *plural, *shorts, *categories;
+    int namespaced, status, scale, generation;
 };
 
+/* As kube-apiserver registers them; generation: the kinds whose registry strategy sets
+ * metadata.generation (a ConfigMap or a Namespace has none). */
 static const struct builtin BUILTINS[] = {
-    {"", "v1", "Namespace", "namespaces", "ns", 0, 0, 1, 0},
-    {"", "v1", "Pod", "pods", "po", 1, 1, 1, 0},
-    {"", "v1", "Service", "services", "svc", 1, 1, 1, 0},
-    {"", "v1", "ConfigMap", "configmaps", "cm", 1, 0, 0, 0},
-    {"", "v1", "Secret", "secrets", "", 1, 0, 0, 0},
-    {"", "v1", "ServiceAccount", "serviceaccounts", "sa", 1, 0, 0, 0},
-    {"", "v1", "Event", "events", "ev", 1, 0, 0, 0},
-    {"", "v1", "Endpoints", "endpoints", "ep", 1, 0, 0, 0},
-    {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "pvc", 1, 0, 1, 0},
-    {"", "v1", "Node", "nodes", "no", 0, 0, 1, 0},
-    {"apps", "v1", "Deployment", "deployments", "deploy", 1, 1, 1, 1},
-    {"apps", "v1", "ReplicaSet", "replicasets", "rs", 1, 1, 1, 1},
-    {"apps", "v1", "StatefulSet", "statefulsets", "sts", 1, 1, 1, 1},
-    {"apps", "v1", "DaemonSet", "daemonsets", "ds", 1, 1, 1, 0},
-    {"apps", "v1", "ControllerRevision", "controllerrevisions", "", 1, 0, 0, 0},
-    {"batch", "v1", "Job", "jobs", "", 1, 1, 1, 0},
-    {"batch", "v1", "CronJob", "cronjobs", "cj", 1, 1, 1, 0},
-    {"networking.k8s.io", "v1", "Ingress", "ingresses", "ing", 1, 0, 1, 0},
-    {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "netpol", 1, 0, 0, 0},
-    {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "pdb", 1, 0, 1, 0},
-    {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "hpa", 1, 1, 1, 0},
-    {"rbac.authorization.k8s.io", "v1", "Role", "roles", "", 1, 0, 0, 0},
-    {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "", 1, 0, 0, 0},
-    {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "", 0, 0, 0, 0},
-    {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "", 0, 0, 0, 0},
-    {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "crd,crds", 0,
-     0, 1, 0},
+    {"", "v1", "Namespace", "namespaces", "ns", "", 0, 1, 0, 0},
+    {"", "v1", "Pod", "pods", "po", "all", 1, 1, 0, 1},
+    {"", "v1", "Service", "services", "svc", "all", 1, 1, 0, 0},
+    {"", "v1", "ConfigMap", "configmaps", "cm", "", 1, 0, 0, 0},
+    {"", "v1", "Secret", "secrets", "", "", 1, 0, 0, 0},
+    {"", "v1", "ServiceAccount", "serviceaccounts", "sa", "", 1, 0, 0, 0},
+    {"", "v1", "Event", "events", "ev", "", 1, 0, 0, 0},
+    {"", "v1", "Endpoints", "endpoints", "ep", "", 1, 0, 0, 0},
+    {"", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "pvc", "", 1, 1, 0, 0},
+    {"", "v1", "Node", "nodes", "no", "", 0, 1, 0, 0},
+    {"apps", "v1", "Deployment", "deployments", "deploy", "all", 1, 1, 1, 1},
+    {"apps", "v1", "ReplicaSet", "replicasets", "rs", "all", 1, 1, 1, 1},
+    {"apps", "v1", "StatefulSet", "statefulsets", "sts", "all", 1, 1, 1, 1},
+    {"apps", "v1", "DaemonSet", "daemonsets", "ds", "all", 1, 1, 0, 1},
+    {"apps", "v1", "ControllerRevision", "controllerrevisions", "", "", 1, 0, 0, 0},
+    {"batch", "v1", "Job", "jobs", "", "all", 1, 1, 0, 1},
+    {"batch", "v1", "CronJob", "cronjobs", "cj", "all", 1, 1, 0, 1},
+    {"networking.k8s.io", "v1", "Ingress", "ingresses", "ing", "", 1, 1, 0, 1},
+    {"networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "netpol", "", 1, 0, 0, 1},
+    {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "pdb", "", 1, 1, 0, 1},
+    {"autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "hpa", "all", 1, 1, 0, 1},
+    {"rbac.authorization.k8s.io", "v1", "Role", "roles", "", "", 1, 0, 0, 0},
+    {"rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "", "", 1, 0, 0, 0},
+    {"rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "", "", 0, 0, 0, 0},
+    {"rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "", "", 0, 0, 0, 0},
+    {"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "crd,crds",
+     "api-extensions", 0, 1, 0, 1},
 };
 
 const char KS_LABELS[] = "metadata.labels";
@@ -68,14 +70,17 @@ struct ks_rtype *ks_rtype_add(struct ks_server *s, const char *group, const char
     rt->singular = lower(kind);
     rt->list_kind = ks_sprintf("%sList", kind);
     rt->short_names = ks_strdup("");
+    rt->categories = ks_strdup("");
     rt->namespaced = namespaced;
+    rt->generation = 1; /* custom kinds keep one */
+    rt->deletecollection = 1;
     ks_map_init(&rt->objs);
     ks_map_init(&rt->by_ns);
     ks_map_init(&rt->by_label);
     if (!rt->group || !rt->version || !rt->kind || !rt->plural || !rt->singular || !rt->list_kind ||
-        !rt->short_names) {
+        !rt->short_names || !rt->categories) {
         free(rt->group), free(rt->version), free(rt->kind), free(rt->plural);
-        free(rt->singular), free(rt->list_kind), free(rt->short_names), free(rt);
+        free(rt->singular), free(rt->list_kind), free(rt->short_names), free(rt->categories), free(rt);
         return NULL;
     }
     /* append, so discovery lists types in registration order */
@@ -137,11 +142,14 @@ int ks_store_init(struct ks_server *s)
         struct ks_rtype *rt = ks_rtype_add(s, b->group, b->version, b->kind, b->plural, b->namespaced);
         if (!rt) return -1;
         free(rt->short_names);
+        free(rt->categories);
         rt->short_names = ks_strdup(b->shorts);
-        if (!rt->short_names) return -1;
-        rt->category_all = b->all;
+        rt->categories = ks_strdup(b->categories);
+        if (!rt->short_names || !rt->categories) return -1;
         rt->status_sub = b->status;
         rt->scale_sub = b->scale;
+        rt->generation = b->generation;
+        rt->deletecollection = strcmp(b->kind, "Namespace") != 0;
         rt->builtin = 1;
         /* Services find their pods by label (endpoints, a workload's required Service), and a
          * pod's change the Services that select it */
@@ -206,7 +214,7 @@ void ks_store_free(struct ks_server *s)
         sets_free(&rt->by_ns);
         sets_free(&rt->by_label);
         free(rt->group), free(rt->version), free(rt->kind), free(rt->plural);
-        free(rt->singular), free(rt->list_kind), free(rt->short_names);
+        free(rt->singular), free(rt->list_kind), free(rt->short_names), free(rt->categories);
         free(rt);
         rt = n;
     }
@@ -524,13 +532,8 @@ static void index_remove(struct ks_server *s, struct ks_obj *o)
     unfile_labels(o);
 }
 
-struct ks_obj *ks_obj_insert(struct ks_server *s, struct ks_rtype *rt, cJSON *json)
+void ks_obj_stamp(struct ks_server *s, struct ks_rtype *rt, cJSON *json)
 {
-    struct ks_obj *o = calloc(1, sizeof *o);
-    if (!o) {
-        cJSON_Delete(json);
-        return NULL;
-    }
     cJSON *md = ks_jobj(json, "metadata");
     char uid[37], ts[32];
     /* defaulting may have chosen the uid already (a Job's selector is keyed by it) */
@@ -541,12 +544,27 @@ struct ks_obj *ks_obj_insert(struct ks_server *s, struct ks_rtype *rt, cJSON *js
     ks_now_str(s, ts);
     ks_jset_str(md, "uid", uid);
     ks_jset_str(md, "creationTimestamp", ts);
-    if (!ks_j(md, "generation")) ks_jset_num(md, "generation", 1);
+    if (!rt->generation)
+        cJSON_DeleteItemFromObjectCaseSensitive(md, "generation");
+    else if (!ks_j(md, "generation"))
+        ks_jset_num(md, "generation", 1);
     if (!rt->namespaced) cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
     char *gv = ks_rtype_gv(rt);
     ks_jset_str(json, "apiVersion", gv);
     free(gv);
     ks_jset_str(json, "kind", rt->kind);
+}
+
+struct ks_obj *ks_obj_insert(struct ks_server *s, struct ks_rtype *rt, cJSON *json)
+{
+    struct ks_obj *o = calloc(1, sizeof *o);
+    if (!o) {
+        cJSON_Delete(json);
+        return NULL;
+    }
+    ks_obj_stamp(s, rt, json);
+    cJSON *md = ks_jobj(json, "metadata");
+    const char *uid = ks_jstr(md, "uid");
     o->rt = rt;
     o->json = json;
     o->ns = ks_strdup(rt->namespaced ? ks_jstr(md, "namespace") : "");
@@ -589,13 +607,14 @@ static int spec_equal(const cJSON *a, const cJSON *b)
     return 1;
 }
 
-int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json)
+/* server: the server's own write, whose deletion marks and generation come from json */
+static int replace(struct ks_server *s, struct ks_obj *o, cJSON *json, int server)
 {
     cJSON *md = ks_jobj(json, "metadata"), *omd = ks_j(o->json, "metadata");
     /* identity fields are the server's */
-    static const char *keep[] = {"uid", "creationTimestamp", "name", "namespace", "generation",
-                                 "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"};
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+    static const char *keep[] = {"uid", "creationTimestamp", "name", "namespace", "resourceVersion",
+                                 "generation", "deletionTimestamp", "deletionGracePeriodSeconds"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0] - (server ? 3 : 0); i++) {
         cJSON *v = ks_j(omd, keep[i]);
         if (v)
             ks_jset(md, keep[i], cJSON_Duplicate(v, 1));
@@ -610,7 +629,8 @@ int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json)
         cJSON_Delete(json);
         return 1;
     }
-    if (!spec_equal(json, o->json)) ks_jset_num(md, "generation", ks_jnum(omd, "generation", 1) + 1);
+    if (!server && o->rt->generation && !spec_equal(json, o->json))
+        ks_jset_num(md, "generation", ks_jnum(omd, "generation", 1) + 1);
     cJSON *old = o->json;
     o->json = json;
     o->rv = ++s->rv;
@@ -621,6 +641,10 @@ int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json)
     record(s, KS_MODIFIED, o, old);
     return 0;
 }
+
+int ks_obj_update(struct ks_server *s, struct ks_obj *o, cJSON *json) { return replace(s, o, json, 0); }
+
+int ks_obj_update_as_server(struct ks_server *s, struct ks_obj *o, cJSON *json) { return replace(s, o, json, 1); }
 
 void ks_obj_remove(struct ks_server *s, struct ks_obj *o)
 {

@@ -109,11 +109,22 @@ static const cJSON *event_obj(struct ks_event *e)
     return e->obj;
 }
 
-/* A MODIFIED event sent under another type: the stored line with its type swapped (the
- * snapshot lacks managedFields, the line has the whole object). */
+/* A MODIFIED event sent under another type. Entering the selection (ADDED) it is the stored
+ * line with its type swapped (the snapshot lacks managedFields, the line has the whole object);
+ * leaving it (DELETED) it is the state before, the last one that matched, at the event's
+ * resourceVersion, as the apiserver's watch cache sends it (kept without its managedFields). */
 static void add_retyped(struct wctx *w, const char *type, struct ks_event *e)
 {
     static const char prefix[] = "{\"type\":\"MODIFIED\",\"object\":";
+    if (!strcmp(type, "DELETED") && e->prev) {
+        cJSON *last = cJSON_Duplicate(e->prev, 1);
+        char rv[24];
+        snprintf(rv, sizeof rv, "%llu", (unsigned long long)e->rv);
+        if (last) ks_jset_str(ks_jobj(last, "metadata"), "resourceVersion", rv);
+        if (last) add_event(w, type, last, NULL, 0);
+        cJSON_Delete(last);
+        return;
+    }
     if (w->table || e->line_len < sizeof prefix - 1 || strncmp(e->line, prefix, sizeof prefix - 1)) {
         const cJSON *obj = event_obj(e);
         if (obj) add_event(w, type, obj, NULL, 0);

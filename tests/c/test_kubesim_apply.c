@@ -1,6 +1,7 @@
-/* kubesim internals without a server: selectors, YAML typing, FieldsV1 sets, server-side apply
- * (create, removal of dropped fields, conflicts, force), the three patch types and the
- * order-free template hash. The simulator's sources are compiled in. */
+/* kubesim internals without a server: selectors (field labels per kind), YAML typing, FieldsV1
+ * sets, server-side apply (create, removal of dropped fields, conflicts, force, the order of
+ * managedFields), the three patch types, the order-free template hash, which kinds keep a
+ * generation, and a pod's QoS class. The simulator's sources are compiled in. */
 #include "test.h"
 
 #include "../../src/kubesim/util.c"
@@ -10,6 +11,7 @@
 #include "../../src/kubesim/apply.c"
 #include "../../src/kubesim/store.c"
 #include "../../src/kubesim/scenario.c"
+#include "../../src/kubesim/defaults.c"
 
 #include <unistd.h>
 
@@ -76,9 +78,11 @@ static void test_label_selectors(void)
     CHECK_STR(err, "unable to parse requirement: \"a in (b\"");
     free(err);
     err = NULL;
-    CHECK(ks_sel_parse_fields("metadata.name", &err) == NULL);
+    CHECK(ks_sel_parse_fields("metadata.name", NULL, &err) == NULL);
+    CHECK_STR(err, "invalid selector: 'metadata.name'; can't understand 'metadata.name'");
     free(err);
-    struct ks_selector *f = ks_sel_parse_fields("metadata.name=web,status.phase!=Failed", &err);
+    err = NULL;
+    struct ks_selector *f = ks_sel_parse_fields("metadata.name=web,status.phase!=Failed", NULL, &err);
     cJSON *pod = J("{\"metadata\":{\"name\":\"web\"},\"status\":{\"phase\":\"Running\"}}");
     CHECK_INT(ks_sel_match(f, pod), 1);
     ks_sel_free(f);
@@ -88,6 +92,70 @@ static void test_label_selectors(void)
     CHECK_INT(ks_labelsel_match(sel, l1), 1);
     CHECK_INT(ks_labelsel_match(sel, l2), 0);
     cJSON_Delete(sel), cJSON_Delete(l1), cJSON_Delete(l2);
+}
+
+/* What kube-apiserver answers a field selector, by kind: NULL when it selects by the field. */
+static void test_field_labels(void)
+{
+    static const struct {
+        const char *group, *kind;
+        int builtin;
+        const char *sel, *err;
+    } cases[] = {
+        {"", "ConfigMap", 1, "metadata.name=a", NULL},
+        {"", "ConfigMap", 1, "metadata.namespace!=a", NULL},
+        {"", "ConfigMap", 1, "data.k=v", "\"data.k\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""},
+        {"apps", "ReplicaSet", 1, "status.replicas=1",
+         "\"status.replicas\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""},
+        {"", "Pod", 1, "spec.nodeName=n,status.phase=Running", NULL},
+        {"", "Pod", 1, "spec.x=1", "field label not supported: spec.x"},
+        {"", "Namespace", 1, "status.phase=Active", NULL},
+        {"", "Namespace", 1, "metadata.namespace=a", "field label not supported: metadata.namespace"},
+        {"", "Node", 1, "spec.unschedulable=true", NULL},
+        {"", "Event", 1, "involvedObject.name=web,reason=Failed,type=Warning", NULL},
+        {"", "Secret", 1, "type=Opaque", NULL},
+        {"", "Service", 1, "spec.type=ClusterIP", NULL},
+        {"batch", "Job", 1, "status.successful=1", NULL},
+        {"batch", "Job", 1, "spec.x=1", "field label \"spec.x\" not supported for Job"},
+        {"example.com", "Widget", 0, "metadata.name=w", NULL},
+        {"example.com", "Widget", 0, "spec.size=1", "field label not supported: spec.size"},
+        {"", "ConfigMap", 1, "metadata.name=a,bad", "invalid selector: 'metadata.name=a,bad'; can't understand 'bad'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ks_rtype rt = {.group = (char *)cases[i].group, .kind = (char *)cases[i].kind, .builtin = cases[i].builtin};
+        char *err = NULL;
+        struct ks_selector *sel = ks_sel_parse_fields(cases[i].sel, &rt, &err);
+        if (cases[i].err) {
+            CHECK(sel == NULL);
+            CHECK_STR(err, cases[i].err);
+        } else {
+            CHECK(sel != NULL);
+            if (!sel) fprintf(stderr, "  %s: %s\n", cases[i].sel, err ? err : "");
+        }
+        ks_sel_free(sel);
+        free(err);
+    }
+    /* fields read under another name than their label */
+    static const struct {
+        const char *group, *kind, *sel, *obj;
+        int match;
+    } alias[] = {
+        {"", "Event", "source=kubelet", "{\"source\":{\"component\":\"kubelet\"}}", 1},
+        {"", "Event", "source=kubelet", "{\"source\":{\"component\":\"other\"}}", 0},
+        {"batch", "Job", "status.successful=1", "{\"status\":{\"succeeded\":1}}", 1},
+        {"", "Pod", "spec.host=n1", "{\"spec\":{\"nodeName\":\"n1\"}}", 1},
+    };
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++) {
+        struct ks_rtype rt = {.group = (char *)alias[i].group, .kind = (char *)alias[i].kind, .builtin = 1};
+        char *err = NULL;
+        struct ks_selector *sel = ks_sel_parse_fields(alias[i].sel, &rt, &err);
+        cJSON *obj = J(alias[i].obj);
+        CHECK(sel != NULL);
+        CHECK_INT(ks_sel_match(sel, obj), alias[i].match);
+        ks_sel_free(sel);
+        cJSON_Delete(obj);
+        free(err);
+    }
 }
 
 static void test_yaml(void)
@@ -149,6 +217,7 @@ static void test_apply(struct ks_server *s)
     CHECK_STR(ks_jstr(st, "reason"), "Conflict");
     CHECK_STR(ks_jstr(st, "message"), "Apply failed with 1 conflict: conflict with \"bob\" using apps/v1: .spec.replicas");
     CHECK_STR(ks_jstr(cJSON_GetArrayItem(ks_jpath(st, "details.causes"), 0), "field"), ".spec.replicas");
+    CHECK_STR(ks_jstr(cJSON_GetArrayItem(ks_jpath(st, "details.causes"), 0), "reason"), "FieldManagerConflict");
     cJSON_Delete(st);
 
     /* the same value is shared ownership, not a conflict */
@@ -177,6 +246,106 @@ static void test_apply(struct ks_server *s)
     cJSON_Delete(less);
     cJSON_Delete(live);
     cJSON_Delete(applied);
+}
+
+/* managedFields in the order the apiserver encodes them. */
+static void test_managed_order(void)
+{
+    cJSON *mf = J("[{\"manager\":\"z\",\"operation\":\"Update\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:01Z\"},"
+                  "{\"manager\":\"b\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:02Z\"},"
+                  "{\"manager\":\"a\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:02Z\"},"
+                  "{\"manager\":\"c\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:00Z\"},"
+                  "{\"manager\":\"z\",\"operation\":\"Update\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:01Z\","
+                  "\"subresource\":\"status\"}]");
+    mf_sort(mf);
+    static const char *want[] = {"c", "a", "b", "z", "z/status"};
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, mf)
+    {
+        char got[64];
+        snprintf(got, sizeof got, "%s%s%s", ks_jstr(e, "manager"), ks_j(e, "subresource") ? "/" : "",
+                 ks_j(e, "subresource") ? ks_jstr(e, "subresource") : "");
+        CHECK_STR(got, want[i++]);
+    }
+    CHECK_INT(i, 5);
+    cJSON_Delete(mf);
+}
+
+/* The kinds whose registry keeps metadata.generation have one, bumped on a spec change; the
+ * others have none; the server's own writes set it as they say. */
+static void test_generation(void)
+{
+    struct ks_server s;
+    memset(&s, 0, sizeof s);
+    ks_rng_seed(&s.rng, 2);
+    CHECK_INT(ks_store_init(&s), 0);
+    struct ks_rtype *cm = ks_rtype_find(&s, "", "v1", "configmaps"), *dep = ks_rtype_find(&s, "apps", "v1", "deployments");
+    struct ks_obj *c = ks_obj_insert(&s, cm, J("{\"metadata\":{\"name\":\"c\",\"namespace\":\"d\",\"generation\":7},\"data\":{}}"));
+    struct ks_obj *d = ks_obj_insert(&s, dep, J("{\"metadata\":{\"name\":\"d\",\"namespace\":\"d\"},\"spec\":{\"replicas\":1}}"));
+    CHECK(c && d);
+    CHECK(ks_jpath(c->json, "metadata.generation") == NULL);
+    CHECK_INT(ks_jnum(ks_j(d->json, "metadata"), "generation", 0), 1);
+    CHECK_STR(ks_jstr(c->json, "apiVersion"), "v1");
+    CHECK_STR(ks_jstr(d->json, "kind"), "Deployment");
+    ks_obj_update(&s, c, J("{\"metadata\":{\"name\":\"c\",\"namespace\":\"d\"},\"data\":{\"k\":\"v\"}}"));
+    CHECK(ks_jpath(c->json, "metadata.generation") == NULL);
+    cJSON *nw = cJSON_Duplicate(d->json, 1);
+    ks_jset_num(ks_j(nw, "spec"), "replicas", 2);
+    ks_jset_num(ks_j(nw, "metadata"), "generation", 9); /* a client's generation is ignored */
+    ks_obj_update(&s, d, nw);
+    CHECK_INT(ks_jnum(ks_j(d->json, "metadata"), "generation", 0), 2);
+    /* a deletion's mark: the server's write keeps the generation it set */
+    nw = cJSON_Duplicate(d->json, 1);
+    ks_jset_num(ks_j(nw, "metadata"), "generation", 3);
+    ks_jset_str(ks_j(nw, "metadata"), "deletionTimestamp", "2026-01-01T00:00:00Z");
+    CHECK_INT(ks_obj_update_as_server(&s, d, nw), 0);
+    CHECK_INT(ks_jnum(ks_j(d->json, "metadata"), "generation", 0), 3);
+    CHECK_STR(ks_jstr(ks_j(d->json, "metadata"), "deletionTimestamp"), "2026-01-01T00:00:00Z");
+    /* what a dry run answers: stamped, never stored */
+    cJSON *dry = J("{\"metadata\":{\"name\":\"x\",\"namespace\":\"d\"}}");
+    ks_obj_stamp(&s, dep, dry);
+    CHECK(ks_jstr(ks_j(dry, "metadata"), "uid") != NULL);
+    CHECK(ks_jstr(ks_j(dry, "metadata"), "creationTimestamp") != NULL);
+    CHECK(ks_jpath(dry, "metadata.resourceVersion") == NULL);
+    CHECK(ks_obj_get(&s, dep, "d", "x") == NULL);
+    cJSON_Delete(dry);
+    ks_store_free(&s);
+}
+
+static void test_qos(void)
+{
+    static const struct {
+        const char *spec, *qos;
+    } cases[] = {
+        {"{\"containers\":[{\"name\":\"a\"}]}", "BestEffort"},
+        {"{\"containers\":[{\"name\":\"a\",\"resources\":{}}]}", "BestEffort"},
+        {"{\"containers\":[{\"resources\":{\"requests\":{\"cpu\":\"100m\"}}}]}", "Burstable"},
+        {"{\"containers\":[{\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},"
+         "\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}", "Guaranteed"},
+        {"{\"containers\":[{\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},"
+         "\"requests\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"}}}]}", "Burstable"},
+        {"{\"containers\":[{\"resources\":{\"limits\":{\"cpu\":\"1\"}}}]}", "Burstable"},
+        {"{\"containers\":[{\"resources\":{\"limits\":{\"cpu\":1,\"memory\":\"1Gi\"}}},"
+         "{\"name\":\"b\"}]}", "Burstable"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *spec = J(cases[i].spec);
+        CHECK_STR(ks_qos_class(spec), cases[i].qos);
+        cJSON_Delete(spec);
+    }
+    /* a pod requests its limits where it names no requests, which makes it Guaranteed */
+    struct ks_server s;
+    memset(&s, 0, sizeof s);
+    CHECK_INT(ks_store_init(&s), 0);
+    cJSON *pod = J("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"a:1\","
+                   "\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}}");
+    ks_defaults_apply(&s, ks_rtype_find(&s, "", "v1", "pods"), pod, NULL);
+    CHECK_STR(ks_jstr(ks_j(pod, "status"), "qosClass"), "Guaranteed");
+    CHECK_STR(ks_jstr(ks_j(pod, "status"), "phase"), "Pending");
+    CHECK_STR(ks_jstr(ks_jpath(cJSON_GetArrayItem(ks_jpath(pod, "spec.containers"), 0), "resources.requests"), "memory"), "1Gi");
+    cJSON_Delete(pod);
+    ks_store_free(&s);
 }
 
 static void test_patches(void)
@@ -295,12 +464,16 @@ int main(void)
     memset(&s, 0, sizeof s);
     ks_rng_seed(&s.rng, 1);
     RUN(test_label_selectors);
+    RUN(test_field_labels);
     RUN(test_yaml);
     RUN(test_fieldset);
     test_apply(&s);
     printf("%s test_apply\n", ms_test_failures ? "FAIL" : "ok  ");
+    RUN(test_managed_order);
     RUN(test_patches);
     RUN(test_hash);
+    RUN(test_generation);
+    RUN(test_qos);
     RUN(test_scenario);
     return TEST_SUMMARY();
 }

@@ -1,6 +1,7 @@
--- kubesim judged by the real kubectl (of the real control plane's release): server-side apply, get -o yaml, rollout status (done,
--- rolling update, deadline), wait + logs of a Job, get -w, delete, crash-loop recovery, image
--- pull failures, conflicts, TLS with a token, faults and --seed reproducibility.
+-- kubesim judged by the real kubectl (of the real control plane's release): server-side apply,
+-- get -o yaml, rollout status (done, rolling update, deadline), wait + logs of a Job, get -w,
+-- delete, namespace deletion (a file that lists the Namespace first), crash-loop recovery,
+-- image pull failures, conflicts, TLS with a token, faults and --seed reproducibility.
 local kubesim = require "support.kubesim"
 
 local KUBECTL, why = kubesim.kubectl_path()
@@ -104,7 +105,7 @@ local function ok_run(sim, ...)
   return out
 end
 
-describe_k("kubesim with kubectl 1.32", function()
+describe_k("kubesim with the real kubectl", function()
   local sim
   local function file(name, text) return kubesim.write_file(sim.dir .. "/" .. name, text) end
 
@@ -355,6 +356,74 @@ data: {a: "1"}
     assert.equal("number", type(st.watches_open))
     assert.is_true((st.requests_by_code["200"] or 0) >= 3)
     assert.is_true((st.requests_by_code["404"] or 0) >= 1)
+  end)
+end)
+
+describe_k("kubesim namespace deletion", function()
+  it("deletes a file that lists the Namespace before the objects in it, as kubectl delete -f does", function()
+    -- time scale 1: the namespace controller waits its 5 s grace in real seconds before it
+    -- deletes the namespace's content, far longer than kubectl takes to delete the file's
+    -- other objects after the Namespace (they must still be there to be deleted)
+    local sim = kubesim.start {time_scale = 1}
+    local app = kubesim.write_file(sim.dir .. "/app.yaml", [[
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:1.27"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+]])
+    ok_run(sim, "apply", "--server-side", "-f", app)
+    assert.equal('namespace "shop" deleted\ndeployment.apps "web" deleted from shop namespace\n'
+                 .. 'service "web" deleted from shop namespace\n', ok_run(sim, "delete", "-f", app, "--timeout=60s"))
+    local ok, _, err = sim:kubectl("get", "namespace", "shop")
+    assert.is_false(ok)
+    assert.matches('namespaces "shop" not found', err)
+    sim:stop()
+  end)
+
+  it("keeps a terminating namespace until its content is gone, and refuses new content meanwhile", function()
+    local sim = kubesim.start {time_scale = 1}
+    ok_run(sim, "apply", "--server-side", "-f", kubesim.write_file(sim.dir .. "/ns.yaml", [[
+apiVersion: v1
+kind: Namespace
+metadata: {name: team}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: team}
+data: {a: "1"}
+]]))
+    ok_run(sim, "delete", "namespace", "team", "--wait=false")
+    -- within the namespace controller's grace: Terminating, its content still there
+    assert.equal("Terminating kubernetes", ok_run(sim, "get", "namespace", "team", "-o",
+                                                  "jsonpath={.status.phase} {.spec.finalizers[0]}"))
+    assert.equal("configmap/cfg\n", ok_run(sim, "get", "cm", "-n", "team", "-o", "name"))
+    local ok, _, err = sim:kubectl("create", "-n", "team", "-f", kubesim.write_file(sim.dir .. "/late.yaml",
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late}\n"))
+    assert.is_false(ok)
+    assert.matches('Error from server %(Forbidden%): error when creating "[^"]+": configmaps "late" is forbidden: '
+                   .. "unable to create new content in namespace team because it is being terminated", err)
+    ok_run(sim, "wait", "--for=delete", "namespace/team", "--timeout=60s")
+    ok, _, err = sim:kubectl("get", "cm", "cfg", "-n", "team")
+    assert.is_false(ok)
+    assert.matches("NotFound", err)
+    sim:stop()
   end)
 end)
 

@@ -159,22 +159,27 @@ describe("kubesim malformed requests", function()
     assert.equal(201, code)
     local rv = kubesim.decode(body).metadata.resourceVersion
     local merge = {["Content-Type"] = "application/merge-patch+json"}
+    local patched
     for _, tier in ipairs {"a", "a", "b"} do
-      code = sim:request("PATCH", "/api/v1/namespaces/default/configmaps/sel",
-                         {body = '{"metadata":{"labels":{"tier":"' .. tier .. '"}},"data":{"t":"' .. tier .. '2"}}',
-                          headers = merge})
+      code, patched = sim:request("PATCH", "/api/v1/namespaces/default/configmaps/sel",
+                                  {body = '{"metadata":{"labels":{"tier":"' .. tier .. '"}},"data":{"t":"' .. tier .. '2"}}',
+                                   headers = merge})
       assert.equal(200, code)
     end
     -- replayed from the history: no race between the watch and the writes
     code, body = sim:request("GET", "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=tier%3Da" ..
                              "&timeoutSeconds=1&resourceVersion=" .. rv, {max_time = 10})
     assert.equal(200, code)
-    local types = {}
+    local types, last_rv = {}, nil
     for line in body:gmatch("[^\n]+") do
       local ev = kubesim.decode(line)
       types[#types + 1] = ev.type .. " " .. ev.object.metadata.labels.tier
+      last_rv = ev.object.metadata.resourceVersion
     end
-    assert.same({"ADDED a", "DELETED b"}, types)
+    -- leaving the selection, the object comes as it last matched, at the change's
+    -- resourceVersion (as kube-apiserver's watch cache sends it)
+    assert.same({"ADDED a", "DELETED a"}, types)
+    assert.equal(kubesim.decode(patched).metadata.resourceVersion, last_rv)
   end)
 
   it("sends ERROR 410 on a watch from an expired resourceVersion", function()
