@@ -79,6 +79,20 @@ static int service_available(struct ks_server *s, const char *ns, const char *na
     return ok;
 }
 
+/* The first persistentVolumeClaim a pod mounts that does not exist in its namespace, or NULL:
+ * the scheduler's volume binding keeps such a pod Pending (Unschedulable) until it does. */
+static const char *missing_claim(struct ks_server *s, const struct ks_obj *pod)
+{
+    struct ks_rtype *crt = ks_rtype_find(s, "", "v1", "persistentvolumeclaims");
+    const cJSON *v;
+    cJSON_ArrayForEach(v, ks_jpath(pod->json, "spec.volumes"))
+    {
+        const char *claim = ks_jstr(ks_j(v, "persistentVolumeClaim"), "claimName");
+        if (claim && crt && !ks_obj_get(s, crt, pod->ns, claim)) return claim;
+    }
+    return NULL;
+}
+
 static const char *first_image(const struct ks_obj *pod)
 {
     const cJSON *c;
@@ -120,6 +134,19 @@ static void keep_transition(cJSON *conds, const cJSON *old)
     }
 }
 
+/* Writes status (owned) as the kubelet's, unless it is what the pod has: most passes change
+ * nothing, and those cost no copy of the pod. */
+static void put_status(struct ks_server *s, struct ks_obj *pod, cJSON *status)
+{
+    cJSON *nw = ks_jequal(status, ks_j(pod->json, "status")) ? NULL : cJSON_Duplicate(pod->json, 1);
+    if (!nw) {
+        cJSON_Delete(status);
+        return;
+    }
+    ks_jset(nw, "status", status);
+    ks_ctl_write(s, pod, nw, "kubelet", 1);
+}
+
 static void write_status(struct ks_server *s, struct ks_obj *pod)
 {
     struct ks_pod *st = pod->pod;
@@ -128,6 +155,16 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
     const cJSON *old = ks_j(pod->json, "status");
     cJSON *status = cJSON_CreateObject();
     if (!status) return;
+    if (st->unschedulable[0]) {
+        /* not placed: a Pending pod with the scheduler's condition alone */
+        cJSON_AddStringToObject(status, "phase", "Pending");
+        cJSON *conds = cJSON_AddArrayToObject(status, "conditions");
+        cJSON_AddItemToArray(conds, cond("PodScheduled", -1, 0, "Unschedulable", st->unschedulable, ts));
+        keep_transition(conds, old);
+        cJSON_AddStringToObject(status, "qosClass", ks_qos_class(ks_j(pod->json, "spec")));
+        put_status(s, pod, status);
+        return;
+    }
     int started = st->stage >= PS_RUNNING;
     int ready = st->stage == PS_READY || (st->job && st->stage == PS_RUNNING);
     const char *phase = "Pending";
@@ -239,14 +276,7 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
         cJSON_AddItemToArray(css, cs);
         idx++;
     }
-    /* most passes change nothing: no copy of the pod for them */
-    cJSON *nw = ks_jequal(status, old) ? NULL : cJSON_Duplicate(pod->json, 1);
-    if (!nw) {
-        cJSON_Delete(status);
-        return;
-    }
-    ks_jset(nw, "status", status);
-    ks_ctl_write(s, pod, nw, "kubelet", 1);
+    put_status(s, pod, status);
 }
 
 static void start_container(struct ks_server *s, struct ks_obj *pod, const struct ks_rule *r, double now)
@@ -292,7 +322,19 @@ void ks_pod_reconcile(struct ks_server *s, struct ks_obj *pod)
     ks_scenario_rule(s->sc, st->rule, &r);
     const char *image = first_image(pod);
     switch (st->stage) {
-    case PS_NEW:
+    case PS_NEW: {
+        const char *claim = missing_claim(s, pod);
+        if (claim) {
+            char msg[sizeof st->unschedulable];
+            snprintf(msg, sizeof msg, "0/1 nodes are available: persistentvolumeclaim \"%s\" not found.", claim);
+            if (strcmp(msg, st->unschedulable)) {
+                snprintf(st->unschedulable, sizeof st->unschedulable, "%s", msg);
+                ks_ctl_event(s, pod, "Warning", "FailedScheduling", "default-scheduler", "%s", msg);
+            }
+            st->next_at = now + 1; /* the scheduler tries again when the claim may exist */
+            break;
+        }
+        st->unschedulable[0] = '\0';
         if (!ks_jpath(pod->json, "spec.nodeName")) {
             /* a bare pod: the scheduler binds it, through pods/binding, which sets the node
              * only (no field manager, no new generation) */
@@ -306,6 +348,7 @@ void ks_pod_reconcile(struct ks_server *s, struct ks_obj *pod)
         st->stage = PS_CREATING;
         st->next_at = now + r.start_delay + jitter(s, &r);
         break;
+    }
     case PS_CREATING:
     case PS_PULL_BACKOFF:
         if (image_broken(s, pod)) {
