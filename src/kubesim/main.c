@@ -76,7 +76,7 @@ static int bootstrap(struct ks_server *s)
     /* the node every simulated pod runs on, and the default/kubernetes Service */
     const char *node = "{\"metadata\":{\"name\":\"kubesim-node-1\",\"labels\":{\"kubernetes.io/hostname\":"
                        "\"kubesim-node-1\"}},\"spec\":{},\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":"
-                       "\"True\",\"reason\":\"KubeletReady\"}],\"nodeInfo\":{\"kubeletVersion\":\"v1.32.0-kubesim\"}}}";
+                       "\"True\",\"reason\":\"KubeletReady\"}],\"nodeInfo\":{\"kubeletVersion\":\"v1.37.0-kubesim\"}}}";
     const char *svc = "{\"metadata\":{\"name\":\"kubernetes\",\"namespace\":\"default\",\"labels\":{\"component\":"
                       "\"apiserver\",\"provider\":\"kubernetes\"}},\"spec\":{\"clusterIP\":\"10.96.0.1\",\"ports\":"
                       "[{\"name\":\"https\",\"port\":443,\"targetPort\":6443}]}}";
