@@ -519,7 +519,7 @@ workflows:
     tasks:
     - name: jobs.migrate
       halt_on_error: false
-      timeout: 90s
+      timeout: 1.5m
     - jobs.seed
   - step: serve
     halt_on_error: true
@@ -644,12 +644,14 @@ workflows:
     assert.equal("notify.slack", model.workflow_by_name.deploy.steps[1].tasks[1].id)
   end)
 
-  it("reports a hooks file that does not load at the hooks key", function()
+  it("reports a hooks file that does not load at its own line, named beside the template", function()
     write("ext10/broken.lua", "return {tasks = \n")
     local path = write("ext10/app.yaml", "app: shop\nhooks: broken.lua\nservices: []\n")
     local model, errors = template.load(path)
     assert.is_nil(model)
-    assert.matches("^" .. path:gsub("%p", "%%%0") .. ":2:1: hooks file: ", errors[1].text)
+    assert.equal(tmp_root .. "/ext10/broken.lua:2: unexpected symbol near <eof>", errors[1].text)
+    assert.equal(tmp_root .. "/ext10/broken.lua:2: error: unexpected symbol near <eof>",
+                 template.format_message(errors[1]))
   end)
 
   it("substitutes ${app}, ${namespace}, ${env_id}, ${domain} and leaves other ${...} alone", function()

@@ -3,6 +3,7 @@
 local yaml = require "moonship.yaml"
 local json = require "moonship.json"
 local diag = require "moonship.template.diag"
+local duration = require "moonship.duration"
 
 local fmt, tointeger, mtype = string.format, math.tointeger, math.type
 local is_array = json.is_array
@@ -121,23 +122,14 @@ function M.string_list(d, tbl, key)
   return out
 end
 
-local UNIT_SECONDS = {s = 1, m = 60, h = 3600}
-
--- A duration in seconds: an integer, or text like "90", "90s", "5m", "1h30m".
+-- A duration in seconds, by the grammar the command line's --timeout reads too
+-- (moonship.duration): a number of seconds, or text like "90", "90s", "5m", "1h30m", "1.5h".
 function M.duration(d, tbl, key)
   local v = tbl[key]
   if v == nil or v == NULL then return nil end
-  if mtype(v) == "integer" and v >= 0 then return v end
-  if type(v) == "string" then
-    if v:match("^%d+$") then return tointeger(tonumber(v)) end
-    local total, rest = 0, v
-    while #rest > 0 do
-      local n, unit, tail = rest:match("^(%d+)([smh])(.*)$")
-      if not n then total = nil; break end
-      total = total + tointeger(tonumber(n)) * UNIT_SECONDS[unit]
-      rest = tail
-    end
-    if total and #v > 0 then return total end
+  if type(v) == "number" or type(v) == "string" then
+    local seconds = duration.parse(v)
+    if seconds then return math.tointeger(seconds) or seconds end
   end
   type_error(d, tbl, key, "a duration (seconds, or text like \"90s\", \"5m\", \"1h30m\")")
   return nil
