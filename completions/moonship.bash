@@ -1,16 +1,19 @@
 # bash completion for moonship(1). Installed as
-# ${datadir}/bash-completion/completions/moonship; tests/lua/man_spec.lua checks that every
-# command and long option the CLI accepts is listed here.
+# ${datadir}/bash-completion/completions/moonship; tests/e2e/man_spec.lua checks that every
+# command and option the CLI accepts, and no other, is listed here, with the values it takes.
 
 _moonship_options() {
     case "$1" in
-        deploy) echo "-w --workflow --env --image --domain -n --namespace --context --kubeconfig --hooks
+        deploy) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
             --concurrency --qps --burst --timeout --settle --dry-run --resume -o --output --logs --color
             --sim --scenario --time-scale --journal-dir --report -h --help" ;;
-        plan) echo "-w --workflow --env --image --domain --hooks -f --format --ascii --width --concurrency -h --help" ;;
+        plan) echo "-w --workflow -e --env --image --domain --hooks -f --format --ascii --width --concurrency
+            --journal-dir -h --help" ;;
         report) echo "-o --output -h --help" ;;
-        validate) echo "-w --workflow -e --env -n --namespace --hooks --image --domain -h --help" ;;
-        render) echo "-w --workflow -e --env -n --namespace --hooks --run-id --image --domain -h --help" ;;
+        validate) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
+            -h --help" ;;
+        render) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
+            --run-id -h --help" ;;
         run | version) echo "-h --help" ;;
     esac
 }

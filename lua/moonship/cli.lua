@@ -48,7 +48,12 @@ function M.parse_options(specs, argv, stop_at_positional)
       local name, value = a:match("^(%-%-[^=]+)=(.*)$")
       name = name or a
       local spec = by_name[name]
-      if not spec then return nil, string.format("unknown option '%s'", name) end
+      if not spec then
+        local names = {}
+        for known in pairs(by_name) do if known:sub(1, 2) == "--" then names[#names + 1] = known end end
+        table.sort(names)
+        return nil, string.format("unknown option '%s'%s", name, require("moonship.template.diag").did_you_mean(name, names))
+      end
       if spec.arg then
         if value == nil then
           i = i + 1
@@ -77,15 +82,53 @@ function M.parse_options(specs, argv, stop_at_positional)
   return opts, args
 end
 
+-- The width --help is written for, and the widest option column it gives.
+local HELP_WIDTH, FLAG_MAX = 80, 30
+
+-- Words of text in lines of at most `width` columns (a longer word gets a line of its own).
+local function wrap(text, width)
+  local lines, line = {}, ""
+  for word in text:gmatch("%S+") do
+    if line ~= "" and #line + 1 + #word > width then
+      lines[#lines + 1] = line
+      line = word
+    else
+      line = line == "" and word or (line .. " " .. word)
+    end
+  end
+  lines[#lines + 1] = line
+  return lines
+end
+
+-- A command's --help: usage, summary, and its options in two aligned columns, descriptions
+-- wrapped to 80 columns; an option too wide for the column has its description below it.
 local function usage_text(name, cmd)
   local lines = {string.format("usage: moonship %s", cmd.usage), "", cmd.summary, ""}
   if #cmd.options > 0 then lines[#lines + 1] = "options:" end
-  for _, spec in ipairs(cmd.options) do
+  local flags, col = {}, 0
+  for i, spec in ipairs(cmd.options) do
     local flag = (spec.short and ("-" .. spec.short .. ", ") or "    ") .. "--" .. spec.long
     if spec.arg then flag = flag .. " " .. spec.arg end
-    lines[#lines + 1] = string.format("  %-28s %s", flag, spec.help)
+    flags[i] = flag
+    if #flag <= FLAG_MAX then col = math.max(col, #flag) end
+  end
+  local indent = string.rep(" ", 2 + col + 2)
+  for i, spec in ipairs(cmd.options) do
+    local text = wrap(spec.help, HELP_WIDTH - #indent)
+    if #flags[i] > col then
+      lines[#lines + 1] = "  " .. flags[i]
+    else
+      lines[#lines + 1] = "  " .. flags[i] .. string.rep(" ", col - #flags[i] + 2) .. table.remove(text, 1)
+    end
+    for _, more in ipairs(text) do lines[#lines + 1] = indent .. more end
   end
   return table.concat(lines, "\n") .. "\n"
+end
+
+-- A usage error: one line, and where the help is.
+local function usage_error(name, message)
+  eprintf("moonship %s: %s\nRun 'moonship %s --help' for its options.\n", name, message, name)
+  return EXIT.bad_input
 end
 
 local HELP = {long = "help", short = "h", help = "show this help"}
@@ -129,24 +172,19 @@ function M.main(argv)
   if name == "--version" then name = "version" end
   local cmd = command(name)
   if not cmd then
-    eprintf("moonship: unknown command '%s'\n\n%s", name, main_usage())
+    local hint = require("moonship.template.diag").did_you_mean(name, COMMANDS)
+    eprintf("moonship: unknown command '%s'%s\nRun 'moonship --help' for the commands.\n", name, hint)
     return EXIT.bad_input
   end
   local rest = table.move(argv, 2, #argv, 1, {})
   local opts, args = M.parse_options(cmd.options, rest, cmd.stop_at_positional)
-  if not opts then
-    eprintf("moonship %s: %s\n\n%s", name, args, usage_text(name, cmd))
-    return EXIT.bad_input
-  end
+  if not opts then return usage_error(name, args) end
   if opts.help then
     io.stdout:write(usage_text(name, cmd))
     return EXIT.ok
   end
   local code, err = cmd.run(opts, args, out)
-  if code == nil then
-    eprintf("moonship %s: %s\n\n%s", name, err, usage_text(name, cmd))
-    return EXIT.bad_input
-  end
+  if code == nil then return usage_error(name, err) end
   return code
 end
 

@@ -67,20 +67,11 @@ end
 
 local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
 
-local function file_exists(path)
-  local f = io.open(path)
-  if f then f:close() return true end
-  return false
-end
-
--- The namespace before the template is read: -n, else (without --env, which names the
--- environment's own namespace <app>-<env>) the kubeconfig context's. Reading the kubeconfig
--- makes no request; a broken one is reported when the client connects.
+-- The namespace before the template is read (kubeconfig.default_namespace: the one rule);
+-- kubesim's context names none. A broken kubeconfig is reported when the client connects.
 function M.namespace_hint(s)
-  if s.namespace or s.env then return s.namespace end
-  if s.sim then return "default" end
-  local ok, cfg = pcall(require("moonship.kubeconfig").load, {kubeconfig = s.kubeconfig, context = s.context})
-  return ok and cfg and cfg.namespace or nil
+  if s.sim and not (s.namespace or s.env) then return nil end
+  return (require("moonship.kubeconfig").default_namespace(s))
 end
 
 -- A namespace's name must be an RFC 1123 label, as the apiserver validates it.
@@ -124,33 +115,36 @@ end
 
 -- Loads hooks and template and picks the workflow. Returns model, workflow, hooks, warnings
 -- or nil, {messages}; a workflow that needs what the template lacks (an --image, a chart's
--- directory) is such an error, unless s.for_plan.
+-- directory) is such an error, unless s.for_plan. s.template may be a file or a directory.
 function M.load(s)
-  local path = s.template or template.find(".")
-  if not path then
-    return nil, {"no template given, and neither .release/application_template.yaml nor moonship.yaml exists here"}
-  end
-  local hooks_path = s.hooks
-  if not hooks_path and file_exists(dirname(path) .. "/hooks.lua") then hooks_path = dirname(path) .. "/hooks.lua" end
-  local hooks, herr = hooks_mod.load(hooks_path)
-  if not hooks then return nil, {herr} end
-  local model, problems, more_warnings = template.load(path, {env = s.env, namespace = M.namespace_hint(s),
-                                               custom_kinds = hooks:custom_kinds(), hooks = hooks_path,
-                                               images = s.images, domain = s.domain})
+  local path, perr = template.resolve(s.template)
+  if not path then return nil, {"moonship: " .. perr} end
+  -- The template finds the hooks file (--hooks, its hooks key, or hooks.lua beside it) and
+  -- reports its problems as its own; the hooks are loaded once, here.
+  local hooks
+  local model, problems, more_warnings = template.load(path, {
+    env = s.env, namespace = M.namespace_hint(s), hooks = s.hooks, images = s.images, domain = s.domain,
+    custom_kinds = function(hooks_path, display)
+      local loaded, err, list = hooks_mod.load(hooks_path, display)
+      if not loaded then return nil, err, list end
+      hooks = loaded
+      return loaded:custom_kinds()
+    end,
+  })
   if not model then
     local msgs = {}
     for _, w in ipairs(more_warnings or {}) do msgs[#msgs + 1] = template.format_message(w) end
     for _, p in ipairs(problems) do msgs[#msgs + 1] = template.format_message(p) end
     return nil, msgs
   end
+  hooks = hooks or hooks_mod.load(nil)
   local warnings = {}
   for i, w in ipairs(problems or {}) do warnings[i] = template.format_message(w) end
-  if not s.hooks and not hooks_path and model.hooks_path then
-    hooks, herr = hooks_mod.load(model.hooks_path)
-    if not hooks then return nil, {herr} end
-  end
   local wf, werr = template.workflow(model, s.workflow)
-  if not wf then return nil, {tostring(werr and (werr.text or werr) or ("no workflow " .. s.workflow))} end
+  if not wf then
+    warnings[#warnings + 1] = fmt("%s: error: %s", path, werr)
+    return nil, warnings
+  end
   -- What validate only warns about stops a deploy whose workflow needs it.
   local blocked = s.for_plan and {} or template.undeployable(model, wf)
   if #blocked > 0 then
@@ -242,6 +236,7 @@ function M.run(s)
 
   local journal = journal_mod.new {
     app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
+    time_scale = s.sim and (s.time_scale or 1) or nil,
     dir = s.journal_dir or (model.dir or dirname(model.file)) .. "/.moonship/runs", warn = stderr,
   }
   -- A view that fails is reported once and replaced by plain lines; it never changes the run.
@@ -249,7 +244,8 @@ function M.run(s)
     journal:add_sink(function(_, line) stdout(line .. "\n") end, {name = "the JSON event stream"})
   elseif s.output ~= "none" then
     local tty = require "moonship.ui.tty"
-    local lines = plain.sink(stdout, {logs = s.logs})
+    local on_tty = not s.stdout and require("moonship.core").term.isatty(1)
+    local lines = plain.sink(stdout, {logs = s.logs, color = tty.use_color(s.color or "auto", on_tty)})
     if tty.wanted(s) then
       local view
       view = journal:add_sink((tty.sink {logs = s.logs, color = s.color,

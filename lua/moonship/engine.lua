@@ -308,35 +308,51 @@ function Run:remove_environment(task)
   return true, {objects = doomed}
 end
 
--- The task's policy after a failure: "retry" (with a delay), "halt" or "ignore".
+-- What a hook that failed, or answered nonsense, leaves in the run's events.
+function Run:hook_note(task, hook, message)
+  self:emit {event = "log", task = task.id, step = task.step, hook = hook, message = message}
+end
+
+-- Attempts that on_error's "retry" allows without a retry hook, and their back-off.
+local DEFAULT_ATTEMPTS = 3
+local function default_backoff(attempt) return math.min(30, 2 ^ (attempt - 1)) end
+
+-- The task's policy after a failed attempt: "retry" and the delay, or "halt" and what decided it
+-- ("halt_on_error" | "on_error"), or "ignore". README "Hooks": `retry` decides first, about
+-- trying again (seconds to wait, or nil: give up); once it gives up, or when there is none,
+-- `on_error` decides the policy: "ignore", "halt", "retry" (the default back-off, up to 3
+-- attempts) or nil, the template's (halt_on_error, else ignore).
 function Run:decide(task, ctx, info, err, attempt)
   local hooks = self.hooks
+  if hooks:has("retry") then
+    local ok, d, raw = hooks:call("retry", ctx, info, err, attempt)
+    if not ok then
+      self:hook_note(task, "retry", raw)
+    elseif type(d) == "number" and d >= 0 and d < math.huge then
+      return "retry", d
+    elseif d ~= nil then
+      self:hook_note(task, "retry", fmt("returned %s (want seconds to wait, or nil to give up): giving up", tostring(d)))
+    end
+  end
   local decision
   if hooks:has("on_error") then
-    local ok, d = hooks:call("on_error", ctx, info, err)
+    local ok, d, raw = hooks:call("on_error", ctx, info, err)
     if not ok then
-      self:emit {event = "log", task = task.id, step = task.step, message = d}
+      self:hook_note(task, "on_error", raw)
     elseif d ~= nil and d ~= "ignore" and d ~= "halt" and d ~= "retry" then
-      self:emit {event = "log", task = task.id, step = task.step,
-                 message = fmt("hook on_error returned %q (want ignore, halt or retry): using the template's policy", tostring(d))}
+      self:hook_note(task, "on_error", fmt("returned %q (want ignore, halt or retry): using the template's policy", tostring(d)))
     else
       decision = d
     end
   end
-  if decision == "retry" or (decision == nil and hooks:has("retry")) then
-    local delay
-    if hooks:has("retry") then
-      local ok, d = hooks:call("retry", ctx, info, err, attempt)
-      if ok and type(d) == "number" and d >= 0 then delay = d end
-      if not ok then self:emit {event = "log", task = task.id, step = task.step, message = d} end
-    elseif attempt < 3 then
-      delay = math.min(30, 2 ^ (attempt - 1))
-    end
-    if delay then return "retry", delay end
-    if decision == "retry" then decision = nil end
+  if decision == "retry" then
+    if attempt < DEFAULT_ATTEMPTS then return "retry", default_backoff(attempt) end
+    self:hook_note(task, "on_error", fmt("returned \"retry\" after %d attempts: using the template's policy", attempt))
+    decision = nil
   end
-  if decision then return decision end
-  return task.halt_on_error and "halt" or "ignore"
+  if decision then return decision, decision == "halt" and "on_error" or nil end
+  if task.halt_on_error then return "halt", "halt_on_error" end
+  return "ignore"
 end
 
 function Run:run_task(step_state, task)
@@ -371,15 +387,17 @@ function Run:run_task(step_state, task)
       details = details or {}
       if type(message) == "table" then details, message = message, nil end
       info.objects = details.objects
-      local result = {ok = done and true or false, error = not done and message or nil, reason = details.reason,
-                      logs = details.logs, objects = details.objects}
+      local result = {ok = done and true or false, state = done and "succeeded" or "failed",
+                      error = not done and message or nil, reason = details.reason, logs = details.logs,
+                      objects = details.objects}
       local after_ok, after_err = self.hooks:call("after_task", ctx, info, result)
       if done and not after_ok then done, message = nil, after_err end
       if done then
         self:emit(events.finished(task, "succeeded", {attempt = attempt, spec_hash = spec_hash}))
         return
       end
-      local decision, delay = self:decide(task, ctx, info, message, attempt)
+      local decision, delay_or_cause = self:decide(task, ctx, info, message, attempt)
+      local delay = decision == "retry" and delay_or_cause or nil
       if decision == "retry" then
         self:emit(events.progress(task, fmt("attempt %d failed: %s; retrying in %gs", attempt, tostring(message), delay),
                                   {phase = "retrying", attempt = attempt, retry = true}))
@@ -394,7 +412,7 @@ function Run:run_task(step_state, task)
           reason = details.reason, restarts = details.restarts, logs = details.logs and json.array(details.logs),
           halt = decision == "halt" or nil, spec_hash = spec_hash}))
         if decision == "halt" then
-          self:halt(id, message)
+          self:halt(id, message, delay_or_cause)
         elseif task.kind == "services" and not self.dry_run then
           self.ignored[#self.ignored + 1] = {task = task, objects = details.objects}
         end
@@ -410,7 +428,7 @@ function Run:run_task(step_state, task)
       and "failed" or "cancelled"
     if not cancelled then state, why = "failed", tostring(err) end
     self:emit(events.finished(task, state, {attempt = attempt, message = why, spec_hash = spec_hash}))
-    if state == "failed" and task.halt_on_error then self:halt(id, why) end
+    if state == "failed" and task.halt_on_error then self:halt(id, why, "halt_on_error") end
   end
 end
 
@@ -470,9 +488,13 @@ function Run:start_step(index, step)
     local ids = {}
     for i, task in ipairs(step.tasks) do ids[i] = task.id end
     local count = self.state:count(ids)
+    local halted_here = false
+    for _, id in ipairs(ids) do
+      if self.halted and self.halted.task == id then halted_here = true end
+    end
     self:emit {event = "step_finished", step = step.name, index = index, background = background or nil,
                state = ((count.cancelled or 0) > 0 or not ran) and "cancelled" or (count.failed or 0) > 0 and "failed"
-                 or "succeeded"}
+                 or "succeeded", halt = halted_here or nil}
     st.finished:set()
     if not ran and not is_cancel(err) then error(err, 0) end
   end)
@@ -483,20 +505,25 @@ end
 -- on; so does a cancellation (a signal reaching a hook that computes): the run's own task then
 -- cancels the step's tasks.
 function Run:step_hook(name, info)
-  local ok, hook_ok, err = pcall(self.hooks.call, self.hooks, name, self.ctx, info)
+  local ok, hook_ok, _, err = pcall(self.hooks.call, self.hooks, name, self.ctx, info)
   if not ok then
     if not is_cancel(hook_ok) then error(hook_ok, 0) end
-    hook_ok, err = false, fmt("hook %s stopped by a signal", name)
+    hook_ok, err = false, "stopped by a signal"
   end
-  if not hook_ok then self:emit {event = "log", step = info.name, message = err} end
+  if not hook_ok then self:emit {event = "log", step = info.name, hook = name, message = err} end
 end
 
+-- What the run_halting message says decided a halt.
+local HALT_CAUSE = {halt_on_error = "halted by halt_on_error", on_error = "halted by the on_error hook"}
+
 -- Stops the deployment: records the halt point, cancels every task in flight (background steps
--- too). Step runners then record their cancelled tasks and finish.
-function Run:halt(task_id, message)
+-- too). Step runners then record their cancelled tasks and finish. cause: "halt_on_error" (the
+-- template's policy) or "on_error" (the hook's answer).
+function Run:halt(task_id, message, cause)
   if self.halted then return end
-  self.halted = {task = task_id, message = tostring(message)}
-  self:emit {event = "run_halting", task = task_id, message = fmt("halt_on_error: %s failed", task_id)}
+  self.halted = {task = task_id, message = tostring(message), cause = cause}
+  self:emit {event = "run_halting", task = task_id, cause = cause,
+             message = fmt("%s failed: %s", task_id, HALT_CAUSE[cause])}
   for _, g in ipairs(self.step_groups) do g:cancel("halt") end
 end
 
@@ -613,7 +640,7 @@ function Run:run_workflow()
   local ids = self:plan_ids()
   self:emit {event = "run_started", app = self.model.app, namespace = self.namespace, env = self.env,
              steps = #self.workflow.steps, tasks = json.array(ids), plan = self:plan_steps(),
-             dry_run = self.dry_run or nil,
+             dry_run = self.dry_run or nil, time_scale = j.time_scale,
              resume_of = self.previous_run}
   -- The first save (the run has started, every task pending) overlaps the first steps instead
   -- of delaying them: the local journal already holds it, and the last save waits for it, so
@@ -684,14 +711,14 @@ function Run:workflow_hook(name, ...)
     self.interrupted = true
     return false, "skipped after a second signal"
   end
-  local ok, hook_ok, err = pcall(self.hooks.call, self.hooks, name, self.ctx, ...)
+  local ok, hook_ok, err, raw = pcall(self.hooks.call, self.hooks, name, self.ctx, ...)
   if not ok then
     if not is_cancel(hook_ok) then error(hook_ok, 0) end
     self.interrupted = true
-    self:emit {event = "log", message = fmt("hook %s stopped by a signal", name)}
+    self:emit {event = "log", hook = name, message = "stopped by a signal"}
     return false, "stopped by a signal"
   end
-  if not hook_ok then self:emit {event = "log", message = err} end
+  if not hook_ok then self:emit {event = "log", hook = name, message = raw} end
   return hook_ok, err
 end
 

@@ -5,15 +5,18 @@
 -- never renamed.
 --
 --   run_started    app, namespace, env, steps, tasks, plan [{step, background, halt_on_error, tasks}],
---                  dry_run, resume_of
+--                  dry_run, resume_of, time_scale (a --sim run's kubesim time scale)
 --   step_started   step, index, background, tasks
---   step_finished  step, index, background, state (succeeded | failed | cancelled)
+--   step_finished  step, index, background, state (succeeded | failed | cancelled), halt (a
+--                  failure of this step halted the run; a failed step without it had its
+--                  failures ignored)
 --   task_started   task, step, attempt
 --   task_progress  task, step, message, and the structured fields of PROGRESS
 --   task_finished  task, step, state (FINAL), attempt, message, reason, restarts, logs, halt,
 --                  spec_hash
---   log            task, step, pod (job output), message
---   run_halting    task, message
+--   log            task, step, pod (job output), hook (a line a hook wrote with ctx.log, or a
+--                  message about a hook that failed: the hook's name), message
+--   run_halting    task, cause (halt_on_error | on_error: what decided the halt), message
 --   run_finished   state (succeeded | failed | halted | interrupted), exit_code, failed, halted_by
 -- Every event also has t (seconds since the run started), run, workflow, and dry_run in a dry run.
 local M = {}
@@ -56,6 +59,46 @@ function M.finished(task, state, fields)
   local ev = {event = "task_finished", task = task.id, step = task.step, state = state}
   for k, v in pairs(fields or {}) do ev[k] = v end
   return ev
+end
+
+-- ---- job output shown once ------------------------------------------------------------------
+
+-- A failed job's last log lines arrive twice: streamed as log events while it runs, then again
+-- as task_finished's `logs` (which a service's failure has as its only copy). Views keep one
+-- of these per run: shown:fold(ev) for every event, and shown:unshown(ev) on task_finished
+-- gives the lines of ev.logs that the task's output of the same attempt has not shown yet.
+local Shown = {}
+Shown.__index = Shown
+
+function M.shown_logs()
+  return setmetatable({by_task = {}}, Shown)
+end
+
+function Shown:fold(ev)
+  if not ev.task then return end
+  if ev.event == "task_started" then
+    self.by_task[ev.task] = nil
+  elseif ev.event == "log" and ev.pod ~= nil then
+    local lines = self.by_task[ev.task]
+    if not lines then lines = {}; self.by_task[ev.task] = lines end
+    lines[#lines + 1] = ev.message
+  end
+end
+
+-- The streamed output ends with the lines `logs` holds (the pod's last ones): what follows the
+-- longest such overlap was not shown. No overlap (a service's crash, output cut short) shows
+-- them all.
+function Shown:unshown(ev)
+  local logs = ev.logs or {}
+  local shown = self.by_task[ev.task] or {}
+  for k = math.min(#shown, #logs), 1, -1 do
+    local same = true
+    for i = 1, k do
+      if shown[#shown - k + i] ~= logs[i] then same = false break end
+    end
+    if same then return table.move(logs, k + 1, #logs, 1, {}) end
+  end
+  return table.move(logs, 1, #logs, 1, {})
 end
 
 -- ---- the run's state, from its events ---------------------------------------------------------

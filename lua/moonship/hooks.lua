@@ -3,17 +3,18 @@
 -- health rules (hook functions and Argo CD health.lua scripts).
 local json = require "moonship.json"
 local sched = require "moonship.sched"
+local diag = require "moonship.template.diag"
 local fs = require("moonship.core").fs
 
 local fmt = string.format
 
 local M = {}
 
-local KNOWN = {
-  before_workflow = true, after_workflow = true, before_step = true, after_step = true,
-  before_task = true, after_task = true, retry = true, on_error = true, cleanup = true,
-  health = true, tasks = true, health_dir = true, instruction_budget = true,
-}
+-- The names a hooks file may define, in the order messages list them.
+local KNOWN_ORDER = {"before_workflow", "after_workflow", "before_step", "after_step", "before_task", "after_task",
+                     "retry", "on_error", "cleanup", "health", "tasks", "health_dir", "instruction_budget"}
+local KNOWN = {}
+for _, name in ipairs(KNOWN_ORDER) do KNOWN[name] = true end
 
 -- Hooks-file fields that are settings, not functions.
 local SETTINGS = {health = true, tasks = true, health_dir = true, instruction_budget = true}
@@ -24,32 +25,112 @@ M.INSTRUCTION_BUDGET = 200000000
 local Hooks = {}
 Hooks.__index = Hooks
 
--- hooks.load(path) -> hooks or nil, message. A nil path gives the empty set of hooks.
-function M.load(path)
+-- The line where the hooks file defines field `name`: a function's own first line, else the
+-- first line of the source that assigns it (comments aside); nil when neither tells.
+local function field_line(source, display, name, value)
+  if type(value) == "function" then
+    local info = debug.getinfo(value, "S")
+    if info.source == "@" .. display and info.linedefined > 0 then return info.linedefined end
+  end
+  if type(name) ~= "string" then return nil end
+  local quoted = name:gsub("%p", "%%%0")
+  local n = 0
+  for line in (source .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    local code = line:gsub("%-%-.*$", "")
+    if code:find("%f[%w_]" .. quoted .. "%s*=") or code:find("%[%s*[\"']" .. quoted .. "[\"']%s*%]%s*=") then
+      return n
+    end
+  end
+end
+
+-- A Lua error message "display:12: text" as its line and text.
+local function split_lua_error(display, message)
+  message = tostring(message)
+  local prefix = display .. ":"
+  if message:sub(1, #prefix) == prefix then
+    local line, text = message:sub(#prefix + 1):match("^(%d+): (.*)$")
+    if line then return tonumber(line), text end
+  end
+  return nil, message
+end
+
+-- "file:line: error: message" (or "file: error: message" without a line), the shape of every
+-- other input error.
+local function problem_text(p)
+  return p.line and fmt("%s:%d: error: %s", p.file, p.line, p.message) or fmt("%s: error: %s", p.file, p.message)
+end
+
+-- hooks.load(path [, display]) -> hooks, or nil, message, problems. A nil path gives the empty
+-- set of hooks. Every problem of the file is reported, each at its line when the file tells:
+-- problems = {{file = display, line = n | nil, severity = "error", message = text}}, and message
+-- is their lines (problem_text) joined by newlines. display: the path as the user wrote it
+-- (default path), which the messages and the hooks' tracebacks name.
+function M.load(path, display)
   local self = setmetatable({path = path, def = {}, health_rules = {}, budget = M.INSTRUCTION_BUDGET}, Hooks)
   if not path then return self end
-  local chunk, err = loadfile(path, "t")
-  if not chunk then return nil, err end
+  display = display or path
+  local problems = {}
+  local function problem(line, f, ...)
+    problems[#problems + 1] = {file = display, line = line, severity = "error", message = fmt(f, ...)}
+  end
+  local function failed()
+    table.sort(problems, function(a, b) return (a.line or 0) < (b.line or 0) end)
+    local lines = {}
+    for i, p in ipairs(problems) do lines[i] = problem_text(p) end
+    return nil, table.concat(lines, "\n"), problems
+  end
+  local f, oerr = io.open(path, "rb")
+  if not f then
+    problem(nil, "cannot read the hooks file: %s", tostring(oerr))
+    return failed()
+  end
+  local source = f:read("a")
+  f:close()
+  local chunk, err = load(source, "@" .. display, "t")
+  if not chunk then
+    local line, text = split_lua_error(display, err)
+    problem(line, "%s", text)
+    return failed()
+  end
   local ok, def = pcall(chunk)
-  if not ok then return nil, fmt("%s: %s", path, tostring(def)) end
+  if not ok then
+    local line, text = split_lua_error(display, def)
+    problem(line, "%s", text)
+    return failed()
+  end
   if type(def) ~= "table" then
-    return nil, fmt("%s: a hooks file must return a table (got %s)", path, type(def))
+    problem(nil, "a hooks file must return a table (got %s)", type(def))
+    return failed()
   end
   for k, v in pairs(def) do
+    local line = field_line(source, display, k, v)
     if not KNOWN[k] then
-      return nil, fmt("%s: unknown hook '%s' (known: %s)", path, tostring(k),
-        "before_workflow, after_workflow, before_step, after_step, before_task, after_task, retry, on_error, cleanup, health, tasks, health_dir, instruction_budget")
-    end
-    if not SETTINGS[k] and type(v) ~= "function" then
-      return nil, fmt("%s: hook '%s' must be a function (got %s)", path, k, type(v))
+      local hint = type(k) == "string" and diag.did_you_mean(k, KNOWN_ORDER) or ""
+      problem(line, "unknown hook '%s'%s", tostring(k),
+        hint ~= "" and hint or (" (known: " .. table.concat(KNOWN_ORDER, ", ") .. ")"))
+    elseif not SETTINGS[k] and type(v) ~= "function" then
+      problem(line, "hook '%s' must be a function (got %s)", k, type(v))
+    elseif (k == "health" or k == "tasks") and type(v) ~= "table" then
+      problem(line, "'%s' must be a table of functions (got %s)", k, type(v))
+    elseif k == "health_dir" and type(v) ~= "string" then
+      problem(line, "health_dir must be a directory's path (got %s)", type(v))
+    elseif k == "instruction_budget" and (math.type(v) ~= "integer" or v < 1) then
+      problem(line, "instruction_budget must be a positive integer")
     end
   end
+  for _, section in ipairs {"health", "tasks"} do
+    if type(def[section]) == "table" then
+      for key, fn in pairs(def[section]) do
+        if type(fn) ~= "function" then
+          problem(field_line(source, display, key, fn), "%s['%s'] must be a function (got %s)", section, tostring(key),
+            type(fn))
+        end
+      end
+    end
+  end
+  if #problems > 0 then return failed() end
   self.def = def
-  if def.instruction_budget ~= nil then
-    if math.type(def.instruction_budget) ~= "integer" or def.instruction_budget < 1 then
-      return nil, fmt("%s: instruction_budget must be a positive integer", path)
-    end
-  end
   self.budget = def.instruction_budget or M.INSTRUCTION_BUDGET
   if def.health_dir then
     local dir = def.health_dir
@@ -57,9 +138,6 @@ function M.load(path)
     self.health_dir = dir
   end
   for key, fn in pairs(def.health or {}) do
-    if type(fn) ~= "function" then
-      return nil, fmt("%s: health['%s'] must be a function", path, tostring(key))
-    end
     self.health_rules[key] = M.wrap_health_hook(self, key, fn)
   end
   return self
@@ -83,15 +161,27 @@ local function budgeted(budget, fn, ...)
   return table.pack(sched.guard(budget, fn, ...))
 end
 
--- hooks:call(name, ...) -> true, results... or false, "hook <name>: <error with traceback>".
--- A missing hook returns true and nothing.
-function Hooks:call(name, ...)
+-- The log functions of the contexts M.context made: ctx -> fn(hook, fmt, ...).
+local loggers = setmetatable({}, {__mode = "k"})
+
+-- The ctx a hook gets: the caller's, whose ctx.log marks its lines as this hook's (the log
+-- event's `hook` field). What a hook stores in it goes to the caller's ctx, so the hooks of a
+-- task share it as before.
+local function hook_ctx(ctx, hook)
+  local log = type(ctx) == "table" and loggers[ctx]
+  if not log then return ctx end
+  return setmetatable({log = function(...) log(hook, ...) end}, {__index = ctx, __newindex = ctx})
+end
+
+-- hooks:call(name, ctx, ...) -> true, results... or false, "hook <name>: <error with
+-- traceback>", "<error with traceback>". A missing hook returns true and nothing.
+function Hooks:call(name, ctx, ...)
   local fn = self.def[name]
   if not fn then return true end
-  local r = budgeted(self.budget, fn, ...)
+  local r = budgeted(self.budget, fn, hook_ctx(ctx, name), ...)
   if not r[1] then
     if sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end -- passes through hooks untouched
-    return false, fmt("hook %s: %s", name, tostring(r[2]))
+    return false, fmt("hook %s: %s", name, tostring(r[2])), tostring(r[2])
   end
   return true, table.unpack(r, 2, r.n)
 end
@@ -100,7 +190,7 @@ end
 function Hooks:run_task(kind, ctx, name, spec)
   local fn = self.def.tasks and self.def.tasks[kind]
   if not fn then return nil, fmt("no task handler for kind '%s'", kind) end
-  local r = budgeted(self.budget, fn, ctx, name, spec)
+  local r = budgeted(self.budget, fn, hook_ctx(ctx, "tasks." .. kind), name, spec)
   if not r[1] then
     if sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end
     return nil, fmt("task %s.%s: %s", kind, name, tostring(r[2]))
@@ -286,10 +376,13 @@ function M.context(run, task)
     namespace = run.namespace, workflow = run.workflow and run.workflow.name,
     sleep = sched.sleep, spawn = sched.spawn, now = sched.now, task = task and task.id,
   }
-  function ctx.log(message, ...)
+  local function log(hook, message, ...)
     if select("#", ...) > 0 then message = fmt(message, ...) end
-    run.journal:emit {event = "log", task = task and task.id, step = task and task.step, message = tostring(message)}
+    run.journal:emit {event = "log", task = task and task.id, step = task and task.step, hook = hook,
+                      message = tostring(message)}
   end
+  loggers[ctx] = log
+  function ctx.log(...) log(nil, ...) end
   function ctx.exec(argv, opts)
     local process = require "moonship.process"
     local spec = {argv = argv}

@@ -1,6 +1,7 @@
 -- require "moonship": the programmatic API, the same scheduler, client and engine as the CLI.
 --   moonship.load_template(path, opts) -> model, warnings | nil, errors
---   moonship.deploy(path, opts) -> result {state=, exit_code=, run_id=, journal=}
+--   moonship.deploy(path, opts) -> result {state=, exit_code=, run_id=, journal=}; a script ends
+--     with os.exit(result.exit_code), which a stock lua5.4 needs to exit with it
 --     opts as the CLI's long options: workflow=, env=, namespace=, context=, kubeconfig=,
 --     hooks=, concurrency=, timeout=, settle=, dry_run=, resume=, output="text"|"json"|"none",
 --     sim=, scenario=, time_scale=, sinks={fn(event)}, client= (an existing kube client)
@@ -22,9 +23,8 @@ end
 function M.deploy(path, opts)
   local settings = {template = path, output = "none"}
   for k, v in pairs(opts or {}) do settings[k] = v end
-  local run = require("moonship.deploy").run
-  if M.sched.current() then return run(settings) end
-  return M.sched.run(run, settings)
+  -- in a stock lua5.4 this starts the scheduler; inside one (moonship run) it runs as a task
+  return M.sched.run(require("moonship.deploy").run, settings)
 end
 
 function M.plan(path, opts)

@@ -25,13 +25,13 @@ function M.new_run_id()
 end
 
 -- journal.new{run_id=, app=, workflow=, namespace=, env=, dir= (local journal directory),
--- dry_run= (every event then says so), warn=fn(text) (where a failing sink is reported;
--- default stderr)}
+-- dry_run= (every event then says so), time_scale= (a --sim run's: its snapshot says so, and
+-- plans from its durations), warn=fn(text) (where a failing sink is reported; default stderr)}
 function M.new(opts)
   local self = setmetatable({
     run_id = opts.run_id or M.new_run_id(),
     app = opts.app, workflow = opts.workflow, namespace = opts.namespace, env = opts.env,
-    dir = opts.dir, dry_run = opts.dry_run or nil,
+    dir = opts.dir, dry_run = opts.dry_run or nil, time_scale = opts.time_scale,
     warn = opts.warn or function(text) io.stderr:write(text) end,
     started = sched.now(),
     started_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
@@ -106,7 +106,7 @@ function Journal:snapshot()
   end
   return {
     run = self.run_id, app = self.app, workflow = self.workflow, namespace = self.namespace,
-    env = self.env, state = self.run.run_state, started_at = self.started_at,
+    env = self.env, state = self.run.run_state, started_at = self.started_at, time_scale = self.time_scale,
     tasks = json.array(tasks),
   }
 end

@@ -2,6 +2,7 @@
 -- in-cluster configuration) plus exec credential plugins (client.authentication.k8s.io/v1 and
 -- v1beta1), run on the scheduler and cached until their expirationTimestamp.
 --   kubeconfig.load{kubeconfig=, context=, namespace=} -> cfg | nil, message, "kubeconfig"
+--   kubeconfig.default_namespace{namespace=, env=, kubeconfig=, context=} -> name | nil[, error]
 --   kubeconfig.credential(cfg) -> {token=, cert=, key=, expires=} | nil, message, code
 --     (in a task; runs the plugin of an exec user at most once at a time, then caches it until
 --     EXPIRY_MARGIN before it expires; a plugin that returns an already expired credential is
@@ -38,6 +39,19 @@ local cache = {}
 
 function M.load(opts)
   return core.load(opts)
+end
+
+-- The namespace of a run or a render before the template is read (README "Commands", the one
+-- rule): -n, else none with --env (the template makes it <app>-<env>), else the kubeconfig
+-- context's, else none (the template's default, "default"). Reads the kubeconfig and makes no
+-- request. opts = {namespace=, env=, kubeconfig=, context=}. A kubeconfig that cannot be read
+-- gives nil and the error: the caller decides whether that matters.
+function M.default_namespace(opts)
+  if opts.namespace or opts.env then return opts.namespace end
+  local ok, cfg, err = pcall(core.load, {kubeconfig = opts.kubeconfig, context = opts.context})
+  if not ok then return nil, tostring(cfg) end
+  if not cfg then return nil, err end
+  return cfg.namespace
 end
 
 -- Days since 1970-01-01 of a civil date (proleptic Gregorian).

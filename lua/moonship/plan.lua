@@ -133,7 +133,18 @@ function M.text(workflow, sched_, opts) return plan_text.render(workflow, sched_
 function M.mermaid(workflow, sched_, opts) return require("moonship.render.mermaid").render(workflow, sched_, opts) end
 function M.dot(workflow, sched_, opts) return require("moonship.render.dot").render(workflow, sched_, opts) end
 
-function M.json(workflow, sched_)
+-- The line that says where a plan's durations come from (opts.durations_from = {run=,
+-- time_scale=}: the last run's, a --sim run's with its kubesim time scale), or nil.
+function M.durations_note(opts)
+  local from = opts and opts.durations_from
+  if not (from and from.run) then return nil end
+  if from.time_scale then
+    return ("durations from a simulated run at time scale %g (run %s)"):format(from.time_scale, from.run)
+  end
+  return "durations from run " .. from.run
+end
+
+function M.json(workflow, sched_, opts)
   local steps = {}
   for i, s in ipairs(sched_.steps) do
     local tasks = {}
@@ -141,8 +152,10 @@ function M.json(workflow, sched_)
     steps[i] = {name = s.name, start = s.start, finish = s.finish, background = s.background, halt_on_error = s.halt,
                 tasks = json.array(tasks)}
   end
+  local from = opts and opts.durations_from
   return json.encode({workflow = workflow.name, makespan = sched_.makespan,
-                      critical_path = json.array(sched_.critical_path), steps = json.array(steps)},
+                      critical_path = json.array(sched_.critical_path), steps = json.array(steps),
+                      durations_from = from and from.run and {run = from.run, time_scale = from.time_scale} or nil},
                      {sort_keys = true, indent = 2}) .. "\n"
 end
 

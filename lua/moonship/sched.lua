@@ -7,7 +7,6 @@ local pack, unpack = table.pack, table.unpack
 local error, pcall = error, pcall
 
 local M = {
-  run = core.run,
   spawn = spawn,
   sleep = core.sleep,
   now = core.now,
@@ -17,6 +16,21 @@ local M = {
   interrupted = core.interrupted,
   guard = core.guard,
 }
+
+-- sched.run(fn, ...) -> fn's results, or its error raised. Outside the scheduler (a stock
+-- lua5.4) it runs fn as the root task and drives the loop until fn returns; inside a task (a
+-- `moonship run` script, a hook) the loop already runs, so fn runs as a task of its own and is
+-- waited for. A script wrapped in sched.run therefore runs unchanged under both.
+function M.run(fn, ...)
+  if not current() then return core.run(fn, ...) end
+  if type(fn) ~= "function" then error("sched.run: a function expected", 2) end
+  local task = spawn(fn, ...)
+  -- The caller cancelled (a signal, a halt): its inner run ends with it.
+  local _ <close> = setmetatable({}, {__close = function() task:cancel() end})
+  local r = pack(task:join())
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
 
 -- The value a cancelled task's waits raise (one table; tostring gives "cancelled"), and
 -- whether an error is it. A handler that adds a traceback (xpcall with debug.traceback)

@@ -8,18 +8,62 @@ local M = {}
 local Sim = {}
 Sim.__index = Sim
 
--- The kubesim binary: $MOONSHIP_KUBESIM, beside the running executable, or on PATH.
-function M.binary()
-  local env = os.getenv("MOONSHIP_KUBESIM")
-  if env and env ~= "" then return env end
-  local exe = require("moonship.core").executable
-  local dir = exe and exe:match("^(.*)/[^/]*$")
-  if dir then
-    local candidate = dir .. "/moonship-kubesim"
-    local f = io.open(candidate)
-    if f then f:close() return candidate end
+local NAME = "moonship-kubesim"
+
+local function is_file(path)
+  local f = io.open(path)
+  if f then f:close() return true end
+  return false
+end
+
+-- The folders moonship-kubesim may be in, in order: the running executable's (the moonship
+-- binary), then the core module's and those above it, each with its bin/ (a stock lua5.4
+-- loading core.so from a build tree, build/lib/moonship/core.so beside build/moonship-kubesim,
+-- or from an installation, <prefix>/lib/lua/5.4/moonship/core.so with <prefix>/bin).
+local function search_dirs()
+  local core = require "moonship.core"
+  local exe_dir = core.executable and core.executable:match("^(.*)/[^/]*$")
+  local module_dir = core.module_path and core.module_path ~= core.executable
+    and core.module_path:match("^(.*)/[^/]*$")
+  return exe_dir, module_dir
+end
+
+-- Every path tried before PATH, in order.
+function M.candidates()
+  local exe_dir, dir = search_dirs()
+  local out, seen = {}, {}
+  local function add(d)
+    local path = d .. "/" .. NAME
+    if not seen[path] then seen[path] = true; out[#out + 1] = path end
   end
-  return "moonship-kubesim"
+  if exe_dir then add(exe_dir) end
+  for _ = 1, 6 do
+    if not dir or dir == "" then break end
+    add(dir)
+    add(dir .. "/bin")
+    dir = dir:match("^(.*)/[^/]*$")
+  end
+  return out
+end
+
+-- The kubesim binary: $MOONSHIP_KUBESIM, else the first of M.candidates() that exists, else
+-- one on PATH; nil and where it looked when there is none. getenv: os.getenv (tests).
+function M.binary(getenv)
+  getenv = getenv or os.getenv
+  local env = getenv("MOONSHIP_KUBESIM")
+  if env and env ~= "" then return env end
+  for _, path in ipairs(M.candidates()) do
+    if is_file(path) then return path end
+  end
+  for dir in (getenv("PATH") or ""):gmatch("[^:]+") do
+    if is_file(dir .. "/" .. NAME) then return dir .. "/" .. NAME end
+  end
+  local exe_dir, module_dir = search_dirs()
+  local where = {}
+  if exe_dir then where[#where + 1] = exe_dir end
+  if module_dir then where[#where + 1] = module_dir .. " (or a bin/ above it)" end
+  return nil, ("%s not found beside %s or on PATH (set MOONSHIP_KUBESIM to its path)"):format(NAME,
+    #where > 0 and table.concat(where, ", ") or "the program")
 end
 
 -- sim.start{scenario=, time_scale=, seed=, dir=} -> sim {url=, kubeconfig=, process=} or nil, err.
@@ -41,7 +85,12 @@ function M.start(opts)
     os.remove(kubeconfig)
     if own_dir then os.remove(dir) end
   end
-  local argv = {M.binary(), "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig, "--exit-with-parent"}
+  local binary, berr = M.binary()
+  if not binary then
+    remove_dir()
+    return nil, "kubesim: " .. berr
+  end
+  local argv = {binary, "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig, "--exit-with-parent"}
   if opts.scenario then argv[#argv + 1] = "--scenario"; argv[#argv + 1] = opts.scenario end
   if opts.time_scale then argv[#argv + 1] = "--time-scale"; argv[#argv + 1] = tostring(opts.time_scale) end
   if opts.seed then argv[#argv + 1] = "--seed"; argv[#argv + 1] = tostring(opts.seed) end

@@ -114,6 +114,18 @@ function M.find(dir)
     table.concat(M.DEFAULT_PATHS, ", "))
 end
 
+-- The template a command reads: the path given, the template in a directory given, or the one
+-- in the current directory. nil and a message when there is none.
+function M.resolve(given)
+  if given == nil then return M.find(".") end
+  local f = io.open(given .. "/.", "rb")
+  if f then
+    f:close()
+    return M.find(given)
+  end
+  return given
+end
+
 -- ---- names --------------------------------------------------------------------------------
 
 -- A DNS label from any text: the app name when the template has none, and namespaces.
@@ -406,33 +418,40 @@ end
 
 -- ---- hooks --------------------------------------------------------------------------------
 
+-- Each problem of a hooks file that did not load, where the file has it (its own line).
+local function hooks_problems(d, hooks_pos, err, problems)
+  if not problems then d:error(hooks_pos, "%s", tostring(err)) return end
+  for _, p in ipairs(problems) do d:error({file = p.file, line = p.line}, "%s", p.message) end
+end
+
 -- The task kinds a hooks file defines (the keys of its `tasks`).
-local function kinds_in_file(d, hooks_path, hooks_pos)
+local function kinds_in_file(d, hooks_path, hooks_display, hooks_pos)
   local ok, hooks_mod = pcall(require, "moonship.hooks")
   if not ok then return {} end
-  local hooks, err = hooks_mod.load(hooks_path)
+  local hooks, err, problems = hooks_mod.load(hooks_path, hooks_display)
   if not hooks then
-    d:error(hooks_pos, "hooks file: %s", tostring(err))
+    hooks_problems(d, hooks_pos, err, problems)
     return {}
   end
   return hooks:custom_kinds()
 end
 
--- The custom task kinds. opts.custom_kinds (a set, or fn(hooks_path) -> set) describes the
--- caller's hooks file; when the caller gave no hooks file and the template names one, that
--- file's kinds count too.
-local function custom_kinds_for(d, opts, hooks_path, hooks_pos, from_template)
+-- The custom task kinds. opts.custom_kinds (a set, or fn(hooks_path, display) -> set | nil,
+-- message, problems: the caller loads the file the template resolved) describes the caller's
+-- hooks file; when the caller gave no hooks file and the template names one, that file's kinds
+-- count too.
+local function custom_kinds_for(d, opts, hooks_path, hooks_display, hooks_pos, from_template)
   local given = opts.custom_kinds
   if type(given) == "function" then
     if not hooks_path then return {} end
-    local kinds, err = given(hooks_path)
-    if not kinds then d:error(hooks_pos, "%s", tostring(err)); return {} end
+    local kinds, err, problems = given(hooks_path, hooks_display)
+    if not kinds then hooks_problems(d, hooks_pos, err, problems); return {} end
     return kinds
   end
   local kinds = {}
   for k, v in pairs(given or {}) do kinds[k] = v end
   if hooks_path and (from_template or given == nil) then
-    for k, v in pairs(kinds_in_file(d, hooks_path, hooks_pos)) do kinds[k] = v end
+    for k, v in pairs(kinds_in_file(d, hooks_path, hooks_display, hooks_pos)) do kinds[k] = v end
   end
   return kinds
 end
@@ -637,23 +656,26 @@ function M.load(path, opts)
 
   -- The hooks file: the caller's, else the template's `hooks` (relative to the template),
   -- else hooks.lua beside the template when there is one.
+  -- Its messages name it as the user would: as given, or beside the template as given.
   local hooks_pos = {file = path, line = 1, col = 1}
   local hooks_rel = fields.string(d, doc, "hooks")
+  local function beside(rel) return display_dir == "." and rel or (display_dir .. "/" .. rel) end
   if opts.hooks then
-    model.hooks_path = absolute(opts.hooks)
+    model.hooks_path, model.hooks_display = absolute(opts.hooks), opts.hooks
   elseif hooks_rel then
     hooks_pos = diag.pos(doc, "hooks")
     model.hooks_path = hooks_rel:sub(1, 1) == "/" and normalize(hooks_rel)
       or normalize(model.dir .. "/" .. hooks_rel)
+    model.hooks_display = hooks_rel:sub(1, 1) == "/" and hooks_rel or beside(hooks_rel)
   elseif exists(model.dir .. "/" .. M.DEFAULT_HOOKS) then
-    model.hooks_path = model.dir .. "/" .. M.DEFAULT_HOOKS
-    hooks_pos = {file = model.hooks_path, line = 1, col = 1}
+    model.hooks_path, model.hooks_display = model.dir .. "/" .. M.DEFAULT_HOOKS, beside(M.DEFAULT_HOOKS)
+    hooks_pos = {file = model.hooks_display, line = 1, col = 1}
   end
   if model.hooks_path and not exists(model.hooks_path) then
     d:error(hooks_pos, "hooks file '%s' not found", opts.hooks or hooks_rel)
-    model.hooks_path = nil
+    model.hooks_path, model.hooks_display = nil, nil
   end
-  local custom_kinds = custom_kinds_for(d, opts, model.hooks_path, hooks_pos, opts.hooks == nil)
+  local custom_kinds = custom_kinds_for(d, opts, model.hooks_path, model.hooks_display, hooks_pos, opts.hooks == nil)
 
   -- Workflows.
   local task_sections = {}
@@ -772,7 +794,7 @@ M.workflow = workflows.find
 
 -- "file:line:col: warning: message" / "...: error: message" for a CLI.
 function M.format_message(m)
-  return fmt("%s:%d:%d: %s: %s", m.file, m.line, m.col, m.severity, m.message)
+  return fmt("%s: %s: %s", diag.at(m), m.severity, m.message)
 end
 
 return M

@@ -63,5 +63,12 @@ int luaopen_moonship_core(lua_State *L)
         lua_pushlstring(L, exe, (size_t)n);
         lua_setfield(L, -2, "executable");
     }
+    /* The file this code was loaded from: core.so under a stock lua5.4 (the executable when
+     * linked into moonship), so that a kubesim installed with it is found too. */
+    Dl_info info;
+    if (dladdr((void *)pin_module, &info) && info.dli_fname) {
+        lua_pushstring(L, info.dli_fname);
+        lua_setfield(L, -2, "module_path");
+    }
     return 1;
 }

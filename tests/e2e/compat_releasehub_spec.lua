@@ -14,8 +14,9 @@ if not RH then pending(why) return end
 RH = RH .. "/"
 local DIRS = compat.entries(RH)
 
+-- No kubeconfig to read: the namespace is the template's default.
 local function moonship(...)
-  return proc.run {proc.moonship, ...}
+  return proc.run {proc.moonship, env = {KUBECONFIG = "/nonexistent/kubeconfig"}, ...}
 end
 
 -- Plans a copy of the template (no earlier run beside it: default estimates).
@@ -57,7 +58,7 @@ describe("the ReleaseHub corpus through moonship validate and render", function(
       path .. ":34:3: warning: chart 'ingress': no Chart.yaml in " .. dir .. "amundsen-kube-helm/templates/release-ingress",
       path .. ":37:1: warning: 'builds' are ReleaseHub's image builds: moonship builds no image (the services' images are deployed as written; --image NAME=REF names another), ignored",
     }, "\n") .. "\n", r.stderr)
-    assert.equal(path .. ": ok (app 'amemsenennn'; 3 services, 1 job, 2 workflows; 4 warnings)\n", r.stdout)
+    assert.equal(path .. ": ok (app 'amemsenennn' in namespace default; 3 services, 1 job, 2 workflows; 4 warnings)\n", r.stdout)
   end)
 
   it("renders every template", function()

@@ -170,4 +170,40 @@ describe("deploys written in Lua", function()
     end
     assert.matches("run %S+: succeeded", r.stdout)
   end)
+
+  it("runs unchanged under a stock lua5.4: kubesim found beside core.so, a failed deploy exits non-zero", function()
+    local script = proc.source_dir .. "/examples/shop/deploy.lua"
+    local dir = proc.tmpdir()
+    local failing = proc.write_file(dir .. "/scenario.yaml", [[
+defaults: {start_delay: 0.2, ready_delay: 0.3, duration: 1}
+workloads:
+  "scrub-*": {duration: 2, exit_code: 3, logs: ["cannot scrub"]}
+]])
+    -- no MOONSHIP_KUBESIM: the interpreter is /usr/bin's, so only core.so's place finds it
+    local env = {MOONSHIP_KUBESIM = "", LD_PRELOAD = os.getenv("MOONSHIP_PRELOAD") or ""}
+    local stock = proc.run {"lua5.4", script, "--sim", failing, env = env}
+    assert.equal(1, stock.code, stock.stderr)
+    assert.matches("jobs%.scrub%s+failed", stock.stdout)
+    assert.matches("run %S+: halted\n$", stock.stdout)
+    local run = proc.run {proc.moonship, "run", script, "--sim", failing, env = {MOONSHIP_KUBESIM = ""}}
+    assert.equal(1, run.code, run.stderr)
+    assert.matches("run %S+: halted\n$", run.stdout)
+    os.execute("rm -rf " .. proc.quote(proc.source_dir .. "/examples/shop/.moonship"))
+  end)
+
+  it("wraps a script's work in sched.run: the same file under moonship run and lua5.4", function()
+    local script = proc.write_file(proc.tmpdir() .. "/both.lua", [[
+local sched = require "moonship.sched"
+local a, b = sched.run(function()
+  return sched.all {function() sched.sleep(0.01) return "x" end, function() return "y" end}
+end)
+print(a .. b)
+]])
+    local stock = proc.run {"lua5.4", script, env = {LD_PRELOAD = os.getenv("MOONSHIP_PRELOAD") or ""}}
+    assert.equal(0, stock.code, stock.stderr)
+    assert.equal("xy\n", stock.stdout)
+    local run = proc.run {proc.moonship, "run", script}
+    assert.equal(0, run.code, run.stderr)
+    assert.equal("xy\n", run.stdout)
+  end)
 end)

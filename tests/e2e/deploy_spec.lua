@@ -132,6 +132,44 @@ return {
   end)
 end)
 
+describe("moonship deploy: what the plain output says", function()
+  local sim
+  after_each(function() if sim then sim:stop() sim = nil end end)
+
+  it("a failed job's logs once, hook lines marked, the halt's cause, no object missing after its apply", function()
+    sim = kubesim.start {scenario = SHOP_SCENARIO .. [[
+  "scrub-*": {duration: 2, exit_code: 3, logs: ["scrubbing", "cannot scrub: table locked"]}
+]], time_scale = 0.05}
+    local dir = proc.tmpdir()
+    -- the migrate step without halt_on_error: the on_error hook halts
+    local template = copy_template(dir, SHOP, {["hooks.lua"] = [[
+return {
+  on_error = function(ctx, task, err)
+    ctx.log("%s failed: stopping here", task.id)
+    return "halt"
+  end,
+}
+]]})
+    proc.write_file(template, proc.read_file(template):gsub("    halt_on_error: true\n", ""))
+    local r = proc.run {proc.moonship, "deploy", template, "-w", "deploy", "--kubeconfig", sim.kubeconfig}
+    assert.equal(1, r.code, r.stderr)
+    local out = r.stdout:gsub("\n%d%d:%d%d:%d%d ", "\n"):gsub("^%d%d:%d%d:%d%d ", "")
+    local function count(line)
+      local n = 0
+      for l in out:gmatch("[^\n]+") do if l == line then n = n + 1 end end
+      return n
+    end
+    assert.equal(1, count("jobs.scrub | scrubbing"), out)
+    assert.equal(1, count("jobs.scrub | cannot scrub: table locked"), out)
+    assert.equal(1, count("jobs.scrub ▸ hook on_error: jobs.scrub failed: stopping here"), out)
+    assert.equal(1, count("HALT: jobs.scrub failed: halted by the on_error hook"), out)
+    assert.equal(1, count("step migrate finished: cancelled"), out)
+    assert.matches("\nrun %S+ halted %(exit 1%)\n\ndeploy shop → default: halted in %S+ %(exit 1%) · halted by jobs%.scrub", out)
+    -- an object this run applied is never reported missing while the watch catches up
+    assert.is_nil(out:find("not found yet", 1, true), out)
+  end)
+end)
+
 describe("moonship deploy: ignored failures", function()
   local sim
   after_each(function() if sim then sim:stop() sim = nil end end)

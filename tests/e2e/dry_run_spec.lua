@@ -96,7 +96,11 @@ describe("moonship deploy --dry-run", function()
     assert.equal(0, r.code, r.stderr)
     assert.matches("moonship: dry run: namespace newns does not exist yet %(the server accepted it as a new one%); "
       .. "the objects to go in it are checked against the API schema only", r.stderr)
-    local out = lines(r.stdout)
+    -- the progress lines, then a blank line and the summary table, whose title says it too
+    local progress, summary = r.stdout:match("^(.-\n)\n(.*)$")
+    assert.matches("^up demo → newns: succeeded in %S+ %(exit 0%)  %[dry run: nothing was applied%]", summary)
+    assert.matches("\n  services%.api  +second +%S+ passed ", summary)
+    local out = lines(progress)
     assert.is_true(#out >= 8)
     for _, l in ipairs(out) do
       assert.matches("^%d%d:%d%d:%d%d %[dry run%] ", l)

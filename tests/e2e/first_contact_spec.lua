@@ -163,7 +163,7 @@ return {
     assert.equal(130, code, r.stdout .. r.stderr)
     assert.equal(0, left, r.stderr) -- neither kubesim nor the cleanup hook's sleep
     assert.truthy(find(ev, {event = "log", message = "cleanup started (interrupted)"}))
-    assert.truthy(find(ev, {event = "log", message = "hook cleanup stopped by a signal"}))
+    assert.truthy(find(ev, {event = "log", hook = "cleanup", message = "stopped by a signal"}))
     assert.is_nil((find(ev, {event = "log", message = "cleanup finished"})))
     assert.is_nil((find(ev, {event = "log", message = "after_workflow ran"})))
     for _, task in ipairs {"services.web", "lua.spin"} do

@@ -136,6 +136,55 @@ gantt
     end
   end)
 
+  it("draws within --width, down to the narrowest it can; narrower is refused, saying the minimum", function()
+    for _, case in ipairs {{SHOP, "deploy"}, {STOREFRONT, "setup"}} do
+      for _, width in ipairs {40, 47, 60, 80, 100, 160} do
+        for _, ascii in ipairs {false, true} do
+          local text = plan(case[1], case[2], {"--width", tostring(width), ascii and "--ascii" or nil})
+          for line in text:gmatch("[^\n]+") do
+            assert.is_true((utf8.len(line) or #line) <= width, ("%s at --width %d: %q"):format(case[2], width, line))
+          end
+        end
+      end
+    end
+    local narrow = plan(SHOP, "deploy", {"--width", "40"})
+    assert.equal("shop · workflow deploy\n3 steps, 4 tasks\npredicted makespan 50s\n"
+      .. "★ critical path: jobs.migrate →\n                 services.backend\n", narrow:match("^" .. ("[^\n]*\n"):rep(5)))
+    -- a narrow terminal gets the narrowest plan
+    local text = plan(SHOP, "deploy", {}, {LANG = "C.UTF-8", LC_ALL = "", LC_CTYPE = "", COLUMNS = "30"})
+    assert.equal(narrow, text)
+    local r = proc.run {proc.moonship, "plan", SHOP, "-w", "deploy", "--width", "39"}
+    assert.equal(2, r.code)
+    assert.equal("moonship plan: --width must be a number of columns, at least 40 (the narrowest text plan)\n"
+      .. "Run 'moonship plan --help' for its options.\n", r.stderr)
+  end)
+
+  it("says where its durations come from: the last run, or a simulated one at its time scale", function()
+    local dir = proc.tmpdir()
+    local template = proc.write_file(dir .. "/moonship.yaml",
+      "app: tiny\njobs:\n- {name: hello, image: busybox, command: [echo, hi]}\nworkflows:\n"
+      .. "- name: deploy\n  order_from: [jobs.hello]\n")
+    local r = proc.run {proc.moonship, "deploy", template, "-w", "deploy", "--sim", "--time-scale", "0.05", "-o", "json"}
+    assert.equal(0, r.code, r.stderr)
+    local run = r.stdout:match('"run":"([^"]+)"')
+    assert.matches('"time_scale":0.05', r.stdout:match("[^\n]*run_started[^\n]*"))
+    local text = proc.run {proc.moonship, "plan", template, "-w", "deploy", env = {LANG = "C.UTF-8", LC_ALL = ""}}.stdout
+    assert.equal("durations from a simulated run at time scale 0.05 (run " .. run .. ")", text:match("\n(durations[^\n]*)"))
+    local doc = json.decode(proc.run {proc.moonship, "plan", template, "-w", "deploy", "-f", "json"}.stdout)
+    assert.same({run = run, time_scale = 0.05}, doc.durations_from)
+    assert.matches("\n    %%%% durations from a simulated run at time scale 0.05 %(run " .. run:gsub("%p", "%%%0") .. "%)\n",
+      proc.run {proc.moonship, "plan", template, "-w", "deploy", "-f", "mermaid"}.stdout)
+    -- a run on a cluster: no simulation to mention
+    local sim = require("support.kubesim").start {time_scale = 0.05}
+    r = proc.run {proc.moonship, "deploy", template, "-w", "deploy", "--kubeconfig", sim.kubeconfig, "-o", "json"}
+    sim:stop()
+    assert.equal(0, r.code, r.stderr)
+    run = r.stdout:match('"run":"([^"]+)"')
+    text = proc.run {proc.moonship, "plan", template, "-w", "deploy"}.stdout
+    assert.equal("durations from run " .. run, text:match("\n(durations[^\n]*)"))
+    assert.is_nil(text:find("simulated", 1, true))
+  end)
+
   it("rejects an unknown format", function()
     local r = proc.run {proc.moonship, "plan", SHOP, "-w", "deploy", "--format", "svg"}
     assert.equal(2, r.code)

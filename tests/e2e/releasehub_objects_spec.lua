@@ -148,7 +148,8 @@ describe("moonship deploy: ReleaseHub's hostnames, volumes, accounts, cron jobs 
     assert.matches(tpl:gsub("%p", "%%%0") .. ":56:1: error: %-%-image apii=registry.example.test/classifieds/api:abc123: the template has no service or job 'apii' %(did you mean 'api'%?%)\n", stderr)
     code, _, stderr = deploy(sim, {tpl, "-w", "frontend", "--image", "api"})
     assert.equal(2, code)
-    assert.equal("moonship: --image must be NAME=REF, like backend=registry.example/backend:1.2 (got 'api')\n", stderr)
+    assert.equal("moonship deploy: --image must be NAME=REF, like backend=registry.example/backend:1.2 (got 'api')\n"
+      .. "Run 'moonship deploy --help' for its options.\n", stderr)
   end)
 
   it("a chart without helm on PATH fails its task with the reason; the run goes on", function()

@@ -134,13 +134,35 @@ local function journal_outcome(dir)
 end
 
 describe("choosing the output", function()
-  it("prints plain timestamped lines without a terminal, even with --color always", function()
-    local out = sh(table.concat({"d=$(mktemp -d /tmp/moonship-tty-plain-XXXXXX);", q(BIN), "deploy",
+  -- deploy of the shop with its stdout in a file (no terminal); its exit code, then its stdout
+  local function piped(...)
+    return sh(table.concat({"d=$(mktemp -d /tmp/moonship-tty-plain-XXXXXX);", q(BIN), "deploy",
       q(SRC .. "/examples/shop/moonship.yaml"), "-w deploy --sim --scenario", q(SRC .. "/examples/shop/scenario.yaml"),
-      "--time-scale 0.02 --color always --journal-dir \"$d\" >\"$d/out\"; echo \"exit=$?\"; cat \"$d/out\"; rm -rf \"$d\""}, " "))
+      "--time-scale 0.02", table.concat({...}, " "), "--journal-dir \"$d\" >\"$d/out\"; echo \"exit=$?\";",
+      "cat \"$d/out\"; rm -rf \"$d\""}, " "))
+  end
+
+  it("prints plain timestamped lines without a terminal, and the live view's summary table at the end", function()
+    local out = piped()
     assert.truthy(out:find("exit=0\n", 1, true), out)
+    assert.matches("%d%d:%d%d:%d%d run %S+: workflow deploy of shop in namespace default %(3 steps%)\n", out)
     assert.matches("%d%d:%d%d:%d%d services%.frontend ok\n", out)
+    assert.matches("%d%d:%d%d:%d%d step migrate finished: succeeded\n", out)
+    assert.matches("%d%d:%d%d:%d%d run %S+ succeeded %(exit 0%)\n\ndeploy shop [^\n]+ default: succeeded in %S+ %(exit 0%)", out)
+    assert.matches("\n  TASK +STEP +STATE +DURATION +ATTEMPTS +MESSAGE\n", out)
+    for _, id in ipairs {"services.frontend", "jobs.migrate", "jobs.scrub", "services.backend"} do
+      assert.matches("\n  " .. id:gsub("%p", "%%%0") .. " +%S+ +%S+ succeeded +%d+%.%ds +1\n", out)
+    end
     assert.falsy(out:find("\27", 1, true), out)
+  end)
+
+  it("colours the plain lines and their summary with --color always, as on a terminal", function()
+    local out = piped("--color always")
+    assert.truthy(out:find("exit=0\n", 1, true), out)
+    assert.matches("%d%d:%d%d:%d%d services%.frontend \27%[32mok\27%[0m\n", out)
+    assert.matches("run %S+ \27%[32msucceeded\27%[0m %(exit 0%)", out)
+    assert.truthy(out:find("\27[1mdeploy shop", 1, true), out)
+    assert.falsy(piped("--color never"):find("\27", 1, true))
   end)
 
   it("rejects an unknown --color", function()

@@ -7,8 +7,10 @@ local yaml = require "moonship.yaml"
 local RH = "tests/fixtures/templates/releasehub-format/"
 local BAD = "tests/fixtures/templates/bad/"
 
+-- The binary with no kubeconfig to read: the namespace is the template's default.
+local NO_KUBECONFIG = {KUBECONFIG = "/nonexistent/kubeconfig"}
 local function moonship(...)
-  return proc.run {proc.moonship, ...}
+  return proc.run {proc.moonship, env = NO_KUBECONFIG, ...}
 end
 
 describe("moonship validate", function()
@@ -17,7 +19,7 @@ describe("moonship validate", function()
     local envfile = RH .. "storefront/environment_variables.yaml"
     local r = moonship("validate", path, "-w", "setup", "--env", "pr-7")
     assert.equal(0, r.code, r.stderr)
-    assert.equal(path .. ": ok (app 'storefront'; workflow 'setup': 3 steps, 5 tasks; 12 warnings)\n", r.stdout)
+    assert.equal(path .. ": ok (app 'storefront' in namespace storefront-pr-7; workflow 'setup': 3 steps, 5 tasks; 12 warnings)\n", r.stdout)
     -- by position within a file; the files' messages in the order they were found
     assert.equal(table.concat({
       path .. ":11:3: warning: hostname 'frontend-pr-7.shop.example.test' skipped: no service 'frontend' (did you mean 'Frontend'?)",
@@ -37,18 +39,18 @@ describe("moonship validate", function()
     path = RH .. "batch-jobs/application_template.yaml"
     r = moonship("validate", path)
     assert.equal(0, r.code, r.stderr)
-    assert.equal(path .. ": ok (app 'batch-jobs'; 2 services, 3 jobs, 3 workflows; 0 warnings)\n", r.stdout)
+    assert.equal(path .. ": ok (app 'batch-jobs' in namespace default; 2 services, 3 jobs, 3 workflows; 0 warnings)\n", r.stdout)
     assert.equal("", r.stderr)
     r = moonship("validate", path, "-w", "nightly")
     assert.equal(0, r.code, r.stderr)
-    assert.equal(path .. ": ok (app 'batch-jobs'; workflow 'nightly': 1 step, 2 tasks; 0 warnings)\n", r.stdout)
+    assert.equal(path .. ": ok (app 'batch-jobs' in namespace default; workflow 'nightly': 1 step, 2 tasks; 0 warnings)\n", r.stdout)
   end)
 
   it("validates the seed example", function()
     local r = moonship("validate", "examples/shop/moonship.yaml", "-w", "deploy")
     assert.equal(0, r.code, r.stderr)
     assert.equal("", r.stderr)
-    assert.equal("examples/shop/moonship.yaml: ok (app 'shop'; workflow 'deploy': 3 steps, 4 tasks; 0 warnings)\n", r.stdout)
+    assert.equal("examples/shop/moonship.yaml: ok (app 'shop' in namespace default; workflow 'deploy': 3 steps, 4 tasks; 0 warnings)\n", r.stdout)
   end)
 
   it("exits 2 with the positioned error for a malformed template", function()
@@ -96,13 +98,14 @@ describe("moonship validate and render: --image, --domain, --env", function()
     local r = moonship("validate", CLASSIFIEDS, "-w", "setup")
     assert.equal(0, r.code, r.stderr)
     assert.equal(WARNING, r.stderr)
-    assert.equal(CLASSIFIEDS .. ": ok (app 'classifieds'; workflow 'setup': 3 steps, 7 tasks; 1 warning)\n", r.stdout)
+    assert.equal(CLASSIFIEDS .. ": ok (app 'classifieds' in namespace default; workflow 'setup': 3 steps, 7 tasks; 1 warning)\n", r.stdout)
     r = moonship("validate", CLASSIFIEDS, "--image", "api=registry.example.test/api:1", "--image=migrate=registry.example.test/m:1")
     assert.equal(0, r.code, r.stderr)
     assert.equal("", r.stderr)
     r = moonship("validate", CLASSIFIEDS, "--image", "api")
     assert.equal(2, r.code)
-    assert.equal("moonship: --image must be NAME=REF, like backend=registry.example/backend:1.2 (got 'api')\n", r.stderr)
+    assert.equal("moonship validate: --image must be NAME=REF, like backend=registry.example/backend:1.2 (got 'api')\n"
+      .. "Run 'moonship validate --help' for its options.\n", r.stderr)
   end)
 
   it("render exits 2 when an object it prints would have no image", function()

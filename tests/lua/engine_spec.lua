@@ -172,6 +172,70 @@ end}
     assert.equal("succeeded", final(ev, "services.cache"))
   end)
 
+  it("asks retry first; on_error decides the policy once retry gives up, so 'ignore' never stops a retry", function()
+    local hooks = hooks_from([[
+return {
+  retry = function(ctx, task, err, attempt)
+    ctx.log("retry asked after attempt %d", attempt)
+    if attempt < 2 then return 0 end
+  end,
+  on_error = function(ctx, task, err)
+    ctx.log("on_error asked after attempt %d", task.attempt)
+    return "ignore"
+  end,
+}
+]])
+    local result, ev = run("serial", {cache = {fail_after = 0, attempts_failing = 2}, backend = {ready_after = 0}},
+                           {hooks = hooks})
+    assert.equal(EXIT.ignored_failures, result.exit_code)
+    local said = {}
+    for _, e in ipairs(ev) do
+      if e.event == "log" and e.task == "services.cache" then said[#said + 1] = e.hook .. ": " .. e.message end
+    end
+    assert.same({"retry: retry asked after attempt 1", "retry: retry asked after attempt 2",
+                 "on_error: on_error asked after attempt 2"}, said)
+    assert.equal("failed", final(ev, "services.cache"))
+    -- on_error's "retry" without a retry hook: the default back-off, up to 3 attempts, then the template's policy
+    hooks = hooks_from('return {on_error = function() return "retry" end}\n')
+    result, ev = run("serial", {cache = {fail_after = 0, attempts_failing = 5}}, {hooks = hooks})
+    local attempts = 0
+    for _, e in ipairs(ev) do
+      if e.event == "task_started" and e.task == "services.cache" then attempts = e.attempt end
+    end
+    assert.equal(3, attempts)
+    assert.truthy(at(ev, {event = "log", task = "services.cache", hook = "on_error",
+                          message = 'returned "retry" after 3 attempts: using the template\'s policy'}))
+  end)
+
+  it("names the on_error hook as the halt's cause, and marks the step whose failure halted the run", function()
+    local hooks = hooks_from('return {on_error = function(ctx, task) if task.id == "services.cache" then return "halt" end end}\n')
+    local result, ev = run("serial", {cache = {fail_after = 0}}, {hooks = hooks})
+    assert.equal(EXIT.halted, result.exit_code)
+    local halting = ev[at(ev, {event = "run_halting"})]
+    assert.same({"services.cache", "on_error", "services.cache failed: halted by the on_error hook"},
+                {halting.task, halting.cause, halting.message})
+    assert.is_true(ev[at(ev, {event = "step_finished", step = "services.cache"})].halt)
+    -- the template's halt_on_error says so too
+    result, ev = run("deploy", {frontend = {ready_after = 1}, ["migrate-"] = {fail_after = 0.01}})
+    halting = ev[at(ev, {event = "run_halting"})]
+    assert.same({"halt_on_error", "jobs.migrate failed: halted by halt_on_error"}, {halting.cause, halting.message})
+    -- a failure that was ignored leaves its step without halt
+    result, ev = run("serial", {cache = {fail_after = 0, settle = "failed"}})
+    assert.equal("failed", ev[at(ev, {event = "step_finished", step = "services.cache"})].state)
+    assert.is_nil(ev[at(ev, {event = "step_finished", step = "services.cache"})].halt)
+  end)
+
+  it("gives after_task the attempt's state in the events' words", function()
+    local hooks = hooks_from([[
+return {after_task = function(ctx, task, result)
+  ctx.log("%s attempt %d: %s ok=%s", task.id, task.attempt, result.state, tostring(result.ok))
+end, retry = function(ctx, task, err, attempt) if attempt < 2 then return 0 end end}
+]])
+    local _, ev = run("serial", {cache = {fail_after = 0, attempts_failing = 1}}, {hooks = hooks})
+    assert.truthy(at(ev, {event = "log", hook = "after_task", message = "services.cache attempt 1: failed ok=false"}))
+    assert.truthy(at(ev, {event = "log", hook = "after_task", message = "services.cache attempt 2: succeeded ok=true"}))
+  end)
+
   it("skips, on resume, a task that succeeded with the same spec, and reruns one whose spec changed", function()
     local _, first = run("serial", {})
     local snapshot = {run = "R0", tasks = {}}

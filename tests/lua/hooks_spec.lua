@@ -118,4 +118,64 @@ describe("hooks.context", function()
     assert.same({event = "log", task = "jobs.seed", step = "data", message = "seeded 3 rows"}, emitted[1])
     assert.same({event = "log", message = "done"}, emitted[2])
   end)
+
+  it("marks what a hook logs with the hook's name; what it stores in ctx the task's other hooks see", function()
+    local emitted = {}
+    local run = {run_id = "R", model = {app = "a"}, journal = {emit = function(_, ev) emitted[#emitted + 1] = ev end}}
+    local hooks = load_hooks(tmpdir(), [[
+return {
+  before_task = function(ctx) ctx.seen = "before"; ctx.log("starting %s", ctx.task) end,
+  after_task = function(ctx) ctx.log("after %s", ctx.seen) end,
+}
+]])
+    local ctx = hooks_mod.context(run, {id = "jobs.seed", step = "data"})
+    assert.is_true((hooks:call("before_task", ctx, {})))
+    assert.is_true((hooks:call("after_task", ctx, {}, {})))
+    assert.same({event = "log", task = "jobs.seed", step = "data", hook = "before_task", message = "starting jobs.seed"},
+                emitted[1])
+    assert.same({event = "log", task = "jobs.seed", step = "data", hook = "after_task", message = "after before"},
+                emitted[2])
+  end)
+end)
+
+describe("hooks.load: a file with problems", function()
+  local function problems(text)
+    local dir = tmpdir()
+    local path = write(dir .. "/hooks.lua", text)
+    local hooks, message, list = hooks_mod.load(path, "app/hooks.lua")
+    assert.is_nil(hooks)
+    return message, list
+  end
+
+  it("reports every misspelt hook at its line, each with a suggestion", function()
+    local message, list = problems([[
+-- hooks
+return {
+  on_eror = function(ctx, task, err) return "halt" end,
+  retyr = function() end,
+  after_task = function() end,
+  helth = {},
+  zzz = 1,
+}
+]])
+    assert.equal(table.concat({
+      "app/hooks.lua:3: error: unknown hook 'on_eror' (did you mean 'on_error'?)",
+      "app/hooks.lua:4: error: unknown hook 'retyr' (did you mean 'retry'?)",
+      "app/hooks.lua:6: error: unknown hook 'helth' (did you mean 'health'?)",
+      "app/hooks.lua:7: error: unknown hook 'zzz' (known: before_workflow, after_workflow, before_step, after_step, "
+        .. "before_task, after_task, retry, on_error, cleanup, health, tasks, health_dir, instruction_budget)",
+    }, "\n"), message)
+    assert.same({file = "app/hooks.lua", line = 3, severity = "error",
+                 message = "unknown hook 'on_eror' (did you mean 'on_error'?)"}, list[1])
+  end)
+
+  it("reports a syntax error and an error the file raises at their lines", function()
+    assert.equal("app/hooks.lua:4: error: '}' expected (to close '{' at line 2) near 'after_task'",
+      (problems("-- hooks\nreturn {\n  retry = function() end\n  after_task = function() end,\n}\n")))
+    assert.equal("app/hooks.lua:2: error: attempt to call a nil value (global 'nothing')",
+      (problems("local x = 1\nnothing()\nreturn {}\n")))
+    assert.equal("app/hooks.lua: error: a hooks file must return a table (got nil)", (problems("local x = 1\n")))
+    assert.equal("app/hooks.lua:2: error: hook 'retry' must be a function (got number)",
+      (problems("return {\n  retry = 3,\n}\n")))
+  end)
 end)

@@ -54,7 +54,8 @@ local function recovered()
     {t = 20, event = "task_finished", step = "serve", task = "services.api", state = "failed", attempt = 1,
      message = "CrashLoopBackOff"},
     {t = 20, event = "step_finished", step = "serve", index = 2, state = "failed"},
-    {t = 20, event = "task_progress", step = "serve", task = "services.api", message = "settle check: waiting up to 30s for recovery"},
+    {t = 20, event = "task_progress", step = "serve", task = "services.api", message = "settle check: waiting up to 30s for recovery",
+     phase = "settling", settling = true},
     {t = 26, event = "task_finished", step = "serve", task = "services.api", state = "recovered", message = "ready after the settle check"},
     {t = 26, event = "run_finished", state = "succeeded", exit_code = 0, failed = 0},
   }
@@ -202,6 +203,65 @@ describe("html.render", function()
     for _, t in ipairs(data.tasks) do states[t.id] = t.state end
     assert.same({["services.frontend"] = "cancelled", ["jobs.migrate"] = "succeeded", ["jobs.scrub"] = "failed",
                  ["services.backend"] = "skipped"}, states)
+  end)
+
+  it("shows a failed job's log lines once, and what hooks wrote marked apart", function()
+    local page = html.render(events {
+      {t = 0, event = "run_started", app = "shop", steps = 1, tasks = {"jobs.scrub"},
+       plan = {{step = "migrate", tasks = {"jobs.scrub"}}}},
+      {t = 0, event = "step_started", step = "migrate", index = 1, tasks = {"jobs.scrub"}},
+      {t = 0, event = "task_started", step = "migrate", task = "jobs.scrub", attempt = 1},
+      {t = 1, event = "log", step = "migrate", task = "jobs.scrub", pod = "scrub-1", message = "scrubbing"},
+      {t = 2, event = "log", step = "migrate", task = "jobs.scrub", pod = "scrub-1", message = "table locked"},
+      {t = 3, event = "log", step = "migrate", task = "jobs.scrub", hook = "on_error", message = "halting"},
+      {t = 3, event = "task_finished", step = "migrate", task = "jobs.scrub", state = "failed", attempt = 1, halt = true,
+       message = "job failed", logs = {"scrubbing", "table locked"}},
+      {t = 3, event = "run_halting", task = "jobs.scrub", cause = "on_error",
+       message = "jobs.scrub failed: halted by the on_error hook"},
+      {t = 3, event = "run_finished", state = "halted", exit_code = 1, failed = 1, halted_by = "jobs.scrub"},
+    })
+    local logs = page:match('<pre class="logs">(.-)</pre>')
+    assert.equal('scrubbing\ntable locked\n<span class="hook">▸ hook on_error: halting</span>', logs)
+    assert.truthy(page:find("\nlast log: table locked", 1, true))
+    assert.equal("on_error", embedded_data(page).halt.cause)
+    assert.truthy(page:find('data.halt.cause === "on_error" ? "halted by the on_error hook"', 1, true))
+  end)
+
+  it("gives a step a halt kept from starting its lane, its tasks not started; draws no grid line over a caption", function()
+    local evs = halted()
+    evs[1].plan = {{step = "frontend", background = true, tasks = {"services.frontend"}},
+                   {step = "migrate", tasks = {"jobs.migrate", "jobs.scrub"}}, {step = "backend", tasks = {"services.backend"}}}
+    local run = timeline.build(evs)
+    assert.same({}, run.not_started)
+    assert.equal("backend", run.steps[3].name)
+    assert.is_nil(run.steps[3].start)
+    assert.is_true(run.steps[2].halt) -- its failure halted the run
+    local page = html.render(evs)
+    assert.truthy(page:find('<rect class="lane idle"', 1, true))
+    assert.truthy(page:find('<text class="step%-title muted" x="12" y="[%d.]+">3 · backend</text>'))
+    assert.truthy(page:find('<text class="step%-note" x="[%d.]+" y="[%d.]+">not started %(run halted%)</text>'))
+    assert.truthy(page:find('<g class="bar skipped" data-task="services.backend" data-attempt="0">', 1, true))
+    assert.truthy(page:find(">not started</text></g>", 1, true))
+    -- the grid is drawn before the captions, which have a halo of their lane's colour
+    assert.is_true(page:find('<line class="grid"', 1, true) < page:find('<text class="step-title', 1, true))
+    assert.truthy(page:find('<g class="halo background">\n<text class="step%-title" x="12" y="[%d.]+">1 · frontend</text>'))
+    assert.equal(count(page, '<text class="step-note"'), select(2, page:gsub('<g class="halo [%a]+">\n<text class="step%-title[^\n]*\n<text class="step%-note"', "")))
+  end)
+
+  it("ends the critical path at the task the journal finished last, of those that ended at the same time", function()
+    local run = timeline.build(events {
+      {t = 0, event = "step_started", step = "a", index = 1, tasks = {"jobs.a"}},
+      {t = 0, event = "task_started", step = "a", task = "jobs.a", attempt = 1},
+      {t = 1, event = "task_finished", step = "a", task = "jobs.a", state = "succeeded", attempt = 1},
+      {t = 1, event = "step_started", step = "b", index = 2, tasks = {"jobs.b"}},
+      {t = 1, event = "task_started", step = "b", task = "jobs.b", attempt = 1},
+      {t = 1.42, event = "task_finished", step = "b", task = "jobs.b", state = "succeeded", attempt = 1},
+      {t = 1.42, event = "step_started", step = "c", index = 3, tasks = {"lua.notify"}},
+      {t = 1.42, event = "task_started", step = "c", task = "lua.notify", attempt = 1},
+      {t = 1.42, event = "task_finished", step = "c", task = "lua.notify", state = "succeeded", attempt = 1},
+      {t = 1.42, event = "run_finished", state = "succeeded", exit_code = 0},
+    })
+    assert.same({"jobs.a", "jobs.b", "lua.notify"}, run.critical_path)
   end)
 
   it("draws retries as separate segments joined by a gap, and the recovery", function()

@@ -16,10 +16,42 @@ describe("sched.run", function()
     assert.matches("stack traceback", err)
   end)
 
-  it("cannot be nested inside a task", function()
-    local ok, err = pcall(run, function() return sched.run(function() end) end)
+  it("inside a task runs fn as a task and waits for it: the same script works under moonship run", function()
+    local order = {}
+    local a, b = run(function()
+      local bg = sched.spawn(function() order[#order + 1] = "beside" end)
+      local x, y = sched.run(function(p, q)
+        sched.sleep(0)
+        order[#order + 1] = "inner"
+        return p + 1, q
+      end, 41, "z")
+      bg:join()
+      return x, y
+    end)
+    assert.equal(42, a)
+    assert.equal("z", b)
+    assert.same({"beside", "inner"}, order)
+    -- its error is raised in the caller, who can catch it
+    local ok, err = run(function()
+      return pcall(sched.run, function() error("inner boom") end)
+    end)
     assert.is_false(ok)
-    assert.matches("already running", err)
+    assert.matches("inner boom", err)
+    -- cancelling the caller cancels the inner run's task
+    local inner_cancelled = false
+    run(function()
+      local caller = sched.spawn(function()
+        sched.run(function()
+          local ok2, e = pcall(sched.sleep, 60)
+          inner_cancelled = not ok2 and sched.is_cancelled(e)
+          if not ok2 then error(e, 0) end
+        end)
+      end)
+      sched.sleep(0)
+      caller:cancel()
+      caller:join()
+    end)
+    assert.is_true(inner_cancelled)
   end)
 
   it("reports a deadlock instead of hanging", function()

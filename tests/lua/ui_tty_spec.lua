@@ -180,10 +180,41 @@ describe("tty view", function()
     v:draw()
     local lines = text_lines(last(v))
     assert.is_nil(find(lines, "hidden"))
-    assert.equal("jobs.migrate      │ a hook's message", lines[1])
-    assert.equal("jobs.migrate      │ over two lines", lines[2])
+    -- what is not job output (no pod) is marked apart from it
+    assert.equal("jobs.migrate      ▸ a hook's message", lines[1])
+    assert.equal("jobs.migrate      ▸ over two lines", lines[2])
     assert.equal("  ✗ services.frontend  frontend (bg)     0:02  CrashLoopBackOff (restart 3): fatal: backend unreachable",
                  find(lines, "services.frontend"))
+  end)
+
+  it("prints a failed job's log lines once, a service's crash logs, and marks what hooks write", function()
+    local v = view {cols = 120}
+    shop_start(v)
+    v:event {event = "task_started", t = 0, task = "jobs.scrub", step = "migrate", attempt = 1}
+    for _, l in ipairs {"scrubbing", "table locked"} do
+      v:event {event = "log", t = 1, task = "jobs.scrub", pod = "scrub-1", message = l}
+    end
+    v:event {event = "log", t = 2, task = "jobs.scrub", hook = "on_error", message = "giving up on scrub"}
+    v:event {event = "task_finished", t = 2, task = "jobs.scrub", step = "migrate", state = "failed", attempt = 1,
+             message = "job failed", logs = {"scrubbing", "table locked"}}
+    v:event {event = "task_finished", t = 3, task = "services.frontend", step = "frontend", state = "failed",
+             attempt = 1, message = "CrashLoopBackOff", logs = {"fatal: no backend"}}
+    v:draw()
+    local lines = text_lines(last(v))
+    assert.equal("jobs.scrub        │ scrubbing", lines[1])
+    assert.equal("jobs.scrub        │ table locked", lines[2])
+    assert.equal("jobs.scrub        ▸ hook on_error: giving up on scrub", lines[3])
+    assert.equal("services.frontend │ fatal: no backend", lines[4])
+    assert.matches("^deploy shop", lines[5])
+    -- a second attempt's failure shows its own lines, even when they are the same as before
+    v:event {event = "task_started", t = 4, task = "jobs.scrub", step = "migrate", attempt = 2}
+    v:event {event = "task_finished", t = 5, task = "jobs.scrub", step = "migrate", state = "failed", attempt = 2,
+             message = "job failed", logs = {"scrubbing", "table locked"}}
+    v:draw()
+    lines = text_lines(last(v))
+    assert.equal("jobs.scrub        │ scrubbing", lines[1])
+    assert.equal("jobs.scrub        │ table locked", lines[2])
+    assert.matches("^deploy shop", lines[3])
   end)
 
   it("ends with a summary table of every planned task and its last state", function()
@@ -220,6 +251,24 @@ describe("tty view", function()
     w:finish()
     assert.matches("^  services%.backend  backend  ↷ skipped", text_lines(last(w))[3])
     assert.same({}, v.drawn) -- the table stays; nothing is redrawn over it
+  end)
+
+  it("says a run whose failures were ignored finished with them, and gives its table as text", function()
+    local v = view {color = true}
+    v:event {event = "run_started", t = 0, run = "R4", workflow = "deploy", app = "shop", namespace = "default",
+             steps = 1, tasks = {"jobs.scrub"}, plan = {{step = "migrate", tasks = {"jobs.scrub"}}}}
+    v:event {event = "task_started", t = 0, task = "jobs.scrub", step = "migrate", attempt = 1}
+    v:event {event = "task_finished", t = 2, task = "jobs.scrub", step = "migrate", state = "failed", attempt = 1,
+             message = "job failed"}
+    v:event {event = "run_finished", t = 2.5, state = "failed", exit_code = 3}
+    local plain_lines = {}
+    for i, l in ipairs(v:summary_lines()) do plain_lines[i] = l:gsub(ESC .. "%[[%d;]*m", "") end
+    assert.same({
+      "deploy shop → default: finished with ignored failures in 2.5s (exit 3)  · run R4",
+      "  TASK        STEP     STATE     DURATION  ATTEMPTS  MESSAGE",
+      "  jobs.scrub  migrate  ✗ failed      2.0s         1  job failed",
+    }, plain_lines)
+    assert.truthy(v:summary_lines()[3]:find(ESC .. "[31m✗ failed" .. ESC .. "[0m", 1, true))
   end)
 
   it("says in the summary of a dry run that nothing was applied; its tasks passed", function()

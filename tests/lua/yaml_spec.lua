@@ -113,15 +113,17 @@ describe("yaml.load", function()
 
   it("reports errors as file:line:col: message", function()
     local cases = {
-      {"a: b: c", "app.yaml:1:5: mapping values are not allowed in this context"},
+      {"a: b: c", "app.yaml:1:5: mapping values are not allowed in this context; "
+       .. "a value with ': ' in it must be quoted (a: \"b: c\")"},
       {"app: x\nservices:\n  - name: a\n    name: b\n",
        "app.yaml:4:5: duplicate key 'name' (first at 3:5)"},
       {"a: *missing", "app.yaml:1:4: undefined alias 'missing'"},
       {"a:\n\t- b", "app.yaml:2:1: found character that cannot start any token " ..
-       "(while scanning for the next token started at 2:1)"},
+       "(while scanning for the next token started at 2:1); YAML indents with spaces: this line has a tab"},
       {"a: !!int x", "app.yaml:1:4: invalid !!int value 'x'"},
       {"a: [1", "app.yaml:2:1: did not find expected ',' or ']' " ..
-       "(while parsing a flow sequence started at 1:4)"},
+       "(while parsing a flow sequence started at 1:4); the list opened at 1:4 is not closed: ']' is missing, "
+       .. "or a ',' between two of its values"},
     }
     for _, c in ipairs(cases) do
       local docs, err = yaml.load(c[1], {filename = "app.yaml"})
@@ -129,7 +131,55 @@ describe("yaml.load", function()
       assert.equal(c[2], err)
     end
     local _, err = yaml.load("a: b: c")
-    assert.equal("<string>:1:5: mapping values are not allowed in this context", err)
+    assert.equal("<string>:1:5: mapping values are not allowed in this context; "
+      .. "a value with ': ' in it must be quoted (a: \"b: c\")", err)
+  end)
+
+  it("adds a one-line hint for the common causes of a syntax error", function()
+    local cases = {
+      -- an unquoted ': ' in a value
+      {"services:\n- name: web\n  command: echo a: b\n",
+       "3:18: mapping values are not allowed in this context; a value with ': ' in it must be quoted "
+       .. "(command: \"echo a: b\")"},
+      -- a missing space after ':'
+      {"app: shop\nimage:nginx\nname: x\n",
+       "3:1: could not find expected ':' (while scanning a simple key started at 2:1); line 2 has 'image:nginx': "
+       .. "a key needs a space after its ':' (image: nginx)"},
+      {"services:\n- name:web\n  image: x\n",
+       "3:8: mapping values are not allowed in this context; line 2 has 'name:web': a key needs a space after its "
+       .. "':' (name: web)"},
+      -- indentation
+      {"services:\n- name: web\n   image: x\n",
+       "3:9: mapping values are not allowed in this context; this line is indented more than the keys beside it: "
+       .. "the keys of one mapping line up"},
+      {"services:\n  - name: web\n    image: x\n   ports: []\n",
+       "4:4: did not find expected '-' indicator (while parsing a block collection started at 2:3); the items of "
+       .. "the list at 2:3 each start with '- ' at the same indentation; this line does not"},
+      {"services:\n  - name: web\n - name: api\n",
+       "3:2: did not find expected key (while parsing a block mapping started at 1:1); a list item where a key was "
+       .. "expected: indent the list under its key, and its items alike"},
+      {"app: shop\n  domain: x\n", "2:9: mapping values are not allowed in this context; this line is indented "
+       .. "more than the keys beside it: the keys of one mapping line up"},
+      -- an alias name YAML does not allow, named
+      {"a: *company-data-covered*\n",
+       "1:25: did not find expected alphabetic or numeric character (while scanning an alias started at 1:4); "
+       .. "'*company-data-covered*' reads as an alias ('*' starts one, and its name may have only letters, digits, "
+       .. "'-' and '_'): quote the value if it is text (\"*company-data-covered*\")"},
+      -- characters that cannot start a value, quotes, lists, template expressions
+      {"a: @foo\n", "1:4: found character that cannot start any token (while scanning for the next token started "
+       .. "at 1:4); '@' cannot start a plain value: quote it (\"@foo\")"},
+      {"a: \"foo\nb: 1\n", "3:1: found unexpected end of stream (while scanning a quoted scalar started at 1:4); "
+       .. "the quote opened at 1:4 is never closed"},
+      {"a: - b\n", "1:4: block sequence entries are not allowed in this context; a list after a key goes on the "
+       .. "lines below it, each '- ' indented (or on one line: [a, b])"},
+      {"image: {{ .Values.image }}\n", "1:9: mapping keys must be scalars; '{{' starts a mapping in YAML: quote a "
+       .. "template expression (\"{{ .Values.image }}\")"},
+    }
+    for _, c in ipairs(cases) do
+      local docs, err = yaml.load(c[1], {filename = "app.yaml"})
+      assert.is_nil(docs)
+      assert.equal("app.yaml:" .. c[2], err, c[1])
+    end
   end)
 
   it("refuses alias bombs", function()

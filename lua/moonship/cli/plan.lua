@@ -7,28 +7,34 @@ local journal = require "moonship.journal"
 local plan = require "moonship.plan"
 local plan_text = require "moonship.render.plan_text"
 local template = require "moonship.template"
+local O = require "moonship.cli.options"
 
 local FORMATS = {text = true, json = true, mermaid = true, dot = true}
 
 return {
-  usage = "plan [TEMPLATE] -w WORKFLOW [--format text|mermaid|dot|json] [--ascii]",
+  usage = "plan " .. O.TEMPLATE .. " -w WORKFLOW [OPTIONS]",
   summary = "Show what a workflow will do, in what order, and how long it should take.",
   options = {
-    {long = "workflow", short = "w", arg = "NAME", help = "the workflow to show (required)"},
-    {long = "env", arg = "NAME", help = "environment id: ${env_id}, and the environment template of that name"},
-    {long = "image", arg = "NAME=REF", many = true, help = "the image of service or job NAME (repeatable)"},
-    {long = "domain", arg = "DOMAIN", help = "${domain} in hostnames (default: the template's domain key)"},
-    {long = "hooks", arg = "FILE", help = "Lua hooks file (for custom task kinds)"},
+    O.workflow("the workflow to show (required)"), O.env, O.image, O.domain, O.hooks,
     {long = "format", short = "f", arg = "text|mermaid|dot|json", help = "output format (default text)"},
     {long = "ascii", help = "text without Unicode box drawing (the default when the locale is not UTF-8)"},
-    {long = "width", arg = "N", help = "text width in columns (default $COLUMNS, else 100)"},
+    {long = "width", arg = "N", help = "text width in columns, at least 40 (default $COLUMNS, else 100)"},
     {long = "concurrency", arg = "N", help = "predict with at most N tasks of a step at once, as deploy --concurrency"},
+    O.journal_dir,
   },
   run = function(opts, args, out)
     if not opts.workflow then return nil, "missing -w WORKFLOW" end
     local format = opts.format or "text"
     if not FORMATS[format] then return nil, "--format must be text, mermaid, dot or json" end
-    local width = tonumber(opts.width or os.getenv("COLUMNS") or "") or 100
+    -- --width is honoured, down to the narrowest the text plan can be drawn in; a narrower
+    -- terminal ($COLUMNS) gets that narrowest
+    local width = math.tointeger(tonumber(opts.width or os.getenv("COLUMNS") or "")) or 100
+    if opts.width then
+      width = math.tointeger(tonumber(opts.width))
+      if not width or width < plan_text.MIN_WIDTH then
+        return nil, ("--width must be a number of columns, at least %d (the narrowest text plan)"):format(plan_text.MIN_WIDTH)
+      end
+    end
     local concurrency
     if opts.concurrency then
       concurrency = math.tointeger(tonumber(opts.concurrency))
@@ -45,12 +51,12 @@ return {
       return EXIT.bad_input
     end
     for _, w in ipairs(warnings) do io.stderr:write(w, "\n") end
-    local dir = (model.dir or (model.file:match("^(.*)/[^/]*$") or ".")) .. "/.moonship/runs"
+    local dir = opts["journal-dir"] or ((model.dir or (model.file:match("^(.*)/[^/]*$") or ".")) .. "/.moonship/runs")
     local last = journal.load_last {app = model.app, workflow = wf.name, dir = dir, times_only = true}
     local schedule = plan.schedule(wf, plan.durations_from(last), {concurrency = concurrency})
     local ascii = opts.ascii or not plan_text.locale_is_utf8()
     io.stdout:write(plan[format](wf, schedule, {ascii = ascii, width = width, app = model.app,
-                                                 from_run = last and last.run}))
+                                                 durations_from = last and {run = last.run, time_scale = last.time_scale}}))
     return EXIT.ok
   end,
 }

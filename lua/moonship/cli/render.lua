@@ -5,25 +5,26 @@ local template = require "moonship.template"
 local manifests = require "moonship.manifests"
 local validate = require "moonship.cli.validate"
 local EXIT = require "moonship.exit"
+local O = require "moonship.cli.options"
 
 -- Jobs are named <job>-<short run id>; a render has no run, so its names use this id.
 local RENDER_RUN_ID = "render"
 
 return {
-  usage = "render [TEMPLATE] [-w WORKFLOW] [--env NAME] [-n NAMESPACE] [--hooks FILE] [--run-id ID] [--image NAME=REF]... [--domain DOMAIN]",
+  usage = "render " .. O.TEMPLATE .. " [-w WORKFLOW] [OPTIONS]",
   summary = "Print the Kubernetes objects of a template (or of a workflow, in its order) as YAML.",
   options = {
-    {long = "workflow", short = "w", arg = "WORKFLOW", help = "only this workflow's tasks, in its order"},
-    {long = "env", short = "e", arg = "NAME", help = "environment name (${env_id})"},
-    {long = "namespace", short = "n", arg = "NAMESPACE", help = "namespace of the objects"},
-    {long = "hooks", arg = "FILE", help = "Lua hooks file (custom task kinds)"},
+    O.workflow("only this workflow's tasks, in its order"), O.env, O.image, O.domain, O.namespace, O.context,
+    O.kubeconfig, O.hooks,
     {long = "run-id", arg = "ID", help = "run id for Job names and annotations (default: render)"},
-    {long = "image", arg = "NAME=REF", many = true, help = "the image of service or job NAME (repeatable)"},
-    {long = "domain", arg = "DOMAIN", help = "${domain} in hostnames (default: the template's domain key)"},
   },
   run = function(opts, args, out)
-    local loaded = validate.load(opts, args, out)
-    if not loaded or not loaded.model then return EXIT.bad_input end
+    local loaded, uerr = validate.load(opts, args, out)
+    if not loaded then
+      if uerr then return nil, uerr end
+      return EXIT.bad_input
+    end
+    if not loaded.model then return EXIT.bad_input end
     local model = loaded.model
     local mopts = {run_id = opts["run-id"] or RENDER_RUN_ID, namespace = model.namespace}
     local wf

@@ -25,7 +25,7 @@ return {
   usage = "report [RUN_JOURNAL.jsonl | DIR] [-o FILE.html]",
   summary = "Write the HTML timeline report of a run from its journal.",
   options = {
-    {long = "output", short = "o", arg = "FILE", help = "where to write the page (default: the journal's path with .html; - for stdout)"},
+    {long = "output", short = "o", arg = "FILE.html", help = "where to write the page (default: the journal's path with .html; - for stdout)"},
   },
   run = function(opts, args, out)
     if #args > 1 then return nil, "one journal at a time" end
@@ -43,6 +43,7 @@ return {
       out.error("%s", tostring(err))
       return EXIT.bad_input
     end
+    for _, b in ipairs(err) do out.warn("%s:%d: skipped: %s", path, b.line, b.message) end
     if #events == 0 then
       out.error("%s: no journal events in it", path)
       return EXIT.bad_input

@@ -124,7 +124,10 @@ function M.wait_ready(client, obj, opts)
       dirty = false
       local live = inf:get(name)
       local state, message, info
-      if not live then
+      if not live and uid then
+        -- Applied by this run, not yet seen by the shared watch: nothing to report (it is there).
+        state, message, info = "progressing", nil, {}
+      elseif not live then
         state, message, info = "progressing", fmt("%s %s not found yet", obj.kind, name), {}
       elseif (uid and live.metadata.uid ~= uid)
           or (math.type(min_generation) and math.type(live.metadata.generation)
@@ -169,7 +172,7 @@ function M.wait_ready(client, obj, opts)
       if info.reason then
         summary = summary .. ", " .. info.reason .. (info.restarts and fmt(" (restart %d)", info.restarts) or "")
       end
-      if opts.on_progress and summary ~= last_message then
+      if opts.on_progress and summary and summary ~= last_message then
         last_message = summary
         opts.on_progress(summary, {ready = info.ready, desired = info.desired, reason = info.reason,
                                    restarts = info.restarts, phase = info.phase, message = message})

@@ -45,10 +45,12 @@ local function num(x) return fmt("%.1f", x) end
 
 -- ---- layout ---------------------------------------------------------------------------------
 
-local WIDTH, LABEL, RIGHT = 1200, 290, 104
-local PLOT = WIDTH - LABEL - RIGHT
+local WIDTH, RIGHT = 1200, 104
 local TOP_HALT, TOP_PLAIN = 58, 36   -- room for the halt label (when there is one) and the axis
 local HEADER, ROW, BAR = 22, 26, 16
+-- The label column fits the longest task label (monospace 12px) and step title (bold 13px),
+-- within these bounds; a longer label is cut with "…" (its <title> has it whole).
+local LABEL_MIN, LABEL_MAX, LABEL_X, MONO_W, TITLE_W = 200, 470, 24, 7.3, 8.2
 
 local STATE_LABEL = {
   succeeded = "succeeded", failed = "failed", cancelled = "cancelled", recovered = "recovered",
@@ -90,7 +92,12 @@ local function attempt_title(run, t, a, total)
   if t.step then lines[#lines + 1] = "step: " .. t.step end
   local objs = object_names(t)
   if #objs > 0 then lines[#lines + 1] = "objects: " .. concat(objs, ", ") end
-  if #t.logs > 0 then lines[#lines + 1] = "last log: " .. tostring(t.logs[#t.logs]) end
+  for i = #t.logs, 1, -1 do
+    if not t.logs[i].hook then
+      lines[#lines + 1] = "last log: " .. tostring(t.logs[i].text)
+      break
+    end
+  end
   if run.critical[t.id] then lines[#lines + 1] = "on the critical path" end
   return concat(lines, "\n")
 end
@@ -111,20 +118,52 @@ local function svg_defs()
 ]]
 end
 
--- The Gantt chart as SVG.
+-- Characters of text (UTF-8), for width estimates.
+local function chars(text) return utf8.len(text) or #text end
+
+-- The width of the label column, and how many characters a task label may have in it.
+local function label_column(lanes, run)
+  local want = LABEL_MIN
+  for _, lane in ipairs(lanes) do
+    want = math.max(want, 12 + chars(lane.title) * TITLE_W + 16)
+    for _, id in ipairs(lane.tasks) do
+      want = math.max(want, LABEL_X + (chars(id) + (run.critical[id] and 2 or 0)) * MONO_W + 20)
+    end
+  end
+  local width = math.min(math.ceil(want), LABEL_MAX)
+  return width, math.floor((width - LABEL_X - 20) / MONO_W)
+end
+
+-- s cut to n characters, ending with "…" when cut.
+local function cut(s, n)
+  if chars(s) <= n then return s end
+  return s:sub(1, utf8.offset(s, n)  - 1) .. "…"
+end
+
+-- The Gantt chart as SVG. Drawn in layers, back to front: lane backgrounds, the time grid, the
+-- lanes' texts (with a halo of their lane's colour, so that no grid line crosses a word), the
+-- bars, the critical path's links, the halt point and the end.
 local function svg(run)
   local TOP = run.halt and TOP_HALT or TOP_PLAIN
   local total = math.max(run.duration, 1e-3)
-  local function sx(t) return LABEL + (t / total) * PLOT end
   local out = {}
   local function add(s, ...) out[#out + 1] = select("#", ...) > 0 and fmt(s, ...) or s end
 
-  -- lanes: the steps in order, then what never started
+  -- lanes: every step of the plan in order (one a halt kept from starting too), then tasks of
+  -- no step (a journal without the plan)
   local lanes = {}
-  for _, s in ipairs(run.steps) do lanes[#lanes + 1] = {step = s, tasks = s.tasks} end
-  if #run.not_started > 0 then
-    lanes[#lanes + 1] = {title = "not started (run " .. tostring(run.state) .. ")", tasks = run.not_started, idle = true}
+  for i, st in ipairs(run.steps) do
+    local kind = not st.start and "idle" or (st.background and "background" or (i % 2 == 0 and "even" or "plain"))
+    lanes[#lanes + 1] = {step = st, tasks = st.tasks, kind = kind, idle = not st.start,
+                         title = fmt("%d · %s", st.index, st.name)}
   end
+  if #run.not_started > 0 then
+    lanes[#lanes + 1] = {title = "not started (run " .. tostring(run.state) .. ")", tasks = run.not_started,
+                         idle = true, kind = "idle"}
+  end
+  local LABEL, label_chars = label_column(lanes, run)
+  local PLOT = WIDTH - LABEL - RIGHT
+  local function sx(t) return LABEL + (t / total) * PLOT end
   local y = TOP
   for _, lane in ipairs(lanes) do
     lane.y = y
@@ -136,27 +175,11 @@ local function svg(run)
     WIDTH, height, esc("timeline of run " .. tostring(run.id)))
   add(svg_defs())
 
-  -- lane backgrounds and titles
-  for i, lane in ipairs(lanes) do
+  -- lane backgrounds
+  for _, lane in ipairs(lanes) do
     local h = HEADER + math.max(1, #lane.tasks) * ROW
-    local s = lane.step
-    local class = lane.idle and "lane idle" or (s.background and "lane background" or (i % 2 == 0 and "lane even" or "lane"))
-    add('<rect class="%s" x="0" y="%s" width="%d" height="%s" rx="6"/>', class, num(lane.y - 4), WIDTH, num(h + 6))
-    local title
-    if s then
-      title = fmt("%d · %s", s.index, s.name)
-      add('<text class="step-title" x="12" y="%s">%s</text>', num(lane.y + 13), esc(title))
-      local notes = {}
-      if s.background then notes[#notes + 1] = "↷ background: runs beside the steps below" end
-      notes[#notes + 1] = fmt("%s → %s", seconds(s.start, total), seconds(s.finish, total))
-      if s.state and s.state ~= "succeeded" then notes[#notes + 1] = s.state end
-      add('<text class="step-note" x="%s" y="%s">%s</text>', num(LABEL + 6), num(lane.y + 13), esc(concat(notes, " · ")))
-      -- the step's span
-      add('<line class="span%s" x1="%s" x2="%s" y1="%s" y2="%s"/>', s.background and " background" or "",
-        num(sx(s.start or 0)), num(math.max(sx(s.finish or 0), sx(s.start or 0) + 2)), num(lane.y + 18), num(lane.y + 18))
-    else
-      add('<text class="step-title muted" x="12" y="%s">%s</text>', num(lane.y + 13), esc(lane.title))
-    end
+    add('<rect class="lane %s" x="0" y="%s" width="%d" height="%s" rx="6"/>', lane.kind, num(lane.y - 4), WIDTH,
+      num(h + 6))
   end
 
   -- time axis and grid
@@ -169,6 +192,34 @@ local function svg(run)
   end
   add('<line class="axis" x1="%d" x2="%d" y1="%d" y2="%d"/>', LABEL, LABEL + PLOT, TOP - 8, TOP - 8)
 
+  -- lane titles, notes and spans
+  for _, lane in ipairs(lanes) do
+    local st = lane.step
+    add('<g class="halo %s">', lane.kind)
+    add('<text class="step-title%s" x="12" y="%s">%s</text>', lane.idle and " muted" or "", num(lane.y + 13),
+      esc(lane.title))
+    if st then
+      local notes = {}
+      if not st.start then
+        notes[1] = "not started (run " .. tostring(run.state) .. ")"
+      else
+        if st.background then notes[#notes + 1] = "↷ background: runs beside the steps below" end
+        notes[#notes + 1] = fmt("%s → %s", seconds(st.start, total), seconds(st.finish, total))
+        if st.state == "failed" and not st.halt then
+          notes[#notes + 1] = "ignored failures"
+        elseif st.state and st.state ~= "succeeded" then
+          notes[#notes + 1] = st.state
+        end
+      end
+      add('<text class="step-note" x="%s" y="%s">%s</text>', num(LABEL + 6), num(lane.y + 13), esc(concat(notes, " · ")))
+    end
+    add("</g>")
+    if st and st.start then
+      add('<line class="span%s" x1="%s" x2="%s" y1="%s" y2="%s"/>', st.background and " background" or "",
+        num(sx(st.start)), num(math.max(sx(st.finish or 0), sx(st.start) + 2)), num(lane.y + 18), num(lane.y + 18))
+    end
+  end
+
   -- bars
   local rows = {}   -- task id -> y of its row's middle
   for _, lane in ipairs(lanes) do
@@ -178,14 +229,17 @@ local function svg(run)
       rows[id] = cy
       local crit = run.critical[id]
       add('<g class="task%s" data-task="%s" data-state="%s">', crit and " critical" or "", esc(id), esc(t.state))
-      add('<text class="task-label" x="24" y="%s">%s%s</text>', num(cy + 4), crit and "★ " or "", esc(id))
+      local label = (crit and "★ " or "") .. id
+      local shown = cut(label, label_chars)
+      add('<g class="halo %s"><text class="task-label" x="%d" y="%s">%s%s</text></g>', lane.kind, LABEL_X, num(cy + 4),
+        esc(shown), shown ~= label and ("<title>" .. esc(id) .. "</title>") or "")
       if lane.idle or #t.attempts == 0 then
         local at = run.halt and run.halt.t or (t.finish or 0)
+        local word = (lane.idle or t.state == "pending") and "not started" or "skipped"
         add('<g class="bar skipped" data-task="%s" data-attempt="0"><title>%s</title>', esc(id),
           esc(id .. "\n" .. (STATE_LABEL[t.state] or t.state) .. (t.message and ("\n" .. t.message) or "")))
         add('<rect x="%s" y="%s" width="84" height="%d" rx="3"/>', num(sx(at) + 4), num(cy - BAR / 2), BAR)
-        add('<text class="bar-text dark" x="%s" y="%s">%s</text></g>', num(sx(at) + 10), num(cy + 4),
-          esc(lane.idle and "not started" or "skipped"))
+        add('<text class="bar-text dark" x="%s" y="%s">%s</text></g>', num(sx(at) + 10), num(cy + 4), esc(word))
       end
       local prev
       for k, a in ipairs(t.attempts) do
@@ -200,11 +254,11 @@ local function svg(run)
           esc(attempt_title(run, t, {n = a.n or k, start = a.start, finish = a.finish or run.duration, state = state,
                                      message = a.message}, total)))
         add('<rect x="%s" y="%s" width="%s" height="%d" rx="3"/>', num(x1), num(cy - BAR / 2), num(w), BAR)
-        local label = #t.attempts > 1 and fmt("#%d %s", a.n or k, seconds((a.finish or run.duration) - a.start, total))
+        local text = #t.attempts > 1 and fmt("#%d %s", a.n or k, seconds((a.finish or run.duration) - a.start, total))
           or seconds((a.finish or run.duration) - a.start, total)
-        if w > #label * 6.6 + 8 then
+        if w > #text * 6.6 + 8 then -- inside its bar, or not at all (the hover has it)
           add('<text class="bar-text%s" x="%s" y="%s">%s</text>', (state == "cancelled" or state == "running") and " dark" or "",
-            num(x1 + 5), num(cy + 4), esc(label))
+            num(x1 + 5), num(cy + 4), esc(text))
         end
         if state == "failed" and t.halt then
           add('<text class="halt-x" x="%s" y="%s">✕</text>', num(x1 + w + 3), num(cy + 5))
@@ -239,11 +293,12 @@ local function svg(run)
   -- the halt point
   if run.halt then
     local hx = sx(run.halt.t)
-    local text = fmt("halt at %s: %s failed", seconds(run.halt.t, total), tostring(run.halt.task))
-    local tw = #text * 6.4 + 16
+    local full = fmt("halt at %s: %s failed", seconds(run.halt.t, total), tostring(run.halt.task))
+    local text = cut(full, math.floor((WIDTH - 24) / 6.6)) -- a long task name is cut; the hover has it
+    local tw = chars(text) * 6.6 + 16
     local lx = math.min(math.max(hx - tw / 2, 4), WIDTH - tw - 4)
     add('<g id="halt-marker" class="halt" data-task="%s" data-t="%s">', esc(run.halt.task), esc(run.halt.t))
-    add('<title>%s</title>', esc(fmt("%s\n%s", text, tostring(run.halt.message or ""))))
+    add('<title>%s</title>', esc(fmt("%s\n%s", full, tostring(run.halt.message or ""))))
     add('<line x1="%s" x2="%s" y1="%d" y2="%d"/>', num(hx), num(hx), 14, height - 30)
     add('<rect x="%s" y="2" width="%s" height="18" rx="9"/>', num(lx), num(tw))
     add('<text x="%s" y="15">%s</text></g>', num(lx + 8), esc(text))
@@ -277,9 +332,14 @@ h2 { font-size: 16px; margin: 28px 0 8px; }
 body[data-state="halted"] #verdict, body[data-state="failed"] #verdict { border-color: var(--fail); background: #fff1f0; }
 body[data-state="succeeded"] #verdict { border-color: var(--ok); background: #effdf2; }
 .chart { position: relative; border: 1px solid var(--line); border-radius: 8px; padding: 8px; overflow-x: auto; }
+#timeline { min-width: 960px; } /* on a narrow window the chart scrolls rather than shrink its text */
+.table-wrap { overflow-x: auto; }
 svg text { font-family: inherit; font-size: 12px; fill: var(--fg); }
 .lane { fill: #ffffff; } .lane.even { fill: var(--bg-lane); } .lane.background { fill: var(--bg-bg); }
 .lane.idle { fill: #fafbfc; stroke: var(--line); stroke-dasharray: 4 3; }
+.halo text { paint-order: stroke; stroke: #ffffff; stroke-width: 4px; stroke-linejoin: round; }
+.halo.even text { stroke: var(--bg-lane); } .halo.background text { stroke: var(--bg-bg); }
+.halo.idle text { stroke: #fafbfc; }
 .step-title { font-weight: 700; font-size: 13px; } .step-note { fill: var(--muted); font-size: 11px; }
 .muted { fill: var(--muted); }
 .span { stroke: #8c959f; stroke-width: 2; } .span.background { stroke: #0969da; stroke-dasharray: 5 3; }
@@ -310,8 +370,11 @@ th { background: #f6f8fa; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td code { font-size: 12px; }
 tr.critical td:first-child code { font-weight: 700; color: #7d4e00; }
-td.msg { max-width: 520px; white-space: pre-wrap; word-break: break-word; }
+#summary { min-width: 880px; } /* narrower, it scrolls in its box rather than wrap every cell */
+#summary td:first-child, #summary td:nth-child(2) { white-space: nowrap; }
+td.msg { min-width: 180px; max-width: 520px; white-space: pre-wrap; word-break: break-word; }
 pre.logs { background: #0d1117; color: #e6edf3; padding: 10px 12px; border-radius: 6px; overflow-x: auto; font-size: 12px; }
+pre.logs .hook { color: #d2a8ff; font-style: italic; }
 #tip { position: fixed; z-index: 10; max-width: 440px; padding: 8px 10px; border-radius: 6px; background: #24292f; color: #fff;
        font-size: 12px; white-space: pre-wrap; pointer-events: none; box-shadow: 0 4px 12px rgba(0,0,0,.25); }
 ]]
@@ -340,7 +403,8 @@ local SCRIPT = [[
     body.setAttribute("data-halt-at", String(data.halt.t));
     var marker = document.getElementById("halt-marker");
     if (marker) marker.setAttribute("data-marked", "true");
-    parts.push("Halted at " + secs(data.halt.t) + ": " + data.halt.task + " failed (halt_on_error).");
+    var cause = data.halt.cause === "on_error" ? "halted by the on_error hook" : "halt_on_error";
+    parts.push("Halted at " + secs(data.halt.t) + ": " + data.halt.task + " failed (" + cause + ").");
   } else {
     parts.push("Run " + data.state + " in " + secs(data.duration) + ".");
   }
@@ -412,7 +476,12 @@ local function failure_logs(run)
     local t = run.tasks[id]
     if (t.state == "failed" or t.state == "recovered") and #t.logs > 0 then
       local lines = {}
-      for i = math.max(1, #t.logs - 40), #t.logs do lines[#lines + 1] = esc(t.logs[i]) end
+      for i = math.max(1, #t.logs - 40), #t.logs do
+        local l = t.logs[i]
+        -- what a hook wrote is no output of the task's containers: marked, as on the terminal
+        lines[#lines + 1] = l.hook and fmt('<span class="hook">▸ hook %s: %s</span>', esc(l.hook), esc(l.text))
+          or esc(l.text)
+      end
       out[#out + 1] = fmt('<details open><summary><code>%s</code>: last log lines</summary><pre class="logs">%s</pre></details>',
         esc(id), concat(lines, "\n"))
     end
@@ -459,7 +528,7 @@ function M.render(events, opts)
     '<div class="chart">' .. svg(run) .. legend() .. "</div>",
     '<div id="tip" hidden></div>',
     "<h2>Tasks</h2>",
-    summary_table(run, total),
+    '<div class="table-wrap">' .. summary_table(run, total) .. "</div>",
     failure_logs(run),
     fmt('<p class="meta">moonship report · %d events</p>', #events),
     '<script type="application/json" id="moonship-run">' .. script_json(page_data(run)) .. "</script>",
@@ -469,19 +538,27 @@ function M.render(events, opts)
   return concat(body, "\n") .. "\n"
 end
 
--- Reads a journal file (JSON Lines) into events; lines that are not events are skipped.
+-- Reads a journal file (JSON Lines) into events, or nil and the error. A line that is no
+-- event (cut short by a crash, edited by hand) is skipped, and the rest is read: the second
+-- result lists them, {{line = n, message = why}}.
 function M.read_journal(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local events = {}
+  local events, bad, n = {}, {}, 0
   for line in f:lines() do
+    n = n + 1
     if line:match("%S") then
-      local ev = json.decode(line)
-      if type(ev) == "table" and ev.event then events[#events + 1] = ev end
+      local ev, jerr = json.decode(line)
+      if type(ev) == "table" and ev.event then
+        events[#events + 1] = ev
+      else
+        bad[#bad + 1] = {line = n, message = jerr and jerr:gsub("^json: %d+:(%d+)/%d+:", "column %1:")
+                                             or "not a journal event"}
+      end
     end
   end
   f:close()
-  return events
+  return events, bad
 end
 
 return M

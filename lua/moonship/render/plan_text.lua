@@ -7,6 +7,9 @@ local ulen = utf8.len
 
 local M = {}
 
+-- The narrowest text plan (--width below it is refused) and the widest.
+M.MIN_WIDTH, M.MAX_WIDTH = 40, 220
+
 local UNICODE = {
   tl = "┌", tr = "┐", bl = "└", br = "┘", h = "─", v = "│",
   TL = "┏", TR = "┓", BL = "┗", BR = "┛", H = "━", V = "┃",
@@ -52,13 +55,34 @@ local function fit(s, w, g)
   return concat(cut) .. (g == ASCII and "~" or "…")
 end
 
--- A horizontal rule with text embedded after the corner: ┌─ text ───── right ─┐
-local function rule(left, right, w, h, text, right_text)
-  local body = h .. " " .. text .. " "
+-- Words of text in lines of at most w columns, the lines after the first indented by `indent`
+-- (text that fits is left as it is).
+local function wrap(text, w, indent)
+  if width_of(text) <= w then return {text} end
+  local lines, line = {}, nil
+  for word in text:gmatch("%S+") do
+    if line and width_of(line) + 1 + width_of(word) > w then
+      lines[#lines + 1] = line
+      line = indent .. word
+    else
+      line = line and (line .. " " .. word) or word
+    end
+  end
+  lines[#lines + 1] = line or ""
+  return lines
+end
+
+-- A horizontal rule with text embedded after the corner: ┌─ text ───── right ─┐, within w
+-- columns: the right text is cut first (to half the rule), then the text.
+local function rule(left, right, w, h, text, right_text, g)
   local tail = right_text and (" " .. right_text .. " " .. h) or ""
+  local body = h .. " " .. text .. " "
+  if width_of(body) + width_of(tail) > w - 3 and width_of(tail) > (w - 2) // 2 then
+    tail = " " .. fit(right_text, math.max(1, (w - 2) // 2 - 3), g) .. " " .. h
+  end
   local fill = w - 2 - width_of(body) - width_of(tail)
   if fill < 1 then
-    body = h .. " " .. fit(text, math.max(1, w - 6 - width_of(tail)), UNICODE) .. " "
+    body = h .. " " .. fit(text, math.max(1, w - 6 - width_of(tail)), g) .. " "
     fill = math.max(0, w - 2 - width_of(body) - width_of(tail))
   end
   return left .. body .. rep(h, fill) .. tail .. right
@@ -114,7 +138,7 @@ local function flow(lines, wf, sched, g, width, on_path)
     if s.halt then marks[#marks + 1] = g.halt .. " halt on error" end
     if s.max_parallel then marks[#marks + 1] = "max " .. s.max_parallel .. " at once" end
     local title = fmt("%d %s %s %s %s %s %s", i, g.dot, s.name, g.dot, secs(s.start), g.to, secs(s.finish))
-    lines[#lines + 1] = pre .. rule(g.tl, g.tr, box_w, g.h, title, #marks > 0 and concat(marks, " ") or nil)
+    lines[#lines + 1] = pre .. rule(g.tl, g.tr, box_w, g.h, title, #marks > 0 and concat(marks, " ") or nil, g)
     local cells = task_cells(s, g, on_path, math.max(12, inner - 6))
     if #cells == 0 then lines[#lines + 1] = pre .. g.v .. " " .. pad("(no tasks)", inner) .. " " .. g.v end
     for _, row in ipairs(cell_rows(cells, inner)) do
@@ -127,7 +151,9 @@ local function flow(lines, wf, sched, g, width, on_path)
     if s.background then
       lines[#lines + 1] = pre .. g.join .. rep(g.h, box_w - 2) .. g.br
       lanes[#lanes + 1] = {name = s.name, finish = s.finish}
-      lines[#lines + 1] = prefix() .. g.background .. " " .. s.name .. " runs on beside the next steps"
+      local pre_lane = prefix()
+      lines[#lines + 1] = pre_lane .. fit(g.background .. " " .. s.name .. " runs on beside the next steps",
+        width - width_of(pre_lane), g)
     else
       lines[#lines + 1] = pre .. g.bl .. rep(g.h, box_w - 2) .. g.br
     end
@@ -139,7 +165,8 @@ local function flow(lines, wf, sched, g, width, on_path)
       if lane.name ~= s.name and (not next_step or next_step.start >= lane.finish) then
         local p = {}
         for j = 1, #lanes do p[j] = (j == k and g.lane_end or g.lane) .. " " end
-        lines[#lines + 1] = "  " .. concat(p) .. fmt("%s done at %s", lane.name, secs(lane.finish))
+        local pre_done = "  " .. concat(p)
+        lines[#lines + 1] = pre_done .. fit(fmt("%s done at %s", lane.name, secs(lane.finish)), width - width_of(pre_done), g)
         table.remove(lanes, k)
       end
     end
@@ -166,8 +193,9 @@ local function timeline(lines, sched, g, width, on_path)
   for _, s in ipairs(sched.steps) do
     for _, tk in ipairs(s.tasks) do label_w = math.max(label_w, width_of(tk.id) + 7 + width_of(g.background)) end
   end
-  label_w = math.min(label_w, 42)
-  local chart_w = math.max(20, width - label_w - 10)
+  -- the labels take at most 42 columns, and at most about half of a narrow width
+  label_w = math.min(label_w, 42, math.floor(width * 0.45))
+  local chart_w = math.max(10, width - label_w - 11) -- room for " ~1h30m ■" after a bar
   local scale = chart_w / total
   local function col(x) return math.floor(x * scale + 0.5) end
   local step = tick_step(total, chart_w)
@@ -187,7 +215,8 @@ local function timeline(lines, sched, g, width, on_path)
     x = x + step
   end
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "  " .. pad("predicted timeline", label_w) .. concat(labels, "", 0, chart_w + 8):gsub("%s+$", "")
+  lines[#lines + 1] = "  " .. pad(fit("predicted timeline", label_w - 1, g), label_w)
+    .. concat(labels, "", 0, chart_w + 8):gsub("%s+$", "")
   lines[#lines + 1] = "  " .. rep(" ", label_w) .. concat(axis, "", 0, chart_w)
   for i, s in ipairs(sched.steps) do
     for j, tk in ipairs(s.tasks) do
@@ -207,7 +236,7 @@ end
 function M.render(wf, sched, opts)
   opts = opts or {}
   local g = opts.ascii and ASCII or UNICODE
-  local width = math.max(60, math.min(opts.width or 100, 220))
+  local width = math.max(M.MIN_WIDTH, math.min(opts.width or 100, M.MAX_WIDTH))
   local on_path = {}
   for _, id in ipairs(sched.critical_path) do on_path[id] = true end
   local ntasks = 0
@@ -219,11 +248,24 @@ function M.render(wf, sched, opts)
   local path = {}
   for k, id in ipairs(sched.critical_path) do path[k] = id .. (k < #sched.critical_path and (" " .. g.to) or "") end
   if #path == 0 then path[1] = "(none)" end
-  local lines = {
-    fmt("%s%s %s %d step%s, %d task%s %s predicted makespan %s", opts.app and (opts.app .. " " .. g.dot .. " ") or "",
-      "workflow " .. wf.name, g.dot, #sched.steps, #sched.steps == 1 and "" or "s", ntasks, ntasks == 1 and "" or "s",
-      g.dot, secs(sched.makespan)),
-  }
+  -- the title, wrapped at its dots to the width
+  local lines = {}
+  local title
+  for _, part in ipairs {opts.app, "workflow " .. wf.name,
+                         fmt("%d step%s, %d task%s", #sched.steps, #sched.steps == 1 and "" or "s", ntasks,
+                           ntasks == 1 and "" or "s"),
+                         "predicted makespan " .. secs(sched.makespan)} do
+    local piece = fit(part, width, g)
+    if not title then
+      title = piece
+    elseif width_of(title) + 3 + width_of(piece) > width then
+      lines[#lines + 1] = title
+      title = piece
+    else
+      title = title .. " " .. g.dot .. " " .. piece
+    end
+  end
+  lines[#lines + 1] = title
   -- the critical path, wrapped at its arrows to the width
   local head = g.crit .. " critical path:"
   local line = head
@@ -232,11 +274,22 @@ function M.render(wf, sched, opts)
       lines[#lines + 1] = line
       line = rep(" ", width_of(head))
     end
-    line = line .. " " .. part
+    line = line .. " " .. fit(part, width - width_of(head) - 1, g)
   end
   lines[#lines + 1] = line
-  lines[#lines + 1] = fmt("%s halt on error   %s background: later steps start once its tasks have started", g.halt, g.background)
-  if any_estimated then lines[#lines + 1] = "~ default estimate (no earlier run to measure)" end
+  local legend = fmt("%s halt on error   %s background: later steps start once its tasks have started", g.halt, g.background)
+  if width_of(legend) > width then
+    lines[#lines + 1] = g.halt .. " halt on error"
+    legend = g.background .. " background: later steps start once its tasks have started"
+  end
+  for _, l in ipairs(wrap(legend, width, "  ")) do lines[#lines + 1] = l end
+  if any_estimated then
+    for _, l in ipairs(wrap("~ default estimate (no earlier run to measure)", width, "  ")) do lines[#lines + 1] = l end
+  end
+  local note = require("moonship.plan").durations_note(opts)
+  if note then
+    for _, l in ipairs(wrap(note, width, "  ")) do lines[#lines + 1] = l end
+  end
   lines[#lines + 1] = ""
   flow(lines, wf, sched, g, width, on_path)
   timeline(lines, sched, g, width, on_path)

@@ -3,19 +3,24 @@
 -- started, and the run's critical path. Pure: events in, a table out; the HTML report draws it.
 local M = {}
 
-local FINAL = require("moonship.events").FINAL
+local events = require "moonship.events"
+local FINAL = events.FINAL
 local EPSILON = 0.05   -- seconds: event times that close count as the same moment
 
 -- timeline.build(events) -> run
 --   run = {id, app, workflow, namespace, env, state, exit_code, dry_run, duration,
---          steps = {{name, index, background, start, finish, state, tasks = {ids}}},
+--          steps = {{name, index, background, start, finish, state, halt, tasks = {ids}}}
+--            (every step of the plan; one that never started has no start: a halt came first),
 --          tasks = {[id] = task}, order = {ids}, halt = {t, task, message} | nil,
 --          not_started = {ids}, critical_path = {ids}, critical = {[id] = true}}
---   task = {id, step, state, message, reason, halt, first_start, finish, objects = {...},
---           logs = {lines}, attempts = {{n, start, finish, state, message}}, recovery = {start, finish}}
-function M.build(events)
+--   task = {id, step, state, message, reason, halt, first_start, finish, end_seq, objects = {...},
+--           logs = {{text, hook}} (job output; hook: the hook that wrote the line with ctx.log),
+--           attempts = {{n, start, finish, state, message}}, recovery = {start, finish}}
+--   halt = {t, task, message, cause} (cause: "halt_on_error" | "on_error", when the journal says)
+function M.build(evs)
   local run = {steps = {}, tasks = {}, order = {}, not_started = {}, duration = 0}
   local steps_by_name = {}
+  local shown = events.shown_logs() -- a failure's logs repeat the job output streamed before it
   local function task(id)
     local t = run.tasks[id]
     if not t then
@@ -29,7 +34,17 @@ function M.build(events)
     local a = t.attempts[#t.attempts]
     if a and a.finish == nil then return a end
   end
-  for _, ev in ipairs(events) do
+  local function step(name, index, background)
+    local s = steps_by_name[name]
+    if not s then
+      s = {name = name, index = index or (#run.steps + 1), background = background or false, tasks = {}}
+      steps_by_name[name] = s
+      run.steps[#run.steps + 1] = s
+    end
+    return s
+  end
+  for seq, ev in ipairs(evs) do
+    shown:fold(ev)
     local now = tonumber(ev.t) or run.duration
     if now > run.duration then run.duration = now end
     run.id = run.id or ev.run
@@ -38,24 +53,26 @@ function M.build(events)
     if kind == "run_started" then
       run.app, run.namespace, run.env, run.dry_run = ev.app, ev.namespace, ev.env, ev.dry_run
       for _, id in ipairs(ev.tasks or {}) do task(id) end
-      for _, step in ipairs(ev.plan or {}) do
-        for _, id in ipairs(step.tasks or {}) do task(id).step = step.step end
+      -- every step of the plan, so that one a halt kept from starting still has its lane
+      for i, p in ipairs(ev.plan or {}) do
+        local s = step(p.step, i, p.background)
+        for _, id in ipairs(p.tasks or {}) do
+          task(id).step = p.step
+          s.tasks[#s.tasks + 1] = id
+        end
       end
     elseif kind == "step_started" then
-      local s = steps_by_name[ev.step]
-      if not s then
-        s = {name = ev.step, index = ev.index or (#run.steps + 1), background = ev.background or false, tasks = {}}
-        steps_by_name[ev.step] = s
-        run.steps[#run.steps + 1] = s
-      end
-      s.start = now
-      for _, id in ipairs(ev.tasks or {}) do
-        s.tasks[#s.tasks + 1] = id
-        task(id).step = ev.step
+      local s = step(ev.step, ev.index, ev.background)
+      s.start, s.index, s.background = now, ev.index or s.index, ev.background or false
+      if #s.tasks == 0 then
+        for _, id in ipairs(ev.tasks or {}) do
+          s.tasks[#s.tasks + 1] = id
+          task(id).step = ev.step
+        end
       end
     elseif kind == "step_finished" then
       local s = steps_by_name[ev.step]
-      if s then s.finish, s.state = now, ev.state end
+      if s then s.finish, s.state, s.halt = now, ev.state, ev.halt end
     elseif kind == "task_started" and ev.task then
       local t = task(ev.task)
       t.step = ev.step or t.step
@@ -71,7 +88,7 @@ function M.build(events)
         -- the attempt failed and another follows after a delay
         local a = open_attempt(t)
         if a then a.finish, a.state, a.message = now, "retried", ev.message end
-      elseif type(ev.message) == "string" and ev.message:match("^settle check") then
+      elseif ev.phase == "settling" and ev.settling then
         t.recovery = {start = now}
       end
       if ev.message then t.last_progress = ev.message end
@@ -79,10 +96,10 @@ function M.build(events)
       local t = task(ev.task)
       t.step = ev.step or t.step
       local state = FINAL[ev.state] and ev.state or "failed"
-      t.state, t.finish = state, now
+      t.state, t.finish, t.end_seq = state, now, seq
       t.message, t.reason = ev.message, ev.reason or t.reason
       if ev.halt then t.halt = true end
-      for _, line in ipairs(ev.logs or {}) do t.logs[#t.logs + 1] = line end
+      for _, line in ipairs(shown:unshown(ev)) do t.logs[#t.logs + 1] = {text = line} end
       if state == "recovered" then
         t.recovery = t.recovery or {start = now}
         t.recovery.finish = now
@@ -92,10 +109,10 @@ function M.build(events)
       end
     elseif kind == "log" and ev.task then
       local t = task(ev.task)
-      -- job logs as the run showed them (a failure's logs arrive again on task_finished)
-      if #t.logs < 200 then t.logs[#t.logs + 1] = ev.message end
+      -- job output and hook lines as the run showed them
+      if #t.logs < 200 then t.logs[#t.logs + 1] = {text = ev.message, hook = ev.hook} end
     elseif kind == "run_halting" then
-      run.halt = {t = now, task = ev.task, message = ev.message}
+      run.halt = {t = now, task = ev.task, message = ev.message, cause = ev.cause}
     elseif kind == "run_finished" then
       run.state, run.exit_code, run.finish = ev.state, ev.exit_code, now
     end
@@ -107,12 +124,18 @@ function M.build(events)
     if a then a.finish, a.state = run.duration, "running" end
     if t.recovery and not t.recovery.finish then t.recovery = nil end
   end
-  -- Tasks no step ever started (after a halt or an interrupt, or a journal cut short).
+  -- Tasks of no step (a journal without the plan, cut short before their step started).
   for _, id in ipairs(run.order) do
     local t = run.tasks[id]
     if #t.attempts == 0 and not t.step then run.not_started[#run.not_started + 1] = id end
   end
-  for _, s in ipairs(run.steps) do s.finish = s.finish or run.duration end
+  for _, s in ipairs(run.steps) do
+    if s.start then s.finish = s.finish or run.duration end
+    -- the step of the task that halted the run (a journal from before step_finished had halt)
+    if run.halt then
+      for _, id in ipairs(s.tasks) do if id == run.halt.task then s.halt = true end end
+    end
+  end
   table.sort(run.steps, function(a, b) return a.index < b.index end)
   run.state = run.state or "unfinished"
   run.critical_path = M.critical_path(run)
@@ -135,11 +158,16 @@ end
 function M.critical_path(run)
   local by_step, step_index = {}, {}
   for i, s in ipairs(run.steps) do by_step[s.name], step_index[s.name] = s, i end
-  local last, last_end
+  -- The run's last finishing task: the latest end, and of equal ends (the journal's times are
+  -- in milliseconds) the one the journal finished last.
+  local last, last_end, last_seq
   for _, id in ipairs(run.order) do
     local t = run.tasks[id]
     local e = #t.attempts > 0 and task_end(t)
-    if e and (last_end == nil or e > last_end + 1e-9) then last, last_end = t, e end
+    local seq = t.end_seq or 0
+    if e and (last_end == nil or e > last_end + 1e-9 or (e > last_end - 1e-9 and seq > last_seq)) then
+      last, last_end, last_seq = t, e, seq
+    end
   end
   -- A halted run ends with the failure that halted it.
   if run.halt and run.tasks[run.halt.task] and #run.tasks[run.halt.task].attempts > 0 then

@@ -45,8 +45,11 @@ function M.pos(tbl, key, fallback_file)
   return {file = file, line = line, col = col}
 end
 
--- "file:line:col"
+-- "file:line:col", or less where the position has less (a hooks file's problems have a line
+-- and no column, some not even a line).
 function M.at(pos)
+  if not pos.line then return pos.file end
+  if not pos.col then return fmt("%s:%d", pos.file, pos.line) end
   return fmt("%s:%d:%d", pos.file, pos.line, pos.col)
 end
 
@@ -68,7 +71,7 @@ local function add(self, list, severity, pos, message)
   self.seq = self.seq + 1
   list[#list + 1] = setmetatable({
     file = pos.file, line = pos.line, col = pos.col, message = message, severity = severity,
-    text = fmt("%s:%d:%d: %s", pos.file, pos.line, pos.col, message), seq = self.seq,
+    text = fmt("%s: %s", M.at(pos), message), seq = self.seq,
   }, Message)
 end
 
@@ -84,8 +87,8 @@ local function sorted(list)
   local copy = table.move(list, 1, #list, 1, {})
   sort(copy, function(a, b)
     if a.file ~= b.file then return file_rank[a.file] < file_rank[b.file] end
-    if a.line ~= b.line then return a.line < b.line end
-    if a.col ~= b.col then return a.col < b.col end
+    if a.line ~= b.line then return (a.line or 0) < (b.line or 0) end
+    if a.col ~= b.col then return (a.col or 0) < (b.col or 0) end
     return a.seq < b.seq
   end)
   return copy

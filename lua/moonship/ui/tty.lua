@@ -6,8 +6,9 @@
 --
 --   tty.wanted(settings) -> boolean     stdout is a terminal that can move its cursor
 --   tty.sink{logs=, color=} -> fn(ev)   a journal sink drawing on stdout (inside a task)
---   tty.new{size=, write=, now=, color=, utf8=, logs=} -> view   the view alone (tests)
---   view:event(ev), view:draw(), view:finish()
+--   tty.new{size=, write=, now=, color=, utf8=, logs=, quiet=} -> view   the view alone (tests;
+--                                       quiet: it prints nothing above the block)
+--   view:event(ev), view:draw(), view:finish(), view:summary_lines() (the table as text)
 local sched = require "moonship.sched"
 
 local fmt, concat, rep = string.format, table.concat, string.rep
@@ -21,10 +22,10 @@ M.FRAME = 0.1 -- seconds between frames, at most
 local GLYPHS = {
   utf8 = {spinner = {"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"},
           succeeded = "✓", failed = "✗", cancelled = "⊘", recovered = "↻", skipped = "↷",
-          ellipsis = "…", bar = "│", dot = "·", arrow = "→"},
+          ellipsis = "…", bar = "│", hook = "▸", dot = "·", arrow = "→"},
   ascii = {spinner = {"|", "/", "-", "\\"},
            succeeded = "+", failed = "x", cancelled = "!", recovered = "~", skipped = ".",
-           ellipsis = "...", bar = "|", dot = "-", arrow = "->"},
+           ellipsis = "...", bar = "|", hook = ">", dot = "-", arrow = "->"},
 }
 M.GLYPHS = GLYPHS
 
@@ -34,7 +35,11 @@ local STYLE = {
   skipped = "2", dim = "2", bold = "1", halt = "1;31", head = "1",
 }
 
-local FINAL = require("moonship.events").FINAL
+local events = require "moonship.events"
+local FINAL = events.FINAL
+
+-- How a run's final state reads: a run whose failures were ignored did finish (exit 3).
+M.RUN_WORDS = {failed = "finished with ignored failures"}
 
 -- ---- terminal text -----------------------------------------------------------------------
 
@@ -192,7 +197,8 @@ View.__index = View
 function M.new(opts)
   local self = setmetatable({
     size = opts.size, write = opts.write, clock = opts.now or sched.now,
-    color = opts.color or false, logs = opts.logs or "all",
+    color = opts.color or false, logs = opts.logs or "all", quiet = opts.quiet or false,
+    shown = events.shown_logs(),
     g = opts.utf8 == false and GLYPHS.ascii or GLYPHS.utf8,
     run = nil, base = nil, steps = {}, tasks = {}, order = {}, plan = {},
     step_index = 0, step_name = nil,
@@ -224,10 +230,12 @@ local function show(self, rec)
   end
 end
 
--- Queues a line to print above the block: segments, with a task prefix when given.
-function View:print(segs, task)
+-- Queues a line to print above the block: segments, with a task prefix when given (and the
+-- mark that tells job output, "│", from what moonship or a hook says, "▸").
+function View:print(segs, task, mark)
+  if self.quiet then return end
   if task then
-    table.insert(segs, 1, {pad(task, self.name_w or 0) .. " " .. self.g.bar .. " ", "dim"})
+    table.insert(segs, 1, {pad(task, self.name_w or 0) .. " " .. (mark or self.g.bar) .. " ", "dim"})
   end
   self.out[#self.out + 1] = segs
 end
@@ -235,6 +243,7 @@ end
 function View:event(ev)
   local e = ev.event
   self.dirty = true
+  self.shown:fold(ev)
   if e == "run_started" then
     self.run = ev
     self.base = self.clock() - (ev.t or 0)
@@ -285,7 +294,7 @@ function View:event(ev)
     if ev.logs and #ev.logs > 0 then
       rec.logs = ev.logs
       if self.logs ~= "none" then
-        for _, l in ipairs(ev.logs) do
+        for _, l in ipairs(self.shown:unshown(ev)) do
           for part in tostring(l):gmatch("[^\n]+") do self:print({{M.sanitize(part)}}, ev.task) end
         end
       end
@@ -293,11 +302,14 @@ function View:event(ev)
   elseif e == "log" then
     local rec = ev.task and task_rec(self, ev.task)
     local job_output = ev.pod ~= nil
+    local hook = ev.hook and ("hook " .. M.sanitize(ev.hook) .. ": ") or ""
     for part in tostring(ev.message or ""):gmatch("[^\n]+") do
       part = M.sanitize(part)
       if rec and job_output then rec.last_log = part end
-      if not (job_output and self.logs == "none") then
-        self:print({{part}}, ev.task or (job_output and "" or "moonship"))
+      if job_output then
+        if self.logs ~= "none" then self:print({{part}}, ev.task or "") end
+      else
+        self:print({{hook, "dim"}, {part}}, ev.task or "moonship", self.g.hook)
       end
     end
   elseif e == "run_halting" then
@@ -462,7 +474,7 @@ function View:table_segs()
   local lines = {}
   local state = res.state or "finished"
   local title = {{fmt("%s %s %s %s", run.workflow or "?", run.app or "", g.arrow, run.namespace or ""), "head"},
-                 {": "}, {state, state == "succeeded" and "succeeded" or (state == "failed" and "failed")
+                 {": "}, {M.RUN_WORDS[state] or state, state == "succeeded" and "succeeded" or (state == "failed" and "failed")
                    or (state == "halted" and "halt") or "cancelled"},
                  {fmt(" in %s (exit %s)", duration(res.t or self:now()), tostring(res.exit_code))}}
   if res.halted_by then title[#title + 1] = {" " .. g.dot .. " halted by " .. res.halted_by, "halt"} end
@@ -478,6 +490,17 @@ function View:table_segs()
                   {"  " .. fmt("%" .. widths[5] .. "s", r[5]), i == 1 and "head" or nil}}
     if r[6] ~= "" then segs[#segs + 1] = {"  " .. r[6], i == 1 and "head" or (st == "failed" and "failed" or nil)} end
     lines[#lines + 1] = segs
+  end
+  return lines
+end
+
+-- The summary table as lines of text, not cut to a width: the plain output's last lines.
+function View:summary_lines()
+  local lines = {}
+  for i, segs in ipairs(self:table_segs()) do
+    local total = 0
+    for _, s in ipairs(segs) do total = total + M.width(s[1]) end
+    lines[i] = (render(segs, total, self.color, self.g.ellipsis))
   end
   return lines
 end
