@@ -87,9 +87,17 @@ function M.start(opts)
   if opts.tls then args[#args + 1] = "--tls" end
   if opts.token then args[#args + 1] = "--token " .. q(opts.token) end
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
-  self.errfile = dir .. "/stderr"
-  -- The shell prints its pid and execs the simulator in its place, so the pid is kubesim's;
-  -- reading the pipe waits for the address line without polling.
+  M.launch(self, args, "kubesim")
+  return self
+end
+
+-- Starts the server of args (quoted words) for self {dir=, kubeconfig=}, as kubesim and the real
+-- control plane both start: the shell prints its pid and execs the server in its place (the pid
+-- is the server's); reading the pipe waits for its "listening on URL" line without polling.
+-- Then self has url, pid, proc, errfile, and the kubeconfig's token and CA (as a file, cafile).
+-- Raises, naming what did not start, with its stderr.
+function M.launch(self, args, what)
+  self.errfile = self.dir .. "/stderr"
   self.proc = assert(io.popen("echo $$; exec " .. CLEAN .. table.concat(args, " ") .. " 2>" .. q(self.errfile), "r"))
   self.pid = self.proc:read("l")
   local line = self.proc:read("l")
@@ -97,18 +105,17 @@ function M.start(opts)
   if not url then
     self.proc:close()
     local err = read_file(self.errfile) or ""
-    os.execute("rm -rf " .. q(dir))
-    error("kubesim did not start: " .. (line or "") .. " " .. err, 2)
+    os.execute("rm -rf " .. q(self.dir))
+    error(what .. " did not start: " .. (line or "") .. " " .. err, 3)
   end
   self.url = url
   local kc = read_file(self.kubeconfig) or ""
   self.token = kc:match("token: (%S+)")
   self.ca_data = kc:match("certificate%-authority%-data: (%S+)")
   if self.ca_data then
-    self.cafile = dir .. "/ca.crt"
+    self.cafile = self.dir .. "/ca.crt"
     os.execute(("printf %%s %s | base64 -d > %s"):format(q(self.ca_data), q(self.cafile)))
   end
-  return self
 end
 
 -- Runs kubectl against this simulator: returns ok, stdout, stderr, exit code.
@@ -210,5 +217,6 @@ end
 M.write_file = write_file
 M.read_file = read_file
 M.Sim = Sim -- support.realcluster gives the real control plane the same methods
+M.scenario_file = scenario_file
 
 return M

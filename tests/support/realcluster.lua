@@ -40,15 +40,6 @@ function M.binary()
     :format(candidates[1])
 end
 
-local function write_scenario(dir, scenario)
-  if type(scenario) == "table" then
-    return proc.write_file(dir .. "/scenario.yaml", require("moonship.json").encode(scenario))
-  elseif scenario:find("\n") then
-    return proc.write_file(dir .. "/scenario.yaml", scenario)
-  end
-  return scenario
-end
-
 -- start{scenario=, time_scale=, nodes=, seed=, args={...}} -> cluster | nil, why (printed)
 function M.start(opts)
   opts = opts or {}
@@ -61,30 +52,12 @@ function M.start(opts)
   local self = setmetatable({dir = dir, kubeconfig = dir .. "/kubeconfig", home = dir .. "/home"}, Cluster)
   os.execute("mkdir -p " .. q(self.home))
   local args = {q(binary), "--kubeconfig-out", q(self.kubeconfig)}
-  if opts.scenario then args[#args + 1] = "--scenario " .. q(write_scenario(dir, opts.scenario)) end
+  if opts.scenario then args[#args + 1] = "--scenario " .. q(kubesim.scenario_file(dir, opts.scenario)) end
   if opts.time_scale then args[#args + 1] = "--time-scale " .. q(opts.time_scale) end
   if opts.nodes then args[#args + 1] = "--nodes " .. q(opts.nodes) end
   if opts.seed then args[#args + 1] = "--seed " .. q(opts.seed) end
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
-  self.errfile = dir .. "/stderr"
-  -- As for kubesim: the shell prints its pid and execs the cluster in its place; reading the
-  -- pipe waits for the ready line without polling.
-  self.proc = assert(io.popen("echo $$; exec " .. CLEAN .. table.concat(args, " ") .. " 2>" .. q(self.errfile), "r"))
-  self.pid = self.proc:read("l")
-  local line = self.proc:read("l")
-  local url = line and line:match("listening on (%S+)")
-  if not url then
-    self.proc:close()
-    local err = kubesim.read_file(self.errfile) or ""
-    os.execute("rm -rf " .. q(dir))
-    error("the real control plane did not start: " .. (line or "") .. " " .. err, 2)
-  end
-  self.url = url
-  local kc = kubesim.read_file(self.kubeconfig) or ""
-  self.token = kc:match("token: (%S+)")
-  self.ca_data = kc:match("certificate%-authority%-data: (%S+)")
-  self.cafile = dir .. "/ca.crt"
-  os.execute(("printf %%s %s | base64 -d > %s"):format(q(self.ca_data), q(self.cafile)))
+  kubesim.launch(self, args, "the real control plane")
   return self
 end
 
