@@ -16,8 +16,21 @@ local out = {
   error = function(fmt, ...) eprintf("moonship: " .. fmt .. "\n", ...) end,
   warn = function(fmt, ...) eprintf("moonship: warning: " .. fmt .. "\n", ...) end,
 }
+-- Children that a cancelled process.run is still ending (SIGTERM, then SIGKILL after its
+-- grace of 2 s) are waited for before the command returns, at most this long: none outlives us.
+local CHILDREN_GRACE = 5
+
+-- fn(...), then the wait for ending children, in the root task. (An error of fn goes up as
+-- it is, with its own traceback: the command fails, and sched.run cancels what is left.)
+local function and_reap(fn, ...)
+  local sched, process = require "moonship.sched", require "moonship.process"
+  local r = table.pack(fn(...))
+  if process.detached() > 0 then pcall(sched.timeout, CHILDREN_GRACE, process.wait_detached) end
+  return table.unpack(r, 1, r.n)
+end
+
 function out.run(fn, ...)
-  local r = table.pack(pcall(require("moonship.sched").run, fn, ...))
+  local r = table.pack(pcall(require("moonship.sched").run, and_reap, fn, ...))
   if r[1] then return table.unpack(r, 1, r.n) end
   if r[2] == "interrupted" then
     out.error("interrupted")
