@@ -152,13 +152,16 @@ end
 
 function Hooks:has(name) return self.def[name] ~= nil end
 
--- Runs fn(...) under an instruction budget: {true, results...} or {false, error}. The
--- scheduler's guard (sched.guard) stops it once it has run `budget` instructions, or when a
--- signal arrives or its task is cancelled (a timeout, a halt), which it can hear while the hook
--- computes because it lets the loop run every few milliseconds; a pcall inside the hook cannot
--- get past the stop.
+-- Runs fn(...) under an instruction budget: {true, results...} or {false, error}; a
+-- cancellation is raised again, never returned. The scheduler's guard (sched.guard) stops it
+-- once it has run `budget` instructions, or when a signal arrives or its task is cancelled (a
+-- timeout, a halt), which it can hear while the hook computes because it lets the loop run
+-- every few milliseconds; a pcall inside the hook cannot get past the stop.
 local function budgeted(budget, fn, ...)
-  return table.pack(sched.guard(budget, fn, ...))
+  local r = table.pack(sched.guard(budget, fn, ...))
+  -- a cancellation passes through hooks untouched: the task it belongs to is being stopped
+  if not r[1] and sched.is_cancelled(r[2]) then error(r[2], 0) end
+  return r
 end
 
 -- The log functions of the contexts M.context made: ctx -> fn(hook, fmt, ...).
@@ -180,7 +183,6 @@ function Hooks:call(name, ctx, ...)
   if not fn then return true end
   local r = budgeted(self.budget, fn, hook_ctx(ctx, name), ...)
   if not r[1] then
-    if sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end -- passes through hooks untouched
     return false, fmt("hook %s: %s", name, tostring(r[2])), tostring(r[2])
   end
   return true, table.unpack(r, 2, r.n)
@@ -192,7 +194,6 @@ function Hooks:run_task(kind, ctx, name, spec)
   if not fn then return nil, fmt("no task handler for kind '%s'", kind) end
   local r = budgeted(self.budget, fn, hook_ctx(ctx, "tasks." .. kind), name, spec)
   if not r[1] then
-    if sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end
     return nil, fmt("task %s.%s: %s", kind, name, tostring(r[2]))
   end
   if r[2] == nil and r[3] ~= nil then return nil, tostring(r[3]) end
@@ -208,7 +209,6 @@ local HOOK_STATES = {healthy = "ready", progressing = "progressing", degraded = 
 function M.wrap_health_hook(hooks, key, fn)
   return function(obj)
     local r = budgeted(hooks.budget, fn, obj)
-    if not r[1] and sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end
     if not r[1] then return "failed", fmt("health[%s]: %s", key, tostring(r[2])), {reason = "HealthHookError"} end
     local state = HOOK_STATES[r[2]]
     if not state then
@@ -262,7 +262,6 @@ function M.argo_rule(source, chunkname, budget)
     local env = argo_env(obj)
     local fn = load(source, "@" .. chunkname, "t", env)
     local r = budgeted(budget or M.INSTRUCTION_BUDGET, fn)
-    if not r[1] and sched.is_cancelled(r[2]) then error(sched.cancelled, 0) end
     if not r[1] then return "failed", fmt("%s: %s", chunkname, tostring(r[2])), {reason = "HealthScriptError"} end
     local res = r[2]
     if res == nil then return "progressing", "health script returned nothing", {} end

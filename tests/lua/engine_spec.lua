@@ -32,17 +32,18 @@ workflows:
   order_from: [services.cache, services.backend]
 ]]
 
-local function model_of(text)
+-- What load(path) makes of text written to a file of its own.
+local function loaded_from(text, load)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(text)
   f:close()
-  local model = assert(template.load(path))
+  local value = assert(load(path))
   os.remove(path)
-  return model
+  return value
 end
 
-local MODEL = model_of(TEMPLATE)
+local MODEL = loaded_from(TEMPLATE, template.load)
 
 -- Runs a workflow on the scripted client: the result, the events, the client.
 local function run(workflow, script, opts)
@@ -79,15 +80,7 @@ local function final(events, task)
   return state
 end
 
-local function hooks_from(text)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  local hooks = assert(hooks_mod.load(path))
-  os.remove(path)
-  return hooks
-end
+local function hooks_from(text) return loaded_from(text, hooks_mod.load) end
 
 describe("engine", function()
   it("runs steps in order: the next starts when every task of the last has finished", function()

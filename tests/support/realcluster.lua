@@ -6,7 +6,7 @@
 --   local cluster, why = realcluster.start {scenario = "path or YAML text or table", time_scale = 0.05,
 --                                           nodes = 1, args = {...}}
 --   if not cluster then pending(why) return end
---   cluster:kubectl("get", "nodes"); cluster:pid(); cluster:stop()
+--   cluster:kubectl("get", "nodes"); cluster:stop()
 --
 -- The binary must have been built (scripts/real-cluster --build-only; `scripts/test --real` does
 -- it): a spec started without it is skipped with one line that says so. The cluster dies with
@@ -59,18 +59,6 @@ function M.start(opts)
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
   kubesim.launch(self, args, "the real control plane")
   return self
-end
-
--- CPU seconds (user + system) the control plane has used so far: etcd, the API server, the
--- controllers and the simulated nodes all run in this one process.
-function Cluster:cpu_seconds()
-  local stat = kubesim.read_file("/proc/" .. self.pid .. "/stat")
-  if not stat then return nil end
-  local fields = {}
-  for f in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = f end
-  local ticks = assert(io.popen("getconf CLK_TCK")):read("n")
-  -- after the command name: state is field 3, utime 14 and stime 15 of the whole line
-  return (tonumber(fields[12]) + tonumber(fields[13])) / ticks
 end
 
 function Cluster:stats()
