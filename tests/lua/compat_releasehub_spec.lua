@@ -29,23 +29,7 @@ local function yaml_files()
   return files
 end
 
--- Values equal as data: tables compared by contents, [] and {} told apart by their marks.
-local function same(a, b)
-  if type(a) ~= "table" or type(b) ~= "table" then
-    if type(a) == "number" and type(b) == "number" then
-      return math.type(a) == math.type(b) and (a == b or (a ~= a and b ~= b))
-    end
-    return a == b
-  end
-  if json.is_array(a) ~= json.is_array(b) then return false end
-  for k, v in pairs(a) do
-    if not same(v, b[k]) then return false end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false end
-  end
-  return true
-end
+local same = require("support.values").same
 
 describe("the ReleaseHub corpus through moonship.yaml", function()
   local dir = RH
