@@ -4,7 +4,6 @@
 -- saying so, when the corpus is absent; tests/fixtures/templates/releasehub-format holds the
 -- templates of our own that the rest of the suite reads.
 local compat = require "support.compat"
-local json = require "moonship.json"
 local template = require "moonship.template"
 local yaml = require "moonship.yaml"
 
