@@ -65,7 +65,7 @@ function M.parse_options(specs, argv, stop_at_positional)
         local names = {}
         for known in pairs(by_name) do if known:sub(1, 2) == "--" then names[#names + 1] = known end end
         table.sort(names)
-        return nil, string.format("unknown option '%s'%s", name, require("moonship.template.diag").did_you_mean(name, names))
+        return nil, string.format("unknown option '%s'%s", name, require("moonship.model.template.diag").did_you_mean(name, names))
       end
       if spec.arg then
         if value == nil then
@@ -185,7 +185,7 @@ function M.main(argv)
   if name == "--version" then name = "version" end
   local cmd = command(name)
   if not cmd then
-    local hint = require("moonship.template.diag").did_you_mean(name, COMMANDS)
+    local hint = require("moonship.model.template.diag").did_you_mean(name, COMMANDS)
     eprintf("moonship: unknown command '%s'%s\nRun 'moonship --help' for the commands.\n", name, hint)
     return EXIT.bad_input
   end

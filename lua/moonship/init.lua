@@ -13,7 +13,7 @@ M.kube = require "moonship.kube"
 M.version = require("moonship.core").version
 
 function M.load_template(path, opts)
-  return require("moonship.template").load(path, opts or {})
+  return require("moonship.model.template").load(path, opts or {})
 end
 
 function M.connect(opts)
@@ -24,11 +24,11 @@ function M.deploy(path, opts)
   local settings = {template = path, output = "none"}
   for k, v in pairs(opts or {}) do settings[k] = v end
   -- in a stock lua5.4 this starts the scheduler; inside one (moonship run) it runs as a task
-  return M.sched.run(require("moonship.deploy").run, settings)
+  return M.sched.run(require("moonship.run.deploy").run, settings)
 end
 
 function M.plan(path, opts)
-  return require("moonship.plan").build(path, opts or {})
+  return require("moonship.model.plan").build(path, opts or {})
 end
 
 return M

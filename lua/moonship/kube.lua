@@ -4,7 +4,7 @@
 local http = require "moonship.http"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
-local kubeconfig = require "moonship.kubeconfig"
+local kubeconfig = require "moonship.kube.kubeconfig"
 local watch_core = require("moonship.core").watch
 
 local fmt, concat = string.format, table.concat

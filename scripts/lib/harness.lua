@@ -5,7 +5,7 @@ local json = require "moonship.json"
 local sched = require "moonship.sched"
 local process = require "moonship.process"
 local http = require "moonship.http"
-local plan = require "moonship.plan"
+local plan = require "moonship.model.plan"
 
 local fmt = string.format
 

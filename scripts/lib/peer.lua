@@ -6,7 +6,7 @@
 -- kubectl processes alive at once is computed.
 local H = require "harness"
 local process = require "moonship.process"
-local template = require "moonship.template"
+local template = require "moonship.model.template"
 
 local fmt = string.format
 local q = H.quote

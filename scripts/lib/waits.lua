@@ -7,7 +7,7 @@
 local kube = require "moonship.kube"
 local process = require "moonship.process"
 local sched = require "moonship.sched"
-local sim_mod = require "moonship.sim"
+local sim_mod = require "moonship.kube.sim"
 
 local function available(d)
   local st = d.status or {}

@@ -1,5 +1,5 @@
 /* require "moonship.core".kubeconfig: kubeconfig.load on core/kubeconfig.c, giving the resolved
- * configuration as a plain Lua table. lua/moonship/kubeconfig.lua adds exec credential plugins.
+ * configuration as a plain Lua table. lua/moonship/kube/kubeconfig.lua adds exec credential plugins.
  * Never yields: the files are small and read once per client. */
 #include <lauxlib.h>
 #include <lua.h>

@@ -5,7 +5,7 @@
 -- Skipped, saying so, when the corpus is absent. The cases that cannot pass are listed here and
 -- in docs/template.md ("Health checks"), each with its reason.
 local compat = require "support.compat"
-local hooks_mod = require "moonship.hooks"
+local hooks_mod = require "moonship.run.hooks"
 local readiness = require "moonship.kube.readiness"
 local yaml = require "moonship.yaml"
 local fs = require("moonship.core").fs

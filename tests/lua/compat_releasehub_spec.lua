@@ -4,7 +4,7 @@
 -- saying so, when the corpus is absent; tests/fixtures/templates/releasehub-format holds the
 -- templates of our own that the rest of the suite reads.
 local compat = require "support.compat"
-local template = require "moonship.template"
+local template = require "moonship.model.template"
 local yaml = require "moonship.yaml"
 
 local RH, why = compat.corpus("releasehub", "ReleaseHub corpus")
@@ -77,7 +77,7 @@ describe("the ReleaseHub corpus through moonship.yaml", function()
   end)
 end)
 
-describe("the ReleaseHub corpus through moonship.template", function()
+describe("the ReleaseHub corpus through moonship.model.template", function()
   local dirs = DIRS
 
   it("all load with no error, and every workflow has steps or only skipped tasks", function()

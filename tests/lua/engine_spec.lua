@@ -1,11 +1,11 @@
--- moonship.engine on the loop with a scripted client (tests/support/fake_client.lua): each line
+-- moonship.run.engine on the loop with a scripted client (tests/support/fake_client.lua): each line
 -- of DESIGN.md §3 in milliseconds, read from the run's events. The end-to-end specs check the
 -- same against kubesim; these pin the engine alone.
-local engine = require "moonship.engine"
-local hooks_mod = require "moonship.hooks"
-local journal_mod = require "moonship.journal"
+local engine = require "moonship.run.engine"
+local hooks_mod = require "moonship.run.hooks"
+local journal_mod = require "moonship.run.journal"
 local sched = require "moonship.sched"
-local template = require "moonship.template"
+local template = require "moonship.model.template"
 local fake_client = require "support.fake_client"
 local EXIT = require "moonship.exit"
 

@@ -1,7 +1,7 @@
--- moonship.hooks: loading a hooks file (a budget of its own per file), and Argo CD health.lua
+-- moonship.run.hooks: loading a hooks file (a budget of its own per file), and Argo CD health.lua
 -- scripts from a health_dir: which script a kind gets (exact, then the "_" wildcards, most
 -- specific first), nulls as nil, no message as "", a script that does not compile.
-local hooks_mod = require "moonship.hooks"
+local hooks_mod = require "moonship.run.hooks"
 local json = require "moonship.json"
 local fs = require("moonship.core").fs
 

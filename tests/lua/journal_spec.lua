@@ -1,7 +1,7 @@
--- moonship.journal: a sink of the run's events. Each event gets its time, run and workflow, goes
+-- moonship.run.journal: a sink of the run's events. Each event gets its time, run and workflow, goes
 -- to the file (one JSON line each, as it happens) and to every sink; a sink that fails is reported
 -- once and replaced by its fallback, never failing the run; the snapshot is the run's state.
-local journal_mod = require "moonship.journal"
+local journal_mod = require "moonship.run.journal"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
 

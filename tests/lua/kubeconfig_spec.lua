@@ -1,6 +1,6 @@
--- moonship.kubeconfig: loading (the C resolver through its binding) and exec credential
+-- moonship.kube.kubeconfig: loading (the C resolver through its binding) and exec credential
 -- plugins (tests/fixtures/exec-credential-plugin), run on the scheduler and cached.
-local kubeconfig = require "moonship.kubeconfig"
+local kubeconfig = require "moonship.kube.kubeconfig"
 local sched = require "moonship.sched"
 local json = require "moonship.json"
 local proc = require "support.proc"

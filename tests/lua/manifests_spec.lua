@@ -1,6 +1,6 @@
--- moonship.manifests: the exact Kubernetes objects of a service, a job and a raw manifest.
-local template = require "moonship.template"
-local manifests = require "moonship.manifests"
+-- moonship.model.manifests: the exact Kubernetes objects of a service, a job and a raw manifest.
+local template = require "moonship.model.template"
+local manifests = require "moonship.model.manifests"
 local json = require "moonship.json"
 
 local tmp_root = os.tmpname()

@@ -1,7 +1,7 @@
--- moonship.plan: the predicted schedule (the engine's step and slot rules, the critical path)
+-- moonship.model.plan: the predicted schedule (the engine's step and slot rules, the critical path)
 -- and its renderings: text (Unicode and ASCII), Mermaid, DOT, JSON.
-local plan = require "moonship.plan"
-local plan_text = require "moonship.render.plan_text"
+local plan = require "moonship.model.plan"
+local plan_text = require "moonship.output.plan_text"
 local diagrams = require "support.diagrams"
 local json = require "moonship.json"
 

@@ -1,8 +1,8 @@
--- moonship.render.timeline and moonship.render.html: a run's journal events become lanes, attempt
+-- moonship.output.timeline and moonship.output.html: a run's journal events become lanes, attempt
 -- segments, the halt point and the critical path; the page is self-contained and escapes all
 -- user data.
-local html = require "moonship.render.html"
-local timeline = require "moonship.render.timeline"
+local html = require "moonship.output.html"
+local timeline = require "moonship.output.timeline"
 local json = require "moonship.json"
 
 local RUN = "20261126-120000-abcdef"

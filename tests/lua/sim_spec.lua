@@ -1,6 +1,6 @@
--- moonship.sim: where moonship-kubesim is looked for, and what a script is told when it is
+-- moonship.kube.sim: where moonship-kubesim is looked for, and what a script is told when it is
 -- nowhere (a stock lua5.4 has no moonship binary beside it).
-local sim = require "moonship.sim"
+local sim = require "moonship.kube.sim"
 local core = require "moonship.core"
 
 describe("sim.binary", function()

@@ -1,7 +1,7 @@
 -- Malformed and doubtful templates, table-driven: every file in tests/fixtures/templates/bad/
 -- (errors: the template is rejected) and warn/ (loads, with warnings) ends with the exact
 -- messages it must give, as "# error: line:col: message" / "# warning: line:col: message".
-local template = require "moonship.template"
+local template = require "moonship.model.template"
 
 local FIXTURES = "tests/fixtures/templates"
 

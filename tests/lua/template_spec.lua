@@ -1,8 +1,8 @@
--- moonship.template: templates in ReleaseHub's format (our own, tests/fixtures/templates/
+-- moonship.model.template: templates in ReleaseHub's format (our own, tests/fixtures/templates/
 -- releasehub-format) load into the model the engine consumes, and our extensions (hooks,
 -- manifests, task options) are read as documented. The public corpus of real templates is
 -- tests/lua/compat_releasehub_spec.lua's.
-local template = require "moonship.template"
+local template = require "moonship.model.template"
 
 local RH = "tests/fixtures/templates/releasehub-format/"
 

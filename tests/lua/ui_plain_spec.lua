@@ -1,7 +1,7 @@
 -- The plain output (CI logs, pipes): events in, the exact lines out (their timestamps aside):
 -- job output once, what hooks write marked apart from it, the words for steps and runs whose
 -- failures were ignored, the halt's cause, the summary table, and colour only when asked.
-local plain = require "moonship.ui.plain"
+local plain = require "moonship.output.plain"
 
 local ESC = "\27"
 

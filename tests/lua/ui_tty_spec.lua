@@ -1,7 +1,7 @@
 -- The live view without a terminal: events in, frames out (a fake clock and size), checked on
 -- what each frame writes: marks, details, widths, incremental redraws, resizes, the height
 -- limit, logs, colors and the summary table.
-local tty = require "moonship.ui.tty"
+local tty = require "moonship.output.tty"
 
 local ESC = "\27"
 

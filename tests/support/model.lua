@@ -1,7 +1,7 @@
 -- What the template specs ask of a loaded model, shared by the specs over our own fixtures and
 -- over the public corpus: load a template or fail with its messages, and compact views of
 -- workflows, env lists and names for assertions.
-local template = require "moonship.template"
+local template = require "moonship.model.template"
 
 local M = {}
 

@@ -1,5 +1,5 @@
 -- moonship deploy [TEMPLATE] -w WORKFLOW ...: validate, connect, run the workflow, report.
-local deploy = require "moonship.deploy"
+local deploy = require "moonship.run.deploy"
 
 local O = require "moonship.cli.options"
 

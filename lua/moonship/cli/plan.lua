@@ -2,11 +2,11 @@
 -- points, and the predicted timeline (durations from the last run when there is one), as text,
 -- Mermaid, Graphviz DOT or JSON.
 local EXIT = require "moonship.exit"
-local deploy = require "moonship.deploy"
-local journal = require "moonship.journal"
-local plan = require "moonship.plan"
-local plan_text = require "moonship.render.plan_text"
-local template = require "moonship.template"
+local deploy = require "moonship.run.deploy"
+local journal = require "moonship.run.journal"
+local plan = require "moonship.model.plan"
+local plan_text = require "moonship.output.plan_text"
+local template = require "moonship.model.template"
 local O = require "moonship.cli.options"
 
 local FORMATS = {text = true, json = true, mermaid = true, dot = true}

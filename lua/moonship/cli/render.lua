@@ -1,8 +1,8 @@
 -- moonship render [TEMPLATE] [-w WORKFLOW]: the Kubernetes objects a deploy would apply, as a
 -- YAML stream; nothing is deployed.
 local yaml = require "moonship.yaml"
-local template = require "moonship.template"
-local manifests = require "moonship.manifests"
+local template = require "moonship.model.template"
+local manifests = require "moonship.model.manifests"
 local validate = require "moonship.cli.validate"
 local EXIT = require "moonship.exit"
 local O = require "moonship.cli.options"

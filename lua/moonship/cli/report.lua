@@ -1,7 +1,7 @@
 -- moonship report RUN_JOURNAL.jsonl [-o FILE.html]: the HTML timeline report of a finished (or
 -- cut short) run, from its journal. A directory stands for its newest journal.
 local EXIT = require "moonship.exit"
-local html = require "moonship.render.html"
+local html = require "moonship.output.html"
 
 -- The newest *.jsonl in dir (run ids sort by time).
 local function newest_journal(dir)

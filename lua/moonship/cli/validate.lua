@@ -1,6 +1,6 @@
 -- moonship validate [TEMPLATE] [-w WORKFLOW]: loads and checks a template without deploying
 -- anything; prints every warning and error as file:line:col and a one-line summary.
-local template = require "moonship.template"
+local template = require "moonship.model.template"
 local EXIT = require "moonship.exit"
 local O = require "moonship.cli.options"
 
@@ -27,7 +27,7 @@ function M.load(opts, args, out)
     out.error("%s", err)
     return nil
   end
-  local namespace, kerr = require("moonship.kubeconfig").default_namespace(opts)
+  local namespace, kerr = require("moonship.kube.kubeconfig").default_namespace(opts)
   if kerr and (opts.kubeconfig or opts.context) then
     out.error("%s", kerr)
     return nil

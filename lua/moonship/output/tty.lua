@@ -35,7 +35,7 @@ local STYLE = {
   skipped = "2", dim = "2", bold = "1", halt = "1;31", head = "1",
 }
 
-local events = require "moonship.events"
+local events = require "moonship.run.events"
 local FINAL = events.FINAL
 
 -- How a run's final state reads: a run whose failures were ignored did finish (exit 3).

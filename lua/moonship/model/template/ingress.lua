@@ -2,9 +2,9 @@
 -- (or a rule) gets an Ingress; ${env_id}, ${domain} and the other template variables are
 -- resolved in the hosts, and the ingress settings become the nginx ingress annotations
 -- ReleaseHub's clusters read.
-local diag = require "moonship.template.diag"
-local fields = require "moonship.template.fields"
-local envs = require "moonship.template.env"
+local diag = require "moonship.model.template.diag"
+local fields = require "moonship.model.template.fields"
+local envs = require "moonship.model.template.env"
 
 local fmt = string.format
 

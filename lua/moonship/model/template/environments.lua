@@ -2,8 +2,8 @@
 -- template is checked; the one named by --env is merged into the template's own keys before
 -- anything else reads them, so each merged value is read by the usual readers and reported
 -- where the environment template wrote it.
-local diag = require "moonship.template.diag"
-local fields = require "moonship.template.fields"
+local diag = require "moonship.model.template.diag"
+local fields = require "moonship.model.template.fields"
 
 local M = {}
 

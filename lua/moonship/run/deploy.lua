@@ -3,13 +3,13 @@
 -- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
 -- the journal and its outputs, resume from the last run, run the engine.
 local duration = require "moonship.duration"
-local engine = require "moonship.engine"
-local hooks_mod = require "moonship.hooks"
-local journal_mod = require "moonship.journal"
+local engine = require "moonship.run.engine"
+local hooks_mod = require "moonship.run.hooks"
+local journal_mod = require "moonship.run.journal"
 local kube = require "moonship.kube"
-local plain = require "moonship.ui.plain"
+local plain = require "moonship.output.plain"
 local sched = require "moonship.sched"
-local template = require "moonship.template"
+local template = require "moonship.model.template"
 local EXIT = require "moonship.exit"
 
 local fmt = string.format
@@ -71,7 +71,7 @@ local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
 -- kubesim's context names none. A broken kubeconfig is reported when the client connects.
 function M.namespace_hint(s)
   if s.sim and not (s.namespace or s.env) then return nil end
-  return (require("moonship.kubeconfig").default_namespace(s))
+  return (require("moonship.kube.kubeconfig").default_namespace(s))
 end
 
 -- A namespace's name must be an RFC 1123 label, as the apiserver validates it.
@@ -160,7 +160,7 @@ end
 -- The HTML timeline report of a finished run, from its events as the journal file has them.
 -- A failure is reported; it does not change the run's outcome.
 function M.write_report(journal_path, report_path, result, stderr, announce)
-  local html = require "moonship.render.html"
+  local html = require "moonship.output.html"
   local ok, err = pcall(function()
     local events = assert(html.read_journal(journal_path))
     local page = html.render(events)
@@ -201,7 +201,7 @@ function M.run(s)
   local sim
   if s.sim then
     local err
-    sim, err = require("moonship.sim").start {scenario = s.scenario, time_scale = s.time_scale}
+    sim, err = require("moonship.kube.sim").start {scenario = s.scenario, time_scale = s.time_scale}
     if not sim then
       stderr("moonship: " .. err .. "\n")
       return {exit_code = EXIT.bad_input, errors = {err}}
@@ -243,7 +243,7 @@ function M.run(s)
   if s.output == "json" then
     journal:add_sink(function(_, line) stdout(line .. "\n") end, {name = "the JSON event stream"})
   elseif s.output ~= "none" then
-    local tty = require "moonship.ui.tty"
+    local tty = require "moonship.output.tty"
     local on_tty = not s.stdout and require("moonship.core").term.isatty(1)
     local lines = plain.sink(stdout, {logs = s.logs, color = tty.use_color(s.color or "auto", on_tty)})
     if tty.wanted(s) then

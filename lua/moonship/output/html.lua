@@ -4,7 +4,7 @@
 -- the summary table. html.render(events [, opts]) -> text is a pure function of the journal's
 -- events; everything from them is user data and is escaped.
 local json = require "moonship.json"
-local timeline = require "moonship.render.timeline"
+local timeline = require "moonship.output.timeline"
 
 local fmt, concat = string.format, table.concat
 

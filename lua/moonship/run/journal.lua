@@ -1,10 +1,10 @@
--- The run journal: a sink of the run's events (moonship.events). It writes each as JSON Lines
+-- The run journal: a sink of the run's events (moonship.run.events). It writes each as JSON Lines
 -- to a local file (flushed per line, so a crash leaves everything up to it), hands it to any
 -- number of other sinks (the --output json stream, the progress UI), each under pcall, and
 -- keeps the run's state from the events (events.state) for its snapshot: a ConfigMap in the
 -- namespace with each task's state, attempts, times, spec hash and objects, which --resume
 -- and cleanup hooks read.
-local events = require "moonship.events"
+local events = require "moonship.run.events"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
 local fs = require("moonship.core").fs

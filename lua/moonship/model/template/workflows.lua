@@ -1,8 +1,8 @@
 -- Workflows of a template: order_from / parallelize into steps of tasks, task references
 -- checked against what the template defines, `services.all` / `jobs.all` expanded, and the
 -- depends_on order check.
-local diag = require "moonship.template.diag"
-local fields = require "moonship.template.fields"
+local diag = require "moonship.model.template.diag"
+local fields = require "moonship.model.template.fields"
 
 local fmt = string.format
 

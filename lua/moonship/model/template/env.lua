@@ -1,8 +1,8 @@
 -- Environment variables of a template: the ReleaseHub environment_variables.yaml beside it
 -- (defaults, per-service lists, mapping), the template's own envs, and the ${...} substitution.
 local yaml = require "moonship.yaml"
-local diag = require "moonship.template.diag"
-local fields = require "moonship.template.fields"
+local diag = require "moonship.model.template.diag"
+local fields = require "moonship.model.template.fields"
 
 local M = {}
 

@@ -1,9 +1,9 @@
 -- Services and jobs of a template: their fields read and checked into the model's shape
 -- (ports, probes, resources with the template's defaults, volumes, node selector).
 local yaml = require "moonship.yaml"
-local diag = require "moonship.template.diag"
-local fields = require "moonship.template.fields"
-local envs = require "moonship.template.env"
+local diag = require "moonship.model.template.diag"
+local fields = require "moonship.model.template.fields"
+local envs = require "moonship.model.template.env"
 
 local fmt, tonumber = string.format, tonumber
 local NULL = yaml.null

@@ -21,7 +21,7 @@ function M.render(wf, sched, opts)
   local on_path = {}
   for _, id in ipairs(sched.critical_path) do on_path[id] = true end
   local title = fmt("%s%s: predicted makespan %s", opts.app and (opts.app .. " / ") or "", wf.name, secs(sched.makespan))
-  local note = require("moonship.plan").durations_note(opts)
+  local note = require("moonship.model.plan").durations_note(opts)
   if note then title = title .. "\n" .. note end
   local lines = {
     "digraph " .. quote((opts.app and (opts.app .. "/") or "") .. wf.name) .. " {",

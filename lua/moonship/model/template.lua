@@ -17,14 +17,14 @@
 -- Errors and warnings are lists of {file=, line=, col=, message=, severity=, text=} whose
 -- tostring is "file:line:col: message".
 local yaml = require "moonship.yaml"
-local diag = require "moonship.template.diag"
-local fields = require "moonship.template.fields"
-local envs = require "moonship.template.env"
-local units = require "moonship.template.units"
-local workflows = require "moonship.template.workflows"
-local environments = require "moonship.template.environments"
-local ingress = require "moonship.template.ingress"
-local sections = require "moonship.template.sections"
+local diag = require "moonship.model.template.diag"
+local fields = require "moonship.model.template.fields"
+local envs = require "moonship.model.template.env"
+local units = require "moonship.model.template.units"
+local workflows = require "moonship.model.template.workflows"
+local environments = require "moonship.model.template.environments"
+local ingress = require "moonship.model.template.ingress"
+local sections = require "moonship.model.template.sections"
 
 local fmt, open = string.format, io.open
 local NULL = yaml.null
@@ -426,7 +426,7 @@ end
 
 -- The task kinds a hooks file defines (the keys of its `tasks`).
 local function kinds_in_file(d, hooks_path, hooks_display, hooks_pos)
-  local ok, hooks_mod = pcall(require, "moonship.hooks")
+  local ok, hooks_mod = pcall(require, "moonship.run.hooks")
   if not ok then return {} end
   local hooks, err, problems = hooks_mod.load(hooks_path, hooks_display)
   if not hooks then

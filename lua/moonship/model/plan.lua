@@ -124,14 +124,14 @@ function M.schedule(workflow, durations, opts)
   return out
 end
 
-local plan_text = require "moonship.render.plan_text"
+local plan_text = require "moonship.output.plan_text"
 
 M.format_seconds = plan_text.format_seconds
 
 -- The formats of `moonship plan`: format(workflow, schedule, opts) -> text.
 function M.text(workflow, sched_, opts) return plan_text.render(workflow, sched_, opts) end
-function M.mermaid(workflow, sched_, opts) return require("moonship.render.mermaid").render(workflow, sched_, opts) end
-function M.dot(workflow, sched_, opts) return require("moonship.render.dot").render(workflow, sched_, opts) end
+function M.mermaid(workflow, sched_, opts) return require("moonship.output.mermaid").render(workflow, sched_, opts) end
+function M.dot(workflow, sched_, opts) return require("moonship.output.dot").render(workflow, sched_, opts) end
 
 -- The line that says where a plan's durations come from (opts.durations_from = {run=,
 -- time_scale=}: the last run's, a --sim run's with its kubesim time scale), or nil.
@@ -161,7 +161,7 @@ end
 
 -- plan.build(path, {workflow=, env=, durations=, concurrency=}) -> schedule, workflow, model or nil, errors
 function M.build(path, opts)
-  local template = require "moonship.template"
+  local template = require "moonship.model.template"
   local model, problems = template.load(path, {env = opts.env, custom_kinds = opts.custom_kinds})
   if not model then return nil, problems end
   local wf, err = template.workflow(model, opts.workflow)

@@ -4,12 +4,12 @@
 -- tasks have started and runs on in the background; failures are ignored by default and
 -- re-checked at the end (recovered or still failed); halt_on_error cancels everything in flight
 -- and starts nothing more. Every state change is an event in the run journal.
-local events = require "moonship.events"
+local events = require "moonship.run.events"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
-local hooks_mod = require "moonship.hooks"
+local hooks_mod = require "moonship.run.hooks"
 local EXIT = require "moonship.exit"
-local plan = require "moonship.plan"
+local plan = require "moonship.model.plan"
 
 local fmt = string.format
 
@@ -202,7 +202,7 @@ end
 -- Runs what a task does, once. Returns true, details or nil, message, details.
 function Run:perform(task, ctx)
   local kind, model = task.kind, self.model
-  local manifests = require "moonship.manifests"
+  local manifests = require "moonship.model.manifests"
   if manifests.APPLIED_KINDS[kind] then
     local objects = manifests.for_task(model, task, {run_id = self.run_id, namespace = self.namespace,
                                                      attempt = task.attempt})

@@ -286,7 +286,7 @@ function M.render(wf, sched, opts)
   if any_estimated then
     for _, l in ipairs(wrap("~ default estimate (no earlier run to measure)", width, "  ")) do lines[#lines + 1] = l end
   end
-  local note = require("moonship.plan").durations_note(opts)
+  local note = require("moonship.model.plan").durations_note(opts)
   if note then
     for _, l in ipairs(wrap(note, width, "  ")) do lines[#lines + 1] = l end
   end

@@ -3,7 +3,7 @@
 -- health rules (hook functions and Argo CD health.lua scripts).
 local json = require "moonship.json"
 local sched = require "moonship.sched"
-local diag = require "moonship.template.diag"
+local diag = require "moonship.model.template.diag"
 local fs = require("moonship.core").fs
 
 local fmt = string.format

@@ -1,9 +1,9 @@
 -- The template's smaller top-level sections, each a list of named entries: shared_volumes
 -- (PersistentVolumeClaims), service_accounts (ServiceAccounts with a cloud role) and charts
 -- (Helm charts the built-in `charts` task kind installs).
-local diag = require "moonship.template.diag"
-local fields = require "moonship.template.fields"
-local units = require "moonship.template.units"
+local diag = require "moonship.model.template.diag"
+local fields = require "moonship.model.template.fields"
+local units = require "moonship.model.template.units"
 
 local M = {}
 

@@ -65,7 +65,7 @@ function M.render(wf, sched, opts)
     precise and "    axisFormat %S.%L" or "    axisFormat %M:%S",
     "    todayMarker off",
   }
-  local note = require("moonship.plan").durations_note(opts)
+  local note = require("moonship.model.plan").durations_note(opts)
   if note then table.insert(lines, 3, "    %% " .. note) end
   local n = 0
   for i, s in ipairs(sched.steps) do

@@ -3,8 +3,8 @@
 -- by "▸", and at the end the live view's summary table. Every line of a dry run (its events carry
 -- dry_run) says so after the time, and none reads as if something had been deployed. Colour only
 -- when asked (--color always): these lines usually end up in a file.
-local events = require "moonship.events"
-local tty = require "moonship.ui.tty"
+local events = require "moonship.run.events"
+local tty = require "moonship.output.tty"
 
 local M = {}
 

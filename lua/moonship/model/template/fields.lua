@@ -2,7 +2,7 @@
 -- returns nil, so the loader goes on and reports every problem of a file in one pass.
 local yaml = require "moonship.yaml"
 local json = require "moonship.json"
-local diag = require "moonship.template.diag"
+local diag = require "moonship.model.template.diag"
 local duration = require "moonship.duration"
 
 local fmt, tointeger, mtype = string.format, math.tointeger, math.type

@@ -3,7 +3,7 @@
 -- started, and the run's critical path. Pure: events in, a table out; the HTML report draws it.
 local M = {}
 
-local events = require "moonship.events"
+local events = require "moonship.run.events"
 local FINAL = events.FINAL
 local EPSILON = 0.05   -- seconds: event times that close count as the same moment
 
