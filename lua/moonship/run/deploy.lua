@@ -2,7 +2,6 @@
 -- load and validate (bad input exits 2 before any API call), optionally start kubesim, connect,
 -- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
 -- the journal and its outputs, resume from the last run, run the engine.
-local duration = require "moonship.duration"
 local engine = require "moonship.run.engine"
 local hooks_mod = require "moonship.run.hooks"
 local journal_mod = require "moonship.run.journal"
@@ -15,55 +14,6 @@ local EXIT = require "moonship.exit"
 local fmt = string.format
 
 local M = {}
-
--- Turns parsed CLI options into settings, or nil and a usage error.
-function M.settings_from_cli(opts, args)
-  local s = {
-    template = args[1], workflow = opts.workflow, env = opts.env, namespace = opts.namespace,
-    context = opts.context, kubeconfig = opts.kubeconfig, hooks = opts.hooks,
-    dry_run = opts["dry-run"] or false, resume = opts.resume or false,
-    output = opts.output or "text", logs = opts.logs or "all",
-    sim = opts.sim or false, scenario = opts.scenario, journal_dir = opts["journal-dir"],
-    domain = opts.domain,
-  }
-  if #args > 1 then return nil, "more than one template given: " .. table.concat(args, " ") end
-  local images, ierr = template.parse_images(opts.image)
-  if not images then return nil, ierr end
-  s.images = images
-  if not s.workflow then return nil, "missing -w WORKFLOW" end
-  if s.output ~= "text" and s.output ~= "json" then return nil, "--output must be text or json" end
-  if s.logs ~= "all" and s.logs ~= "failed" and s.logs ~= "none" then return nil, "--logs must be all, failed or none" end
-  s.color = opts.color or "auto"
-  s.report = opts.report
-  if s.color ~= "auto" and s.color ~= "always" and s.color ~= "never" then return nil, "--color must be auto, always or never" end
-  if opts.concurrency then
-    s.concurrency = math.tointeger(tonumber(opts.concurrency))
-    if not s.concurrency or s.concurrency < 1 then return nil, "--concurrency must be a positive integer" end
-  end
-  if opts.qps then
-    s.qps = tonumber(opts.qps)
-    if not s.qps or s.qps < 0 or s.qps ~= s.qps or s.qps == math.huge then
-      return nil, "--qps must be a number of requests per second (0: no limit)"
-    end
-  end
-  if opts.burst then
-    s.burst = math.tointeger(tonumber(opts.burst))
-    if not s.burst or s.burst < 1 then return nil, "--burst must be a positive integer" end
-  end
-  for _, key in ipairs {"timeout", "settle"} do
-    if opts[key] then
-      local v, err = duration.parse(opts[key])
-      if not v then return nil, "--" .. key .. ": " .. err end
-      s[key] = v
-    end
-  end
-  if opts["time-scale"] then
-    s.time_scale = tonumber(opts["time-scale"])
-    if not s.time_scale or s.time_scale <= 0 then return nil, "--time-scale must be a positive number" end
-  end
-  if (s.scenario or s.time_scale) and not s.sim then return nil, "--scenario and --time-scale need --sim" end
-  return s
-end
 
 local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
 
