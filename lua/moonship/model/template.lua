@@ -283,7 +283,7 @@ local function assemble_env(d, model, env_file, vars, services, jobs, placeholde
         d:warning(e.pos, "secret reference '%s' is unsupported; it is passed as the literal value of %s",
           value, e.name)
       end
-      envs.set(list, e.name, value, e.pos)
+      envs.set(list, e.name, value, e.pos, e.secret)
     end
   end
   local mapping_failed = {}
@@ -338,11 +338,19 @@ local function substitute_unit(unit, vars)
   end
 end
 
--- Strips the loader's working fields and gives env entries the model's {name, value} shape.
+-- Strips the loader's working fields and gives env entries the model's {name, value} shape; the
+-- names of the variables marked `secret: true` go to unit.secret_env (a set, nil when none), so
+-- that what shows values (moonship diff) can hide theirs.
 local function finish_unit(unit)
-  local env = {}
-  for i, e in ipairs(unit.env or {}) do env[i] = {name = e.name, value = e.value} end
-  unit.env = env
+  local env, secret = {}, nil
+  for i, e in ipairs(unit.env or {}) do
+    env[i] = {name = e.name, value = e.value}
+    if e.secret then
+      secret = secret or {}
+      secret[e.name] = true
+    end
+  end
+  unit.env, unit.secret_env = env, secret
   unit.own_env, unit.base_env, unit.own_cpu, unit.own_memory, unit.base = nil, nil, nil, nil, nil
   unit.depends_on_list = nil
 end

@@ -16,7 +16,8 @@ local function valid_name(name)
   return name:match("^[%-%._%a][%-%._%w]*$") ~= nil
 end
 
--- Reads a list of {key, value} entries into {{name=, value=, pos=}}; check_names for env vars.
+-- Reads a list of {key, value} entries into {{name=, value=, pos=, secret=}}; check_names for env
+-- vars. secret: the entry says `secret: true` (ReleaseHub's mark of a secret value).
 local function read_pairs(d, list, what, check_names)
   local out = {}
   for i, entry in ipairs(list) do
@@ -37,7 +38,8 @@ local function read_pairs(d, list, what, check_names)
       if name and check_names and not valid_name(name) then
         d:error(diag.pos(entry, "key"), "%s: '%s' is not a valid environment variable name", what, name)
       elseif name then
-        out[#out + 1] = {name = name, value = text or "", pos = diag.pos(entry, "value")}
+        out[#out + 1] = {name = name, value = text or "", pos = diag.pos(entry, "value"),
+                         secret = entry.secret == true or nil}
       end
     end
   end
@@ -172,8 +174,9 @@ end
 -- index goes with its list. Env lists are changed only through M.set.
 local index_of = setmetatable({}, {__mode = "k"})
 
--- Sets name=value in an ordered env list, replacing an earlier definition in place.
-function M.set(list, name, value, pos)
+-- Sets name=value in an ordered env list, replacing an earlier definition in place. A variable
+-- once marked secret stays secret when a later definition replaces its value.
+function M.set(list, name, value, pos, secret)
   local index = index_of[list]
   if not index then
     index = {}
@@ -182,17 +185,17 @@ function M.set(list, name, value, pos)
   end
   local e = index[name]
   if e then
-    e.value, e.pos = value, pos
+    e.value, e.pos, e.secret = value, pos, e.secret or secret or nil
     return
   end
-  e = {name = name, value = value, pos = pos}
+  e = {name = name, value = value, pos = pos, secret = secret or nil}
   list[#list + 1] = e
   index[name] = e
 end
 
 function M.copy(list)
   local out = {}
-  for i, e in ipairs(list) do out[i] = {name = e.name, value = e.value, pos = e.pos} end
+  for i, e in ipairs(list) do out[i] = {name = e.name, value = e.value, pos = e.pos, secret = e.secret} end
   return out
 end
 
