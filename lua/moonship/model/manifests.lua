@@ -5,6 +5,7 @@
 -- Objects are fresh Lua tables, ready for server-side apply.
 --   manifests.for_task(model, task, {run_id=, namespace=, attempt=}) -> {object...}
 --   manifests.all(model, opts) / manifests.for_workflow(model, workflow, opts) -> {object...}
+--   manifests.by_task(model, workflow, opts) -> {{task=, objects={object...}}...}
 local json = require "moonship.json"
 
 local fmt, byte, concat = string.format, string.byte, table.concat
@@ -427,18 +428,28 @@ function M.all(model, opts)
   return out
 end
 
--- The objects of a workflow's tasks, in step and task order (a shared one once, where it is
--- first applied).
-function M.for_workflow(model, workflow, opts)
+-- Each task of a workflow with its objects, in step and task order: {{task=, objects=}...},
+-- a shared object once, with the task that first applies it.
+function M.by_task(model, workflow, opts)
   local out, seen = {}, {}
   for _, step in ipairs(workflow.steps) do
     for _, task in ipairs(step.tasks) do
+      local objects = {}
       for _, o in ipairs(M.for_task(model, task, opts)) do
         local key = o.kind .. "/" .. (o.metadata.namespace or "") .. "/" .. o.metadata.name
-        if not seen[key] then seen[key] = true; out[#out + 1] = o end
+        if not seen[key] then seen[key] = true; objects[#objects + 1] = o end
       end
+      out[#out + 1] = {task = task, objects = objects}
     end
   end
+  return out
+end
+
+-- The objects of a workflow's tasks, in step and task order (a shared one once, where it is
+-- first applied).
+function M.for_workflow(model, workflow, opts)
+  local out = {}
+  for _, entry in ipairs(M.by_task(model, workflow, opts)) do append(out, entry.objects) end
   return out
 end
 
