@@ -126,6 +126,49 @@ function M.write_report(journal_path, report_path, result, stderr, announce)
   if announce then stderr(fmt("moonship: report %s\n", report_path)) end
 end
 
+-- From a loaded template to a cluster the run can use: checks the namespace's name, starts
+-- kubesim when s.sim, connects (or takes s.client) and runs the preflight, which creates the
+-- namespace when it is missing, unless s.dry_run (nothing is created then). Returns a
+-- connection {client=, state= "exists" | "created" | "missing", sim=} whose closing stops the
+-- kubesim it started, or nil and the message (bad input, or a cluster that cannot be used:
+-- nothing was applied).
+local Connection = {}
+Connection.__index = Connection
+function Connection:__close()
+  if self.sim then
+    self.sim:stop()
+    self.sim = nil
+  end
+end
+
+function M.open(s, model)
+  if not valid_namespace(model.namespace) then
+    return nil, fmt("invalid namespace '%s' (from %s): %s", tostring(model.namespace), namespace_source(s),
+      NAMESPACE_RULE)
+  end
+  local conn, opened = setmetatable({}, Connection), false
+  -- an error or a cancellation on the way stops the kubesim as well
+  local _ <close> = setmetatable({}, {__close = function() if not opened then conn:__close() end end})
+  if s.sim then
+    local sim, err = require("moonship.kube.sim").start {scenario = s.scenario, time_scale = s.time_scale}
+    if not sim then return nil, err end
+    conn.sim = sim
+    s.kubeconfig = sim.kubeconfig
+  end
+  local client, cerr = s.client, nil
+  if not client then
+    client, cerr = kube.connect {kubeconfig = s.kubeconfig, context = s.context, namespace = s.namespace,
+                                 qps = s.qps, burst = s.burst}
+    if not client then return nil, tostring(cerr) end
+  end
+  client.namespace = model.namespace
+  -- Nothing has been applied when this fails: like bad input, exit 2, and no journal.
+  local usable, state = preflight(client, model.namespace, s.dry_run)
+  if not usable then return nil, fmt("cannot use %s: %s", client:describe(), state) end
+  conn.client, conn.state, opened = client, state, true
+  return conn
+end
+
 -- Runs a deployment inside a task. Returns the engine's result (with exit_code); bad input
 -- gives {exit_code = 2, errors = {...}}.
 function M.run(s)
@@ -141,43 +184,13 @@ function M.run(s)
     return {exit_code = EXIT.bad_input, errors = wf}
   end
   for _, w in ipairs(warnings) do stderr(w .. "\n") end
-  if not valid_namespace(model.namespace) then
-    local msg = fmt("invalid namespace '%s' (from %s): %s", tostring(model.namespace), namespace_source(s),
-      NAMESPACE_RULE)
-    stderr("moonship: " .. msg .. "\n")
-    return {exit_code = EXIT.bad_input, errors = {msg}}
+  local conn, oerr = M.open(s, model)
+  if not conn then
+    stderr("moonship: " .. oerr .. "\n")
+    return {exit_code = EXIT.bad_input, errors = {oerr}}
   end
-
-  local sim
-  if s.sim then
-    local err
-    sim, err = require("moonship.kube.sim").start {scenario = s.scenario, time_scale = s.time_scale}
-    if not sim then
-      stderr("moonship: " .. err .. "\n")
-      return {exit_code = EXIT.bad_input, errors = {err}}
-    end
-    s.kubeconfig = sim.kubeconfig
-  end
-  local _ <close> = setmetatable({}, {__close = function() if sim then sim:stop() end end})
-
-  local client, cerr = s.client, nil
-  if not client then
-    client, cerr = kube.connect {kubeconfig = s.kubeconfig, context = s.context, namespace = s.namespace,
-                                 qps = s.qps, burst = s.burst}
-    if not client then
-      stderr("moonship: " .. tostring(cerr) .. "\n")
-      return {exit_code = EXIT.bad_input, errors = {cerr}}
-    end
-  end
-  local namespace = model.namespace
-  client.namespace = namespace
-  -- Nothing has been applied when this fails: like bad input, exit 2, and no journal.
-  local usable, state = preflight(client, namespace, s.dry_run)
-  if not usable then
-    local msg = fmt("cannot use %s: %s", client:describe(), state)
-    stderr("moonship: " .. msg .. "\n")
-    return {exit_code = EXIT.bad_input, errors = {msg}}
-  end
+  local _ <close> = conn
+  local client, namespace, state = conn.client, model.namespace, conn.state
   if state == "missing" then
     stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
       .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
