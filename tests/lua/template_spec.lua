@@ -102,6 +102,8 @@ describe("ReleaseHub-format fixtures", function()
       {name = "DATABASE_URL", value = "postgres://storefront@db:5432/shop"}, {name = "MAX_CONNECTIONS", value = "20"},
       {name = "RELEASE_ENV", value = "pr-7"}, {name = "API_HOST", value = "api.internal"},
       {name = "LOG_SETTING", value = "level=debug"}}, api.env)
+    -- the file marks PAYMENT_TOKEN secret: true (moonship diff hides its values)
+    assert.same({PAYMENT_TOKEN = true}, api.secret_env)
 
     local web = model.by_name.services.Frontend
     assert.equal("frontend", web.k8s_name)
