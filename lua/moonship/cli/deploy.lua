@@ -16,15 +16,14 @@ local OPTIONS = {
   {long = "resume", help = "skip tasks that succeeded with the same spec in the last run"},
   {long = "output", short = "o", arg = "text|json", help = "json: one JSON event per line on stdout"},
   {long = "logs", arg = "all|failed|none", help = "which job logs to show (default all)"},
-  {long = "color", arg = "auto|always|never", help = "color the output (default auto: on a terminal, unless NO_COLOR is set)"},
-  {long = "sim", help = "start kubesim on a free loopback port for this run"},
-  {long = "scenario", arg = "FILE", help = "kubesim scenario (with --sim)"},
+  O.color, O.sim, O.scenario,
   {long = "time-scale", arg = "F", help = "kubesim time scale (with --sim; 0.1 runs 10x faster)"},
   O.journal_dir,
   {long = "report", arg = "FILE.html", help = "after the run, write its HTML timeline report (as moonship report does)"},
 }
 
--- Turns parsed CLI options into settings, or nil and a usage error.
+-- Turns parsed CLI options into settings, or nil and a usage error (moonship diff's too: it
+-- takes some of deploy's options, which mean the same).
 local function settings_from_cli(opts, args)
   local s = {
     template = args[1], workflow = opts.workflow, env = opts.env, namespace = opts.namespace,
@@ -74,6 +73,7 @@ local function settings_from_cli(opts, args)
 end
 
 return {
+  settings = settings_from_cli,
   usage = "deploy " .. O.TEMPLATE .. " -w WORKFLOW [OPTIONS]",
   summary = "Deploy a workflow of an application template.",
   options = OPTIONS,

@@ -1,5 +1,5 @@
 -- The options that mean the same in every command that takes them, described once: deploy,
--- plan, validate and render pick theirs from here, so --help, README, the man page and the
+-- diff, plan, validate and render pick theirs from here, so --help, README, the man page and the
 -- completions (tests/e2e/man_spec.lua compares them) have one text per option.
 local M = {}
 
@@ -18,6 +18,10 @@ M.kubeconfig = {long = "kubeconfig", arg = "PATH", help = "kubeconfig file (defa
 M.hooks = {long = "hooks", arg = "FILE",
            help = "Lua hooks file (default: the template's hooks key, else hooks.lua beside the template)"}
 M.concurrency = {long = "concurrency", arg = "N", help = "at most N tasks of a step at once"}
+M.color = {long = "color", arg = "auto|always|never",
+           help = "color the output (default auto: on a terminal, unless NO_COLOR is set)"}
+M.sim = {long = "sim", help = "start kubesim on a free loopback port for this run"}
+M.scenario = {long = "scenario", arg = "FILE", help = "kubesim scenario (with --sim)"}
 M.journal_dir = {long = "journal-dir", arg = "DIR",
                  help = "where run journals are kept (default .moonship/runs beside the template)"}
 
