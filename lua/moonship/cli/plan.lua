@@ -1,6 +1,7 @@
 -- moonship plan [TEMPLATE] -w WORKFLOW: the workflow's steps and tasks, background lanes, halt
 -- points, and the predicted timeline (durations from the last run when there is one), as text,
--- Mermaid, Graphviz DOT or JSON.
+-- Mermaid, Graphviz DOT or JSON. With --diff, each task is also compared with the cluster, as
+-- moonship diff does, and marked new, changed or unchanged.
 local EXIT = require "moonship.exit"
 local deploy = require "moonship.run.deploy"
 local journal = require "moonship.run.journal"
@@ -16,6 +17,9 @@ return {
   summary = "Show what a workflow will do, in what order, and how long it should take.",
   options = {
     O.workflow("the workflow to show (required)"), O.env, O.image, O.domain, O.hooks,
+    {long = "diff", help = "compare each task's objects with the cluster (as moonship diff does) and mark it "
+      .. "new, changed or unchanged (text and json)"},
+    O.namespace, O.context, O.kubeconfig,
     {long = "format", short = "f", arg = "text|mermaid|dot|json", help = "output format (default text)"},
     {long = "ascii", help = "text without Unicode box drawing (the default when the locale is not UTF-8)"},
     {long = "width", arg = "N", help = "text width in columns, at least 40 (default $COLUMNS, else 100)"},
@@ -26,6 +30,7 @@ return {
     if not opts.workflow then return nil, "missing -w WORKFLOW" end
     local format = opts.format or "text"
     if not FORMATS[format] then return nil, "--format must be text, mermaid, dot or json" end
+    if opts.diff and format ~= "text" and format ~= "json" then return nil, "--diff marks the text and json plans only" end
     -- --width is honoured, down to the narrowest the text plan can be drawn in; a narrower
     -- terminal ($COLUMNS) gets that narrowest
     local width = math.tointeger(tonumber(opts.width or os.getenv("COLUMNS") or "")) or 100
@@ -42,18 +47,50 @@ return {
     end
     local images, ierr = template.parse_images(opts.image)
     if not images then return nil, ierr end
-    -- A plan shows the workflow even when a deploy of it would still need an --image.
-    local model, wf, _, warnings = deploy.load {template = args[1], workflow = opts.workflow,
-                                                env = opts.env, hooks = opts.hooks, images = images,
-                                                domain = opts.domain, for_plan = true}
+    -- A plan shows the workflow even when a deploy of it would still need an --image (its
+    -- diff does not: the objects are compared).
+    local settings = {template = args[1], workflow = opts.workflow, env = opts.env, hooks = opts.hooks,
+                      images = images, domain = opts.domain, for_plan = not opts.diff,
+                      namespace = opts.namespace, context = opts.context, kubeconfig = opts.kubeconfig,
+                      dry_run = true}
+    local model, wf, hooks, warnings = deploy.load(settings)
     if not model then
       for _, msg in ipairs(wf) do io.stderr:write(msg, "\n") end
       return EXIT.bad_input
     end
     for _, w in ipairs(warnings) do io.stderr:write(w, "\n") end
+    local marks
+    if opts.diff then
+      local ok, result, err = out.run(function()
+        local conn, oerr = deploy.open(settings, model)
+        if not conn then return nil, oerr end
+        local _ <close> = conn
+        local r = require("moonship.run.diff").compare(conn.client, model, wf, hooks,
+                                                        {namespace_missing = conn.state == "missing"})
+        conn.client:close()
+        return r
+      end)
+      if not ok then return result end
+      if not result then
+        out.error("%s", err)
+        return EXIT.bad_input
+      end
+      marks = {}
+      for _, te in ipairs(result.tasks) do marks[te.task] = te.state end
+      -- an object the server refused is an error of the plan, as of moonship diff
+      local failed = false
+      for _, e in ipairs(result.objects) do
+        if e.action == "error" then
+          out.error("%s %s/%s: %s", e.task or "", e.kind:lower(), e.name, e.message)
+          failed = true
+        end
+      end
+      if failed then return EXIT.bad_input end
+    end
     local dir = opts["journal-dir"] or ((model.dir or (model.file:match("^(.*)/[^/]*$") or ".")) .. "/.moonship/runs")
     local last = journal.load_last {app = model.app, workflow = wf.name, dir = dir, times_only = true}
     local schedule = plan.schedule(wf, plan.durations_from(last), {concurrency = concurrency})
+    if marks then plan.mark(schedule, marks) end
     local ascii = opts.ascii or not plan_text.locale_is_utf8()
     io.stdout:write(plan[format](wf, schedule, {ascii = ascii, width = width, app = model.app,
                                                  durations_from = last and {run = last.run, time_scale = last.time_scale}}))

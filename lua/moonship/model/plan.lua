@@ -124,6 +124,15 @@ function M.schedule(workflow, durations, opts)
   return out
 end
 
+-- Marks each task of a schedule with its state against the cluster (plan --diff): marks is
+-- task id -> "new" | "changed" | "unchanged" | "not_compared" | "error", set as tk.diff.
+function M.mark(sched_, marks)
+  for _, s in ipairs(sched_.steps) do
+    for _, tk in ipairs(s.tasks) do tk.diff = marks[tk.id] end
+  end
+  return sched_
+end
+
 local plan_text = require "moonship.output.plan_text"
 
 M.format_seconds = plan_text.format_seconds

@@ -88,12 +88,18 @@ local function rule(left, right, w, h, text, right_text, g)
   return left .. body .. rep(h, fill) .. tail .. right
 end
 
+-- What plan --diff says of a task (tk.diff), after its name: the signs of moonship diff.
+M.DIFF_MARKS = {new = "+ new", changed = "~ changed", unchanged = "= unchanged", not_compared = "? not compared",
+                error = "! error"}
+
 -- The cells of one step: each task a small box of two lines, heavy when on the critical path.
 local function task_cells(s, g, on_path, max_label)
   local cells = {}
   for _, tk in ipairs(s.tasks) do
     local crit = on_path[tk.id]
-    local name = (crit and (g.crit .. " ") or "") .. fit(tk.id, max_label, g)
+    local mark = tk.diff and M.DIFF_MARKS[tk.diff]
+    local name = (crit and (g.crit .. " ") or "") .. fit(tk.id, max_label - (mark and #mark + 2 or 0), g)
+      .. (mark and ("  " .. mark) or "")
     local when = fmt("%s%s  %s %s %s", tk.estimated and "~" or "", secs(tk.seconds), secs(tk.start), g.to, secs(tk.finish))
     if tk.halt then when = when .. "  " .. g.halt end
     local inner = math.max(width_of(name), width_of(when))
@@ -285,6 +291,14 @@ function M.render(wf, sched, opts)
   for _, l in ipairs(wrap(legend, width, "  ")) do lines[#lines + 1] = l end
   if any_estimated then
     for _, l in ipairs(wrap("~ default estimate (no earlier run to measure)", width, "  ")) do lines[#lines + 1] = l end
+  end
+  local marked = false
+  for _, s in ipairs(sched.steps) do
+    for _, tk in ipairs(s.tasks) do marked = marked or tk.diff ~= nil end
+  end
+  if marked then
+    local legend_diff = "against the cluster: + new  ~ changed  = unchanged  ? not compared (moonship diff shows the changes)"
+    for _, l in ipairs(wrap(legend_diff, width, "  ")) do lines[#lines + 1] = l end
   end
   local note = require("moonship.model.plan").durations_note(opts)
   if note then
