@@ -7,8 +7,10 @@ _moonship_options() {
         deploy) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
             --concurrency --qps --burst --timeout --settle --dry-run --resume -o --output --logs --color
             --sim --scenario --time-scale --journal-dir --report -h --help" ;;
-        plan) echo "-w --workflow -e --env --image --domain --hooks -f --format --ascii --width --concurrency
-            --journal-dir -h --help" ;;
+        diff) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
+            -o --output --color --sim --scenario -h --help" ;;
+        plan) echo "-w --workflow -e --env --image --domain --hooks --diff -n --namespace --context --kubeconfig
+            -f --format --ascii --width --concurrency --journal-dir -h --help" ;;
         report) echo "-o --output -h --help" ;;
         validate) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
             -h --help" ;;
@@ -40,7 +42,7 @@ _moonship() {
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
     if ((COMP_CWORD == 1)); then
-        mapfile -t COMPREPLY < <(compgen -W "deploy plan report validate render run version --help --version" -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W "deploy diff plan report validate render run version --help --version" -- "$cur")
         return
     fi
     cmd=${COMP_WORDS[1]}
