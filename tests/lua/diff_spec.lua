@@ -225,6 +225,21 @@ describe("moonship diff", function()
     assert.equal(1, doc.counts.deleted)
   end)
 
+  it("deleted as a function: given the workflow's objects, in order; its list comes out '- deleted'", function()
+    local s = server()
+    local model, wf = load("shop/web:1")
+    deploy(s, model, wf, "run1")
+    local seen
+    local result = compare(s, model, wf, {run_id = "run2", deleted = function(objects)
+      seen = {}
+      for i, o in ipairs(objects) do seen[i] = o.kind .. "/" .. o.metadata.name end
+      return {{apiVersion = "v1", kind = "Service", metadata = {name = "old-api", namespace = "shop"}}}
+    end})
+    assert.same({"Job/migrate-run2", "Deployment/web", "Service/web"}, seen)
+    assert.equal("deleted service/old-api", actions(result)[4])
+    assert.equal(1, diff.exit_code(result))
+  end)
+
   it("an object the server refuses: '! error' naming it, the others compared, exit 2", function()
     local s = server()
     local model, wf = load("shop/web:1")

@@ -4,6 +4,8 @@
 -- (moonship.model.compare); a job's new Job is compared with the newest live Job of that job.
 -- Charts and custom task kinds change what moonship cannot see: they are listed as not compared.
 --   diff.compare(client, model, workflow, hooks, {namespace_missing=, deleted=, run_id=}) -> result
+--     deleted: the live objects a deploy would delete (a prune), listed as "- deleted": a list, or
+--     fn(objects) -> list, given the objects the workflow applies (those compared, in order)
 --   diff.run(settings) -> {exit_code=, result=}   the CLI command, inside a task
 -- result = {app=, workflow=, namespace=, server=, objects={entry...}, tasks={task entry...},
 --           counts={created=, changed=, unchanged=, deleted=, not_compared=, errors=}, differences=}
@@ -122,7 +124,6 @@ local function bounded(fns, n)
   return table.pack(sched.all(wrapped))
 end
 
--- deleted: live objects a deploy would delete (a prune), listed as "- deleted".
 function M.compare(client, model, wf, hooks, opts)
   opts = opts or {}
   local run_id = opts.run_id or require("moonship.run.journal").new_run_id()
@@ -151,7 +152,13 @@ function M.compare(client, model, wf, hooks, opts)
   for _, te in ipairs(result.tasks) do
     if not te.state then te.state = task_state(te.objects) end
   end
-  for _, obj in ipairs(opts.deleted or {}) do
+  local deleted = opts.deleted or {}
+  if type(deleted) == "function" then
+    local objects = {}
+    for _, t in ipairs(by_task) do table.move(t.objects, 1, #t.objects, #objects + 1, objects) end
+    deleted = deleted(objects)
+  end
+  for _, obj in ipairs(deleted) do
     result.objects[#result.objects + 1] = entry_of(obj, nil, "deleted")
   end
   local counts = {created = 0, changed = 0, unchanged = 0, deleted = 0, errors = 0, not_compared = 0}
