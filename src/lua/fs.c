@@ -1,15 +1,19 @@
 /* moonship.core.fs: what moonship needs of the file system and Lua's io lacks.
  *   fs.mkdir_p(path [, mode]) -> true | nil, message   (like mkdir -p, without a shell)
  *   fs.list(dir) -> {name, ...} (sorted, without . and ..) | nil, message
- *   fs.mkdtemp(prefix) -> path | nil, message   (a new private folder: $TMPDIR/<prefix>XXXXXX) */
+ *   fs.mkdtemp(prefix) -> path | nil, message   (a new private folder: $TMPDIR/<prefix>XXXXXX)
+ *   fs.type(path) -> "file" | "directory" | "other" | nil, message   (links followed)
+ *   fs.cwd() -> path | nil, message   (the current directory, as `pwd` prints it) */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lua/modules.h"
 
@@ -112,10 +116,61 @@ static int l_fs_mkdtemp(lua_State *L)
     return 1;
 }
 
+/* fs.type(path) -> "file" | "directory" | "other" | nil, "path: message". What path names,
+ * links followed (stat), so a link to a directory is a directory. Never yields. */
+static int l_fs_type(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    return 1;
+}
+
+/* Whether $PWD names the current directory: an absolute path without "." or ".." parts whose
+ * file is the one "." is (POSIX `pwd -L`). A stale $PWD (a parent that changed directory
+ * without updating it) is not trusted. */
+static int pwd_is_cwd(const char *pwd)
+{
+    if (pwd == NULL || pwd[0] != '/' || strstr(pwd, "/./") || strstr(pwd, "/../"))
+        return 0;
+    size_t len = strlen(pwd);
+    if ((len >= 2 && strcmp(pwd + len - 2, "/.") == 0) || (len >= 3 && strcmp(pwd + len - 3, "/..") == 0))
+        return 0;
+    struct stat a, b;
+    return stat(pwd, &a) == 0 && stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* fs.cwd() -> path | nil, message. The current directory as `pwd` prints it: $PWD when it
+ * names the current directory (it keeps the links the user went through), else getcwd's.
+ * Never yields. */
+static int l_fs_cwd(lua_State *L)
+{
+    const char *pwd = getenv("PWD");
+    if (pwd_is_cwd(pwd)) {
+        lua_pushstring(L, pwd);
+        return 1;
+    }
+    char buf[PATH_MAX]; /* Linux's getcwd gives no longer path */
+    if (getcwd(buf, sizeof buf) == NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "getcwd: %s", strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, buf);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"mkdir_p", l_fs_mkdir_p},
     {"mkdtemp", l_fs_mkdtemp},
     {"list", l_fs_list},
+    {"type", l_fs_type},
+    {"cwd", l_fs_cwd},
     {NULL, NULL},
 };
 
