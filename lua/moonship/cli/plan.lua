@@ -51,7 +51,7 @@ return {
       return EXIT.bad_input
     end
     for _, w in ipairs(warnings) do io.stderr:write(w, "\n") end
-    local dir = opts["journal-dir"] or ((model.dir or (model.file:match("^(.*)/[^/]*$") or ".")) .. "/.moonship/runs")
+    local dir = opts["journal-dir"] or journal.default_dir(model)
     local last = journal.load_last {app = model.app, workflow = wf.name, dir = dir, times_only = true}
     local schedule = plan.schedule(wf, plan.durations_from(last), {concurrency = concurrency})
     local ascii = opts.ascii or not plan_text.locale_is_utf8()

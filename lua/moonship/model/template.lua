@@ -108,16 +108,6 @@ end
 
 -- ---- reading ------------------------------------------------------------------------------
 
--- A YAML loader error "file:line:col: msg" as a positioned error.
-local function yaml_error(d, err, file)
-  local efile, line, col, msg = err:match("^(.-):(%d+):(%d+): (.*)$")
-  if efile then
-    d:error({file = efile, line = tonumber(line), col = tonumber(col)}, "%s", msg)
-  else
-    d:error({file = file, line = 1, col = 1}, "%s", err)
-  end
-end
-
 local function read_parameters(d, doc, vars)
   local list = fields.list(d, doc, "parameters")
   for i, p in ipairs(list or {}) do
@@ -307,7 +297,7 @@ local function read_manifest_objects(d, display, abs, entry)
   end
   local docs, yerr = yaml.load(text, {filename = display})
   if not docs then
-    yaml_error(d, yerr, display)
+    d:yaml_error(yerr, display)
     return nil
   end
   local objects = {}
@@ -429,7 +419,7 @@ local function read_document(d, path)
   end
   local docs, yerr = yaml.load(text, {filename = path})
   if not docs then
-    yaml_error(d, yerr, path)
+    d:yaml_error(yerr, path)
     return nil
   end
   local doc

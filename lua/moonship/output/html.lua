@@ -4,6 +4,7 @@
 -- the summary table. html.render(events [, opts]) -> text is a pure function of the journal's
 -- events; everything from them is user data and is escaped.
 local json = require "moonship.json"
+local fs = require "moonship.fs"
 local timeline = require "moonship.output.timeline"
 
 local fmt, concat = string.format, table.concat
@@ -542,10 +543,11 @@ end
 -- event (cut short by a crash, edited by hand) is skipped, and the rest is read: the second
 -- result lists them, {{line = n, message = why}}.
 function M.read_journal(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
+  local text, err = fs.read(path)
+  if not text then return nil, err end
+  if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end -- a last line cut short
   local events, bad, n = {}, {}, 0
-  for line in f:lines() do
+  for line in text:gmatch("(.-)\n") do
     n = n + 1
     if line:match("%S") then
       local ev, jerr = json.decode(line)
@@ -557,7 +559,6 @@ function M.read_journal(path)
       end
     end
   end
-  f:close()
   return events, bad
 end
 

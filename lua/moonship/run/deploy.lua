@@ -3,6 +3,7 @@
 -- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
 -- the journal and its outputs, resume from the last run, run the engine.
 local engine = require "moonship.run.engine"
+local fs = require "moonship.fs"
 local hooks_mod = require "moonship.run.hooks"
 local journal_mod = require "moonship.run.journal"
 local kube = require "moonship.kube"
@@ -14,8 +15,6 @@ local EXIT = require "moonship.exit"
 local fmt = string.format
 
 local M = {}
-
-local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
 
 -- The namespace before the template is read (kubeconfig.default_namespace: the one rule);
 -- kubesim's context names none. A broken kubeconfig is reported when the client connects.
@@ -114,9 +113,7 @@ function M.write_report(journal_path, report_path, result, stderr, announce)
   local ok, err = pcall(function()
     local events = assert(html.read_journal(journal_path))
     local page = html.render(events)
-    local f = assert(io.open(report_path, "wb"))
-    f:write(page)
-    f:close()
+    assert(fs.write(report_path, page))
   end)
   if not ok then
     stderr(fmt("moonship: --report: %s\n", tostring(err)))
@@ -187,7 +184,7 @@ function M.run(s)
   local journal = journal_mod.new {
     app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
     time_scale = s.sim and (s.time_scale or 1) or nil,
-    dir = s.journal_dir or (model.dir or dirname(model.file)) .. "/.moonship/runs", warn = stderr,
+    dir = s.journal_dir or journal_mod.default_dir(model), warn = stderr,
   }
   -- A view that fails is reported once and replaced by plain lines; it never changes the run.
   if s.output == "json" then
