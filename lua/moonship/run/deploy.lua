@@ -123,6 +123,58 @@ function M.write_report(journal_path, report_path, result, stderr, announce)
   if announce then stderr(fmt("moonship: report %s\n", report_path)) end
 end
 
+-- Input that stops a deploy before anything is applied: said on stderr, exit 2.
+local function refused(stderr, msg)
+  stderr("moonship: " .. msg .. "\n")
+  return {exit_code = EXIT.bad_input, errors = {msg}}
+end
+
+-- The client of the run: the caller's, else one connected as the settings say.
+local function connect(s)
+  if s.client then return s.client end
+  return kube.connect {kubeconfig = s.kubeconfig, context = s.context, namespace = s.namespace,
+                       qps = s.qps, burst = s.burst}
+end
+
+-- The journal of the run, with its outputs: the JSON event stream, or the live view (which,
+-- should it fail, is reported once and replaced by plain lines; it never changes the run) or
+-- the progress lines; then the caller's sinks.
+local function open_journal(s, model, wf, namespace, stdout, stderr)
+  local journal = journal_mod.new {
+    app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
+    time_scale = s.sim and (s.time_scale or 1) or nil,
+    dir = s.journal_dir or journal_mod.default_dir(model), warn = stderr,
+  }
+  if s.output == "json" then
+    journal:add_sink(function(_, line) stdout(line .. "\n") end, {name = "the JSON event stream"})
+  elseif s.output ~= "none" then
+    local tty = require "moonship.output.tty"
+    local on_tty = not s.stdout and require("moonship.core").term.isatty(1)
+    local lines = plain.sink(stdout, {logs = s.logs, color = tty.use_color(s.color or "auto", on_tty)})
+    if tty.wanted(s) then
+      local view
+      view = journal:add_sink((tty.sink {logs = s.logs, color = s.color,
+        on_error = function(err) journal:sink_failed(view, err) end}), {name = "the live view", fallback = lines})
+    else
+      journal:add_sink(lines, {name = "the progress lines"})
+    end
+  end
+  for _, sink in ipairs(s.sinks or {}) do journal:add_sink(sink) end
+  return journal
+end
+
+-- The last run of the workflow: the one to resume (--resume), else the local record of it for
+-- its durations (the engine starts long tasks first). Returns previous, history.
+local function last_run(s, client, model, wf, journal, stderr)
+  if not s.resume then
+    return nil, journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir, times_only = true}
+  end
+  local previous = journal_mod.load_last {client = client, app = model.app, workflow = wf.name,
+                                          namespace = model.namespace, dir = journal.dir}
+  if not previous then stderr("moonship: --resume: no earlier run of this workflow found; running everything\n") end
+  return previous, nil
+end
+
 -- Runs a deployment inside a task. Returns the engine's result (with exit_code); bad input
 -- gives {exit_code = 2, errors = {...}}.
 function M.run(s)
@@ -139,79 +191,34 @@ function M.run(s)
   end
   for _, w in ipairs(warnings) do stderr(w .. "\n") end
   if not valid_namespace(model.namespace) then
-    local msg = fmt("invalid namespace '%s' (from %s): %s", tostring(model.namespace), namespace_source(s),
-      NAMESPACE_RULE)
-    stderr("moonship: " .. msg .. "\n")
-    return {exit_code = EXIT.bad_input, errors = {msg}}
+    return refused(stderr, fmt("invalid namespace '%s' (from %s): %s", tostring(model.namespace),
+      namespace_source(s), NAMESPACE_RULE))
   end
 
   local sim
   if s.sim then
     local err
     sim, err = require("moonship.kube.sim").start {scenario = s.scenario, time_scale = s.time_scale}
-    if not sim then
-      stderr("moonship: " .. err .. "\n")
-      return {exit_code = EXIT.bad_input, errors = {err}}
-    end
+    if not sim then return refused(stderr, err) end
     s.kubeconfig = sim.kubeconfig
   end
   local _ <close> = setmetatable({}, {__close = function() if sim then sim:stop() end end})
 
-  local client, cerr = s.client, nil
-  if not client then
-    client, cerr = kube.connect {kubeconfig = s.kubeconfig, context = s.context, namespace = s.namespace,
-                                 qps = s.qps, burst = s.burst}
-    if not client then
-      stderr("moonship: " .. tostring(cerr) .. "\n")
-      return {exit_code = EXIT.bad_input, errors = {cerr}}
-    end
-  end
+  local client, cerr = connect(s)
+  if not client then return refused(stderr, tostring(cerr)) end
   local namespace = model.namespace
   client.namespace = namespace
   -- Nothing has been applied when this fails: like bad input, exit 2, and no journal.
   local usable, state = preflight(client, namespace, s.dry_run)
-  if not usable then
-    local msg = fmt("cannot use %s: %s", client:describe(), state)
-    stderr("moonship: " .. msg .. "\n")
-    return {exit_code = EXIT.bad_input, errors = {msg}}
-  end
+  if not usable then return refused(stderr, fmt("cannot use %s: %s", client:describe(), state)) end
   if state == "missing" then
     stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
       .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
       .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
   end
 
-  local journal = journal_mod.new {
-    app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
-    time_scale = s.sim and (s.time_scale or 1) or nil,
-    dir = s.journal_dir or journal_mod.default_dir(model), warn = stderr,
-  }
-  -- A view that fails is reported once and replaced by plain lines; it never changes the run.
-  if s.output == "json" then
-    journal:add_sink(function(_, line) stdout(line .. "\n") end, {name = "the JSON event stream"})
-  elseif s.output ~= "none" then
-    local tty = require "moonship.output.tty"
-    local on_tty = not s.stdout and require("moonship.core").term.isatty(1)
-    local lines = plain.sink(stdout, {logs = s.logs, color = tty.use_color(s.color or "auto", on_tty)})
-    if tty.wanted(s) then
-      local view
-      view = journal:add_sink((tty.sink {logs = s.logs, color = s.color,
-        on_error = function(err) journal:sink_failed(view, err) end}), {name = "the live view", fallback = lines})
-    else
-      journal:add_sink(lines, {name = "the progress lines"})
-    end
-  end
-  for _, sink in ipairs(s.sinks or {}) do journal:add_sink(sink) end
-
-  local previous, history
-  if s.resume then
-    previous = journal_mod.load_last {client = client, app = model.app, workflow = wf.name,
-                                      namespace = namespace, dir = journal.dir}
-    if not previous then stderr("moonship: --resume: no earlier run of this workflow found; running everything\n") end
-  else -- the local record of the last run, for its durations (the engine starts long tasks first)
-    history = journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir, times_only = true}
-  end
-
+  local journal = open_journal(s, model, wf, namespace, stdout, stderr)
+  local previous, history = last_run(s, client, model, wf, journal, stderr)
   local result = engine.run {
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
     namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
