@@ -17,7 +17,7 @@ H.moonship = os.getenv("MOONSHIP_BIN") or (H.source_dir .. "/build/moonship")
 H.kubesim = os.getenv("MOONSHIP_KUBESIM") or (H.source_dir .. "/build/moonship-kubesim")
 H.time = "/usr/bin/time"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = process.quote
 H.quote = q
 
 H.exists = fs.exists

@@ -1,6 +1,6 @@
 -- Runs commands for the specs (captures stdout, stderr and the exit code), and the file
 -- helpers every spec shares: shell quoting, whole files, existence, a new temporary directory.
--- Plain Lua 5.4, apart from the code under test. Failures raise, except the questions
+-- Plain Lua 5.4, but for the shell quoting, which is moonship.process's. Failures raise, except the questions
 -- (exists, is_dir, count_lines), which answer for a missing path.
 local M = {}
 
@@ -10,10 +10,8 @@ local M = {}
 local CLEAN = "env -u LD_PRELOAD "
 M.CLEAN = CLEAN
 
--- s as one word for sh.
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+-- s as one word for sh (moonship.process's, pure Lua).
+local quote = require("moonship.process").quote
 M.quote = quote
 
 local function read_file(path)
