@@ -445,14 +445,7 @@ local function check_is_template(d, doc, path)
   for _, k in ipairs(TEMPLATE_KEYS) do
     if doc[k] ~= nil then return true end
   end
-  local keys = {}
-  for k in pairs(doc) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b)
-    local _, la, ca = yaml.where(doc, a)
-    local _, lb, cb = yaml.where(doc, b)
-    if la ~= lb then return (la or 0) < (lb or 0) end
-    return (ca or 0) < (cb or 0)
-  end)
+  local keys = diag.keys_in_order(doc)
   d:error(diag.pos(doc, nil, path), "not an application template: it has none of the keys %s (found: %s)",
     table.concat(TEMPLATE_KEYS, ", "), #keys > 0 and table.concat(keys, ", ") or "no keys")
   return false

@@ -33,6 +33,20 @@ function M.where(tbl, key)
   return where(tbl, key)
 end
 
+-- The keys of a mapping in the order written (by name where no position tells).
+function M.keys_in_order(map)
+  local keys = {}
+  for k in pairs(map) do keys[#keys + 1] = k end
+  sort(keys, function(a, b)
+    local _, la, ca = M.where(map, a)
+    local _, lb, cb = M.where(map, b)
+    if la ~= lb then return (la or 0) < (lb or 0) end
+    if ca ~= cb then return (ca or 0) < (cb or 0) end
+    return a < b
+  end)
+  return keys
+end
+
 -- A position {file=, line=, col=} of tbl[key] (or of tbl when key is nil); fallback when the
 -- table did not come from YAML (then the file's first line).
 function M.pos(tbl, key, fallback_file)
