@@ -295,11 +295,8 @@ local function read_manifest_objects(d, display, abs, entry)
     d:error(diag.pos(entry, "path"), "manifest '%s': cannot read %s: %s", entry.name, display, err)
     return nil
   end
-  local docs, yerr = yaml.load(text, {filename = display})
-  if not docs then
-    d:yaml_error(yerr, display)
-    return nil
-  end
+  local docs = d:load_yaml(text, display)
+  if not docs then return nil end
   local objects = {}
   for _, obj in ipairs(docs) do
     if obj ~= NULL and obj ~= nil then
@@ -417,11 +414,8 @@ local function read_document(d, path)
     d:error({file = path, line = 1, col = 1}, "cannot read the template: %s", err)
     return nil
   end
-  local docs, yerr = yaml.load(text, {filename = path})
-  if not docs then
-    d:yaml_error(yerr, path)
-    return nil
-  end
+  local docs = d:load_yaml(text, path)
+  if not docs then return nil end
   local doc
   for _, candidate in ipairs(docs) do
     if candidate ~= NULL then

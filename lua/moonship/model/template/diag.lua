@@ -92,15 +92,18 @@ end
 function Collector:error(pos, f, ...) add(self, self.errors, "error", pos, fmt(f, ...)) end
 function Collector:warning(pos, f, ...) add(self, self.warnings, "warning", pos, fmt(f, ...)) end
 
--- A YAML loader's error, "file:line:col: msg", as an error at that position (else at the
--- start of file).
-function Collector:yaml_error(err, file)
+-- The YAML documents of text (from file), or nil when it does not load: the loader's error,
+-- "file:line:col: msg", is then an error at that position (else at the start of file).
+function Collector:load_yaml(text, file)
+  local docs, err = yaml.load(text, {filename = file})
+  if docs then return docs end
   local efile, line, col, msg = err:match("^(.-):(%d+):(%d+): (.*)$")
   if efile then
     self:error({file = efile, line = tonumber(line), col = tonumber(col)}, "%s", msg)
   else
     self:error({file = file, line = 1, col = 1}, "%s", err)
   end
+  return nil
 end
 
 -- Messages sorted by file (in order of first appearance), line and column, then discovery.

@@ -80,11 +80,8 @@ end
 function M.read_file(d, path, display_path)
   local text = fs.read(path)
   if not text then return nil end
-  local docs, err = yaml.load(text, {filename = display_path})
-  if not docs then
-    d:yaml_error(err, display_path)
-    return nil
-  end
+  local docs = d:load_yaml(text, display_path)
+  if not docs then return nil end
   local result = {defaults = {}, services = {}, services_pos = {}, mapping = {}, file = display_path}
   local doc = docs[#docs]
   if doc == nil or doc == yaml.null then return result end
