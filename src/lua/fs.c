@@ -17,6 +17,14 @@
 
 #include "lua/modules.h"
 
+/* The failure tuple of a call about what: nil, "what: strerror(err)". */
+static int fail(lua_State *L, const char *what, int err)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", what, strerror(err));
+    return 2;
+}
+
 static int l_fs_mkdir_p(lua_State *L)
 {
     size_t len;
@@ -44,10 +52,9 @@ static int l_fs_mkdir_p(lua_State *L)
         *s = '/';
     }
     if (err) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", p, strerror(err));
+        int n = fail(L, p, err);
         free(p);
-        return 2;
+        return n;
     }
     free(p);
     lua_pushboolean(L, 1);
@@ -65,9 +72,7 @@ static int l_fs_list(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     DIR *d = opendir(path);
     if (!d) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", path, strerror(errno));
-        return 2;
+        return fail(L, path, errno);
     }
     lua_newtable(L);
     lua_Integer n = 0;
@@ -108,9 +113,7 @@ static int l_fs_mkdtemp(lua_State *L)
     char *path = lua_newuserdatauv(L, len, 0); /* Lua-owned: freed even if a push raises */
     snprintf(path, len, "%s/%sXXXXXX", dir, prefix);
     if (mkdtemp(path) == NULL) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", path, strerror(errno));
-        return 2;
+        return fail(L, path, errno);
     }
     lua_pushstring(L, path);
     return 1;
@@ -123,9 +126,7 @@ static int l_fs_type(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     struct stat st;
     if (stat(path, &st) != 0) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", path, strerror(errno));
-        return 2;
+        return fail(L, path, errno);
     }
     lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
     return 1;
@@ -157,9 +158,7 @@ static int l_fs_cwd(lua_State *L)
     }
     char buf[PATH_MAX]; /* Linux's getcwd gives no longer path */
     if (getcwd(buf, sizeof buf) == NULL) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "getcwd: %s", strerror(errno));
-        return 2;
+        return fail(L, "getcwd", errno);
     }
     lua_pushstring(L, buf);
     return 1;
