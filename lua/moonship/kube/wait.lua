@@ -126,7 +126,9 @@ local function failure_details(client, obj, live, ns, message, opts)
   if live and POD_KINDS[obj.kind] then
     local pods = current_pods(client, live, ns)
     local pod = pods[#pods]
-    if pod then details.pod = pod.metadata.name; details.logs = last_logs(client, pod, nil, false, opts.logs_tail or 10) end
+    if pod then
+      details.pod, details.logs = pod.metadata.name, last_logs(client, pod, nil, false, opts.logs_tail or 10)
+    end
   end
   return details
 end
@@ -190,7 +192,9 @@ function M.wait_ready(client, obj, opts)
       dirty = false
       local state, message, info, live = evaluate(inf, obj, health)
       if state == "ready" then return "ready" end
-      if state == "failed" then return nil, info.reason or "failed", failure_details(client, obj, live, ns, message, opts) end
+      if state == "failed" then
+        return nil, info.reason or "failed", failure_details(client, obj, live, ns, message, opts)
+      end
       if live and POD_KINDS[obj.kind] then
         local reason, details = pod_check(client, live, ns, info, opts)
         if reason then return nil, reason, details end
