@@ -23,6 +23,8 @@
 --     cancelled run has exited. process.detached() -> how many there are.
 --   env replaces the environment; env_extra adds to it (or to the inherited one); a false
 --   value in either removes a variable.
+--   process.quote(s) -> s as one word of a sh command line. moonship runs argv lists, never a
+--     shell; this is for the scripts and tests that do build a command line.
 local core = require("moonship.core").process
 
 local M = {
@@ -31,6 +33,10 @@ local M = {
   wait_detached = core.wait_detached,
   detached = core.detached,
 }
+
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
 
 -- Runs argv and returns its stdout when it exits with code 0; otherwise nil, a message that
 -- ends with the command's stderr, and a code ("exit", "signal", or run's own codes).

@@ -18,7 +18,9 @@
 -- tables with sorted keys, and quotes strings that would read back as another type.
 local core = require("moonship.core").yaml
 
-local open, fmt = io.open, string.format
+local fs = require "moonship.fs"
+
+local fmt = string.format
 
 -- This module: the C module's functions, with load's syntax errors given a hint.
 local M = setmetatable({}, {__index = core})
@@ -112,15 +114,8 @@ end
 
 -- yaml.load_file(path [, opts]) -> {doc, ...} | nil, message
 function M.load_file(path, opts)
-  local f, err = open(path, "rb")
-  if not f then
-    return nil, err
-  end
-  local text, rerr = f:read("a")
-  f:close()
-  if not text then
-    return nil, path .. ": " .. tostring(rerr)
-  end
+  local text, err = fs.read(path)
+  if not text then return nil, err end
   local o = { filename = path }
   for k, v in pairs(opts or {}) do
     if k ~= "filename" or v ~= nil then

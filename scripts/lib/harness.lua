@@ -2,6 +2,7 @@
 -- the generated workloads (template + kubesim scenario + the durations they simulate), a kubesim
 -- per run, the moonship child with its events and rusage, and small statistics.
 local json = require "moonship.json"
+local fs = require "moonship.fs"
 local sched = require "moonship.sched"
 local process = require "moonship.process"
 local http = require "moonship.http"
@@ -16,14 +17,10 @@ H.moonship = os.getenv("MOONSHIP_BIN") or (H.source_dir .. "/build/moonship")
 H.kubesim = os.getenv("MOONSHIP_KUBESIM") or (H.source_dir .. "/build/moonship-kubesim")
 H.time = "/usr/bin/time"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = process.quote
 H.quote = q
 
-function H.exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
+H.exists = fs.exists
 
 -- A binary of scripts/real-cluster --build-only: in the build directory, else in build/ (where
 -- the script puts it unless told otherwise, e.g. beside an ASan build in build-asan/).
@@ -40,19 +37,11 @@ H.kubectl = os.getenv("MOONSHIP_KUBECTL")
 if not H.kubectl or H.kubectl == "" then H.kubectl = H.realcluster_binary("kubectl") end
 
 function H.write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
+  assert(fs.write(path, text))
   return path
 end
 
-function H.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+H.read = fs.read -- text | nil, message
 
 function H.sh(cmd)
   local ok = os.execute(cmd)

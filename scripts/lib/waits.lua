@@ -4,6 +4,7 @@
 -- it first reported each one fully available. Prints the last server report, the last wait's
 -- return, and how long after the server's report each wait returned (p50, max): the client, not
 -- the simulator's own lag. Both sides read the same monotonic clock (uv_hrtime).
+local fs = require "moonship.fs"
 local kube = require "moonship.kube"
 local process = require "moonship.process"
 local sched = require "moonship.sched"
@@ -35,13 +36,9 @@ end
 
 local N = math.tointeger(tonumber(arg[1] or "200")) or 200
 local SCALE = tonumber(arg[2] or "0.05")
-local dir = os.tmpname()
-os.remove(dir)
-os.execute("mkdir -p " .. dir)
+local dir = assert(fs.mkdtemp("moonship-waits-"))
 local scenario = dir .. "/scenario.yaml"
-local f = assert(io.open(scenario, "w"))
-f:write("defaults: {start_delay: 2, ready_delay: 18}\n")
-f:close()
+assert(fs.write(scenario, "defaults: {start_delay: 2, ready_delay: 18}\n"))
 
 local sim = assert(sim_mod.start {scenario = scenario, time_scale = SCALE, dir = dir})
 local _ <close> = setmetatable({}, {__close = function() sim:stop() end})

@@ -1,17 +1,29 @@
 /* moonship.core.fs: what moonship needs of the file system and Lua's io lacks.
  *   fs.mkdir_p(path [, mode]) -> true | nil, message   (like mkdir -p, without a shell)
  *   fs.list(dir) -> {name, ...} (sorted, without . and ..) | nil, message
- *   fs.mkdtemp(prefix) -> path | nil, message   (a new private folder: $TMPDIR/<prefix>XXXXXX) */
+ *   fs.mkdtemp(prefix) -> path | nil, message   (a new private folder: $TMPDIR/<prefix>XXXXXX)
+ *   fs.type(path) -> "file" | "directory" | "other" | nil, message   (links followed)
+ *   fs.cwd() -> path | nil, message   (the current directory, as `pwd` prints it) */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lua/modules.h"
+
+/* The failure tuple of a call about what: nil, "what: strerror(err)". */
+static int fail(lua_State *L, const char *what, int err)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", what, strerror(err));
+    return 2;
+}
 
 static int l_fs_mkdir_p(lua_State *L)
 {
@@ -40,10 +52,9 @@ static int l_fs_mkdir_p(lua_State *L)
         *s = '/';
     }
     if (err) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", p, strerror(err));
+        int n = fail(L, p, err);
         free(p);
-        return 2;
+        return n;
     }
     free(p);
     lua_pushboolean(L, 1);
@@ -61,9 +72,7 @@ static int l_fs_list(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     DIR *d = opendir(path);
     if (!d) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", path, strerror(errno));
-        return 2;
+        return fail(L, path, errno);
     }
     lua_newtable(L);
     lua_Integer n = 0;
@@ -104,11 +113,54 @@ static int l_fs_mkdtemp(lua_State *L)
     char *path = lua_newuserdatauv(L, len, 0); /* Lua-owned: freed even if a push raises */
     snprintf(path, len, "%s/%sXXXXXX", dir, prefix);
     if (mkdtemp(path) == NULL) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", path, strerror(errno));
-        return 2;
+        return fail(L, path, errno);
     }
     lua_pushstring(L, path);
+    return 1;
+}
+
+/* fs.type(path) -> "file" | "directory" | "other" | nil, "path: message". What path names,
+ * links followed (stat), so a link to a directory is a directory. Never yields. */
+static int l_fs_type(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return fail(L, path, errno);
+    }
+    lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "directory" : "other");
+    return 1;
+}
+
+/* Whether $PWD names the current directory: an absolute path without "." or ".." parts whose
+ * file is the one "." is (POSIX `pwd -L`). A stale $PWD (a parent that changed directory
+ * without updating it) is not trusted. */
+static int pwd_is_cwd(const char *pwd)
+{
+    if (pwd == NULL || pwd[0] != '/' || strstr(pwd, "/./") || strstr(pwd, "/../"))
+        return 0;
+    size_t len = strlen(pwd);
+    if ((len >= 2 && strcmp(pwd + len - 2, "/.") == 0) || (len >= 3 && strcmp(pwd + len - 3, "/..") == 0))
+        return 0;
+    struct stat a, b;
+    return stat(pwd, &a) == 0 && stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* fs.cwd() -> path | nil, message. The current directory as `pwd` prints it: $PWD when it
+ * names the current directory (it keeps the links the user went through), else getcwd's.
+ * Never yields. */
+static int l_fs_cwd(lua_State *L)
+{
+    const char *pwd = getenv("PWD");
+    if (pwd_is_cwd(pwd)) {
+        lua_pushstring(L, pwd);
+        return 1;
+    }
+    char buf[PATH_MAX]; /* Linux's getcwd gives no longer path */
+    if (getcwd(buf, sizeof buf) == NULL) {
+        return fail(L, "getcwd", errno);
+    }
+    lua_pushstring(L, buf);
     return 1;
 }
 
@@ -116,6 +168,8 @@ static const luaL_Reg funcs[] = {
     {"mkdir_p", l_fs_mkdir_p},
     {"mkdtemp", l_fs_mkdtemp},
     {"list", l_fs_list},
+    {"type", l_fs_type},
+    {"cwd", l_fs_cwd},
     {NULL, NULL},
 };
 

@@ -19,20 +19,7 @@ local function moonship(...)
   return proc.run {proc.moonship, env = {KUBECONFIG = "/nonexistent/kubeconfig"}, ...}
 end
 
--- Plans a copy of the template (no earlier run beside it: default estimates).
-local function plan(src, workflow, args)
-  local dir = proc.tmpdir()
-  local template = dir .. "/" .. src:match("[^/]*$")
-  os.execute("cp " .. proc.quote(src) .. " " .. proc.quote(template))
-  local envfile = src:match("^(.*)/[^/]*$") .. "/environment_variables.yaml"
-  if io.open(envfile) then os.execute("cp " .. proc.quote(envfile) .. " " .. proc.quote(dir)) end
-  local argv = {proc.moonship, "plan", template, "-w", workflow}
-  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  argv.env = {LANG = "C.UTF-8", LC_ALL = "", LC_CTYPE = ""}
-  local r = proc.run(argv)
-  assert.equal(0, r.code, r.stderr)
-  return r.stdout
-end
+local plan = proc.plan_copy
 
 describe("the ReleaseHub corpus through moonship validate and render", function()
   it("validates every template (warnings allowed) and its setup workflow", function()

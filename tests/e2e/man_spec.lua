@@ -7,7 +7,8 @@
 local SRC = os.getenv("MOONSHIP_SOURCE_DIR") or "."
 local BIN = os.getenv("MOONSHIP_BIN") or (SRC .. "/build/moonship")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local proc = require "support.proc"
+local q, read = proc.quote, proc.read_file
 
 -- Runs a shell command without the sanitizer preload; returns its output (stdout+stderr
 -- unless split) and whether it exited 0.
@@ -16,13 +17,6 @@ local function sh(cmd, split)
   local out = p:read("a")
   local ok = p:close()
   return out, ok == true
-end
-
-local function read(path)
-  local f = assert(io.open(path))
-  local s = f:read("a")
-  f:close()
-  return s
 end
 
 local function has(tool) return select(2, sh("command -v " .. tool)) end
@@ -341,9 +335,7 @@ describe("cmake --install", function()
     local files = {}
     for _, p in ipairs {"share/man/man1/moonship.1", "share/bash-completion/completions/moonship",
                         "share/zsh/vendor-completions/_moonship"} do
-      local f = io.open(dir .. "/" .. p)
-      files[p] = f ~= nil
-      if f then f:close() end
+      files[p] = proc.exists(dir .. "/" .. p)
     end
     sh("rm -rf " .. q(dir))
     assert.same({["share/man/man1/moonship.1"] = true, ["share/bash-completion/completions/moonship"] = true,

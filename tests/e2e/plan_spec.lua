@@ -9,20 +9,7 @@ local proc = require "support.proc"
 local SHOP = proc.source_dir .. "/examples/shop/moonship.yaml"
 local STOREFRONT = proc.source_dir .. "/tests/fixtures/templates/releasehub-format/storefront/application_template.yaml"
 
--- Plans a copy of the template (no earlier run beside it: default estimates).
-local function plan(src, workflow, args, env)
-  local dir = proc.tmpdir()
-  local template = dir .. "/" .. src:match("[^/]*$")
-  os.execute("cp " .. proc.quote(src) .. " " .. proc.quote(template))
-  local envfile = src:match("^(.*)/[^/]*$") .. "/environment_variables.yaml"
-  if io.open(envfile) then os.execute("cp " .. proc.quote(envfile) .. " " .. proc.quote(dir)) end
-  local argv = {proc.moonship, "plan", template, "-w", workflow}
-  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  argv.env = env or {LANG = "C.UTF-8", LC_ALL = "", LC_CTYPE = ""}
-  local r = proc.run(argv)
-  assert.equal(0, r.code, r.stderr)
-  return r.stdout
-end
+local plan = proc.plan_copy
 
 describe("moonship plan", function()
   it("draws the shop: the background frontend lane, halt points, the critical path", function()

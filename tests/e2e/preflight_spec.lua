@@ -56,14 +56,6 @@ local function exec_user(env)
     :format(PLUGIN, table.concat(vars, ", "))
 end
 
-local function count_runs(path)
-  local f = io.open(path)
-  if not f then return 0 end
-  local n = 0
-  for _ in f:lines() do n = n + 1 end
-  f:close()
-  return n
-end
 
 describe("moonship deploy preflight", function()
   local dir
@@ -84,7 +76,7 @@ describe("moonship deploy preflight", function()
     assert.equal(2, r.code, r.stderr)
     assert.equal(line .. "\n", r.stderr)
     assert.equal("", r.stdout)
-    assert.is_nil(io.open(dir .. "/.moonship/runs"), "a journal directory was made")
+    assert.is_false(proc.exists(dir .. "/.moonship/runs"), "a journal directory was made")
   end
 
   -- The server holds nothing new: no write reached it, and namespace demo does not exist.
@@ -176,7 +168,7 @@ describe("moonship deploy preflight", function()
                                   user = exec_user {PLUGIN_COUNT_FILE = count}})
       refused(deploy(kc, "-n", "demo"), line("401 unauthorized (the exec plugin's credential was rejected, "
         .. "also after running the plugin again)"))
-      assert.equal(2, count_runs(count))
+      assert.equal(2, proc.count_lines(count))
       nothing_applied(sim, before)
     end)
 
@@ -212,7 +204,7 @@ describe("moonship deploy preflight", function()
     sim:stop()
     assert.equal(0, r.code, r.stderr)
     assert.matches('"event":"run_finished"', r.stdout)
-    assert.equal(2, count_runs(count))
+    assert.equal(2, proc.count_lines(count))
   end)
 
   it("a server that does not answer: timed out after the preflight's few seconds", function()

@@ -86,9 +86,7 @@ describe("the HTML report in headless Chromium", function()
   after_each(function() if sim then sim:stop() sim = nil end end)
 
   it("shows the halt point and the cancelled tasks of a halted run", function()
-    local f = io.open(CHROMIUM)
-    assert(f, CHROMIUM .. " is missing: run `scripts/deps --browser` to install Chromium for this test")
-    f:close()
+    assert(proc.exists(CHROMIUM), CHROMIUM .. " is missing: run `scripts/deps --browser` to install Chromium for this test")
 
     sim = kubesim.start {scenario = HALTING, time_scale = 0.05}
     local dir = proc.tmpdir()

@@ -8,7 +8,8 @@ local json = require "dkjson"
 local SRC = os.getenv("MOONSHIP_SOURCE_DIR") or "."
 local BIN = os.getenv("MOONSHIP_BIN") or (SRC .. "/build/moonship")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local proc = require "support.proc"
+local q, write_file = proc.quote, proc.write_file
 
 local function sh(cmd)
   local p = assert(io.popen("env -u LD_PRELOAD sh -c " .. q(cmd) .. " 2>&1"))
@@ -18,12 +19,6 @@ local function sh(cmd)
 end
 
 local function have_tmux() return select(2, sh("command -v tmux")) == 0 end
-
-local function write_file(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
 
 -- A tmux server of our own, a FIFO-fed stream of the pane's output, and the journal dir.
 local Session = {}

@@ -5,10 +5,11 @@
 -- Skipped, saying so, when the corpus is absent. The cases that cannot pass are listed here and
 -- in docs/template.md ("Health checks"), each with its reason.
 local compat = require "support.compat"
+local proc = require "support.proc"
 local hooks_mod = require "moonship.run.hooks"
 local readiness = require "moonship.kube.readiness"
 local yaml = require "moonship.yaml"
-local fs = require("moonship.core").fs
+local fs = require "moonship.fs"
 
 local CORPUS, why = compat.corpus("argo-cd", "Argo CD health corpus")
 if not CORPUS then pending(why) return end
@@ -31,13 +32,6 @@ local function test_files()
   return out
 end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- A field as Argo CD's test runner reads it: Go's encoding/json matches struct fields without
 -- regard to case (one case file spells it `inputpath`).
 local function field(t, name)
@@ -57,10 +51,7 @@ local EXCEPTIONS = {
 
 describe("Argo CD health corpus through hooks.health_dir", function()
   it("gives every case its status and message", function()
-    local hooks_file = os.tmpname()
-    local f = assert(io.open(hooks_file, "w"))
-    f:write(("return {health_dir = %q}\n"):format(DIR))
-    f:close()
+    local hooks_file = proc.write_file(os.tmpname(), ("return {health_dir = %q}\n"):format(DIR))
     local hooks = assert(hooks_mod.load(hooks_file))
     os.remove(hooks_file)
     local health = hooks:health()
@@ -68,13 +59,13 @@ describe("Argo CD health corpus through hooks.health_dir", function()
     local cases, passed, failures, excepted = 0, 0, {}, {}
     local started = os.clock()
     for _, t in ipairs(test_files()) do
-      local spec = assert(yaml.load(read(t.path), {filename = t.path}))[1]
+      local spec = assert(yaml.load(proc.read_file(t.path), {filename = t.path}))[1]
       for _, case in ipairs(spec.tests) do
         cases = cases + 1
         local input_path = field(case, "inputPath")
         local where = t.folder:sub(#DIR + 2) .. "/" .. input_path
         local input = t.folder .. "/" .. input_path
-        local docs, lerr = yaml.load(read(input), {filename = input:sub(#DIR + 2)})
+        local docs, lerr = yaml.load(proc.read_file(input), {filename = input:sub(#DIR + 2)})
         local obj = docs and docs[1]
         local want = field(case, "healthStatus")
         if EXCEPTIONS[where] then

@@ -4,6 +4,7 @@
 -- saying so, when the corpus is absent; tests/fixtures/templates/releasehub-format holds the
 -- templates of our own that the rest of the suite reads.
 local compat = require "support.compat"
+local proc = require "support.proc"
 local template = require "moonship.model.template"
 local yaml = require "moonship.yaml"
 
@@ -22,7 +23,7 @@ local function yaml_files()
   for _, d in ipairs(DIRS) do
     for _, f in ipairs {"application_template.yaml", "environment_variables.yaml"} do
       local path = RH .. d .. "/" .. f
-      if io.open(path) then files[#files + 1] = path end
+      if proc.exists(path) then files[#files + 1] = path end
     end
   end
   return files

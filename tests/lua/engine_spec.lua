@@ -7,6 +7,7 @@ local journal_mod = require "moonship.run.journal"
 local sched = require "moonship.sched"
 local template = require "moonship.model.template"
 local fake_client = require "support.fake_client"
+local proc = require "support.proc"
 local EXIT = require "moonship.exit"
 
 local TEMPLATE = [[
@@ -34,10 +35,7 @@ workflows:
 
 -- What load(path) makes of text written to a file of its own.
 local function loaded_from(text, load)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
+  local path = proc.write_file(os.tmpname(), text)
   local value = assert(load(path))
   os.remove(path)
   return value

@@ -3,22 +3,9 @@
 -- specific first), nulls as nil, no message as "", a script that does not compile.
 local hooks_mod = require "moonship.run.hooks"
 local json = require "moonship.json"
-local fs = require("moonship.core").fs
+local proc = require "support.proc"
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(fs.mkdir_p(p))
-  return p
-end
-
-local function write(path, text)
-  assert(fs.mkdir_p(path:match("^(.*)/[^/]*$")))
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local tmpdir, write = proc.tmpdir, proc.write_file
 
 -- A script that names itself in its message, so a test sees which one ran.
 local function script(name)

@@ -9,14 +9,7 @@ local SRC = os.getenv("MOONSHIP_SOURCE_DIR") or "."
 local FIX = SRC .. "/tests/fixtures/kubeconfig"
 local PLUGIN = SRC .. "/tests/fixtures/exec-credential-plugin"
 
-local function count_lines(path)
-  local f = io.open(path)
-  if not f then return 0 end
-  local n = 0
-  for _ in f:lines() do n = n + 1 end
-  f:close()
-  return n
-end
+local count_lines = proc.count_lines
 
 -- The exec fixture's configuration, with the plugin's environment for this test. Under the
 -- sanitizer build the plugin must not inherit the ASan preload, so it runs through env -u.

@@ -3,15 +3,10 @@ local template = require "moonship.model.template"
 local manifests = require "moonship.model.manifests"
 local json = require "moonship.json"
 
-local tmp_root = os.tmpname()
-os.remove(tmp_root)
-os.execute("mkdir -p " .. tmp_root .. "/k8s")
-local function write(rel, text)
-  local f = assert(io.open(tmp_root .. "/" .. rel, "w"))
-  f:write(text)
-  f:close()
-  return tmp_root .. "/" .. rel
-end
+local proc = require "support.proc"
+
+local tmp_root = proc.tmpdir()
+local function write(rel, text) return proc.write_file(tmp_root .. "/" .. rel, text) end
 
 write("k8s/extra.yaml", [[
 apiVersion: v1

@@ -327,3 +327,17 @@ describe("process.spawn", function()
     assert.equal("spawn true: ENOENT: no such file or directory (in /nonexistent-dir)", err)
   end)
 end)
+
+describe("process.quote", function()
+  it("makes any text one word of a sh command line, as it is", function()
+    local words = {"plain", "", "two words", "it's", "'", "''", "$HOME `id` $(id) \\ \"q\" * ?", "a\nb", "-n", "ü"}
+    local line = {"printf '%s\\0'"}
+    for i, w in ipairs(words) do line[i + 1] = process.quote(w) end
+    local out = in_task(function()
+      return assert(process.output(clean{argv = {"sh", "-c", table.concat(line, " ")}}))
+    end)
+    local got = {}
+    for w in out:gmatch("([^%z]*)%z") do got[#got + 1] = w end
+    assert.same(words, got)
+  end)
+end)

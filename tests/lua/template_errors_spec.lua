@@ -2,6 +2,7 @@
 -- (errors: the template is rejected) and warn/ (loads, with warnings) ends with the exact
 -- messages it must give, as "# error: line:col: message" / "# warning: line:col: message".
 local template = require "moonship.model.template"
+local proc = require "support.proc"
 
 local FIXTURES = "tests/fixtures/templates"
 
@@ -69,12 +70,8 @@ end)
 
 describe("messages", function()
   it("come sorted by position, every problem of the file at once", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    os.execute("mkdir -p " .. dir)
-    local path = dir .. "/app.yaml"
-    local f = assert(io.open(path, "w"))
-    f:write([[
+    local dir = proc.tmpdir()
+    local path = proc.write_file(dir .. "/app.yaml", [[
 app: shop
 services:
 - name: web
@@ -87,7 +84,6 @@ workflows:
   - services.wbe
   - jobs.nothing
 ]])
-    f:close()
     local model, errors = template.load(path)
     assert.is_nil(model)
     assert.same({
@@ -96,7 +92,7 @@ workflows:
       path .. ":10:5: unknown task 'services.wbe' (did you mean 'services.web'?)",
       path .. ":11:5: unknown task 'jobs.nothing'",
     }, texts(errors))
-    os.execute("rm -rf " .. dir)
+    os.execute("rm -rf " .. proc.quote(dir))
   end)
 end)
 
@@ -126,9 +122,7 @@ describe("robustness", function()
   it("never raises, whatever value any key of the seed example takes", function()
     local doc = assert(yaml.load_file("examples/shop/moonship.yaml"))[1]
     local values = {yaml.null, 7, -1, 1.5, "x", true, json.object {}, json.array {}, json.array {1}, {a = 1}}
-    local dir = os.tmpname()
-    os.remove(dir)
-    os.execute("mkdir -p " .. dir)
+    local dir = proc.tmpdir()
     local path = dir .. "/moonship.yaml"
     local cases = 0
     for _, p in ipairs(paths(doc, {}, {})) do
@@ -137,9 +131,7 @@ describe("robustness", function()
         local parent = mutated
         for i = 1, #p - 1 do parent = parent[p[i]] end
         parent[p[#p]] = value
-        local f = assert(io.open(path, "w"))
-        f:write(yaml.dump(mutated))
-        f:close()
+        proc.write_file(path, yaml.dump(mutated))
         local ok, model, problems = pcall(template.load, path)
         assert.is_true(ok, table.concat(p, ".") .. " = " .. tostring(value) .. ": " .. tostring(model))
         assert.is_table(problems)
@@ -147,6 +139,6 @@ describe("robustness", function()
       end
     end
     assert.is_true(cases > 500)
-    os.execute("rm -rf " .. dir)
+    os.execute("rm -rf " .. proc.quote(dir))
   end)
 end)

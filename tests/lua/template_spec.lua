@@ -16,23 +16,9 @@ local function texts(messages)
   return out
 end
 
-local tmp_root = os.tmpname()
-os.remove(tmp_root)
-os.execute("mkdir -p " .. tmp_root)
-local function proc_text(path)
-  local f = assert(io.open(path))
-  local text = f:read("a")
-  f:close()
-  return text
-end
-local function write(rel, text)
-  local path = tmp_root .. "/" .. rel
-  os.execute("mkdir -p " .. (path:match("^(.*)/[^/]*$")))
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
+local proc = require "support.proc"
+local tmp_root = proc.tmpdir()
+local function write(rel, text) return proc.write_file(tmp_root .. "/" .. rel, text) end
 
 describe("ReleaseHub-format fixtures", function()
   -- What each part of tests/fixtures/templates/releasehub-format/ must become; the values are
@@ -424,7 +410,7 @@ workflows:
       {template.undeployable(model, model.workflow_by_name.deploy)[1].text})
     -- the repository of a template in .release/ is the directory above it
     write("chart2/charts/redis/Chart.yaml", "apiVersion: v2\nname: redis\nversion: 1.0.0\n")
-    local q = write("chart2/.release/application_template.yaml", proc_text(p))
+    local q = write("chart2/.release/application_template.yaml", proc.read_file(p))
     local m2, w2 = load_ok(q)
     assert.same({}, texts(w2))
     assert.equal(tmp_root .. "/chart2/charts/redis", m2.by_name.charts.redis.directory)

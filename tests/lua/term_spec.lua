@@ -3,7 +3,7 @@
 local term = require("moonship.core").term
 local sched = require "moonship.sched"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = require("support.proc").quote
 
 local function capture(cmd)
   local p = assert(io.popen(cmd))

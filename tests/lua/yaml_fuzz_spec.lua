@@ -3,6 +3,7 @@
 -- dumps and loads back to the same value. Run longer by hand: MOONSHIP_FUZZ_ITERATIONS=1e6.
 local yaml = require "moonship.yaml"
 local json = require "moonship.json"
+local proc = require "support.proc"
 
 local SRC = os.getenv("MOONSHIP_SOURCE_DIR") or "."
 local ITERATIONS = tonumber(os.getenv("MOONSHIP_FUZZ_ITERATIONS") or "4000")
@@ -16,9 +17,7 @@ local function seeds()
   local p = assert(io.popen("find " .. SRC .. "/tests/fixtures/templates -name '*.yaml' | sort; ls " ..
     SRC .. "/tests/fuzz/yaml/* " .. SRC .. "/tests/fuzz/json/*"))
   for path in p:lines() do
-    local f = assert(io.open(path, "rb"))
-    local s = f:read("a")
-    f:close()
+    local s = proc.read_file(path)
     if #s < 20000 then list[#list + 1] = s end
   end
   p:close()

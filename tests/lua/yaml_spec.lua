@@ -3,6 +3,7 @@
 -- tests/lua/compat_releasehub_spec.lua's).
 local yaml = require "moonship.yaml"
 local json = require "moonship.json"
+local proc = require "support.proc"
 
 local TEMPLATES = "tests/fixtures/templates"
 
@@ -187,10 +188,7 @@ describe("yaml.load", function()
   end)
 
   it("loads files and names them in errors", function()
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write("x: 1\nx: 2\n")
-    f:close()
+    local path = proc.write_file(os.tmpname(), "x: 1\nx: 2\n")
     local docs, err = yaml.load_file(path)
     os.remove(path)
     assert.is_nil(docs)

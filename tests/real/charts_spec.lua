@@ -9,8 +9,7 @@ local realcluster = require "support.realcluster"
 local helm_dir
 for _, dir in ipairs {(os.getenv("MOONSHIP_BUILD_DIR") or "") .. "/realcluster",
                       proc.source_dir .. "/build/realcluster"} do
-  local f = io.open(dir .. "/helm")
-  if f then f:close() helm_dir = dir break end
+  if proc.exists(dir .. "/helm") then helm_dir = dir break end
 end
 if not helm_dir then
   local why = "SKIP helm: build/realcluster/helm not found (build it: scripts/real-cluster --build-only)"

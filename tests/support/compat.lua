@@ -4,6 +4,8 @@
 -- compat.corpus() for its directory; when it is absent, the spec's tests are skipped with one
 -- line that says why (cmake/tests.cmake has ctest mark the test Skipped on that line), never
 -- failed or passed.
+local proc = require "support.proc"
+
 local M = {}
 
 local function getenv(name)
@@ -16,12 +18,6 @@ function M.dir()
     or ((getenv("MOONSHIP_SOURCE_DIR") or ".") .. "/../shared/fixtures")
 end
 
-local function is_dir(path)
-  local f = io.open(path .. "/.", "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
 -- compat.corpus(name, what) -> the corpus directory <dir>/<name>, or nil and "<what> not
 -- found" once the line that says why its tests are skipped is written to stderr:
 --   SKIP <what>: <dir>/<name> not found (set MOONSHIP_COMPAT_DIR)
@@ -31,7 +27,7 @@ end
 --   if not RH then pending(why) return end
 function M.corpus(name, what)
   local path = M.dir() .. "/" .. name
-  if is_dir(path) then return path end
+  if proc.is_dir(path) then return path end
   io.stderr:write(("SKIP %s: %s not found (set MOONSHIP_COMPAT_DIR)\n"):format(what, path))
   return nil, what .. " not found"
 end
@@ -39,9 +35,9 @@ end
 -- The entries of a corpus directory (its subdirectories), sorted.
 function M.entries(dir)
   local out = {}
-  local p = assert(io.popen("ls '" .. dir:gsub("'", "'\\''") .. "'"))
+  local p = assert(io.popen(proc.CLEAN .. "ls " .. proc.quote(dir)))
   for name in p:lines() do
-    if is_dir(dir .. "/" .. name) then out[#out + 1] = name end
+    if proc.is_dir(dir .. "/" .. name) then out[#out + 1] = name end
   end
   p:close()
   return out

@@ -18,12 +18,11 @@ local M = {}
 local Sim = {}
 Sim.__index = Sim
 
--- Under the sanitizer build the test runner preloads the ASan runtime into lua5.4; the tools
--- started from here (an instrumented kubesim links it itself) must not inherit it: curl has been
--- seen to deadlock at start-up with it.
-local CLEAN = "env -u LD_PRELOAD "
+-- The tools started from here (an instrumented kubesim links the ASan runtime itself) do not
+-- inherit the test runner's preload (proc.CLEAN).
+local CLEAN = proc.CLEAN
 
-local q, write_file = proc.quote, proc.write_file
+local q, write_file, exists = proc.quote, proc.write_file, proc.exists
 
 -- The file's text, or nil when kubesim never wrote it.
 local function read_file(path)
@@ -31,21 +30,8 @@ local function read_file(path)
   return ok and text or nil
 end
 
-local function mkdtemp()
-  local p = assert(io.popen(CLEAN .. "mktemp -d /tmp/kubesim-test-XXXXXX"))
-  local dir = p:read("l")
-  p:close()
-  return assert(dir, "mktemp failed")
-end
-
 function M.binary()
   return os.getenv("MOONSHIP_KUBESIM") or "build/moonship-kubesim"
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
 end
 
 -- The kubectl of the real control plane's release (scripts/real-cluster --build-only builds it
@@ -77,7 +63,7 @@ end
 
 function M.start(opts)
   opts = opts or {}
-  local dir = mkdtemp()
+  local dir = proc.tmpdir("kubesim-test-")
   local self = setmetatable({dir = dir, kubeconfig = dir .. "/kubeconfig", home = dir .. "/home"}, Sim)
   os.execute("mkdir -p " .. q(self.home))
   local args = {q(M.binary()), "--listen", "127.0.0.1:0", "--kubeconfig-out", q(self.kubeconfig)}

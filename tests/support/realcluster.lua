@@ -19,13 +19,6 @@ local Cluster = setmetatable({}, {__index = kubesim.Sim})
 Cluster.__index = Cluster
 
 local q = proc.quote
-local CLEAN = "env -u LD_PRELOAD "
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
 
 -- The cluster binary, or nil and the line that says why the spec is skipped.
 function M.binary()
@@ -34,7 +27,7 @@ function M.binary()
   if build and build ~= "" then candidates[#candidates + 1] = build .. "/realcluster/realcluster" end
   candidates[#candidates + 1] = proc.source_dir .. "/build/realcluster/realcluster"
   for _, path in ipairs(candidates) do
-    if exists(path) then return path end
+    if proc.exists(path) then return path end
   end
   return nil, ("SKIP real control plane: %s not found (build it: scripts/real-cluster --build-only)")
     :format(candidates[1])
@@ -48,7 +41,7 @@ function M.start(opts)
     print(why)
     return nil, why
   end
-  local dir = assert(io.popen(CLEAN .. "mktemp -d /tmp/realcluster-test-XXXXXX"):read("l"))
+  local dir = proc.tmpdir("realcluster-test-")
   local self = setmetatable({dir = dir, kubeconfig = dir .. "/kubeconfig", home = dir .. "/home"}, Cluster)
   os.execute("mkdir -p " .. q(self.home))
   local args = {q(binary), "--kubeconfig-out", q(self.kubeconfig)}

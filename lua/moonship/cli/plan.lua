@@ -87,7 +87,7 @@ return {
       end
       if failed then return EXIT.bad_input end
     end
-    local dir = opts["journal-dir"] or ((model.dir or (model.file:match("^(.*)/[^/]*$") or ".")) .. "/.moonship/runs")
+    local dir = opts["journal-dir"] or journal.default_dir(model)
     local last = journal.load_last {app = model.app, workflow = wf.name, dir = dir, times_only = true}
     local schedule = plan.schedule(wf, plan.durations_from(last), {concurrency = concurrency})
     if marks then plan.mark(schedule, marks) end

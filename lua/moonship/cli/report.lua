@@ -1,24 +1,16 @@
 -- moonship report RUN_JOURNAL.jsonl [-o FILE.html]: the HTML timeline report of a finished (or
 -- cut short) run, from its journal. A directory stands for its newest journal.
 local EXIT = require "moonship.exit"
+local fs = require "moonship.fs"
 local html = require "moonship.output.html"
 
 -- The newest *.jsonl in dir (run ids sort by time).
 local function newest_journal(dir)
-  local p = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
-  if not p then return nil end
   local newest
-  for name in p:lines() do
-    if name:match("%.jsonl$") and (newest == nil or name > newest) then newest = name end
+  for _, name in ipairs(fs.list(dir) or {}) do
+    if name:match("%.jsonl$") then newest = name end -- fs.list sorts
   end
-  p:close()
-  return newest and (dir .. "/" .. newest)
-end
-
-local function is_dir(path)
-  local f = io.open(path .. "/.")
-  if f then f:close() return true end
-  return false
+  return newest and fs.join(dir, newest)
 end
 
 return {
@@ -30,7 +22,7 @@ return {
   run = function(opts, args, out)
     if #args > 1 then return nil, "one journal at a time" end
     local path = args[1] or ".moonship/runs"
-    if is_dir(path) then
+    if fs.is_dir(path) then
       local found = newest_journal(path)
       if not found then
         out.error("no run journal (*.jsonl) in %s", path)
@@ -54,13 +46,11 @@ return {
       io.stdout:write(page)
       return EXIT.ok
     end
-    local f, werr = io.open(target, "wb")
-    if not f then
-      out.error("%s", tostring(werr))
+    local ok, werr = fs.write(target, page)
+    if not ok then
+      out.error("%s", werr)
       return EXIT.bad_input
     end
-    f:write(page)
-    f:close()
     io.stderr:write("moonship: report ", target, "\n")
     return EXIT.ok
   end,

@@ -13,6 +13,7 @@
 --     minute like client-go (service-account tokens rotate)
 -- Messages never contain tokens or keys: a plugin's stdout is never quoted.
 local core = require("moonship.core").kubeconfig
+local fs = require "moonship.fs"
 local process = require "moonship.process"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
@@ -235,10 +236,8 @@ end
 local token_read = setmetatable({}, {__mode = "k"})
 
 local function reread_token(auth)
-  local f = io.open(auth.token_file, "rb")
-  if not f then return end -- keep the token we have; the server will say if it is stale
-  local text = f:read("a") or ""
-  f:close()
+  local text = fs.read(auth.token_file)
+  if not text then return end -- keep the token we have; the server will say if it is stale
   text = text:gsub("^%s+", ""):gsub("%s+$", "")
   if text ~= "" then auth.token = text end
   token_read[auth] = os_time()

@@ -1,7 +1,7 @@
 -- Starting kubesim for a run (`moonship deploy --sim`) or a script: a loopback API server on a
 -- free port, with a kubeconfig written for it, stopped when the run ends.
 local process = require "moonship.process"
-local fs = require("moonship.core").fs
+local fs = require "moonship.fs"
 
 local M = {}
 
@@ -10,21 +10,15 @@ Sim.__index = Sim
 
 local NAME = "moonship-kubesim"
 
-local function is_file(path)
-  local f = io.open(path)
-  if f then f:close() return true end
-  return false
-end
-
 -- The folders moonship-kubesim may be in, in order: the running executable's (the moonship
 -- binary), then the core module's and those above it, each with its bin/ (a stock lua5.4
 -- loading core.so from a build tree, build/lib/moonship/core.so beside build/moonship-kubesim,
 -- or from an installation, <prefix>/lib/lua/5.4/moonship/core.so with <prefix>/bin).
 local function search_dirs()
   local core = require "moonship.core"
-  local exe_dir = core.executable and core.executable:match("^(.*)/[^/]*$")
+  local exe_dir = core.executable and fs.dirname(core.executable)
   local module_dir = core.module_path and core.module_path ~= core.executable
-    and core.module_path:match("^(.*)/[^/]*$")
+    and fs.dirname(core.module_path)
   return exe_dir, module_dir
 end
 
@@ -33,15 +27,15 @@ function M.candidates()
   local exe_dir, dir = search_dirs()
   local out, seen = {}, {}
   local function add(d)
-    local path = d .. "/" .. NAME
+    local path = fs.join(d, NAME)
     if not seen[path] then seen[path] = true; out[#out + 1] = path end
   end
   if exe_dir then add(exe_dir) end
-  for _ = 1, 6 do
-    if not dir or dir == "" then break end
+  for _ = 1, 6 do -- up to, not including, the root (or the top of a relative path)
+    if not dir or dir == "/" or dir == "." then break end
     add(dir)
     add(dir .. "/bin")
-    dir = dir:match("^(.*)/[^/]*$")
+    dir = fs.dirname(dir)
   end
   return out
 end
@@ -53,10 +47,10 @@ function M.binary(getenv)
   local env = getenv("MOONSHIP_KUBESIM")
   if env and env ~= "" then return env end
   for _, path in ipairs(M.candidates()) do
-    if is_file(path) then return path end
+    if fs.exists(path) then return path end
   end
   for dir in (getenv("PATH") or ""):gmatch("[^:]+") do
-    if is_file(dir .. "/" .. NAME) then return dir .. "/" .. NAME end
+    if fs.exists(dir .. "/" .. NAME) then return dir .. "/" .. NAME end
   end
   local exe_dir, module_dir = search_dirs()
   local where = {}

@@ -63,6 +63,109 @@ local function last_logs(client, pod, container, previous, tail)
   return lines
 end
 
+-- Subscribes wake to what can change obj's readiness: obj itself (inf) and, for kinds with
+-- pods, its own pods (and a Deployment's ReplicaSets). Only the events of this workload's own
+-- pods wake this wait: a step of N waits then costs O(N) per event, not O(N) wake-ups of
+-- O(namespace) scans. Without a uid (a dry run's object) every pod event does. Returns a
+-- to-be-closed value that unsubscribes all.
+local function subscribe(client, inf, obj, ns, wake)
+  local name, uid = obj.metadata.name, obj.metadata.uid
+  local unsubs = {inf:subscribe(name, wake)}
+  local closer = setmetatable({}, {__close = function()
+    for _, unsub in ipairs(unsubs) do unsub() end
+  end})
+  if not POD_KINDS[obj.kind] then return closer end
+  local pods_inf = client:informer("v1", "Pod", ns)
+  local pod_owners = {}
+  local function watch_pods_of(owner_uid)
+    if owner_uid and not pod_owners[owner_uid] then
+      pod_owners[owner_uid] = true
+      unsubs[#unsubs + 1] = pods_inf:subscribe_owned(owner_uid, wake)
+    end
+  end
+  if not uid then
+    unsubs[#unsubs + 1] = pods_inf:subscribe(nil, wake)
+    if obj.kind == "Deployment" then
+      unsubs[#unsubs + 1] = client:informer("apps/v1", "ReplicaSet", ns):subscribe(nil, wake)
+    end
+  elseif obj.kind == "Deployment" then
+    local rs_inf = client:informer("apps/v1", "ReplicaSet", ns)
+    unsubs[#unsubs + 1] = rs_inf:subscribe_owned(uid, function(_, rs)
+      if rs then watch_pods_of(rs.metadata.uid) end
+      wake()
+    end)
+    for _, rs in ipairs(rs_inf:owned_by(uid)) do watch_pods_of(rs.metadata.uid) end
+  else
+    watch_pods_of(uid)
+  end
+  return closer
+end
+
+-- The readiness of obj as the watch has it now: state, message, info (readiness.evaluate's),
+-- and the live object.
+local function evaluate(inf, obj, health)
+  local name, uid, min_generation = obj.metadata.name, obj.metadata.uid, obj.metadata.generation
+  local live = inf:get(name)
+  if not live and uid then
+    -- Applied by this run, not yet seen by the shared watch: nothing to report (it is there).
+    return "progressing", nil, {}, nil
+  elseif not live then
+    return "progressing", fmt("%s %s not found yet", obj.kind, name), {}, nil
+  elseif (uid and live.metadata.uid ~= uid)
+      or (math.type(min_generation) and math.type(live.metadata.generation)
+          and live.metadata.generation < min_generation) then
+    return "progressing", "waiting for the applied version to be observed", {}, live
+  end
+  local state, message, info = readiness.evaluate(live, health)
+  return state, message, info, live
+end
+
+-- The details of a failed object: its newest pod's last log lines, for kinds with pods.
+local function failure_details(client, obj, live, ns, message, opts)
+  local details = {message = message, object = live}
+  if live and POD_KINDS[obj.kind] then
+    local pods = current_pods(client, live, ns)
+    local pod = pods[#pods]
+    if pod then
+      details.pod, details.logs = pod.metadata.name, last_logs(client, pod, nil, false, opts.logs_tail or 10)
+    end
+  end
+  return details
+end
+
+-- A persistent problem of live's current pods (reason, details), or nil; in passing, info
+-- gets what blocks the rollout right now when it is not (yet) persistent.
+local function pod_check(client, live, ns, info, opts)
+  local pods = current_pods(client, live, ns)
+  local reason, pmessage, pod, container, restarts = pod_failure(pods, opts.crashloop_restarts or 2)
+  if reason then
+    local logs = last_logs(client, pod, container, reason == "CrashLoopBackOff", opts.logs_tail or 10)
+    local text = fmt("%s: pod %s%s%s", reason, pod.metadata.name,
+      container and (" container " .. container) or "",
+      reason == "CrashLoopBackOff" and fmt(" (restart %d)", restarts) or (pmessage and (": " .. pmessage) or ""))
+    return reason, {message = text, pod = pod.metadata.name, container = container,
+                    restarts = restarts, logs = logs, object = live}
+  end
+  for _, p in ipairs(pods) do
+    local preason, _, _, prestarts = readiness.pod_problem(p)
+    if preason then
+      info.reason = preason
+      info.restarts = preason == "CrashLoopBackOff" and prestarts or nil
+      break
+    end
+  end
+end
+
+-- The progress line: "n/m replicas ready" (or the message), and what blocks it.
+local function progress_summary(live, message, info)
+  local summary = (info.desired and live and live.kind ~= "Job")
+    and fmt("%d/%d replicas ready", info.ready or 0, info.desired) or message
+  if info.reason then
+    summary = summary .. ", " .. info.reason .. (info.restarts and fmt(" (restart %d)", info.restarts) or "")
+  end
+  return summary
+end
+
 -- wait_ready(client, obj, opts) -> "ready" or nil, reason, details
 -- details = {message=, pod=, container=, restarts=, logs={lines}, object=live}
 function M.wait_ready(client, obj, opts)
@@ -72,106 +175,31 @@ function M.wait_ready(client, obj, opts)
   local me = sched.current()
   if not me then error("wait_ready must be called inside a task (use sched.run)", 3) end
   local ns = obj.metadata.namespace or client.namespace
-  local name = obj.metadata.name
-  local min_generation = obj.metadata.generation
-  local uid = obj.metadata.uid
-  local crashloop_restarts = opts.crashloop_restarts or 2
   local health = opts.health or client.health
   local deadline = opts.timeout and (sched.now() + opts.timeout)
 
   local inf = client:informer(obj.apiVersion, obj.kind, ns)
-  local watches_pods = POD_KINDS[obj.kind]
   local dirty = true
-  local function wake()
+  local _ <close> = subscribe(client, inf, obj, ns, function()
     dirty = true
     me:unpark()
-  end
-  local unsubs = {inf:subscribe(name, wake)}
-  -- Only the events of this workload's own pods (and a Deployment's ReplicaSets) wake this
-  -- wait: a step of N waits then costs O(N) per event, not O(N) wake-ups of O(namespace) scans.
-  -- Without a uid (a dry run's object) every pod event does, as before.
-  local pods_inf = watches_pods and client:informer("v1", "Pod", ns)
-  local pod_owners = {}
-  local function watch_pods_of(owner_uid)
-    if owner_uid and not pod_owners[owner_uid] then
-      pod_owners[owner_uid] = true
-      unsubs[#unsubs + 1] = pods_inf:subscribe_owned(owner_uid, wake)
-    end
-  end
-  if watches_pods and not uid then
-    unsubs[#unsubs + 1] = pods_inf:subscribe(nil, wake)
-    if obj.kind == "Deployment" then
-      unsubs[#unsubs + 1] = client:informer("apps/v1", "ReplicaSet", ns):subscribe(nil, wake)
-    end
-  elseif watches_pods and obj.kind == "Deployment" then
-    local rs_inf = client:informer("apps/v1", "ReplicaSet", ns)
-    unsubs[#unsubs + 1] = rs_inf:subscribe_owned(uid, function(ev_type, rs)
-      if rs then watch_pods_of(rs.metadata.uid) end
-      wake()
-    end)
-    for _, rs in ipairs(rs_inf:owned_by(uid)) do watch_pods_of(rs.metadata.uid) end
-  elseif watches_pods then
-    watch_pods_of(uid)
-  end
-  local _ <close> = setmetatable({}, {__close = function()
-    for _, unsub in ipairs(unsubs) do unsub() end
-  end})
+  end)
 
   local last_message
   while true do
     if inf.error then return nil, "watch_failed", {message = tostring(inf.error)} end
     if dirty and inf.synced then
       dirty = false
-      local live = inf:get(name)
-      local state, message, info
-      if not live and uid then
-        -- Applied by this run, not yet seen by the shared watch: nothing to report (it is there).
-        state, message, info = "progressing", nil, {}
-      elseif not live then
-        state, message, info = "progressing", fmt("%s %s not found yet", obj.kind, name), {}
-      elseif (uid and live.metadata.uid ~= uid)
-          or (math.type(min_generation) and math.type(live.metadata.generation)
-              and live.metadata.generation < min_generation) then
-        state, message, info = "progressing", "waiting for the applied version to be observed", {}
-      else
-        state, message, info = readiness.evaluate(live, health)
-      end
+      local state, message, info, live = evaluate(inf, obj, health)
       if state == "ready" then return "ready" end
       if state == "failed" then
-        local details = {message = message, object = live}
-        if live and watches_pods then
-          local pods = current_pods(client, live, ns)
-          local pod = pods[#pods]
-          if pod then details.pod = pod.metadata.name; details.logs = last_logs(client, pod, nil, false, opts.logs_tail or 10) end
-        end
-        return nil, info.reason or "failed", details
+        return nil, info.reason or "failed", failure_details(client, obj, live, ns, message, opts)
       end
-      if live and watches_pods then
-        local pods = current_pods(client, live, ns)
-        local reason, pmessage, pod, container, restarts = pod_failure(pods, crashloop_restarts)
-        if reason then
-          local logs = last_logs(client, pod, container, reason == "CrashLoopBackOff", opts.logs_tail or 10)
-          local text = fmt("%s: pod %s%s%s", reason, pod.metadata.name,
-            container and (" container " .. container) or "",
-            reason == "CrashLoopBackOff" and fmt(" (restart %d)", restarts) or (pmessage and (": " .. pmessage) or ""))
-          return nil, reason, {message = text, pod = pod.metadata.name, container = container,
-                               restarts = restarts, logs = logs, object = live}
-        end
-        -- Not (yet) persistent: say what blocks the rollout right now.
-        for _, pod in ipairs(pods) do
-          local preason, _, _, prestarts = readiness.pod_problem(pod)
-          if preason then
-            info.reason = preason
-            info.restarts = preason == "CrashLoopBackOff" and prestarts or nil
-            break
-          end
-        end
+      if live and POD_KINDS[obj.kind] then
+        local reason, details = pod_check(client, live, ns, info, opts)
+        if reason then return nil, reason, details end
       end
-      local summary = (info.desired and live and live.kind ~= "Job")
-        and fmt("%d/%d replicas ready", info.ready or 0, info.desired) or message
-      if info.reason then
-        summary = summary .. ", " .. info.reason .. (info.restarts and fmt(" (restart %d)", info.restarts) or "")
-      end
+      local summary = progress_summary(live, message, info)
       if opts.on_progress and summary and summary ~= last_message then
         last_message = summary
         opts.on_progress(summary, {ready = info.ready, desired = info.desired, reason = info.reason,

@@ -17,6 +17,7 @@
 -- Errors and warnings are lists of {file=, line=, col=, message=, severity=, text=} whose
 -- tostring is "file:line:col: message".
 local yaml = require "moonship.yaml"
+local fs = require "moonship.fs"
 local diag = require "moonship.model.template.diag"
 local fields = require "moonship.model.template.fields"
 local envs = require "moonship.model.template.env"
@@ -26,7 +27,7 @@ local environments = require "moonship.model.template.environments"
 local ingress = require "moonship.model.template.ingress"
 local sections = require "moonship.model.template.sections"
 
-local fmt, open = string.format, io.open
+local fmt = string.format
 local NULL = yaml.null
 
 local M = {}
@@ -61,54 +62,15 @@ local MANIFEST_SCHEMA = {known = fields.set {"name", "path"}}
 
 -- ---- paths --------------------------------------------------------------------------------
 
-local function exists(path)
-  local f = open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local function dirname(path)
-  return path:match("^(.*)/[^/]*$") or "."
-end
-
-local cached_cwd
-local function cwd()
-  if not cached_cwd then
-    cached_cwd = os.getenv("PWD")
-    if not cached_cwd then
-      local p = io.popen("pwd")
-      cached_cwd = p and p:read("l") or "."
-      if p then p:close() end
-    end
-  end
-  return cached_cwd
-end
-
-local function normalize(path)
-  local parts = {}
-  for part in path:gmatch("[^/]+") do
-    if part == ".." and #parts > 0 and parts[#parts] ~= ".." then
-      parts[#parts] = nil
-    elseif part ~= "." then
-      parts[#parts + 1] = part
-    end
-  end
-  return "/" .. table.concat(parts, "/")
-end
-
-local function absolute(path)
-  if path:sub(1, 1) == "/" then return normalize(path) end
-  return normalize(cwd() .. "/" .. path)
-end
-M.absolute = absolute
+M.absolute = fs.absolute
 
 -- The path of the template in dir (default "."): .release/application_template.yaml, then
 -- moonship.yaml.
 function M.find(dir)
   dir = dir or "."
   for _, rel in ipairs(M.DEFAULT_PATHS) do
-    local path = (dir == ".") and rel or (dir .. "/" .. rel)
-    if exists(path) then return path end
+    local path = fs.join(dir, rel)
+    if fs.exists(path) then return path end
   end
   return nil, fmt("no template in %s (looked for %s)", dir == "." and "the current directory" or dir,
     table.concat(M.DEFAULT_PATHS, ", "))
@@ -118,11 +80,7 @@ end
 -- in the current directory. nil and a message when there is none.
 function M.resolve(given)
   if given == nil then return M.find(".") end
-  local f = io.open(given .. "/.", "rb")
-  if f then
-    f:close()
-    return M.find(given)
-  end
+  if fs.is_dir(given) then return M.find(given) end
   return given
 end
 
@@ -136,11 +94,11 @@ local function dns_label(text)
 end
 M.dns_label = dns_label
 
--- The app name from the directory: the repository holding .release/, or the template's dir.
-local function app_from_path(abs_path)
-  local dir = dirname(abs_path)
-  if dir:match("/%.release$") then dir = dirname(dir) end
-  return dns_label(dir:match("([^/]+)$") or "app")
+-- The app name from the template's directory (absolute): the repository holding .release/, or
+-- that directory.
+local function app_from_dir(dir)
+  if dir:match("/%.release$") then dir = fs.dirname(dir) end
+  return dns_label(fs.basename(dir))
 end
 
 local function label_value_ok(v)
@@ -149,24 +107,6 @@ local function label_value_ok(v)
 end
 
 -- ---- reading ------------------------------------------------------------------------------
-
-local function read_text(path)
-  local f, err = open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
--- A YAML loader error "file:line:col: msg" as a positioned error.
-local function yaml_error(d, err, file)
-  local efile, line, col, msg = err:match("^(.-):(%d+):(%d+): (.*)$")
-  if efile then
-    d:error({file = efile, line = tonumber(line), col = tonumber(col)}, "%s", msg)
-  else
-    d:error({file = file, line = 1, col = 1}, "%s", err)
-  end
-end
 
 local function read_parameters(d, doc, vars)
   local list = fields.list(d, doc, "parameters")
@@ -358,16 +298,13 @@ end
 -- ---- manifests (ext) ----------------------------------------------------------------------
 
 local function read_manifest_objects(d, display, abs, entry)
-  local text, err = read_text(abs)
+  local text, err = fs.read(abs)
   if not text then
     d:error(diag.pos(entry, "path"), "manifest '%s': cannot read %s: %s", entry.name, display, err)
     return nil
   end
-  local docs, yerr = yaml.load(text, {filename = display})
-  if not docs then
-    yaml_error(d, yerr, display)
-    return nil
-  end
+  local docs = d:load_yaml(text, display)
+  if not docs then return nil end
   local objects = {}
   for _, obj in ipairs(docs) do
     if obj ~= NULL and obj ~= nil then
@@ -414,9 +351,8 @@ local function read_manifests(d, doc, model, template_dir_display)
       if not fields.present(entry, "path") then d:error(pos, "manifest '%s' has no 'path'", name) end
       return nil
     end
-    local abs = path:sub(1, 1) == "/" and normalize(path) or normalize(model.dir .. "/" .. path)
-    local display = path:sub(1, 1) == "/" and path
-      or (template_dir_display == "." and path or template_dir_display .. "/" .. path)
+    local abs = fs.normalize(fs.join(model.dir, path))
+    local display = fs.join(template_dir_display, path)
     local objects = read_manifest_objects(d, display, abs, entry)
     if not objects then return nil end
     return {name = name, path = abs, objects = objects, pos = pos}
@@ -464,29 +400,30 @@ local function custom_kinds_for(d, opts, hooks_path, hooks_display, hooks_pos, f
   return kinds
 end
 
--- ---- load ---------------------------------------------------------------------------------
+-- ---- load: the steps, in order ------------------------------------------------------------
 
-local function result(d, model)
-  local errors = d:sorted_errors()
-  local warnings = d:sorted_warnings()
-  if #errors > 0 then return nil, errors, warnings end
-  return model, warnings
+local function names_of(list)
+  local out = {}
+  for i, u in ipairs(list) do out[i] = u.name end
+  return out
 end
 
-function M.load(path, opts)
-  assert(type(path) == "string", "template.load: path must be a string")
-  opts = opts or {}
-  local d = diag.collector()
-  local text, err = read_text(path)
+-- Jobs, then cron jobs: the units that run to completion.
+local function jobs_and_cron_jobs(model)
+  local all = table.move(model.jobs, 1, #model.jobs, 1, {})
+  return table.move(model.cron_jobs, 1, #model.cron_jobs, #all + 1, all)
+end
+
+-- The template's first YAML document, which must be a mapping; nil when there is none that
+-- can be read (d says why).
+local function read_document(d, path)
+  local text, err = fs.read(path)
   if not text then
     d:error({file = path, line = 1, col = 1}, "cannot read the template: %s", err)
-    return result(d)
+    return nil
   end
-  local docs, yerr = yaml.load(text, {filename = path})
-  if not docs then
-    yaml_error(d, yerr, path)
-    return result(d)
-  end
+  local docs = d:load_yaml(text, path)
+  if not docs then return nil end
   local doc
   for _, candidate in ipairs(docs) do
     if candidate ~= NULL then
@@ -499,40 +436,30 @@ function M.load(path, opts)
   end
   if not fields.is_map(doc) then
     d:error(diag.pos(doc, nil, path), "the template must be a mapping of keys (app, services, workflows, ...)")
-    return result(d)
+    return nil
   end
+  return doc
+end
 
-  -- Keys that say what the file is, in the order written, for the message.
-  local is_template = false
-  for _, k in ipairs(TEMPLATE_KEYS) do is_template = is_template or doc[k] ~= nil end
-  if not is_template then
-    local keys = {}
-    for k in pairs(doc) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b)
-      local _, la, ca = yaml.where(doc, a)
-      local _, lb, cb = yaml.where(doc, b)
-      if la ~= lb then return (la or 0) < (lb or 0) end
-      return (ca or 0) < (cb or 0)
-    end)
-    d:error(diag.pos(doc, nil, path), "not an application template: it has none of the keys %s (found: %s)",
-      table.concat(TEMPLATE_KEYS, ", "), #keys > 0 and table.concat(keys, ", ") or "no keys")
-    return result(d)
+-- A mapping with none of TEMPLATE_KEYS is some other YAML file: the error lists the keys it
+-- has, in the order written.
+local function check_is_template(d, doc, path)
+  for _, k in ipairs(TEMPLATE_KEYS) do
+    if doc[k] ~= nil then return true end
   end
+  local keys = diag.keys_in_order(doc)
+  d:error(diag.pos(doc, nil, path), "not an application template: it has none of the keys %s (found: %s)",
+    table.concat(TEMPLATE_KEYS, ", "), #keys > 0 and table.concat(keys, ", ") or "no keys")
+  return false
+end
 
-  local abs_path = absolute(path)
-  local display_dir = dirname(path)
-  local model = {file = path, dir = dirname(abs_path), env = opts.env,
-    by_name = {services = {}, jobs = {}, manifests = {}, cron_jobs = {}, charts = {}}}
-  -- The environment template named by --env, merged over the template before it is read.
-  model.environment_template = environments.apply(d, doc, opts.env)
-  fields.check_keys(d, doc, TOP_SCHEMA, "")
-
-  -- Names and the values ${...} expands to.
+-- The model's names (app, namespace, env_id, ...); returns the values ${...} expands to.
+local function read_names(d, doc, model, opts)
   local app = fields.string(d, doc, "app", true)
   if app and not label_value_ok(app) then
     d:error(diag.pos(doc, "app"), "app name '%s' is not a valid Kubernetes label value (letters, digits, '-', '_', '.', at most 63 characters)", app)
   end
-  model.app = app or app_from_path(abs_path)
+  model.app = app or app_from_dir(model.dir)
   model.context = fields.string(d, doc, "context")
   model.domain = opts.domain or fields.string(d, doc, "domain")
   model.env_id = opts.env or "local"
@@ -540,8 +467,12 @@ function M.load(path, opts)
   local vars = {env_id = model.env_id, app = model.app, namespace = model.namespace,
     domain = model.domain}
   read_parameters(d, doc, vars)
+  return vars
+end
 
-  -- Shared volumes and service accounts, which services and jobs name.
+-- Shared volumes and service accounts, which services and jobs name: returns them by name,
+-- {shared =, accounts =}.
+local function read_volumes_and_accounts(d, doc, model)
   local shared, shared_by_name = read_named_list(d, doc, "shared_volumes", function(entry)
     return sections.read_volume(d, entry)
   end, "shared volume")
@@ -551,25 +482,28 @@ function M.load(path, opts)
   end, "service account")
   check_k8s_names(d, accounts, "service accounts")
   model.shared_volumes, model.service_accounts = shared, accounts
+  return {shared = shared_by_name, accounts = accounts_by_name}
+end
 
-  -- Services and jobs.
-  local images = opts.images or {}
+-- Services, jobs and cron jobs; named = {shared =, accounts =}: the shared volumes and service
+-- accounts by name. Returns the static sites among the services (unsupported: read, then left
+-- out), as a set and in the order written.
+local function read_units(d, doc, model, images, named)
   local resources = units.read_resources(d, doc)
   local static = {}
   local services, services_by_name = read_named_list(d, doc, "services", function(entry)
     local svc, static_name, pos = units.read_service(d, entry, {resources = resources, images = images,
-      shared = shared_by_name, accounts = accounts_by_name})
+      shared = named.shared, accounts = named.accounts})
     if svc == "static" then static[static_name] = true end
     return svc, static_name, pos
   end, "service")
   check_k8s_names(d, services, "services")
-  local service_names, static_names = {}, {}
-  for i, s in ipairs(services) do service_names[i] = s.name end
+  local static_names = {}
   for _, entry in ipairs(fields.is_list(doc.services) and doc.services or {}) do
     if fields.is_map(entry) and static[entry.name] then static_names[#static_names + 1] = entry.name end
   end
-  local unit_ctx = {resources = resources, services = services_by_name, service_names = service_names,
-    static = static, images = images, accounts = accounts_by_name}
+  local unit_ctx = {resources = resources, services = services_by_name, service_names = names_of(services),
+    static = static, images = images, accounts = named.accounts}
   local jobs, jobs_by_name = read_named_list(d, doc, "jobs", function(entry)
     return units.read_job(d, entry, unit_ctx)
   end, "job")
@@ -581,157 +515,174 @@ function M.load(path, opts)
   check_k8s_names(d, cron_jobs, "cron jobs")
   model.services, model.jobs, model.cron_jobs = services, jobs, cron_jobs
   model.by_name.services, model.by_name.jobs, model.by_name.cron_jobs = services_by_name, jobs_by_name, cron_by_name
+  return static, static_names
+end
 
-  -- --image names a service or a job of the template.
-  local image_targets = {}
-  for _, n in ipairs(service_names) do image_targets[#image_targets + 1] = n end
-  for _, j in ipairs(jobs) do image_targets[#image_targets + 1] = j.name end
+-- --image names a service or a job of the template.
+local function check_images(d, doc, model, images)
+  local targets = names_of(model.services)
+  for _, j in ipairs(model.jobs) do targets[#targets + 1] = j.name end
   local given = {}
   for name in pairs(images) do given[#given + 1] = name end
   table.sort(given)
   for _, name in ipairs(given) do
-    if not services_by_name[name] and not jobs_by_name[name] then
-      d:error(diag.pos(doc, fields.is_list(doc.services) and "services" or nil, path),
+    if not model.by_name.services[name] and not model.by_name.jobs[name] then
+      d:error(diag.pos(doc, fields.is_list(doc.services) and "services" or nil, model.file),
         "--image %s=%s: the template has no service or job '%s'%s", name, images[name], name,
-        diag.did_you_mean(name, image_targets))
+        diag.did_you_mean(name, targets))
     end
   end
+end
 
-  -- depends_on names only matter for the order check, so an unknown one is a warning.
-  for _, svc in ipairs(services) do
+-- depends_on names only matter for the order check, so an unknown one is a warning.
+local function check_depends_on(d, model, static)
+  local service_names = names_of(model.services)
+  for _, svc in ipairs(model.services) do
     for i, dep in ipairs(svc.depends_on) do
-      if not services_by_name[dep] and not static[dep] then
+      if not model.by_name.services[dep] and not static[dep] then
         d:warning(diag.pos(svc.depends_on_list, i), "service '%s' depends on unknown service '%s'%s",
           svc.name, dep, diag.did_you_mean(dep, service_names))
       end
     end
   end
+end
 
-  -- Hostnames, rules and ingress settings: an Ingress per service with routes.
-  local routes = ingress.read(d, doc, {vars = vars, services = services_by_name, static = static,
-    service_names = service_names})
+-- Hostnames, rules and ingress settings: an Ingress per service with routes.
+local function read_routes(d, doc, model, vars, static)
+  local routes = ingress.read(d, doc, {vars = vars, services = model.by_name.services, static = static,
+    service_names = names_of(model.services)})
   model.ingress_annotations = routes.settings
-  for _, svc in ipairs(services) do svc.hostnames = routes.by_service[svc.name] end
+  for _, svc in ipairs(model.services) do svc.hostnames = routes.by_service[svc.name] end
+end
 
-  -- The environment variables file beside the template.
-  local env_display = (display_dir == "." and "" or display_dir .. "/") .. envs.FILENAME
-  local env_file = envs.read_file(d, model.dir .. "/" .. envs.FILENAME, env_display)
-  if env_file then
-    model.env_file = env_display
-    for name, pos in pairs(env_file.services_pos) do
-      if not services_by_name[name] and not static[name] and not jobs_by_name[name] and not cron_by_name[name] then
-        d:warning(pos, "environment variables for unknown service '%s'%s", name,
-          diag.did_you_mean(name, service_names))
-      end
+-- The environment variables file beside the template, when there is one.
+local function read_env_file(d, model, display_dir, static)
+  local display = fs.join(display_dir, envs.FILENAME)
+  local env_file = envs.read_file(d, fs.join(model.dir, envs.FILENAME), display)
+  if not env_file then return nil end
+  model.env_file = display
+  local by_name = model.by_name
+  for name, pos in pairs(env_file.services_pos) do
+    if not by_name.services[name] and not static[name] and not by_name.jobs[name] and not by_name.cron_jobs[name] then
+      d:warning(pos, "environment variables for unknown service '%s'%s", name,
+        diag.did_you_mean(name, names_of(model.services)))
     end
   end
+  return env_file
+end
+
+-- Each unit's env (from the file, the unit and the mapping), and ${...} in env, image,
+-- command and args.
+local function expand_units(d, doc, model, vars, env_file)
   local placeholder_warned = {}
   for _, key in ipairs {"services", "jobs", "cron_jobs"} do
     if fields.is_list(doc[key]) then check_unit_placeholders(d, doc[key], vars, placeholder_warned) end
   end
-  local all_jobs = table.move(cron_jobs, 1, #cron_jobs, #jobs + 1, table.move(jobs, 1, #jobs, 1, {}))
-  assemble_env(d, model, env_file, vars, services, all_jobs, placeholder_warned)
-  for _, u in ipairs(services) do substitute_unit(u, vars) end
+  local all_jobs = jobs_and_cron_jobs(model)
+  assemble_env(d, model, env_file, vars, model.services, all_jobs, placeholder_warned)
+  for _, u in ipairs(model.services) do substitute_unit(u, vars) end
   for _, u in ipairs(all_jobs) do substitute_unit(u, vars) end
+end
 
-  -- Raw manifests (ext).
-  local manifests, manifests_by_name = read_manifests(d, doc, model, display_dir)
-  model.manifests, model.by_name.manifests = manifests, manifests_by_name
-
-  -- Charts, installed by the built-in charts task kind. Their directories are relative to the
-  -- repository: the directory holding .release/, else the template's.
-  local repo_dir, repo_display = model.dir, display_dir
-  if repo_dir:match("/%.release$") then
-    repo_dir, repo_display = dirname(repo_dir), dirname(display_dir)
-    if display_dir == ".release" then repo_display = "." end
+-- Charts, installed by the built-in charts task kind. Their directories are relative to the
+-- repository: the directory holding .release/, else the template's.
+local function read_charts(d, doc, model, display_dir)
+  local ctx = {repo_dir = model.dir, repo_display = display_dir}
+  if model.dir:match("/%.release$") then
+    ctx.repo_dir, ctx.repo_display = fs.dirname(model.dir), fs.dirname(display_dir)
   end
-  local chart_ctx = {repo_dir = repo_dir, repo_display = repo_display, exists = exists,
-    resolve = function(base, rel) return rel:sub(1, 1) == "/" and normalize(rel) or normalize(base .. "/" .. rel) end,
-    resolve_display = function(base, rel)
-      if rel:sub(1, 1) == "/" or base == "." then return rel end
-      return base .. "/" .. rel
-    end}
   local charts, charts_by_name = read_named_list(d, doc, "charts", function(entry)
-    return sections.read_chart(d, entry, chart_ctx)
+    return sections.read_chart(d, entry, ctx)
   end, "chart")
   model.charts, model.by_name.charts = charts, charts_by_name
   for _, c in ipairs(charts) do
     if c.missing then d:warning(c.pos, "%s", c.missing) end
   end
+end
+
+local function warn_builds(d, doc)
   if fields.present(doc, "builds") then
     d:warning(diag.pos(doc, "builds"), "'builds' are ReleaseHub's image builds: moonship builds no image (the services' images are deployed as written; --image NAME=REF names another), ignored")
   end
+end
 
-  -- The hooks file: the caller's, else the template's `hooks` (relative to the template),
-  -- else hooks.lua beside the template when there is one.
-  -- Its messages name it as the user would: as given, or beside the template as given.
-  local hooks_pos = {file = path, line = 1, col = 1}
+-- The hooks file: the caller's, else the template's `hooks` (relative to the template), else
+-- hooks.lua beside the template when there is one. Its messages name it as the user would:
+-- as given, or beside the template as given. Returns the custom task kinds.
+local function resolve_hooks(d, doc, model, opts, display_dir)
+  local hooks_pos = {file = model.file, line = 1, col = 1}
   local hooks_rel = fields.string(d, doc, "hooks")
-  local function beside(rel) return display_dir == "." and rel or (display_dir .. "/" .. rel) end
   if opts.hooks then
-    model.hooks_path, model.hooks_display = absolute(opts.hooks), opts.hooks
+    model.hooks_path, model.hooks_display = fs.absolute(opts.hooks), opts.hooks
   elseif hooks_rel then
     hooks_pos = diag.pos(doc, "hooks")
-    model.hooks_path = hooks_rel:sub(1, 1) == "/" and normalize(hooks_rel)
-      or normalize(model.dir .. "/" .. hooks_rel)
-    model.hooks_display = hooks_rel:sub(1, 1) == "/" and hooks_rel or beside(hooks_rel)
-  elseif exists(model.dir .. "/" .. M.DEFAULT_HOOKS) then
-    model.hooks_path, model.hooks_display = model.dir .. "/" .. M.DEFAULT_HOOKS, beside(M.DEFAULT_HOOKS)
+    model.hooks_path = fs.normalize(fs.join(model.dir, hooks_rel))
+    model.hooks_display = fs.join(display_dir, hooks_rel)
+  elseif fs.exists(fs.join(model.dir, M.DEFAULT_HOOKS)) then
+    model.hooks_path, model.hooks_display = fs.join(model.dir, M.DEFAULT_HOOKS), fs.join(display_dir, M.DEFAULT_HOOKS)
     hooks_pos = {file = model.hooks_display, line = 1, col = 1}
   end
-  if model.hooks_path and not exists(model.hooks_path) then
+  if model.hooks_path and not fs.exists(model.hooks_path) then
     d:error(hooks_pos, "hooks file '%s' not found", opts.hooks or hooks_rel)
     model.hooks_path, model.hooks_display = nil, nil
   end
-  local custom_kinds = custom_kinds_for(d, opts, model.hooks_path, model.hooks_display, hooks_pos, opts.hooks == nil)
+  return custom_kinds_for(d, opts, model.hooks_path, model.hooks_display, hooks_pos, opts.hooks == nil)
+end
 
-  -- Workflows.
-  local task_sections = {}
+-- The entries of TASK_SECTIONS by name: a task of a hooks-defined kind gets its entry as spec.
+local function task_sections(doc)
+  local out = {}
   for _, kind in ipairs(TASK_SECTIONS) do
     if fields.is_list(doc[kind]) then
       local by = {}
       for _, entry in ipairs(doc[kind]) do
         if fields.is_map(entry) and type(entry.name) == "string" then by[entry.name] = entry end
       end
-      task_sections[kind] = by
+      out[kind] = by
     end
   end
+  return out
+end
+
+local function read_workflows(d, doc, model, static, static_names, custom_kinds)
   local skipped = {}
   for name in pairs(static) do skipped["services." .. name] = "service '" .. name .. "' is a static site (unsupported)" end
-  local job_names, manifest_names, cron_names, chart_names = {}, {}, {}, {}
-  for i, j in ipairs(jobs) do job_names[i] = j.name end
-  for i, m in ipairs(manifests) do manifest_names[i] = m.name end
-  for i, c in ipairs(cron_jobs) do cron_names[i] = c.name end
-  for i, c in ipairs(charts) do chart_names[i] = c.name end
   local wf_list = fields.list(d, doc, "workflows")
   if not fields.present(doc, "workflows") then
-    d:warning(diag.pos(doc, nil, path), "the template has no workflows")
+    d:warning(diag.pos(doc, nil, model.file), "the template has no workflows")
   end
+  local by_name = model.by_name
   model.workflows, model.workflow_by_name = workflows.build(d, wf_list or {}, {
-    services = services_by_name, jobs = jobs_by_name, manifests = manifests_by_name,
-    cron_jobs = cron_by_name, charts = charts_by_name,
-    service_names = service_names, static_names = static_names, job_names = job_names,
-    manifest_names = manifest_names, cron_job_names = cron_names, chart_names = chart_names,
-    skipped = skipped, custom_kinds = custom_kinds, sections = task_sections,
+    services = by_name.services, jobs = by_name.jobs, manifests = by_name.manifests,
+    cron_jobs = by_name.cron_jobs, charts = by_name.charts,
+    service_names = names_of(model.services), static_names = static_names, job_names = names_of(model.jobs),
+    manifest_names = names_of(model.manifests), cron_job_names = names_of(model.cron_jobs),
+    chart_names = names_of(model.charts),
+    skipped = skipped, custom_kinds = custom_kinds, sections = task_sections(doc),
     has_hooks = model.hooks_path ~= nil,
   })
+end
 
-  -- What a workflow must name for it to be deployed at all.
+-- A cron job is deployed only by a workflow that names it.
+local function check_cron_jobs_named(d, model)
   local named = {}
   for _, wf in ipairs(model.workflows) do
     for _, step in ipairs(wf.steps) do
       for _, t in ipairs(step.tasks) do named[t.id] = true end
     end
   end
-  for _, c in ipairs(cron_jobs) do
+  for _, c in ipairs(model.cron_jobs) do
     if not named["cron_jobs." .. c.name] then
       d:warning(c.pos, "cron job '%s' is in no workflow: name 'cron_jobs.%s' (or cron_jobs.all) in a step to deploy it",
         c.name, c.name)
     end
   end
-  -- A volume that pods of more than one service mount must be mountable on several nodes.
+end
+
+-- A volume that pods of more than one service mount must be mountable on several nodes.
+local function set_volume_access(d, model)
   local mounted = {}
-  for _, svc in ipairs(services) do
+  for _, svc in ipairs(model.services) do
     local mine = {}
     for _, v in ipairs(svc.volumes) do
       if v.shared and not mine[v.shared.name] then
@@ -740,15 +691,57 @@ function M.load(path, opts)
       end
     end
   end
-  for _, v in ipairs(shared) do
+  for _, v in ipairs(model.shared_volumes) do
     if not mounted[v.name] then
       d:warning(v.pos, "shared volume '%s' is mounted by no service, so no claim is made for it", v.name)
     end
     v.access_mode = (mounted[v.name] or 0) > 1 and "ReadWriteMany" or "ReadWriteOnce"
   end
+end
 
-  for _, u in ipairs(services) do finish_unit(u) end
-  for _, u in ipairs(all_jobs) do finish_unit(u) end
+local function result(d, model)
+  local errors = d:sorted_errors()
+  local warnings = d:sorted_warnings()
+  if #errors > 0 then return nil, errors, warnings end
+  return model, warnings
+end
+
+-- ---- load ---------------------------------------------------------------------------------
+
+function M.load(path, opts)
+  assert(type(path) == "string", "template.load: path must be a string")
+  opts = opts or {}
+  local d = diag.collector()
+  local doc = read_document(d, path)
+  if not doc or not check_is_template(d, doc, path) then return result(d) end
+
+  local model = {file = path, dir = fs.dirname(fs.absolute(path)), env = opts.env,
+    by_name = {services = {}, jobs = {}, manifests = {}, cron_jobs = {}, charts = {}}}
+  local display_dir = fs.dirname(path) -- the template's directory as the user wrote it
+  -- The environment template named by --env, merged over the template before it is read.
+  model.environment_template = environments.apply(d, doc, opts.env)
+  fields.check_keys(d, doc, TOP_SCHEMA, "")
+  local vars = read_names(d, doc, model, opts)
+
+  local images = opts.images or {}
+  local named = read_volumes_and_accounts(d, doc, model)
+  local static, static_names = read_units(d, doc, model, images, named)
+  check_images(d, doc, model, images)
+  check_depends_on(d, model, static)
+  read_routes(d, doc, model, vars, static)
+  local env_file = read_env_file(d, model, display_dir, static)
+  expand_units(d, doc, model, vars, env_file)
+  model.manifests, model.by_name.manifests = read_manifests(d, doc, model, display_dir) -- (ext)
+  read_charts(d, doc, model, display_dir)
+  warn_builds(d, doc)
+
+  local custom_kinds = resolve_hooks(d, doc, model, opts, display_dir)
+  read_workflows(d, doc, model, static, static_names, custom_kinds)
+  check_cron_jobs_named(d, model)
+  set_volume_access(d, model)
+
+  for _, u in ipairs(model.services) do finish_unit(u) end
+  for _, u in ipairs(jobs_and_cron_jobs(model)) do finish_unit(u) end
   return result(d, model)
 end
 

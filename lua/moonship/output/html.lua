@@ -4,6 +4,7 @@
 -- the summary table. html.render(events [, opts]) -> text is a pure function of the journal's
 -- events; everything from them is user data and is escaped.
 local json = require "moonship.json"
+local fs = require "moonship.fs"
 local timeline = require "moonship.output.timeline"
 
 local fmt, concat = string.format, table.concat
@@ -140,17 +141,9 @@ local function cut(s, n)
   return s:sub(1, utf8.offset(s, n)  - 1) .. "…"
 end
 
--- The Gantt chart as SVG. Drawn in layers, back to front: lane backgrounds, the time grid, the
--- lanes' texts (with a halo of their lane's colour, so that no grid line crosses a word), the
--- bars, the critical path's links, the halt point and the end.
-local function svg(run)
-  local TOP = run.halt and TOP_HALT or TOP_PLAIN
-  local total = math.max(run.duration, 1e-3)
-  local out = {}
-  local function add(s, ...) out[#out + 1] = select("#", ...) > 0 and fmt(s, ...) or s end
-
-  -- lanes: every step of the plan in order (one a halt kept from starting too), then tasks of
-  -- no step (a journal without the plan)
+-- The chart's lanes: every step of the plan in order (one a halt kept from starting too), then
+-- tasks of no step (a journal without the plan).
+local function chart_lanes(run)
   local lanes = {}
   for i, st in ipairs(run.steps) do
     local kind = not st.start and "idle" or (st.background and "background" or (i % 2 == 0 and "even" or "plain"))
@@ -161,154 +154,209 @@ local function svg(run)
     lanes[#lanes + 1] = {title = "not started (run " .. tostring(run.state) .. ")", tasks = run.not_started,
                          idle = true, kind = "idle"}
   end
-  local LABEL, label_chars = label_column(lanes, run)
-  local PLOT = WIDTH - LABEL - RIGHT
-  local function sx(t) return LABEL + (t / total) * PLOT end
-  local y = TOP
-  for _, lane in ipairs(lanes) do
+  return lanes
+end
+
+-- A chart being drawn: its geometry (top, label column, plot width, height), its lanes (each
+-- with its y) and the SVG lines so far. chart:x(t) is the x of a time; chart:add(fmt, ...) a line.
+local Chart = {}
+Chart.__index = Chart
+
+local function new_chart(run)
+  local c = setmetatable({run = run, top = run.halt and TOP_HALT or TOP_PLAIN, total = math.max(run.duration, 1e-3),
+                          lanes = chart_lanes(run), out = {}}, Chart)
+  c.label, c.label_chars = label_column(c.lanes, run)
+  c.plot = WIDTH - c.label - RIGHT
+  local y = c.top
+  for _, lane in ipairs(c.lanes) do
     lane.y = y
     y = y + HEADER + math.max(1, #lane.tasks) * ROW + 8
   end
-  local height = y + 34
+  c.height = y + 34
+  return c
+end
 
-  add('<svg id="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s">',
-    WIDTH, height, esc("timeline of run " .. tostring(run.id)))
-  add(svg_defs())
+function Chart:x(t) return self.label + (t / self.total) * self.plot end
 
-  -- lane backgrounds
-  for _, lane in ipairs(lanes) do
+function Chart:add(s, ...) self.out[#self.out + 1] = select("#", ...) > 0 and fmt(s, ...) or s end
+
+local function draw_lane_backgrounds(c)
+  for _, lane in ipairs(c.lanes) do
     local h = HEADER + math.max(1, #lane.tasks) * ROW
-    add('<rect class="lane %s" x="0" y="%s" width="%d" height="%s" rx="6"/>', lane.kind, num(lane.y - 4), WIDTH,
+    c:add('<rect class="lane %s" x="0" y="%s" width="%d" height="%s" rx="6"/>', lane.kind, num(lane.y - 4), WIDTH,
       num(h + 6))
   end
+end
 
-  -- time axis and grid
-  local step = tick_step(total)
+local function draw_time_grid(c)
+  local step = tick_step(c.total)
   local x = 0
-  while x <= total + 1e-9 do
-    add('<line class="grid" x1="%s" x2="%s" y1="%d" y2="%d"/>', num(sx(x)), num(sx(x)), TOP - 8, height - 30)
-    add('<text class="tick" x="%s" y="%d">%s</text>', num(sx(x)), TOP - 12, esc(seconds(x, total)))
+  while x <= c.total + 1e-9 do
+    c:add('<line class="grid" x1="%s" x2="%s" y1="%d" y2="%d"/>', num(c:x(x)), num(c:x(x)), c.top - 8, c.height - 30)
+    c:add('<text class="tick" x="%s" y="%d">%s</text>', num(c:x(x)), c.top - 12, esc(seconds(x, c.total)))
     x = x + step
   end
-  add('<line class="axis" x1="%d" x2="%d" y1="%d" y2="%d"/>', LABEL, LABEL + PLOT, TOP - 8, TOP - 8)
+  c:add('<line class="axis" x1="%d" x2="%d" y1="%d" y2="%d"/>', c.label, c.label + c.plot, c.top - 8, c.top - 8)
+end
 
-  -- lane titles, notes and spans
-  for _, lane in ipairs(lanes) do
+-- What a step's title says beside it: its times, and how it ended when not as planned.
+local function step_notes(c, st)
+  if not st.start then return {"not started (run " .. tostring(c.run.state) .. ")"} end
+  local notes = {}
+  if st.background then notes[#notes + 1] = "↷ background: runs beside the steps below" end
+  notes[#notes + 1] = fmt("%s → %s", seconds(st.start, c.total), seconds(st.finish, c.total))
+  if st.state == "failed" and not st.halt then
+    notes[#notes + 1] = "ignored failures"
+  elseif st.state and st.state ~= "succeeded" then
+    notes[#notes + 1] = st.state
+  end
+  return notes
+end
+
+-- Each lane's title and notes (with a halo of the lane's colour, so that no grid line crosses
+-- a word), and its step's span.
+local function draw_lane_titles(c)
+  for _, lane in ipairs(c.lanes) do
     local st = lane.step
-    add('<g class="halo %s">', lane.kind)
-    add('<text class="step-title%s" x="12" y="%s">%s</text>', lane.idle and " muted" or "", num(lane.y + 13),
+    c:add('<g class="halo %s">', lane.kind)
+    c:add('<text class="step-title%s" x="12" y="%s">%s</text>', lane.idle and " muted" or "", num(lane.y + 13),
       esc(lane.title))
     if st then
-      local notes = {}
-      if not st.start then
-        notes[1] = "not started (run " .. tostring(run.state) .. ")"
-      else
-        if st.background then notes[#notes + 1] = "↷ background: runs beside the steps below" end
-        notes[#notes + 1] = fmt("%s → %s", seconds(st.start, total), seconds(st.finish, total))
-        if st.state == "failed" and not st.halt then
-          notes[#notes + 1] = "ignored failures"
-        elseif st.state and st.state ~= "succeeded" then
-          notes[#notes + 1] = st.state
-        end
-      end
-      add('<text class="step-note" x="%s" y="%s">%s</text>', num(LABEL + 6), num(lane.y + 13), esc(concat(notes, " · ")))
+      c:add('<text class="step-note" x="%s" y="%s">%s</text>', num(c.label + 6), num(lane.y + 13),
+        esc(concat(step_notes(c, st), " · ")))
     end
-    add("</g>")
+    c:add("</g>")
     if st and st.start then
-      add('<line class="span%s" x1="%s" x2="%s" y1="%s" y2="%s"/>', st.background and " background" or "",
-        num(sx(st.start)), num(math.max(sx(st.finish or 0), sx(st.start) + 2)), num(lane.y + 18), num(lane.y + 18))
+      c:add('<line class="span%s" x1="%s" x2="%s" y1="%s" y2="%s"/>', st.background and " background" or "",
+        num(c:x(st.start)), num(math.max(c:x(st.finish or 0), c:x(st.start) + 2)), num(lane.y + 18), num(lane.y + 18))
     end
   end
+end
 
-  -- bars
-  local rows = {}   -- task id -> y of its row's middle
-  for _, lane in ipairs(lanes) do
+-- The short bar of a task that never ran: not started, or skipped.
+local function draw_not_run(c, lane, t, cy)
+  local at = c.run.halt and c.run.halt.t or (t.finish or 0)
+  local word = (lane.idle or t.state == "pending") and "not started" or "skipped"
+  c:add('<g class="bar skipped" data-task="%s" data-attempt="0"><title>%s</title>', esc(t.id),
+    esc(t.id .. "\n" .. (STATE_LABEL[t.state] or t.state) .. (t.message and ("\n" .. t.message) or "")))
+  c:add('<rect x="%s" y="%s" width="84" height="%d" rx="3"/>', num(c:x(at) + 4), num(cy - BAR / 2), BAR)
+  c:add('<text class="bar-text dark" x="%s" y="%s">%s</text></g>', num(c:x(at) + 10), num(cy + 4), esc(word))
+end
+
+-- A bar per attempt, joined by a gap line; its duration inside it when it fits.
+local function draw_attempts(c, t, cy)
+  local run, total, prev = c.run, c.total, nil
+  for k, a in ipairs(t.attempts) do
+    local state = a.state or "running"
+    if k < #t.attempts then state = "retried" end
+    local x1, x2 = c:x(a.start), c:x(a.finish or run.duration)
+    local w = math.max(3, x2 - x1)
+    if prev then
+      c:add('<line class="retry-gap" x1="%s" x2="%s" y1="%s" y2="%s"/>', num(prev), num(x1), num(cy), num(cy))
+    end
+    c:add('<g class="bar %s" data-task="%s" data-attempt="%d"><title>%s</title>', esc(state), esc(t.id), a.n or k,
+      esc(attempt_title(run, t, {n = a.n or k, start = a.start, finish = a.finish or run.duration, state = state,
+                                 message = a.message}, total)))
+    c:add('<rect x="%s" y="%s" width="%s" height="%d" rx="3"/>', num(x1), num(cy - BAR / 2), num(w), BAR)
+    local text = #t.attempts > 1 and fmt("#%d %s", a.n or k, seconds((a.finish or run.duration) - a.start, total))
+      or seconds((a.finish or run.duration) - a.start, total)
+    if w > #text * 6.6 + 8 then -- inside its bar, or not at all (the hover has it)
+      c:add('<text class="bar-text%s" x="%s" y="%s">%s</text>', (state == "cancelled" or state == "running") and " dark" or "",
+        num(x1 + 5), num(cy + 4), esc(text))
+    end
+    if state == "failed" and t.halt then
+      c:add('<text class="halt-x" x="%s" y="%s">✕</text>', num(x1 + w + 3), num(cy + 5))
+    end
+    c:add("</g>")
+    prev = x1 + w
+  end
+end
+
+-- The settle check that found an ignored failure recovered.
+local function draw_recovery(c, t, cy)
+  local r = t.recovery
+  local x1 = c:x(r.start)
+  local w = math.max(3, c:x(r.finish) - x1)
+  c:add('<g class="bar recovered" data-task="%s" data-attempt="settle"><title>%s</title>', esc(t.id),
+    esc(fmt("%s · settle check\n%s → %s\nrecovered: %s", t.id, seconds(r.start, c.total),
+      seconds(r.finish, c.total), tostring(t.message or "ready"))))
+  c:add('<rect x="%s" y="%s" width="%s" height="%d" rx="3"/></g>', num(x1), num(cy - BAR / 2), num(w), BAR)
+end
+
+-- A row per task: its label, then its bars. Returns each task's row middle, by id.
+local function draw_tasks(c)
+  local rows = {}
+  for _, lane in ipairs(c.lanes) do
     for r, id in ipairs(lane.tasks) do
-      local t = run.tasks[id]
+      local t = c.run.tasks[id]
       local cy = lane.y + HEADER + (r - 1) * ROW + ROW / 2
       rows[id] = cy
-      local crit = run.critical[id]
-      add('<g class="task%s" data-task="%s" data-state="%s">', crit and " critical" or "", esc(id), esc(t.state))
+      local crit = c.run.critical[id]
+      c:add('<g class="task%s" data-task="%s" data-state="%s">', crit and " critical" or "", esc(id), esc(t.state))
       local label = (crit and "★ " or "") .. id
-      local shown = cut(label, label_chars)
-      add('<g class="halo %s"><text class="task-label" x="%d" y="%s">%s%s</text></g>', lane.kind, LABEL_X, num(cy + 4),
+      local shown = cut(label, c.label_chars)
+      c:add('<g class="halo %s"><text class="task-label" x="%d" y="%s">%s%s</text></g>', lane.kind, LABEL_X, num(cy + 4),
         esc(shown), shown ~= label and ("<title>" .. esc(id) .. "</title>") or "")
-      if lane.idle or #t.attempts == 0 then
-        local at = run.halt and run.halt.t or (t.finish or 0)
-        local word = (lane.idle or t.state == "pending") and "not started" or "skipped"
-        add('<g class="bar skipped" data-task="%s" data-attempt="0"><title>%s</title>', esc(id),
-          esc(id .. "\n" .. (STATE_LABEL[t.state] or t.state) .. (t.message and ("\n" .. t.message) or "")))
-        add('<rect x="%s" y="%s" width="84" height="%d" rx="3"/>', num(sx(at) + 4), num(cy - BAR / 2), BAR)
-        add('<text class="bar-text dark" x="%s" y="%s">%s</text></g>', num(sx(at) + 10), num(cy + 4), esc(word))
-      end
-      local prev
-      for k, a in ipairs(t.attempts) do
-        local state = a.state or "running"
-        if k < #t.attempts then state = "retried" end
-        local x1, x2 = sx(a.start), sx(a.finish or run.duration)
-        local w = math.max(3, x2 - x1)
-        if prev then
-          add('<line class="retry-gap" x1="%s" x2="%s" y1="%s" y2="%s"/>', num(prev), num(x1), num(cy), num(cy))
-        end
-        add('<g class="bar %s" data-task="%s" data-attempt="%d"><title>%s</title>', esc(state), esc(id), a.n or k,
-          esc(attempt_title(run, t, {n = a.n or k, start = a.start, finish = a.finish or run.duration, state = state,
-                                     message = a.message}, total)))
-        add('<rect x="%s" y="%s" width="%s" height="%d" rx="3"/>', num(x1), num(cy - BAR / 2), num(w), BAR)
-        local text = #t.attempts > 1 and fmt("#%d %s", a.n or k, seconds((a.finish or run.duration) - a.start, total))
-          or seconds((a.finish or run.duration) - a.start, total)
-        if w > #text * 6.6 + 8 then -- inside its bar, or not at all (the hover has it)
-          add('<text class="bar-text%s" x="%s" y="%s">%s</text>', (state == "cancelled" or state == "running") and " dark" or "",
-            num(x1 + 5), num(cy + 4), esc(text))
-        end
-        if state == "failed" and t.halt then
-          add('<text class="halt-x" x="%s" y="%s">✕</text>', num(x1 + w + 3), num(cy + 5))
-        end
-        add("</g>")
-        prev = x1 + w
-      end
-      if t.recovery and t.recovery.finish then
-        local x1 = sx(t.recovery.start)
-        local w = math.max(3, sx(t.recovery.finish) - x1)
-        add('<g class="bar recovered" data-task="%s" data-attempt="settle"><title>%s</title>', esc(id),
-          esc(fmt("%s · settle check\n%s → %s\nrecovered: %s", id, seconds(t.recovery.start, total),
-            seconds(t.recovery.finish, total), tostring(t.message or "ready"))))
-        add('<rect x="%s" y="%s" width="%s" height="%d" rx="3"/></g>', num(x1), num(cy - BAR / 2), num(w), BAR)
-      end
-      add("</g>")
+      if lane.idle or #t.attempts == 0 then draw_not_run(c, lane, t, cy) end
+      draw_attempts(c, t, cy)
+      if t.recovery and t.recovery.finish then draw_recovery(c, t, cy) end
+      c:add("</g>")
     end
   end
+  return rows
+end
 
-  -- the critical path: the chain's bars are outlined; connectors join one to the next
-  local path = run.critical_path
+-- The critical path: the chain's bars are outlined (CSS); connectors join one to the next.
+local function draw_critical_links(c, rows)
+  local run, path = c.run, c.run.critical_path
   for k = 1, #path - 1 do
     local a, b = run.tasks[path[k]], run.tasks[path[k + 1]]
-    local ax, bx = sx(timeline.task_end(a)), sx(b.attempts[1].start)
+    local ax, bx = c:x(timeline.task_end(a)), c:x(b.attempts[1].start)
     local ay, by = rows[a.id], rows[b.id]
     if ay and by then
-      add('<path class="critical-link" d="M%s %s C%s %s %s %s %s %s"/>', num(ax), num(ay), num(ax + 14), num(ay),
+      c:add('<path class="critical-link" d="M%s %s C%s %s %s %s %s %s"/>', num(ax), num(ay), num(ax + 14), num(ay),
         num(bx - 14), num(by), num(bx), num(by))
     end
   end
+end
 
-  -- the halt point
-  if run.halt then
-    local hx = sx(run.halt.t)
-    local full = fmt("halt at %s: %s failed", seconds(run.halt.t, total), tostring(run.halt.task))
-    local text = cut(full, math.floor((WIDTH - 24) / 6.6)) -- a long task name is cut; the hover has it
-    local tw = chars(text) * 6.6 + 16
-    local lx = math.min(math.max(hx - tw / 2, 4), WIDTH - tw - 4)
-    add('<g id="halt-marker" class="halt" data-task="%s" data-t="%s">', esc(run.halt.task), esc(run.halt.t))
-    add('<title>%s</title>', esc(fmt("%s\n%s", full, tostring(run.halt.message or ""))))
-    add('<line x1="%s" x2="%s" y1="%d" y2="%d"/>', num(hx), num(hx), 14, height - 30)
-    add('<rect x="%s" y="2" width="%s" height="18" rx="9"/>', num(lx), num(tw))
-    add('<text x="%s" y="15">%s</text></g>', num(lx + 8), esc(text))
-  end
-  -- the end of the run
-  local ex = sx(run.duration)
-  add('<line class="end" x1="%s" x2="%s" y1="%d" y2="%d"/>', num(ex), num(ex), TOP - 8, height - 30)
-  add('<text class="tick end-label" x="%s" y="%d">end %s</text>', num(ex), height - 16, esc(seconds(run.duration, total)))
-  add("</svg>")
-  return concat(out, "\n")
+local function draw_halt(c)
+  local halt = c.run.halt
+  local hx = c:x(halt.t)
+  local full = fmt("halt at %s: %s failed", seconds(halt.t, c.total), tostring(halt.task))
+  local text = cut(full, math.floor((WIDTH - 24) / 6.6)) -- a long task name is cut; the hover has it
+  local tw = chars(text) * 6.6 + 16
+  local lx = math.min(math.max(hx - tw / 2, 4), WIDTH - tw - 4)
+  c:add('<g id="halt-marker" class="halt" data-task="%s" data-t="%s">', esc(halt.task), esc(halt.t))
+  c:add('<title>%s</title>', esc(fmt("%s\n%s", full, tostring(halt.message or ""))))
+  c:add('<line x1="%s" x2="%s" y1="%d" y2="%d"/>', num(hx), num(hx), 14, c.height - 30)
+  c:add('<rect x="%s" y="2" width="%s" height="18" rx="9"/>', num(lx), num(tw))
+  c:add('<text x="%s" y="15">%s</text></g>', num(lx + 8), esc(text))
+end
+
+local function draw_end(c)
+  local ex = c:x(c.run.duration)
+  c:add('<line class="end" x1="%s" x2="%s" y1="%d" y2="%d"/>', num(ex), num(ex), c.top - 8, c.height - 30)
+  c:add('<text class="tick end-label" x="%s" y="%d">end %s</text>', num(ex), c.height - 16,
+    esc(seconds(c.run.duration, c.total)))
+end
+
+-- The Gantt chart as SVG. Drawn in layers, back to front: lane backgrounds, the time grid, the
+-- lanes' texts, the tasks' rows, the critical path's links, the halt point and the end.
+local function svg(run)
+  local c = new_chart(run)
+  c:add('<svg id="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s">',
+    WIDTH, c.height, esc("timeline of run " .. tostring(run.id)))
+  c:add(svg_defs())
+  draw_lane_backgrounds(c)
+  draw_time_grid(c)
+  draw_lane_titles(c)
+  local rows = draw_tasks(c)
+  draw_critical_links(c, rows)
+  if run.halt then draw_halt(c) end
+  draw_end(c)
+  c:add("</svg>")
+  return concat(c.out, "\n")
 end
 
 -- ---- page -----------------------------------------------------------------------------------
@@ -542,10 +590,11 @@ end
 -- event (cut short by a crash, edited by hand) is skipped, and the rest is read: the second
 -- result lists them, {{line = n, message = why}}.
 function M.read_journal(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
+  local text, err = fs.read(path)
+  if not text then return nil, err end
+  if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end -- a last line cut short
   local events, bad, n = {}, {}, 0
-  for line in f:lines() do
+  for line in text:gmatch("(.-)\n") do
     n = n + 1
     if line:match("%S") then
       local ev, jerr = json.decode(line)
@@ -557,7 +606,6 @@ function M.read_journal(path)
       end
     end
   end
-  f:close()
   return events, bad
 end
 

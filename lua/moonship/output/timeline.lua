@@ -17,114 +17,139 @@ local EPSILON = 0.05   -- seconds: event times that close count as the same mome
 --           logs = {{text, hook}} (job output; hook: the hook that wrote the line with ctx.log),
 --           attempts = {{n, start, finish, state, message}}, recovery = {start, finish}}
 --   halt = {t, task, message, cause} (cause: "halt_on_error" | "on_error", when the journal says)
-function M.build(evs)
-  local run = {steps = {}, tasks = {}, order = {}, not_started = {}, duration = 0}
-  local steps_by_name = {}
-  local shown = events.shown_logs() -- a failure's logs repeat the job output streamed before it
-  local function task(id)
-    local t = run.tasks[id]
-    if not t then
-      t = {id = id, attempts = {}, objects = {}, logs = {}, state = "pending"}
-      run.tasks[id] = t
-      run.order[#run.order + 1] = id
-    end
-    return t
+local function open_attempt(t)
+  local a = t.attempts[#t.attempts]
+  if a and a.finish == nil then return a end
+end
+
+-- A timeline being built: the run, its steps by name and the job output already shown.
+local Builder = {}
+Builder.__index = Builder
+
+function Builder:task(id)
+  local run = self.run
+  local t = run.tasks[id]
+  if not t then
+    t = {id = id, attempts = {}, objects = {}, logs = {}, state = "pending"}
+    run.tasks[id] = t
+    run.order[#run.order + 1] = id
   end
-  local function open_attempt(t)
-    local a = t.attempts[#t.attempts]
-    if a and a.finish == nil then return a end
+  return t
+end
+
+function Builder:step(name, index, background)
+  local run = self.run
+  local s = self.steps_by_name[name]
+  if not s then
+    s = {name = name, index = index or (#run.steps + 1), background = background or false, tasks = {}}
+    self.steps_by_name[name] = s
+    run.steps[#run.steps + 1] = s
   end
-  local function step(name, index, background)
-    local s = steps_by_name[name]
-    if not s then
-      s = {name = name, index = index or (#run.steps + 1), background = background or false, tasks = {}}
-      steps_by_name[name] = s
-      run.steps[#run.steps + 1] = s
-    end
-    return s
-  end
-  for seq, ev in ipairs(evs) do
-    shown:fold(ev)
-    local now = tonumber(ev.t) or run.duration
-    if now > run.duration then run.duration = now end
-    run.id = run.id or ev.run
-    run.workflow = run.workflow or ev.workflow
-    local kind = ev.event
-    if kind == "run_started" then
-      run.app, run.namespace, run.env, run.dry_run = ev.app, ev.namespace, ev.env, ev.dry_run
-      for _, id in ipairs(ev.tasks or {}) do task(id) end
-      -- every step of the plan, so that one a halt kept from starting still has its lane
-      for i, p in ipairs(ev.plan or {}) do
-        local s = step(p.step, i, p.background)
-        for _, id in ipairs(p.tasks or {}) do
-          task(id).step = p.step
-          s.tasks[#s.tasks + 1] = id
-        end
-      end
-    elseif kind == "step_started" then
-      local s = step(ev.step, ev.index, ev.background)
-      s.start, s.index, s.background = now, ev.index or s.index, ev.background or false
-      if #s.tasks == 0 then
-        for _, id in ipairs(ev.tasks or {}) do
-          s.tasks[#s.tasks + 1] = id
-          task(id).step = ev.step
-        end
-      end
-    elseif kind == "step_finished" then
-      local s = steps_by_name[ev.step]
-      if s then s.finish, s.state, s.halt = now, ev.state, ev.halt end
-    elseif kind == "task_started" and ev.task then
-      local t = task(ev.task)
-      t.step = ev.step or t.step
-      t.state = "running"
-      t.first_start = t.first_start or now
-      local a = open_attempt(t)
-      if a then a.finish, a.state = now, a.state or "failed" end
-      t.attempts[#t.attempts + 1] = {n = ev.attempt or (#t.attempts + 1), start = now}
-    elseif kind == "task_progress" and ev.task then
-      local t = task(ev.task)
-      for _, o in ipairs(ev.objects or {}) do t.objects[#t.objects + 1] = o end
-      if ev.retry then
-        -- the attempt failed and another follows after a delay
-        local a = open_attempt(t)
-        if a then a.finish, a.state, a.message = now, "retried", ev.message end
-      elseif ev.phase == "settling" and ev.settling then
-        t.recovery = {start = now}
-      end
-      if ev.message then t.last_progress = ev.message end
-    elseif kind == "task_finished" and ev.task then
-      local t = task(ev.task)
-      t.step = ev.step or t.step
-      local state = FINAL[ev.state] and ev.state or "failed"
-      t.state, t.finish, t.end_seq = state, now, seq
-      t.message, t.reason = ev.message, ev.reason or t.reason
-      if ev.halt then t.halt = true end
-      for _, line in ipairs(shown:unshown(ev)) do t.logs[#t.logs + 1] = {text = line} end
-      if state == "recovered" then
-        t.recovery = t.recovery or {start = now}
-        t.recovery.finish = now
-      else
-        local a = open_attempt(t)
-        if a then a.finish, a.state, a.message = now, state, ev.message end
-      end
-    elseif kind == "log" and ev.task then
-      local t = task(ev.task)
-      -- job output and hook lines as the run showed them
-      if #t.logs < 200 then t.logs[#t.logs + 1] = {text = ev.message, hook = ev.hook} end
-    elseif kind == "run_halting" then
-      run.halt = {t = now, task = ev.task, message = ev.message, cause = ev.cause}
-    elseif kind == "run_finished" then
-      run.state, run.exit_code, run.finish = ev.state, ev.exit_code, now
+  return s
+end
+
+-- What each event does to the timeline: ON[event](builder, ev, now, seq).
+local ON = {}
+
+function ON.run_started(b, ev)
+  local run = b.run
+  run.app, run.namespace, run.env, run.dry_run = ev.app, ev.namespace, ev.env, ev.dry_run
+  for _, id in ipairs(ev.tasks or {}) do b:task(id) end
+  -- every step of the plan, so that one a halt kept from starting still has its lane
+  for i, p in ipairs(ev.plan or {}) do
+    local s = b:step(p.step, i, p.background)
+    for _, id in ipairs(p.tasks or {}) do
+      b:task(id).step = p.step
+      s.tasks[#s.tasks + 1] = id
     end
   end
-  -- A journal cut short (a crash) leaves attempts open: they end where the journal ends.
+end
+
+function ON.step_started(b, ev, now)
+  local s = b:step(ev.step, ev.index, ev.background)
+  s.start, s.index, s.background = now, ev.index or s.index, ev.background or false
+  if #s.tasks == 0 then
+    for _, id in ipairs(ev.tasks or {}) do
+      s.tasks[#s.tasks + 1] = id
+      b:task(id).step = ev.step
+    end
+  end
+end
+
+function ON.step_finished(b, ev, now)
+  local s = b.steps_by_name[ev.step]
+  if s then s.finish, s.state, s.halt = now, ev.state, ev.halt end
+end
+
+function ON.task_started(b, ev, now)
+  if not ev.task then return end
+  local t = b:task(ev.task)
+  t.step = ev.step or t.step
+  t.state = "running"
+  t.first_start = t.first_start or now
+  local a = open_attempt(t)
+  if a then a.finish, a.state = now, a.state or "failed" end
+  t.attempts[#t.attempts + 1] = {n = ev.attempt or (#t.attempts + 1), start = now}
+end
+
+function ON.task_progress(b, ev, now)
+  if not ev.task then return end
+  local t = b:task(ev.task)
+  for _, o in ipairs(ev.objects or {}) do t.objects[#t.objects + 1] = o end
+  if ev.retry then
+    -- the attempt failed and another follows after a delay
+    local a = open_attempt(t)
+    if a then a.finish, a.state, a.message = now, "retried", ev.message end
+  elseif ev.phase == "settling" and ev.settling then
+    t.recovery = {start = now}
+  end
+  if ev.message then t.last_progress = ev.message end
+end
+
+function ON.task_finished(b, ev, now, seq)
+  if not ev.task then return end
+  local t = b:task(ev.task)
+  t.step = ev.step or t.step
+  local state = FINAL[ev.state] and ev.state or "failed"
+  t.state, t.finish, t.end_seq = state, now, seq
+  t.message, t.reason = ev.message, ev.reason or t.reason
+  if ev.halt then t.halt = true end
+  for _, line in ipairs(b.shown:unshown(ev)) do t.logs[#t.logs + 1] = {text = line} end
+  if state == "recovered" then
+    t.recovery = t.recovery or {start = now}
+    t.recovery.finish = now
+  else
+    local a = open_attempt(t)
+    if a then a.finish, a.state, a.message = now, state, ev.message end
+  end
+end
+
+function ON.log(b, ev)
+  if not ev.task then return end
+  local t = b:task(ev.task)
+  -- job output and hook lines as the run showed them
+  if #t.logs < 200 then t.logs[#t.logs + 1] = {text = ev.message, hook = ev.hook} end
+end
+
+function ON.run_halting(b, ev, now)
+  b.run.halt = {t = now, task = ev.task, message = ev.message, cause = ev.cause}
+end
+
+function ON.run_finished(b, ev, now)
+  local run = b.run
+  run.state, run.exit_code, run.finish = ev.state, ev.exit_code, now
+end
+
+-- What the events leave open once they are all read: a journal cut short (a crash) leaves
+-- attempts open (they end where the journal ends) and steps unfinished; tasks of no step (a
+-- journal without the plan, cut short before their step started) have not started.
+local function close(run)
   for _, id in ipairs(run.order) do
     local t = run.tasks[id]
     local a = open_attempt(t)
     if a then a.finish, a.state = run.duration, "running" end
     if t.recovery and not t.recovery.finish then t.recovery = nil end
   end
-  -- Tasks of no step (a journal without the plan, cut short before their step started).
   for _, id in ipairs(run.order) do
     local t = run.tasks[id]
     if #t.attempts == 0 and not t.step then run.not_started[#run.not_started + 1] = id end
@@ -138,6 +163,22 @@ function M.build(evs)
   end
   table.sort(run.steps, function(a, b) return a.index < b.index end)
   run.state = run.state or "unfinished"
+end
+
+function M.build(evs)
+  local run = {steps = {}, tasks = {}, order = {}, not_started = {}, duration = 0}
+  -- shown: a failure's logs repeat the job output streamed before it
+  local b = setmetatable({run = run, steps_by_name = {}, shown = events.shown_logs()}, Builder)
+  for seq, ev in ipairs(evs) do
+    b.shown:fold(ev)
+    local now = tonumber(ev.t) or run.duration
+    if now > run.duration then run.duration = now end
+    run.id = run.id or ev.run
+    run.workflow = run.workflow or ev.workflow
+    local on = ON[ev.event]
+    if on then on(b, ev, now, seq) end
+  end
+  close(run)
   run.critical_path = M.critical_path(run)
   run.critical = {}
   for _, id in ipairs(run.critical_path) do run.critical[id] = true end

@@ -3,6 +3,7 @@
 -- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
 -- the journal and its outputs, resume from the last run, run the engine.
 local engine = require "moonship.run.engine"
+local fs = require "moonship.fs"
 local hooks_mod = require "moonship.run.hooks"
 local journal_mod = require "moonship.run.journal"
 local kube = require "moonship.kube"
@@ -14,8 +15,6 @@ local EXIT = require "moonship.exit"
 local fmt = string.format
 
 local M = {}
-
-local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
 
 -- The namespace before the template is read (kubeconfig.default_namespace: the one rule);
 -- kubesim's context names none. A broken kubeconfig is reported when the client connects.
@@ -114,9 +113,7 @@ function M.write_report(journal_path, report_path, result, stderr, announce)
   local ok, err = pcall(function()
     local events = assert(html.read_journal(journal_path))
     local page = html.render(events)
-    local f = assert(io.open(report_path, "wb"))
-    f:write(page)
-    f:close()
+    assert(fs.write(report_path, page))
   end)
   if not ok then
     stderr(fmt("moonship: --report: %s\n", tostring(err)))
@@ -124,6 +121,12 @@ function M.write_report(journal_path, report_path, result, stderr, announce)
   end
   result.report_path = report_path
   if announce then stderr(fmt("moonship: report %s\n", report_path)) end
+end
+
+-- Input that stops a deploy before anything is applied: said on stderr, exit 2.
+local function refused(stderr, msg)
+  stderr("moonship: " .. msg .. "\n")
+  return {exit_code = EXIT.bad_input, errors = {msg}}
 end
 
 -- From a loaded template to a cluster the run can use: checks the namespace's name, starts
@@ -169,6 +172,45 @@ function M.open(s, model)
   return conn
 end
 
+-- The journal of the run, with its outputs: the JSON event stream, or the live view (which,
+-- should it fail, is reported once and replaced by plain lines; it never changes the run) or
+-- the progress lines; then the caller's sinks.
+local function open_journal(s, model, wf, namespace, stdout, stderr)
+  local journal = journal_mod.new {
+    app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
+    time_scale = s.sim and (s.time_scale or 1) or nil,
+    dir = s.journal_dir or journal_mod.default_dir(model), warn = stderr,
+  }
+  if s.output == "json" then
+    journal:add_sink(function(_, line) stdout(line .. "\n") end, {name = "the JSON event stream"})
+  elseif s.output ~= "none" then
+    local tty = require "moonship.output.tty"
+    local on_tty = not s.stdout and require("moonship.core").term.isatty(1)
+    local lines = plain.sink(stdout, {logs = s.logs, color = tty.use_color(s.color or "auto", on_tty)})
+    if tty.wanted(s) then
+      local view
+      view = journal:add_sink((tty.sink {logs = s.logs, color = s.color,
+        on_error = function(err) journal:sink_failed(view, err) end}), {name = "the live view", fallback = lines})
+    else
+      journal:add_sink(lines, {name = "the progress lines"})
+    end
+  end
+  for _, sink in ipairs(s.sinks or {}) do journal:add_sink(sink) end
+  return journal
+end
+
+-- The last run of the workflow: the one to resume (--resume), else the local record of it for
+-- its durations (the engine starts long tasks first). Returns previous, history.
+local function last_run(s, client, model, wf, journal, stderr)
+  if not s.resume then
+    return nil, journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir, times_only = true}
+  end
+  local previous = journal_mod.load_last {client = client, app = model.app, workflow = wf.name,
+                                          namespace = model.namespace, dir = journal.dir}
+  if not previous then stderr("moonship: --resume: no earlier run of this workflow found; running everything\n") end
+  return previous, nil
+end
+
 -- Runs a deployment inside a task. Returns the engine's result (with exit_code); bad input
 -- gives {exit_code = 2, errors = {...}}.
 function M.run(s)
@@ -185,10 +227,7 @@ function M.run(s)
   end
   for _, w in ipairs(warnings) do stderr(w .. "\n") end
   local conn, oerr = M.open(s, model)
-  if not conn then
-    stderr("moonship: " .. oerr .. "\n")
-    return {exit_code = EXIT.bad_input, errors = {oerr}}
-  end
+  if not conn then return refused(stderr, oerr) end
   local _ <close> = conn
   local client, namespace, state = conn.client, model.namespace, conn.state
   if state == "missing" then
@@ -197,37 +236,8 @@ function M.run(s)
       .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
   end
 
-  local journal = journal_mod.new {
-    app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
-    time_scale = s.sim and (s.time_scale or 1) or nil,
-    dir = s.journal_dir or (model.dir or dirname(model.file)) .. "/.moonship/runs", warn = stderr,
-  }
-  -- A view that fails is reported once and replaced by plain lines; it never changes the run.
-  if s.output == "json" then
-    journal:add_sink(function(_, line) stdout(line .. "\n") end, {name = "the JSON event stream"})
-  elseif s.output ~= "none" then
-    local tty = require "moonship.output.tty"
-    local on_tty = not s.stdout and require("moonship.core").term.isatty(1)
-    local lines = plain.sink(stdout, {logs = s.logs, color = tty.use_color(s.color or "auto", on_tty)})
-    if tty.wanted(s) then
-      local view
-      view = journal:add_sink((tty.sink {logs = s.logs, color = s.color,
-        on_error = function(err) journal:sink_failed(view, err) end}), {name = "the live view", fallback = lines})
-    else
-      journal:add_sink(lines, {name = "the progress lines"})
-    end
-  end
-  for _, sink in ipairs(s.sinks or {}) do journal:add_sink(sink) end
-
-  local previous, history
-  if s.resume then
-    previous = journal_mod.load_last {client = client, app = model.app, workflow = wf.name,
-                                      namespace = namespace, dir = journal.dir}
-    if not previous then stderr("moonship: --resume: no earlier run of this workflow found; running everything\n") end
-  else -- the local record of the last run, for its durations (the engine starts long tasks first)
-    history = journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir, times_only = true}
-  end
-
+  local journal = open_journal(s, model, wf, namespace, stdout, stderr)
+  local previous, history = last_run(s, client, model, wf, journal, stderr)
   local result = engine.run {
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
     namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,

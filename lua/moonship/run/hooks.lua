@@ -4,7 +4,7 @@
 local json = require "moonship.json"
 local sched = require "moonship.sched"
 local diag = require "moonship.model.template.diag"
-local fs = require("moonship.core").fs
+local fs = require "moonship.fs"
 
 local fmt = string.format
 
@@ -80,13 +80,11 @@ function M.load(path, display)
     for i, p in ipairs(problems) do lines[i] = problem_text(p) end
     return nil, table.concat(lines, "\n"), problems
   end
-  local f, oerr = io.open(path, "rb")
-  if not f then
-    problem(nil, "cannot read the hooks file: %s", tostring(oerr))
+  local source, rerr = fs.read(path)
+  if not source then
+    problem(nil, "cannot read the hooks file: %s", rerr)
     return failed()
   end
-  local source = f:read("a")
-  f:close()
   local chunk, err = load(source, "@" .. display, "t")
   if not chunk then
     local line, text = split_lua_error(display, err)
@@ -133,9 +131,7 @@ function M.load(path, display)
   self.def = def
   self.budget = def.instruction_budget or M.INSTRUCTION_BUDGET
   if def.health_dir then
-    local dir = def.health_dir
-    if not dir:match("^/") then dir = (path:match("^(.*)/[^/]*$") or ".") .. "/" .. dir end
-    self.health_dir = dir
+    self.health_dir = fs.join(fs.dirname(path), def.health_dir)
   end
   for key, fn in pairs(def.health or {}) do
     self.health_rules[key] = M.wrap_health_hook(self, key, fn)
@@ -276,14 +272,6 @@ function M.argo_rule(source, chunkname, budget)
   end
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- A folder name of a health_dir as a Lua pattern: "_" is Argo CD's wildcard ("_" alone: any
 -- group or kind; "_.crossplane.io": any group ending in .crossplane.io). nil for a plain name.
 local function wildcard_pattern(name)
@@ -340,7 +328,7 @@ function M.health_dir_rules(dir, budget)
     local group, kind = key:match("^(.-)/([^/]+)$")
     groups = groups or wildcard_folders(dir)
     for _, path in ipairs(candidate_paths(dir, groups, group, kind)) do
-      local source = read_file(path)
+      local source = fs.read(path)
       if source then
         local rule, err = M.argo_rule(source, path, budget)
         if not rule then -- a script that does not compile fails the wait on that kind, with its file:line

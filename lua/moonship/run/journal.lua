@@ -7,7 +7,7 @@
 local events = require "moonship.run.events"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
-local fs = require("moonship.core").fs
+local fs = require "moonship.fs"
 
 local fmt = string.format
 
@@ -22,6 +22,12 @@ function M.new_run_id()
   local r = {}
   for i = 1, 6 do r[i] = string.format("%x", math.random(0, 15)) end
   return t .. "-" .. table.concat(r)
+end
+
+-- The local journal directory of a template's runs when --journal-dir names none:
+-- .moonship/runs beside the template.
+function M.default_dir(model)
+  return fs.join(model.dir or fs.dirname(model.file), ".moonship/runs")
 end
 
 -- journal.new{run_id=, app=, workflow=, namespace=, env=, dir= (local journal directory),
@@ -118,14 +124,15 @@ function M.configmap_name(app, workflow)
   return name:sub(1, 253)
 end
 
+-- The local copy of the snapshot of app's last run of workflow.
+local function last_path(dir, app, workflow)
+  return fmt("%s/last-%s-%s.json", dir, app, workflow)
+end
+
 function Journal:save(client)
   local text = json.encode(self:snapshot(), {sort_keys = true})
   if self.dir then
-    local f = io.open(fmt("%s/last-%s-%s.json", self.dir, self.app, self.workflow), "w")
-    if f then
-      f:write(text, "\n")
-      f:close()
-    end
+    fs.write(last_path(self.dir, self.app, self.workflow), text .. "\n")
   end
   if client then
     local cm = {
@@ -151,12 +158,8 @@ function M.load_last(opts)
     if cm and cm.data and cm.data["run.json"] then return json.decode(cm.data["run.json"], decode_opts) end
   end
   if opts.dir then
-    local f = io.open(fmt("%s/last-%s-%s.json", opts.dir, opts.app, opts.workflow))
-    if f then
-      local text = f:read("a")
-      f:close()
-      return json.decode(text, decode_opts)
-    end
+    local text = fs.read(last_path(opts.dir, opts.app, opts.workflow))
+    if text then return json.decode(text, decode_opts) end
   end
 end
 

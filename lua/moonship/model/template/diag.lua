@@ -33,6 +33,20 @@ function M.where(tbl, key)
   return where(tbl, key)
 end
 
+-- The keys of a mapping in the order written (by name where no position tells).
+function M.keys_in_order(map)
+  local keys = {}
+  for k in pairs(map) do keys[#keys + 1] = k end
+  sort(keys, function(a, b)
+    local _, la, ca = M.where(map, a)
+    local _, lb, cb = M.where(map, b)
+    if la ~= lb then return (la or 0) < (lb or 0) end
+    if ca ~= cb then return (ca or 0) < (cb or 0) end
+    return a < b
+  end)
+  return keys
+end
+
 -- A position {file=, line=, col=} of tbl[key] (or of tbl when key is nil); fallback when the
 -- table did not come from YAML (then the file's first line).
 function M.pos(tbl, key, fallback_file)
@@ -77,6 +91,20 @@ end
 
 function Collector:error(pos, f, ...) add(self, self.errors, "error", pos, fmt(f, ...)) end
 function Collector:warning(pos, f, ...) add(self, self.warnings, "warning", pos, fmt(f, ...)) end
+
+-- The YAML documents of text (from file), or nil when it does not load: the loader's error,
+-- "file:line:col: msg", is then an error at that position (else at the start of file).
+function Collector:load_yaml(text, file)
+  local docs, err = yaml.load(text, {filename = file})
+  if docs then return docs end
+  local efile, line, col, msg = err:match("^(.-):(%d+):(%d+): (.*)$")
+  if efile then
+    self:error({file = efile, line = tonumber(line), col = tonumber(col)}, "%s", msg)
+  else
+    self:error({file = file, line = 1, col = 1}, "%s", err)
+  end
+  return nil
+end
 
 -- Messages sorted by file (in order of first appearance), line and column, then discovery.
 local function sorted(list)

@@ -1,6 +1,7 @@
 -- Environment variables of a template: the ReleaseHub environment_variables.yaml beside it
 -- (defaults, per-service lists, mapping), the template's own envs, and the ${...} substitution.
 local yaml = require "moonship.yaml"
+local fs = require "moonship.fs"
 local diag = require "moonship.model.template.diag"
 local fields = require "moonship.model.template.fields"
 
@@ -79,20 +80,10 @@ end
 -- Reads environment_variables.yaml: nil when there is none, else
 -- {defaults = {...}, services = {name -> {...}}, services_pos = {name -> pos}, mapping = {...}}.
 function M.read_file(d, path, display_path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  local docs, err = yaml.load(text, {filename = display_path})
-  if not docs then
-    local file, line, col, msg = err:match("^(.-):(%d+):(%d+): (.*)$")
-    if file then
-      d:error({file = file, line = tonumber(line), col = tonumber(col)}, "%s", msg)
-    else
-      d:error({file = display_path, line = 1, col = 1}, "%s", err)
-    end
-    return nil
-  end
+  local text = fs.read(path)
+  if not text then return nil end
+  local docs = d:load_yaml(text, display_path)
+  if not docs then return nil end
   local result = {defaults = {}, services = {}, services_pos = {}, mapping = {}, file = display_path}
   local doc = docs[#docs]
   if doc == nil or doc == yaml.null then return result end

@@ -39,20 +39,6 @@ local function valid_host(h)
   return true
 end
 
--- The keys of a mapping in the order written.
-local function keys_in_order(map)
-  local keys = {}
-  for k in pairs(map) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b)
-    local _, la, ca = diag.where(map, a)
-    local _, lb, cb = diag.where(map, b)
-    if la ~= lb then return (la or 0) < (lb or 0) end
-    if ca ~= cb then return (ca or 0) < (cb or 0) end
-    return a < b
-  end)
-  return keys
-end
-
 -- nginx ingress settings: {annotation -> text}.
 local function read_settings(d, doc)
   local m = fields.map(d, doc, "ingress")
@@ -116,14 +102,14 @@ function M.read(d, doc, ctx)
       if not fields.is_map(entry) then
         d:error(diag.pos(h, i), "a hostname must be a mapping {service: host} (got %s)", fields.describe(entry))
       else
-        for _, service in ipairs(keys_in_order(entry)) do
+        for _, service in ipairs(diag.keys_in_order(entry)) do
           local host = fields.string(d, entry, service)
           if host then add(service, host, nil, diag.pos(entry, service)) end
         end
       end
     end
   elseif fields.is_map(h) then
-    for _, service in ipairs(keys_in_order(h)) do
+    for _, service in ipairs(diag.keys_in_order(h)) do
       local host = fields.string(d, h, service)
       if host then add(service, host, nil, diag.pos(h, service)) end
     end

@@ -1,6 +1,7 @@
 -- The template's smaller top-level sections, each a list of named entries: shared_volumes
 -- (PersistentVolumeClaims), service_accounts (ServiceAccounts with a cloud role) and charts
 -- (Helm charts the built-in `charts` task kind installs).
+local fs = require "moonship.fs"
 local diag = require "moonship.model.template.diag"
 local fields = require "moonship.model.template.fields"
 local units = require "moonship.model.template.units"
@@ -80,7 +81,7 @@ end
 
 -- charts: [{name, directory, values}] -> {name, release, directory (absolute), values
 -- (absolute), pos, missing = message | nil}. Directories are relative to the repository
--- (ctx.repo_dir); values to the chart's directory.
+-- (ctx.repo_dir, shown in messages as ctx.repo_display); values to the chart's directory.
 function M.read_chart(d, entry, ctx)
   fields.check_keys(d, entry, CHART_SCHEMA, " in a chart")
   local name, k8s = entry_name(d, entry, "chart")
@@ -91,17 +92,16 @@ function M.read_chart(d, entry, ctx)
     return nil
   end
   local chart = {name = name, release = k8s, pos = diag.pos(entry, "name"),
-    directory = ctx.resolve(ctx.repo_dir, dir)}
-  local shown = ctx.resolve_display(ctx.repo_display, dir)
+    directory = fs.normalize(fs.join(ctx.repo_dir, dir))}
+  local shown = fs.join(ctx.repo_display, dir)
   local values = fields.string(d, entry, "values")
-  if values then chart.values = ctx.resolve(chart.directory, values) end
+  if values then chart.values = fs.normalize(fs.join(chart.directory, values)) end
   -- A template names the directories of its repository: where they are not there (a template
   -- checked on its own), validate says so and a deploy that needs the chart stops.
-  if not ctx.exists(chart.directory .. "/Chart.yaml") then
+  if not fs.exists(chart.directory .. "/Chart.yaml") then
     chart.missing = string.format("chart '%s': no Chart.yaml in %s", name, shown)
-  elseif chart.values and not ctx.exists(chart.values) then
-    chart.missing = string.format("chart '%s': values file %s not found", name,
-      ctx.resolve_display(shown, values))
+  elseif chart.values and not fs.exists(chart.values) then
+    chart.missing = string.format("chart '%s': values file %s not found", name, fs.join(shown, values))
   end
   return chart
 end
