@@ -191,6 +191,20 @@ workloads:
     os.execute("rm -rf " .. proc.quote(proc.source_dir .. "/examples/shop/.moonship"))
   end)
 
+  it("does not start a run whose journal cannot be written: exit 2, nothing applied", function()
+    local sim = kubesim.start {}
+    finally(function() sim:stop() end)
+    local dir = proc.tmpdir()
+    proc.write_file(dir .. "/moonship.yaml", FIVE)
+    local blocker = proc.write_file(dir .. "/not-a-directory", "")
+    local code, ev, stderr = deploy(sim, {dir .. "/moonship.yaml", "-w", "up", "--journal-dir", blocker .. "/runs"})
+    assert.equal(2, code, stderr)
+    assert.same({}, ev)
+    assert.matches("cannot write the run journal: " .. blocker:gsub("%p", "%%%0") .. "/runs/%S+%.jsonl: Not a directory",
+      stderr)
+    assert.equal(404, (sim:get_json("/apis/apps/v1/namespaces/default/deployments/s1")))
+  end)
+
   it("wraps a script's work in sched.run: the same file under moonship run and lua5.4", function()
     local script = proc.write_file(proc.tmpdir() .. "/both.lua", [[
 local sched = require "moonship.sched"

@@ -176,11 +176,12 @@ end
 -- should it fail, is reported once and replaced by plain lines; it never changes the run) or
 -- the progress lines; then the caller's sinks.
 local function open_journal(s, model, wf, namespace, stdout, stderr)
-  local journal = journal_mod.new {
+  local journal, err = journal_mod.new {
     app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
     time_scale = s.sim and (s.time_scale or 1) or nil,
     dir = s.journal_dir or journal_mod.default_dir(model), warn = stderr,
   }
+  if not journal then return nil, err end
   if s.output == "json" then
     journal:add_sink(function(_, line) stdout(line .. "\n") end, {name = "the JSON event stream"})
   elseif s.output ~= "none" then
@@ -236,7 +237,8 @@ function M.run(s)
       .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
   end
 
-  local journal = open_journal(s, model, wf, namespace, stdout, stderr)
+  local journal, jerr = open_journal(s, model, wf, namespace, stdout, stderr)
+  if not journal then return refused(stderr, jerr) end
   local previous, history = last_run(s, client, model, wf, journal, stderr)
   local result = engine.run {
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,

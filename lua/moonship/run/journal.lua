@@ -33,6 +33,7 @@ end
 -- journal.new{run_id=, app=, workflow=, namespace=, env=, dir= (local journal directory),
 -- dry_run= (every event then says so), time_scale= (a --sim run's: its snapshot says so, and
 -- plans from its durations), warn=fn(text) (where a failing sink is reported; default stderr)}
+-- -> journal, or nil and a message when the journal file cannot be written
 function M.new(opts)
   local self = setmetatable({
     run_id = opts.run_id or M.new_run_id(),
@@ -50,7 +51,10 @@ function M.new(opts)
   if self.dir then
     fs.mkdir_p(self.dir) -- a failure shows at the open below
     self.path = fmt("%s/%s.jsonl", self.dir, self.run_id)
-    self.file = io.open(self.path, "w")
+    -- a run that cannot say what it applied does not start
+    local file, err = io.open(self.path, "w")
+    if not file then return nil, "cannot write the run journal: " .. err .. " (set --journal-dir)" end
+    self.file = file
   end
   return self
 end
