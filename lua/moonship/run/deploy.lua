@@ -219,6 +219,7 @@ function M.run(s)
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
     namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
     settle = s.settle, dry_run = s.dry_run, resume = previous, history = history, logs = s.logs,
+    prune = s.prune or model.prune,
   }
   -- After the run, nothing may change its outcome: the exit code is the one run_finished gave.
   result.journal_path = journal.path
