@@ -5,7 +5,7 @@
 _moonship_options() {
     case "$1" in
         deploy) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
-            --concurrency --qps --burst --timeout --settle --dry-run --resume -o --output --logs --color
+            --concurrency --qps --burst --timeout --settle --dry-run --resume --prune -o --output --logs --color
             --sim --scenario --time-scale --journal-dir --report -h --help" ;;
         plan) echo "-w --workflow -e --env --image --domain --hooks -f --format --ascii --width --concurrency
             --journal-dir -h --help" ;;
