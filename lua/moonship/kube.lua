@@ -478,14 +478,16 @@ end
 -- client:delete(api_version, kind, name, namespace, {propagation=, uid=, dry_run=}) -> true,
 -- status (or true, nil, "not_found" when it was already gone) or nil, message, code. uid: a
 -- precondition (409 "conflict" when the name now holds another object); dry_run: the server's
--- dry run of the deletion, which deletes nothing.
+-- dry run of the deletion, which deletes nothing. Every option goes in the DeleteOptions body:
+-- kube-apiserver reads the query's options only when a DELETE has no body.
 function Client:delete(api_version, kind, name, namespace, opts)
   opts = opts or {}
   local path, err, code = self:path(api_version, kind, name, namespace)
   if not path then return nil, err, code end
   local body = {kind = "DeleteOptions", apiVersion = "v1", propagationPolicy = opts.propagation or "Background",
-                preconditions = opts.uid and {uid = opts.uid} or nil}
-  local resp, rerr, rcode = self:request("DELETE", path, body, {query = {dryRun = opts.dry_run and "All" or nil}})
+                preconditions = opts.uid and {uid = opts.uid} or nil,
+                dryRun = opts.dry_run and json.array {"All"} or nil}
+  local resp, rerr, rcode = self:request("DELETE", path, body)
   if not resp then
     if rcode == "not_found" then return true, nil, "not_found" end
     return nil, fmt("delete %s/%s: %s", kind:lower(), name, rerr), rcode
