@@ -119,6 +119,18 @@ local function deleted(ev)
   return out, evs
 end
 
+-- The same object (uid), not being deleted, that no moonship manager ever wrote (its status
+-- moves on: the Deployment controller writes it).
+local function assert_untouched(before, after)
+  assert.truthy(after, before.metadata.name .. " is gone")
+  assert.equal(before.metadata.uid, after.metadata.uid)
+  assert.is_nil(after.metadata.deletionTimestamp)
+  assert.is_nil((after.metadata.labels or {})["applyset.kubernetes.io/part-of"])
+  for _, mf in ipairs(after.metadata.managedFields or {}) do
+    assert.is_nil(mf.manager:match("^moonship"), "written by " .. mf.manager)
+  end
+end
+
 local function job_of(ev, task)
   for _, e in ipairs(ev) do
     if e.event == "task_progress" and e.task == task and e.objects then
@@ -226,12 +238,13 @@ describe("moonship deploy --prune on kubesim", function()
     for _, gone in ipairs(want) do assert.is_nil(after[gone], gone .. " survived the prune") end
     -- nothing else was touched: the foreign object (same resourceVersion), patch's admin, the
     -- earlier Jobs of the kept job, web and api
-    assert.equal(before["deployment/legacy"].metadata.resourceVersion, after["deployment/legacy"].metadata.resourceVersion)
+    assert_untouched(before["deployment/legacy"], after["deployment/legacy"])
     for _, kept in ipairs {"deployment/admin", "job/" .. migrate1, "job/" .. migrate3, "deployment/web", "service/web",
                            "deployment/api", "service/api"} do
       assert.truthy(after[kept], kept .. " was pruned")
     end
-    assert.equal(before["deployment/admin"].metadata.resourceVersion, after["deployment/admin"].metadata.resourceVersion)
+    assert.equal(before["deployment/admin"].metadata.uid, after["deployment/admin"].metadata.uid)
+    assert.equal("patch", after["deployment/admin"].metadata.annotations["moonship.dev/workflow"])
     -- the journal has the same events as the JSON output
     local journal = assert(io.popen("ls -t " .. dir .. "/.moonship/runs/*.jsonl")):read("l")
     assert.equal(stdout4:gsub("%s+$", ""), proc.read_file(journal):gsub("%s+$", ""))
@@ -248,6 +261,40 @@ describe("moonship deploy --prune on kubesim", function()
     end
     assert.same({"deployment/api", "deployment/legacy", "deployment/web", "service/api", "service/web"}, left)
     assert.equal(5, migrates)
+  end)
+end)
+
+describe("moonship deploy and another tool's ApplySet", function()
+  local sim
+  after_each(function() if sim then sim:stop() sim = nil end end)
+
+  it("refuses a parent whose tooling is not moonship: exit 2 before anything is applied, the parent unchanged", function()
+    sim = kubesim.start {scenario = SCENARIO, time_scale = 0.02}
+    local id = applyset.id(PARENT, NS, "Secret", "")
+    assert.equal(201, (sim:apply("/api/v1/namespaces/" .. NS, '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop-dev"}}')))
+    local code, parent = sim:apply("/api/v1/namespaces/" .. NS .. "/secrets/" .. PARENT, ([[
+apiVersion: v1
+kind: Secret
+metadata:
+  name: %s
+  labels: {applyset.kubernetes.io/id: %s}
+  annotations: {applyset.kubernetes.io/tooling: kubectl/v1.37.2, applyset.kubernetes.io/contains-group-kinds: Deployment.apps}
+]]):format(PARENT, id), "kubectl-applyset")
+    assert.equal(201, code)
+    local dir = proc.tmpdir()
+    proc.write_file(dir .. "/moonship.yaml", V1)
+    for _, extra in ipairs {{}, {"--dry-run"}, {"--prune"}} do
+      local argv = {dir .. "/moonship.yaml", "--env", "dev", "-w", "setup"}
+      for _, a in ipairs(extra) do argv[#argv + 1] = a end
+      local rc, ev, stderr = deploy(sim, argv)
+      assert.equal(2, rc)
+      assert.same({}, ev)
+      assert.equal("moonship: applyset parent secret/" .. PARENT .. " in namespace " .. NS .. " is managed by the tooling "
+        .. '"kubectl", not moonship: left alone\n', stderr)
+    end
+    assert.same({}, names_of(held(sim)))
+    local _, after = sim:get_json("/api/v1/namespaces/" .. NS .. "/secrets/" .. PARENT)
+    assert.equal(parent.metadata.resourceVersion, after.metadata.resourceVersion)
   end)
 end)
 

@@ -7,6 +7,7 @@
 -- (moonship.dev/workflow): pruning after a workflow considers only what that workflow applied.
 --
 --   local set = applyset.new(client, {app=, environment=, namespace=})   -- no request
+--   set:check()                                 -> true | nil, err   (another tool's parent?)
 --   set:label(obj, workflow)                    -> obj, labelled as a member
 --   set:record(objects)                         -> true | nil, err   (before applying them)
 --   set:stale(objects, workflow, {keep=})       -> {live object...} | nil, err   (read only)
@@ -152,6 +153,15 @@ function Set:fetch_parent()
     return nil, fmt("%s has the label %s=%s, want %s", describe_parent(self), M.ID, tostring(labels[M.ID]), self.id)
   end
   return live
+end
+
+-- set:check() -> true | nil, err: whether this set may be used: its parent is missing or
+-- moonship's (a run asks before its first step, so that another tool's parent stops it before
+-- anything is applied). One request.
+function Set:check()
+  local live, err = self:fetch_parent()
+  if live == nil then return nil, err end
+  return true
 end
 
 -- What the live parent covers: {kinds = {gk = true}, namespaces = {ns = true}} (the parent's

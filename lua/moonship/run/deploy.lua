@@ -2,6 +2,7 @@
 -- load and validate (bad input exits 2 before any API call), optionally start kubesim, connect,
 -- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
 -- the journal and its outputs, resume from the last run, run the engine.
+local applyset = require "moonship.kube.applyset"
 local engine = require "moonship.run.engine"
 local hooks_mod = require "moonship.run.hooks"
 local journal_mod = require "moonship.run.journal"
@@ -178,6 +179,13 @@ function M.run(s)
     stderr("moonship: " .. msg .. "\n")
     return {exit_code = EXIT.bad_input, errors = {msg}}
   end
+  -- The app's ApplySet: a parent Secret of another tool is refused, never changed (KEP-3659).
+  local set = applyset.new(client, {app = model.app, environment = s.env, namespace = namespace})
+  local set_ok, set_err = set:check()
+  if not set_ok then
+    stderr("moonship: " .. set_err .. "\n")
+    return {exit_code = EXIT.bad_input, errors = {set_err}}
+  end
   if state == "missing" then
     stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
       .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
@@ -219,7 +227,7 @@ function M.run(s)
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
     namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
     settle = s.settle, dry_run = s.dry_run, resume = previous, history = history, logs = s.logs,
-    prune = s.prune or model.prune,
+    prune = s.prune or model.prune, applyset = set,
   }
   -- After the run, nothing may change its outcome: the exit code is the one run_finished gave.
   result.journal_path = journal.path
