@@ -181,6 +181,12 @@ describe("applyset record", function()
       local before = #store.calls
       assert.is_true(set:record {object("apps/v1", "Deployment", "api", "shop-dev")})
       assert.equal(before, #store.calls, "no request for kinds already covered")
+      -- after forget (release.remove_environment deleted the parent), it is read and written again
+      store.objects[key("v1", "Secret", "shop-dev", "moonship-applyset-shop-dev")] = nil
+      set:forget()
+      assert.is_true(set:record {object("apps/v1", "Deployment", "api", "shop-dev")})
+      assert.same({"get Secret/moonship-applyset-shop-dev", "apply Secret/moonship-applyset-shop-dev"},
+        {table.unpack(store.calls, before + 1)})
     end)
   end)
 

@@ -342,6 +342,38 @@ describe("engine: the prune step", function()
     assert.equal("would delete 1 object", ev[at(ev, {event = "task_finished", task = "prune"})].message)
   end)
 
+  it("a stop while it deletes cancels the prune task, says which deletions are not over, and the run is interrupted", function()
+    local set = scripted_set()
+    local pruning = sched.event()
+    function set:prune(stale, opts)
+      for _, obj in ipairs(stale) do opts.on_requested(obj) end
+      pruning:set()
+      sched.sleep(60)
+    end
+    local client = fake_client.new {}
+    local ev = {}
+    local journal = journal_mod.new {app = "shop", workflow = "serial", namespace = "default"}
+    journal:add_sink(function(e) ev[#ev + 1] = e end)
+    local result = sched.run(function()
+      local out
+      local runner = sched.spawn(function()
+        out = engine.run {model = MODEL, workflow = template.workflow(MODEL, "serial"), client = client,
+                          hooks = hooks_mod.load(nil), journal = journal, namespace = "default", settle = 0.05,
+                          logs = "none", prune = true, applyset = set}
+      end)
+      pruning:wait()
+      runner:cancel()
+      runner:join()
+      return out
+    end)
+    assert.equal(EXIT.interrupted, result.exit_code)
+    local finished = ev[at(ev, {event = "task_finished", task = "prune"})]
+    assert.equal("cancelled", finished.state)
+    assert.equal("interrupted; deletion requested, not over: deployment/old", finished.message)
+    assert.truthy(at(ev, {event = "step_finished", step = "prune", state = "cancelled"}))
+    assert.equal("interrupted", ev[#ev].state)
+  end)
+
   it("has no prune step without prune, and still labels and records", function()
     local set = scripted_set()
     local _, ev = run("serial", {}, {applyset = set})

@@ -10,6 +10,7 @@
 --   set:check()                                 -> true | nil, err   (another tool's parent?)
 --   set:label(obj, workflow)                    -> obj, labelled as a member
 --   set:record(objects)                         -> true | nil, err   (before applying them)
+--   set:forget()                                   (the parent may be gone: read it again)
 --   set:stale(objects, workflow, {keep=})       -> {live object...} | nil, err   (read only)
 --   set:prune(stale, {on_deleted=, timeout=, dry_run=}) -> true | nil, err
 local core = require "moonship.core"
@@ -237,6 +238,12 @@ function Set:record(objects)
     end
     return nil, fmt("%s: %s", describe_parent(self), last_err)
   end)
+end
+
+-- set:forget(): what the parent covers is read again at the next record (after something
+-- deleted it: release.remove_environment deletes the app's Secrets, the parent with them).
+function Set:forget()
+  self.recorded = nil
 end
 
 -- The key an object is known by in a set: its group-kind, namespace and name; a Job of a job

@@ -292,6 +292,8 @@ function Run:remove_environment(task)
     end
   end
   if self.dry_run then return true, {objects = doomed} end
+  -- the ApplySet's parent is one of the app's Secrets: a later apply must write it again
+  if self.applyset then self.applyset:forget() end
   for _, obj in ipairs(doomed) do
     local ok, err = client:delete(obj.apiVersion, obj.kind, obj.metadata.name, ns, {propagation = "Foreground"})
     if not ok then return nil, err, {} end
@@ -623,6 +625,15 @@ end
 -- The prune step's and its one task's name (deploy --prune, the template's prune: true).
 M.PRUNE = "prune"
 
+-- What a prune after workflow keeps: engine.prune_scope(model, workflow, {run_id=, namespace=})
+-- -> objects (what the workflow produces), {keep = every object of the template}: the
+-- arguments of applyset's set:stale(objects, workflow.name, opts), for the prune step and for
+-- whoever shows what it would delete.
+function M.prune_scope(model, workflow, opts)
+  local manifests = require "moonship.model.manifests"
+  return manifests.for_workflow(model, workflow, opts), {keep = manifests.all(model, opts)}
+end
+
 local function ref_of(obj)
   local md = obj.metadata
   return {kind = obj.kind, apiVersion = obj.apiVersion, name = md.name, namespace = md.namespace, uid = md.uid}
@@ -633,10 +644,8 @@ end
 -- (waiting until each is gone), one task_progress per object. Returns true, message or nil,
 -- message. pending (a set) holds the deletions the server accepted that are not over yet.
 function Run:prune_members(task, pending)
-  local manifests = require "moonship.model.manifests"
-  local opts = {run_id = self.run_id, namespace = self.namespace}
-  local produced = manifests.for_workflow(self.model, self.workflow, opts)
-  local stale, err = self.applyset:stale(produced, self.workflow.name, {keep = manifests.all(self.model, opts)})
+  local produced, stale_opts = M.prune_scope(self.model, self.workflow, {run_id = self.run_id, namespace = self.namespace})
+  local stale, err = self.applyset:stale(produced, self.workflow.name, stale_opts)
   if not stale then return nil, err end
   if #stale == 0 then return true, "nothing to prune" end
   local ok, perr = self.applyset:prune(stale, {
