@@ -5,10 +5,10 @@
 _moonship_options() {
     case "$1" in
         deploy) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
-            --concurrency --qps --burst --timeout --settle --dry-run --resume -o --output --logs --color
+            --concurrency --qps --burst --timeout --settle --dry-run --resume --prune -o --output --logs --color
             --sim --scenario --time-scale --journal-dir --report -h --help" ;;
         diff) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
-            -o --output --color --sim --scenario -h --help" ;;
+            --prune -o --output --color --sim --scenario -h --help" ;;
         plan) echo "-w --workflow -e --env --image --domain --hooks --diff -n --namespace --context --kubeconfig
             -f --format --ascii --width --concurrency --journal-dir -h --help" ;;
         report) echo "-o --output -h --help" ;;

@@ -3,7 +3,7 @@
 --   moonship.deploy(path, opts) -> result {state=, exit_code=, run_id=, journal=}; a script ends
 --     with os.exit(result.exit_code), which a stock lua5.4 needs to exit with it
 --     opts as the CLI's long options: workflow=, env=, namespace=, context=, kubeconfig=,
---     hooks=, concurrency=, timeout=, settle=, dry_run=, resume=, output="text"|"json"|"none",
+--     hooks=, concurrency=, timeout=, settle=, dry_run=, resume=, prune=, output="text"|"json"|"none",
 --     sim=, scenario=, time_scale=, sinks={fn(event)}, client= (an existing kube client)
 --   moonship.sched, moonship.kube, moonship.connect(opts)
 local M = {}

@@ -106,6 +106,7 @@ function M.connect(opts)
     server = (cfg.server:gsub("/+$", "")),
     namespace = cfg.namespace or "default",
     mappings = {},          -- "apiVersion/Kind" -> {plural, namespaced}
+    preferred = {},         -- API group -> its preferred "group/version"
     informers = {},         -- shared watches, by "namespace/apiVersion/Kind"
     health = {},            -- extra readiness rules, "<group>/<Kind>" -> fn(obj)
     counters = {requests = 0, retries = 0},
@@ -357,6 +358,38 @@ function Client:mapping(api_version, kind)
   return m
 end
 
+-- The apiVersion of a group-kind (an ApplySet records kinds without versions): the core group's
+-- is v1, a built-in kind's the one moonship knows, any other the group's preferred version by
+-- discovery (one request per group, cached). Returns api_version, namespaced or nil, message,
+-- code ("unknown_kind" when the server serves no such group or kind).
+function Client:resolve_kind(group, kind)
+  local api_version
+  if group == "" then
+    api_version = "v1"
+  else
+    for key in pairs(BUILTIN) do
+      local gv, k = key:match("^(.*)/([^/]+)$")
+      if k == kind and gv:match("^(.*)/") == group then api_version = gv break end
+    end
+  end
+  if not api_version then
+    api_version = self.preferred[group]
+    if not api_version then
+      local resp, err, code = self:request("GET", "/apis/" .. group)
+      if not resp then
+        if code == "not_found" then return nil, fmt("the server has no API group %s (for kind %s)", group, kind), "unknown_kind" end
+        return nil, err, code
+      end
+      api_version = type(resp.body) == "table" and resp.body.preferredVersion and resp.body.preferredVersion.groupVersion
+      if not api_version then return nil, fmt("GET /apis/%s: no preferred version", group), "unknown_kind" end
+      self.preferred[group] = api_version
+    end
+  end
+  local m, err, code = self:mapping(api_version, kind)
+  if not m then return nil, err, code end
+  return api_version, m[2]
+end
+
 -- The path of a collection (name nil) or of one object.
 function Client:path(api_version, kind, name, namespace)
   local m, err, code = self:mapping(api_version, kind)
@@ -442,13 +475,18 @@ function Client:list(api_version, kind, opts)
   return {items = items, metadata = meta}
 end
 
--- client:delete(api_version, kind, name, namespace, {propagation=}) -> true, status
--- (or true, nil, "not_found" when it was already gone) or nil, message, code
+-- client:delete(api_version, kind, name, namespace, {propagation=, uid=, dry_run=}) -> true,
+-- status (or true, nil, "not_found" when it was already gone) or nil, message, code. uid: a
+-- precondition (409 "conflict" when the name now holds another object); dry_run: the server's
+-- dry run of the deletion, which deletes nothing. Every option goes in the DeleteOptions body:
+-- kube-apiserver reads the query's options only when a DELETE has no body.
 function Client:delete(api_version, kind, name, namespace, opts)
   opts = opts or {}
   local path, err, code = self:path(api_version, kind, name, namespace)
   if not path then return nil, err, code end
-  local body = {kind = "DeleteOptions", apiVersion = "v1", propagationPolicy = opts.propagation or "Background"}
+  local body = {kind = "DeleteOptions", apiVersion = "v1", propagationPolicy = opts.propagation or "Background",
+                preconditions = opts.uid and {uid = opts.uid} or nil,
+                dryRun = opts.dry_run and json.array {"All"} or nil}
   local resp, rerr, rcode = self:request("DELETE", path, body)
   if not resp then
     if rcode == "not_found" then return true, nil, "not_found" end
@@ -514,6 +552,11 @@ function Client:informer(api_version, kind, namespace)
   return inf
 end
 
+-- client:wait_deleted(obj, {timeout=}) -> true or nil, reason, message. See moonship.kube.wait.
+function Client:wait_deleted(obj, opts)
+  return require("moonship.kube.wait").wait_deleted(self, obj, opts or {})
+end
+
 -- client:wait_ready(obj, {timeout=, on_progress=fn(message, info), crashloop_restarts=,
 -- logs_tail=}) -> "ready" or nil, reason, details. See moonship.kube.wait.
 function Client:wait_ready(obj, opts)
@@ -528,6 +571,7 @@ function Client:close()
   end
 end
 
+M.base64 = base64
 M.watch_decoder = watch_core.decoder
 M.query_string = query_string
 

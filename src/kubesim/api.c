@@ -612,9 +612,10 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
             return;
         }
     }
-    const char *prop = ks_jstr(opts, "propagationPolicy");
-    if (!prop) prop = ks_q(r, "propagationPolicy");
-    if (ks_jbool(opts, "orphanDependents", 0)) prop = "Orphan";
+    /* The DeleteOptions come from the body when there is one, else from the query, never from
+     * both (kube-apiserver's handlers/delete.go): a ?dryRun=All beside a body is not a dry run. */
+    const char *prop = opts ? ks_jstr(opts, "propagationPolicy") : ks_q(r, "propagationPolicy");
+    if (opts ? ks_jbool(opts, "orphanDependents", 0) : ks_qbool(r, "orphanDependents")) prop = "Orphan";
     if (prop && strcmp(prop, "Background") && strcmp(prop, "Foreground") && strcmp(prop, "Orphan")) {
         char *m = ks_sprintf("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: "
                              "\"%s\": supported values: \"Foreground\", \"Background\", \"Orphan\"",
@@ -628,7 +629,7 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
     char policy[16];
     snprintf(policy, sizeof policy, "%s", prop ? prop : "Background");
     prop = policy;
-    int dry = dry_run(r) || cJSON_IsArray(ks_j(opts, "dryRun"));
+    int dry = opts ? cJSON_GetArraySize(ks_j(opts, "dryRun")) > 0 : dry_run(r);
     if (r->name) {
         struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
         if (!o) {

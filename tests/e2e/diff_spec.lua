@@ -154,6 +154,26 @@ describe("moonship diff", function()
     for i = 1, 6 do assert.matches("^= unchanged ", objects[i]) end
   end)
 
+  it("a job dropped: listed as left behind; with --prune, '- deleted' and a difference", function()
+    local dropped = shop_with(dir, "dropped.yaml", {
+      {'- name: scrub\n  from_services: backend\n  command: ["/app/api", "scrub-test-data"]\n  completed_timeout: 300\n', ""},
+      {"    - jobs.scrub\n", ""},
+    })
+    local r = diff(dropped)
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("\nleft behind %(no longer in the workflow; deploy %-%-prune would delete them%): job/scrub%-%x+\n$",
+      r.stdout)
+    r = diff(dropped, "--prune")
+    assert.equal(1, r.code, r.stderr)
+    local objects = object_lines(r.stdout)
+    assert.matches("^%- deleted job/scrub%-%x+$", objects[#objects])
+    assert.matches("1 deleted\n$", r.stdout)
+    local doc = json.decode(diff(dropped, "-o", "json").stdout)
+    assert.equal(1, #doc.left_behind)
+    assert.equal("Job", doc.left_behind[1].kind)
+    nothing_stored()
+  end)
+
   it("coloured with --color always: the action words, and the hunks as git colours them", function()
     local r = diff(shop_with(dir, "image.yaml", {NEW_IMAGE}), "--color", "always")
     assert.equal(1, r.code, r.stderr)

@@ -112,9 +112,11 @@ local function server()
 end
 
 -- Deploys the workflow's objects as a run would: applied for real, under run id run_id.
+-- What a deploy leaves: the workflow's objects, labelled members of the app's ApplySet.
 local function deploy(s, model, wf, run_id)
+  local set = diff.applyset(s, model)
   for _, obj in ipairs(manifests.for_workflow(model, wf, {run_id = run_id, namespace = "shop"})) do
-    assert(s:apply(obj))
+    assert(s:apply(set:label(obj, wf.name)))
   end
 end
 
@@ -259,7 +261,7 @@ describe("moonship diff", function()
     deploy(s, model, wf, "run1")
     model, wf = load("shop/web:2")
     local doc = json.decode(diff_text.json(compare(s, model, wf, {run_id = "run2"})))
-    assert.same({"app", "counts", "differences", "namespace", "objects", "server", "tasks", "workflow"},
+    assert.same({"app", "counts", "differences", "left_behind", "namespace", "objects", "server", "tasks", "workflow"},
       (function() local k = {} for key in pairs(doc) do k[#k + 1] = key end table.sort(k) return k end)())
     assert.equal("shop", doc.app)
     assert.equal("up", doc.workflow)

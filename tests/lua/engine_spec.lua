@@ -56,6 +56,7 @@ local function run(workflow, script, opts)
       model = MODEL, workflow = template.workflow(MODEL, workflow), client = client, hooks = hooks,
       journal = journal, namespace = "default", settle = opts.settle or 0.05, logs = "none",
       resume = opts.resume, concurrency = opts.concurrency,
+      prune = opts.prune, applyset = opts.applyset, dry_run = opts.dry_run,
     }
   end)
   return result, events, client
@@ -241,5 +242,141 @@ end, retry = function(ctx, task, err, attempt) if attempt < 2 then return 0 end 
     assert.equal("skipped", final(ev, "services.cache"))
     assert.equal("succeeded", final(ev, "services.backend"))
     assert.same({"deployment/backend"}, client.applied)
+  end)
+end)
+
+-- A scripted ApplySet (the engine's side of moonship.kube.applyset): what it was asked, and one
+-- stale member for the prune step to delete.
+local function scripted_set()
+  local set = {calls = {}, labelled = {}}
+  function set:label(obj, workflow)
+    self.labelled[#self.labelled + 1] = obj.kind:lower() .. "/" .. obj.metadata.name .. "@" .. workflow
+    return obj
+  end
+  function set:record(objects)
+    self.calls[#self.calls + 1] = "record " .. #objects
+    return true
+  end
+  function set:stale(objects, workflow, opts)
+    self.calls[#self.calls + 1] = ("stale %s (%d produced, %d kept)"):format(workflow, #objects, #opts.keep)
+    return {{apiVersion = "apps/v1", kind = "Deployment", metadata = {name = "old", namespace = "default", uid = "u1"}}}
+  end
+  function set:prune(stale, opts)
+    self.calls[#self.calls + 1] = "prune " .. #stale .. (opts.dry_run and " dry" or "")
+    for _, obj in ipairs(stale) do
+      opts.on_deleted(obj, (opts.dry_run and "would delete " or "deleted ") .. "deployment/" .. obj.metadata.name)
+    end
+    return true
+  end
+  return set
+end
+
+describe("engine: the prune step", function()
+  it("runs after every step of a workflow that succeeded, one task_progress per deleted object", function()
+    local set = scripted_set()
+    local result, ev = run("serial", {}, {prune = true, applyset = set})
+    assert.equal(EXIT.ok, result.exit_code)
+    assert.same({"record 1", "record 1", "stale serial (2 produced, 6 kept)", "prune 1"}, set.calls)
+    assert.same({"deployment/cache@serial", "deployment/backend@serial"}, set.labelled)
+    local started = ev[1]
+    assert.equal(3, started.steps)
+    assert.same({"services.cache", "services.backend", "prune"}, started.tasks)
+    assert.same({step = "prune", tasks = {"prune"}}, started.plan[3])
+    local step = at(ev, {event = "step_started", step = "prune", index = 3})
+    assert.is_true(step > at(ev, {event = "step_finished", step = "services.backend"}))
+    assert.truthy(at(ev, {event = "task_started", task = "prune", step = "prune", attempt = 1}) > step)
+    local deleted = ev[at(ev, {event = "task_progress", task = "prune", phase = "deleted"})]
+    assert.equal("deleted deployment/old", deleted.message)
+    assert.same({{kind = "Deployment", apiVersion = "apps/v1", name = "old", namespace = "default", uid = "u1"}},
+      deleted.objects)
+    local finished = ev[at(ev, {event = "task_finished", task = "prune"})]
+    assert.equal("succeeded", finished.state)
+    assert.equal("deleted 1 object", finished.message)
+    assert.truthy(at(ev, {event = "step_finished", step = "prune", state = "succeeded"}))
+    assert.is_true(at(ev, {event = "step_finished", step = "prune"}) < at(ev, {event = "run_finished"}))
+  end)
+
+  it("never prunes after a halt: the prune task is skipped, no step, nothing asked of the set", function()
+    local set = scripted_set()
+    local result, ev = run("deploy", {frontend = {ready_after = 1}, ["migrate-"] = {fail_after = 0.01},
+                                      ["scrub-"] = {ready_after = 1}}, {prune = true, applyset = set})
+    assert.equal(EXIT.halted, result.exit_code)
+    assert.equal("skipped", final(ev, "prune"))
+    assert.equal("not started: run halted", ev[at(ev, {event = "task_finished", task = "prune"})].message)
+    assert.is_nil(at(ev, {event = "step_started", step = "prune"}))
+    assert.is_nil(at(ev, {event = "task_started", task = "prune"}))
+    for _, c in ipairs(set.calls) do assert.matches("^record", c) end
+  end)
+
+  it("never prunes after an ignored failure that did not recover: skipped, and the run ends failed", function()
+    local set = scripted_set()
+    local result, ev = run("serial", {cache = {fail_after = 0.01, reason = "CrashLoopBackOff", settle = "failed"}},
+                           {prune = true, applyset = set})
+    assert.equal(EXIT.ignored_failures, result.exit_code)
+    assert.equal("skipped", final(ev, "prune"))
+    assert.equal("not run: 1 task failed (pruning follows only a workflow that succeeded)",
+      ev[at(ev, {event = "task_finished", task = "prune"})].message)
+    assert.is_nil(at(ev, {event = "task_started", task = "prune"}))
+    for _, c in ipairs(set.calls) do assert.matches("^record", c) end
+  end)
+
+  it("prunes after a failure that recovered at the settle check", function()
+    local set = scripted_set()
+    local result, ev = run("serial", {cache = {fail_after = 0.01, reason = "CrashLoopBackOff", settle = "ready"}},
+                           {prune = true, applyset = set})
+    assert.equal(EXIT.ok, result.exit_code)
+    assert.equal("recovered", final(ev, "services.cache"))
+    assert.equal("succeeded", final(ev, "prune"))
+    assert.is_true(at(ev, {event = "task_started", task = "prune"}) > at(ev, {event = "task_finished", task = "services.cache", state = "recovered"}))
+  end)
+
+  it("in a dry run labels every object but writes no parent, and the prune step only says what it would delete", function()
+    local set = scripted_set()
+    local result, ev = run("serial", {}, {prune = true, applyset = set, dry_run = true})
+    assert.equal(EXIT.ok, result.exit_code)
+    assert.same({"stale serial (2 produced, 6 kept)", "prune 1 dry"}, set.calls)
+    assert.same({"deployment/cache@serial", "deployment/backend@serial"}, set.labelled)
+    assert.equal("would delete deployment/old", ev[at(ev, {event = "task_progress", task = "prune", phase = "deleted"})].message)
+    assert.equal("would delete 1 object", ev[at(ev, {event = "task_finished", task = "prune"})].message)
+  end)
+
+  it("a stop while it deletes cancels the prune task, says which deletions are not over, and the run is interrupted", function()
+    local set = scripted_set()
+    local pruning = sched.event()
+    function set:prune(stale, opts)
+      for _, obj in ipairs(stale) do opts.on_requested(obj) end
+      pruning:set()
+      sched.sleep(60)
+    end
+    local client = fake_client.new {}
+    local ev = {}
+    local journal = journal_mod.new {app = "shop", workflow = "serial", namespace = "default"}
+    journal:add_sink(function(e) ev[#ev + 1] = e end)
+    local result = sched.run(function()
+      local out
+      local runner = sched.spawn(function()
+        out = engine.run {model = MODEL, workflow = template.workflow(MODEL, "serial"), client = client,
+                          hooks = hooks_mod.load(nil), journal = journal, namespace = "default", settle = 0.05,
+                          logs = "none", prune = true, applyset = set}
+      end)
+      pruning:wait()
+      runner:cancel()
+      runner:join()
+      return out
+    end)
+    assert.equal(EXIT.interrupted, result.exit_code)
+    local finished = ev[at(ev, {event = "task_finished", task = "prune"})]
+    assert.equal("cancelled", finished.state)
+    assert.equal("interrupted; deletion requested, not over: deployment/old", finished.message)
+    assert.truthy(at(ev, {event = "step_finished", step = "prune", state = "cancelled"}))
+    assert.equal("interrupted", ev[#ev].state)
+  end)
+
+  it("has no prune step without prune, and still labels and records", function()
+    local set = scripted_set()
+    local _, ev = run("serial", {}, {applyset = set})
+    assert.same({"record 1", "record 1"}, set.calls)
+    assert.equal(2, ev[1].steps)
+    assert.is_nil(at(ev, {event = "task_finished", task = "prune"}))
   end)
 end)

@@ -578,6 +578,13 @@ workflows:
       shape(model.workflow_by_name.deploy))
   end)
 
+  it("reads prune (ext): false unless the template says true", function()
+    local body = "app: shop\nservices:\n- {name: web, image: nginx}\nworkflows:\n- {name: deploy, order_from: [services.web]}\n"
+    assert.is_true(load_ok(write("prune1/moonship.yaml", "prune: true\n" .. body)).prune)
+    assert.is_false(load_ok(write("prune2/moonship.yaml", "prune: false\n" .. body)).prune)
+    assert.is_false(load_ok(write("prune3/moonship.yaml", body)).prune)
+  end)
+
   it("reports errors inside a raw manifest at their position in that file", function()
     write("ext3/k8s/bad.yaml", "apiVersion: v1\nmetadata:\n  name: x\n")
     local path = write("ext3/moonship.yaml", "app: shop\nmanifests:\n- name: bad\n  path: k8s/bad.yaml\n")

@@ -39,6 +39,27 @@ end
 
 local function last(v) return v.frames[#v.frames] end
 
+-- A run that pruned two objects after its one step (the engine's prune step).
+local PRUNE_RUN = {
+  {event = "run_started", t = 0, run = "R3", workflow = "setup", app = "shop", namespace = "default", steps = 2,
+   tasks = {"services.web", "prune"},
+   plan = {{step = "apps", tasks = {"services.web"}}, {step = "prune", tasks = {"prune"}}}},
+  {event = "step_started", t = 0, step = "apps", index = 1, tasks = {"services.web"}},
+  {event = "task_started", t = 0, task = "services.web", step = "apps", attempt = 1},
+  {event = "task_finished", t = 1, task = "services.web", step = "apps", state = "succeeded", attempt = 1},
+  {event = "step_finished", t = 1, step = "apps", index = 1, state = "succeeded"},
+  {event = "step_started", t = 1, step = "prune", index = 2, tasks = {"prune"}},
+  {event = "task_started", t = 1, task = "prune", step = "prune", attempt = 1},
+  {event = "task_progress", t = 1.5, task = "prune", step = "prune", phase = "deleted", message = "deleted deployment/worker",
+   objects = {{kind = "Deployment", apiVersion = "apps/v1", name = "worker", namespace = "default", uid = "u1"}}},
+  {event = "task_progress", t = 1.6, task = "prune", step = "prune", phase = "deleted", message = "deleted service/worker",
+   objects = {{kind = "Service", apiVersion = "v1", name = "worker", namespace = "default", uid = "u2"}}},
+  {event = "task_finished", t = 1.7, task = "prune", step = "prune", state = "succeeded", attempt = 1,
+   message = "deleted 2 objects"},
+  {event = "step_finished", t = 1.7, step = "prune", index = 2, state = "succeeded"},
+  {event = "run_finished", t = 1.8, state = "succeeded", exit_code = 0, failed = 0},
+}
+
 local function find(lines, text)
   for _, l in ipairs(lines) do if l:find(text, 1, true) then return l end end
 end
@@ -251,6 +272,26 @@ describe("tty view", function()
     w:finish()
     assert.matches("^  services%.backend  backend  ↷ skipped", text_lines(last(w))[3])
     assert.same({}, v.drawn) -- the table stays; nothing is redrawn over it
+  end)
+
+  it("shows the prune step like any other, and in its table what the prune task deleted", function()
+    local v = view()
+    for _, ev in ipairs(PRUNE_RUN) do
+      v:event(ev)
+      if ev.event == "task_progress" then
+        v.term.now = ev.t
+        v:draw()
+        local line
+        for _, l in ipairs(text_lines(last(v))) do if l:match("^  %S+ prune +prune ") then line = l end end
+        assert.truthy(line, "the prune task's line")
+        assert.matches(ev.message .. "$", line)
+      end
+    end
+    assert.truthy(table.concat(v.frames):find("step 2/2 prune", 1, true))
+    v:finish()
+    local lines = text_lines(last(v))
+    assert.equal("  services.web  apps   ✓ succeeded      1.0s         1", lines[3])
+    assert.equal("  prune         prune  ✓ succeeded      0.7s         1  deleted 2 objects", lines[4])
   end)
 
   it("says a run whose failures were ignored finished with them, and gives its table as text", function()

@@ -394,6 +394,27 @@ step("apply with dryRun=All: 201, nothing stored", function(side)
   return {applied = applied, get = after}
 end)
 
+-- kube-apiserver reads DeleteOptions from the body when the DELETE has one, from the query
+-- only when it has none: a ?dryRun=All beside a body deletes (moonship's prune sends the dry
+-- run in the body).
+step("delete dry runs: dryRun in the body, or in the query of a DELETE without a body", function(side)
+  local out = {}
+  local OPTS = {kind = "DeleteOptions", apiVersion = "v1"}
+  local cases = {
+    {"cm-del-body", {body = {kind = "DeleteOptions", apiVersion = "v1", dryRun = array {"All"}}}, ""},
+    {"cm-del-query", {}, "?dryRun=All"},
+    {"cm-del-both", {body = OPTS}, "?dryRun=All"},
+  }
+  for _, c in ipairs(cases) do
+    local name, opts, query = c[1], c[2], c[3]
+    answer(side, "POST", CM, {body = configmap(name, nil, {k = "v"})})
+    out[name] = {delete = select(1, side:request("DELETE", CM .. "/" .. name .. query, opts)),
+                 after = select(2, get(side, CM .. "/" .. name))}
+    side:request("DELETE", CM .. "/" .. name)
+  end
+  return out
+end)
+
 step("create and apply into a namespace that does not exist, dry run or not: 404", function(side)
   local path = "/api/v1/namespaces/nope/configmaps"
   return {

@@ -8,6 +8,7 @@
 --     ["migrate-"] = {fail_after = 0.01, reason = "BackoffLimitExceeded", attempts_failing = 1},
 --   }
 --   client.applied                                     -- {"deployment/web", ...} in order
+--   client.parents                                     -- the ApplySet parents applied, in order
 --   client.waiting, client.max_waiting                 -- waits in flight now / at most
 local sched = require "moonship.sched"
 
@@ -16,7 +17,7 @@ local Client = {}
 Client.__index = Client
 
 function M.new(script)
-  return setmetatable({script = script or {}, applied = {}, waiting = 0, max_waiting = 0, attempts = {},
+  return setmetatable({script = script or {}, applied = {}, parents = {}, waiting = 0, max_waiting = 0, attempts = {},
                        namespace = "default", counters = {requests = 0, retries = 0}}, Client)
 end
 
@@ -31,7 +32,12 @@ end
 local uid = 0
 function Client:apply(obj, opts)
   self.counters.requests = self.counters.requests + 1
-  if obj.kind ~= "ConfigMap" then self.applied[#self.applied + 1] = obj.kind:lower() .. "/" .. obj.metadata.name end
+  local labels = obj.metadata.labels or {}
+  if labels["applyset.kubernetes.io/id"] then
+    self.parents[#self.parents + 1] = obj
+  elseif obj.kind ~= "ConfigMap" then
+    self.applied[#self.applied + 1] = obj.kind:lower() .. "/" .. obj.metadata.name
+  end
   uid = uid + 1
   local live = {apiVersion = obj.apiVersion, kind = obj.kind, spec = obj.spec,
                 metadata = {name = obj.metadata.name, namespace = obj.metadata.namespace or self.namespace,

@@ -14,6 +14,7 @@ local OPTIONS = {
   {long = "settle", arg = "DURATION", help = "how long the end-of-run check waits for failed services to recover (default 30s)"},
   {long = "dry-run", help = "validate against the server (server-side dry run); deploy nothing"},
   {long = "resume", help = "skip tasks that succeeded with the same spec in the last run"},
+  {long = "prune", help = "after the workflow succeeded, delete what it applied before and no longer produces"},
   {long = "output", short = "o", arg = "text|json", help = "json: one JSON event per line on stdout"},
   {long = "logs", arg = "all|failed|none", help = "which job logs to show (default all)"},
   O.color, O.sim, O.scenario,
@@ -28,7 +29,7 @@ local function settings_from_cli(opts, args)
   local s = {
     template = args[1], workflow = opts.workflow, env = opts.env, namespace = opts.namespace,
     context = opts.context, kubeconfig = opts.kubeconfig, hooks = opts.hooks,
-    dry_run = opts["dry-run"] or false, resume = opts.resume or false,
+    dry_run = opts["dry-run"] or false, resume = opts.resume or false, prune = opts.prune or false,
     output = opts.output or "text", logs = opts.logs or "all",
     sim = opts.sim or false, scenario = opts.scenario, journal_dir = opts["journal-dir"],
     domain = opts.domain,

@@ -8,6 +8,7 @@ local OPTIONS = {
   O.workflow("the workflow whose objects to compare (required)"), O.env, O.image, O.domain, O.namespace,
   O.context, O.kubeconfig, O.hooks,
   {long = "output", short = "o", arg = "text|json", help = "json: one JSON document on stdout"},
+  {long = "prune", help = "also list what deploy --prune would delete (on by default when the template says prune: true)"},
   O.color, O.sim, O.scenario,
 }
 

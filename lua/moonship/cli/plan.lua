@@ -66,7 +66,8 @@ return {
         if not conn then return nil, oerr end
         local _ <close> = conn
         local r = require("moonship.run.diff").compare(conn.client, model, wf, hooks,
-                                                        {namespace_missing = conn.state == "missing"})
+                                                        {namespace_missing = conn.state == "missing",
+                                                         env = settings.env})
         conn.client:close()
         return r
       end)

@@ -216,4 +216,32 @@ function M.wait_ready(client, obj, opts)
   end
 end
 
+-- wait_deleted(client, obj, {timeout=}) -> true, or nil, "timeout" | "watch_failed", message.
+-- Gone means that the shared watch of its kind no longer holds it (after its DELETED event, or
+-- a list without it), or holds another object of that name (a new uid): a foreground deletion
+-- is over only once the object's dependents are gone and the garbage collector removed it.
+function M.wait_deleted(client, obj, opts)
+  for k in pairs(opts) do
+    if k ~= "timeout" then error(fmt("wait_deleted: unknown option '%s'", tostring(k)), 3) end
+  end
+  if not sched.current() then error("wait_deleted must be called inside a task (use sched.run)", 3) end
+  local name, uid = obj.metadata.name, obj.metadata.uid
+  local inf = client:informer(obj.apiVersion, obj.kind, obj.metadata.namespace or client.namespace)
+  local gone = sched.event()
+  local function check()
+    if inf.error then gone:set() return end
+    local live = inf.synced and inf:get(name)
+    if inf.synced and (not live or (uid and live.metadata.uid ~= uid)) then gone:set() end
+  end
+  local unsub = inf:subscribe(name, check)
+  local _ <close> = setmetatable({}, {__close = function() unsub() end})
+  check()
+  local ok = gone:wait(opts.timeout)
+  if inf.error then return nil, "watch_failed", tostring(inf.error) end
+  if not ok then
+    return nil, "timeout", fmt("timed out after %gs waiting for %s/%s to be deleted", opts.timeout, obj.kind:lower(), name)
+  end
+  return true
+end
+
 return M

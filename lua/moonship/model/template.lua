@@ -39,7 +39,7 @@ M.DEFAULT_HOOKS = "hooks.lua"
 
 local TOP_SCHEMA = {
   known = fields.set {"app", "domain", "resources", "services", "jobs", "workflows", "hooks",
-    "manifests", "parameters", "environment_templates", "context", "hostnames", "ingress", "rules",
+    "manifests", "prune", "parameters", "environment_templates", "context", "hostnames", "ingress", "rules",
     "shared_volumes", "cron_jobs", "service_accounts", "charts", "builds", "infrastructure"},
   -- ReleaseHub bookkeeping: how the platform tracks the app, nothing to deploy.
   quiet = fields.set {"auto_deploy", "repo_name", "tracking_branch", "tracking_tag", "mode",
@@ -461,6 +461,8 @@ local function read_names(d, doc, model, opts)
   end
   model.app = app or app_from_dir(model.dir)
   model.context = fields.string(d, doc, "context")
+  -- prune (ext): every deploy of a workflow prunes after it succeeded, as deploy --prune.
+  model.prune = fields.boolean(d, doc, "prune") or false
   model.domain = opts.domain or fields.string(d, doc, "domain")
   model.env_id = opts.env or "local"
   model.namespace = opts.namespace or (opts.env and dns_label(model.app .. "-" .. opts.env)) or "default"

@@ -78,6 +78,13 @@ function M.text(result, opts)
   end
   out[#out + 1] = fmt("workflow %s of %s in namespace %s: %s", result.workflow, result.app, result.namespace,
     M.summary(result.counts))
+  local left = result.left_behind
+  if left then
+    local names = {}
+    for i, obj in ipairs(left) do names[i] = obj.kind:lower() .. "/" .. obj.metadata.name end
+    out[#out + 1] = fmt("left behind (no longer in the workflow; deploy --prune would delete them): %s",
+      concat(names, ", "))
+  end
   return concat(out, "\n") .. "\n"
 end
 
@@ -90,10 +97,15 @@ function M.json(result)
                   previous = e.previous, spec_changed = e.spec_changed, message = e.message}
   end
   for i, te in ipairs(result.tasks) do tasks[i] = {task = te.task, state = te.state, reason = te.reason} end
+  local left = {}
+  for i, obj in ipairs(result.left_behind or {}) do
+    local md = obj.metadata
+    left[i] = {apiVersion = obj.apiVersion, kind = obj.kind, name = md.name, namespace = md.namespace}
+  end
   return json.encode({app = result.app, workflow = result.workflow, namespace = result.namespace,
                       server = result.server, namespace_missing = result.namespace_missing,
                       differences = result.differences, counts = result.counts,
-                      objects = json.array(objects), tasks = json.array(tasks)},
+                      objects = json.array(objects), tasks = json.array(tasks), left_behind = json.array(left)},
                      {sort_keys = true, indent = 2}) .. "\n"
 end
 

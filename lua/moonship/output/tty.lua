@@ -460,7 +460,10 @@ function View:table_segs()
   for _, id in ipairs(ids) do
     local rec = self.tasks[id] or {id = id, state = "pending", attempt = 0}
     local dur = (rec.first and rec.finished) and duration(rec.finished - rec.first) or "-"
-    local msg = rec.state == "succeeded" and "" or detail(self, setmetatable({settling = false}, {__index = rec}), 0)
+    -- a task that succeeded says nothing more, unless it has a word of its outcome (the prune
+    -- task: "deleted 2 objects")
+    local msg = rec.state == "succeeded" and (rec.message or "")
+      or detail(self, setmetatable({settling = false}, {__index = rec}), 0)
     -- a task of a dry run deployed nothing: it passed the dry run
     local word = run.dry_run and rec.state == "succeeded" and "passed" or rec.state
     rows[#rows + 1] = {id, rec.step or "", (g[rec.state] or "?") .. " " .. word, dur,

@@ -2,6 +2,7 @@
 -- load and validate (bad input exits 2 before any API call), optionally start kubesim, connect,
 -- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
 -- the journal and its outputs, resume from the last run, run the engine.
+local applyset = require "moonship.kube.applyset"
 local engine = require "moonship.run.engine"
 local fs = require "moonship.fs"
 local hooks_mod = require "moonship.run.hooks"
@@ -231,6 +232,10 @@ function M.run(s)
   if not conn then return refused(stderr, oerr) end
   local _ <close> = conn
   local client, namespace, state = conn.client, model.namespace, conn.state
+  -- The app's ApplySet: a parent Secret of another tool is refused, never changed (KEP-3659).
+  local set = applyset.new(client, {app = model.app, environment = s.env, namespace = namespace})
+  local set_ok, set_err = set:check()
+  if not set_ok then return refused(stderr, set_err) end
   if state == "missing" then
     stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
       .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
@@ -244,6 +249,7 @@ function M.run(s)
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
     namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
     settle = s.settle, dry_run = s.dry_run, resume = previous, history = history, logs = s.logs,
+    prune = s.prune or model.prune, applyset = set,
   }
   -- After the run, nothing may change its outcome: the exit code is the one run_finished gave.
   result.journal_path = journal.path

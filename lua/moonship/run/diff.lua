@@ -3,7 +3,9 @@
 -- server-side dry-run apply with moonship's field manager and compared with the live object
 -- (moonship.model.compare); a job's new Job is compared with the newest live Job of that job.
 -- Charts and custom task kinds change what moonship cannot see: they are listed as not compared.
---   diff.compare(client, model, workflow, hooks, {namespace_missing=, deleted=, run_id=}) -> result
+--   diff.compare(client, model, workflow, hooks, {namespace_missing=, deleted=, run_id=, applyset=, env=})
+--     -> result; applyset: the app's set (default: diff.applyset(client, model, env)), whose labels
+--     every object gets as a deploy gives them
 --     deleted: the live objects a deploy would delete (a prune), listed as "- deleted": a list, or
 --     fn(objects) -> list, given the objects the workflow applies (those compared, in order)
 --   diff.run(settings) -> {exit_code=, result=}   the CLI command, inside a task
@@ -128,6 +130,11 @@ function M.compare(client, model, wf, hooks, opts)
   opts = opts or {}
   local run_id = opts.run_id or require("moonship.run.journal").new_run_id()
   local by_task = manifests.by_task(model, wf, {run_id = run_id, namespace = model.namespace})
+  -- labelled as the engine labels what it applies, so that a deploy's labels are no difference
+  local set = opts.applyset or M.applyset(client, model, opts.env)
+  for _, t in ipairs(by_task) do
+    for _, obj in ipairs(t.objects) do set:label(obj, wf.name) end
+  end
   local result = {app = model.app, workflow = wf.name, namespace = model.namespace,
                   server = client.describe and client:describe() or nil, objects = {}, tasks = {},
                   namespace_missing = opts.namespace_missing or nil}
@@ -180,6 +187,20 @@ function M.exit_code(result)
   return result.differences and EXIT.differences or EXIT.ok
 end
 
+-- The app's ApplySet in the template's namespace (for the environment env), as a deploy has it.
+function M.applyset(client, model, env)
+  return require("moonship.kube.applyset").new(client, {app = model.app, environment = env,
+                                                        namespace = model.namespace})
+end
+
+-- What a prune after this workflow would delete: the stale members of the app's ApplySet, as the
+-- prune step finds them (engine.prune_scope); or nil, message.
+function M.stale(set, model, wf)
+  local engine = require "moonship.run.engine"
+  local produced, scope = engine.prune_scope(model, wf, {run_id = "diff", namespace = model.namespace})
+  return set:stale(produced, wf.name, scope)
+end
+
 -- Loads, connects (creating nothing: the preflight of a dry run) and compares; writes the
 -- result as text or JSON. s: deploy's settings (template, workflow, env, namespace, context,
 -- kubeconfig, hooks, images, domain, sim, scenario) and output, color, stdout, stderr.
@@ -205,7 +226,19 @@ function M.run(s)
     stderr(fmt("moonship: namespace %s does not exist yet: every object would be created (and is not checked "
       .. "by the server)\n", model.namespace))
   end
-  local result = M.compare(conn.client, model, wf, hooks, {namespace_missing = conn.state == "missing"})
+  local set = M.applyset(conn.client, model, s.env)
+  local deleted, left = {}, {}
+  if conn.state ~= "missing" then
+    local stale, serr = M.stale(set, model, wf)
+    if not stale then
+      stderr("moonship: " .. serr .. "\n")
+      return {exit_code = EXIT.bad_input, errors = {serr}}
+    end
+    if s.prune or model.prune then deleted = stale else left = stale end
+  end
+  local result = M.compare(conn.client, model, wf, hooks, {namespace_missing = conn.state == "missing",
+                                                           deleted = deleted, applyset = set})
+  result.left_behind = #left > 0 and left or nil
   conn.client:close()
   local view = require "moonship.output.diff_text"
   if s.output == "json" then

@@ -4,6 +4,7 @@
 -- tasks have started and runs on in the background; failures are ignored by default and
 -- re-checked at the end (recovered or still failed); halt_on_error cancels everything in flight
 -- and starts nothing more. Every state change is an event in the run journal.
+local applyset = require "moonship.kube.applyset"
 local events = require "moonship.run.events"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
@@ -91,11 +92,17 @@ local function namespace_missing(obj, code, status)
   return d ~= nil and ns ~= nil and d.kind == "namespaces" and (d.group or "") == "" and d.name == ns
 end
 
--- Applies objects in order; returns the live objects (in a dry run, what the server would
--- store) or nil, message.
+-- Applies objects in order, each labelled a member of the app's ApplySet (whose parent is
+-- made to cover them first; not in a dry run, which writes nothing); returns the live objects
+-- (in a dry run, what the server would store) or nil, message.
 function Run:apply_all(task, objects)
   local live = {}
+  if self.applyset and not self.dry_run then
+    local ok, err = self.applyset:record(objects)
+    if not ok then return nil, err end
+  end
   for _, obj in ipairs(objects) do
+    if self.applyset then self.applyset:label(obj, self.workflow.name) end
     local what = obj.kind:lower() .. "/" .. obj.metadata.name
     local got, err, code, status = self.client:apply(obj, {dry_run = self.dry_run})
     local message = "applied " .. what
@@ -285,25 +292,17 @@ function Run:remove_environment(task)
     end
   end
   if self.dry_run then return true, {objects = doomed} end
+  -- the ApplySet's parent is one of the app's Secrets: a later apply must write it again
+  if self.applyset then self.applyset:forget() end
   for _, obj in ipairs(doomed) do
     local ok, err = client:delete(obj.apiVersion, obj.kind, obj.metadata.name, ns, {propagation = "Foreground"})
     if not ok then return nil, err, {} end
     self:emit(events.progress(task, "deleting " .. obj.kind:lower() .. "/" .. obj.metadata.name, {phase = "deleting"}))
   end
-  -- Gone means the shared watch no longer holds it (after its DELETED event).
   local deadline = sched.now() + self:task_timeout(task)
   for _, obj in ipairs(doomed) do
-    local inf = client:informer(obj.apiVersion, obj.kind, ns)
-    local gone = sched.event()
-    local unsub = inf:subscribe(obj.metadata.name, function(ev_type)
-      if ev_type == "DELETED" or (ev_type == "SYNCED" and not inf:get(obj.metadata.name)) then gone:set() end
-    end)
-    if inf.synced and not inf:get(obj.metadata.name) then gone:set() end
-    local ok = gone:wait(math.max(0, deadline - sched.now()))
-    unsub()
-    if not ok then
-      return nil, fmt("timed out waiting for %s/%s to be deleted", obj.kind:lower(), obj.metadata.name), {}
-    end
+    local ok, _, err = client:wait_deleted(obj, {timeout = math.max(0, deadline - sched.now())})
+    if not ok then return nil, err, {} end
   end
   return true, {objects = doomed}
 end
@@ -573,11 +572,13 @@ function Run:run_info(reason)
           started = started, objects = objects, reason = reason, halted = self.halted}
 end
 
+-- The ids of the run's tasks: the workflow's, then the prune task when the run prunes.
 function Run:plan_ids()
   local ids = {}
   for _, step in ipairs(self.workflow.steps) do
     for _, t in ipairs(step.tasks) do ids[#ids + 1] = t.id end
   end
+  if self.prune then ids[#ids + 1] = M.PRUNE end
   return ids
 end
 
@@ -615,7 +616,90 @@ function Run:plan_steps()
     steps[i] = {step = step.name, background = step.wait_for_finish == false or nil,
                 halt_on_error = step.halt_on_error or nil, tasks = json.array(ids)}
   end
+  if self.prune then steps[#steps + 1] = {step = M.PRUNE, tasks = json.array {M.PRUNE}} end
   return json.array(steps)
+end
+
+-- ---- the prune step ------------------------------------------------------------------------
+
+-- The prune step's and its one task's name (deploy --prune, the template's prune: true).
+M.PRUNE = "prune"
+
+-- What a prune after workflow keeps: engine.prune_scope(model, workflow, {run_id=, namespace=})
+-- -> objects (what the workflow produces), {keep = every object of the template}: the
+-- arguments of applyset's set:stale(objects, workflow.name, opts), for the prune step and for
+-- whoever shows what it would delete.
+function M.prune_scope(model, workflow, opts)
+  local manifests = require "moonship.model.manifests"
+  return manifests.for_workflow(model, workflow, opts), {keep = manifests.all(model, opts)}
+end
+
+local function ref_of(obj)
+  local md = obj.metadata
+  return {kind = obj.kind, apiVersion = obj.apiVersion, name = md.name, namespace = md.namespace, uid = md.uid}
+end
+
+-- What the prune task does: finds the members of the app's ApplySet that this workflow applied
+-- and that neither it nor another workflow of the template produces any more, and deletes them
+-- (waiting until each is gone), one task_progress per object. Returns true, message or nil,
+-- message. pending (a set) holds the deletions the server accepted that are not over yet.
+function Run:prune_members(task, pending)
+  local produced, stale_opts = M.prune_scope(self.model, self.workflow, {run_id = self.run_id, namespace = self.namespace})
+  local stale, err = self.applyset:stale(produced, self.workflow.name, stale_opts)
+  if not stale then return nil, err end
+  if #stale == 0 then return true, "nothing to prune" end
+  local ok, perr = self.applyset:prune(stale, {
+    dry_run = self.dry_run, timeout = self.timeout or M.DEFAULT_TASK_TIMEOUT,
+    on_requested = function(obj) pending[obj] = true end,
+    on_deleted = function(obj, message)
+      pending[obj] = nil
+      self:emit(events.progress(task, message, {phase = "deleted", objects = json.array {ref_of(obj)}}))
+    end,
+  })
+  if not ok then return nil, perr end
+  return true, fmt("%s %d object%s", self.dry_run and "would delete" or "deleted", #stale, #stale == 1 and "" or "s")
+end
+
+-- "; deletion requested, not over: deployment/web, service/web" for a prune cut short.
+local function pending_note(pending)
+  local names = {}
+  for obj in pairs(pending) do names[#names + 1] = obj.kind:lower() .. "/" .. obj.metadata.name end
+  if #names == 0 then return "" end
+  table.sort(names)
+  return "; deletion requested, not over: " .. table.concat(names, ", ")
+end
+
+-- The prune step, after the workflow's steps: it runs only when every task succeeded (or
+-- recovered); otherwise its task is recorded skipped. A signal while it runs cancels it and
+-- the run is interrupted.
+function Run:prune_step()
+  local task = {id = M.PRUNE, step = M.PRUNE}
+  local failed = self.state:count(self:plan_ids()).failed or 0
+  if failed > 0 then
+    self:emit(events.finished(task, "skipped", {attempt = 0, message = fmt(
+      "not run: %d task%s failed (pruning follows only a workflow that succeeded)", failed, failed == 1 and "" or "s")}))
+    return
+  end
+  local index = #self.workflow.steps + 1
+  self:emit {event = "step_started", step = M.PRUNE, index = index, tasks = json.array {M.PRUNE}}
+  self:emit {event = "task_started", task = M.PRUNE, step = M.PRUNE, attempt = 1}
+  self.started_tasks[M.PRUNE] = true
+  local pending = {}
+  local ran, ok, message = pcall(self.prune_members, self, task, pending)
+  local state
+  if not ran then
+    if is_cancel(ok) then
+      self.interrupted = true
+      state, message = "cancelled", "interrupted"
+    else
+      state, message = "failed", tostring(ok)
+    end
+  else
+    state = ok and "succeeded" or "failed"
+  end
+  if state ~= "succeeded" then message = message .. pending_note(pending) end
+  self:emit(events.finished(task, state, {attempt = 1, message = message}))
+  self:emit {event = "step_finished", step = M.PRUNE, index = index, state = state}
 end
 
 function Run:steps()
@@ -639,7 +723,7 @@ function Run:run_workflow()
   local j = self.journal
   local ids = self:plan_ids()
   self:emit {event = "run_started", app = self.model.app, namespace = self.namespace, env = self.env,
-             steps = #self.workflow.steps, tasks = json.array(ids), plan = self:plan_steps(),
+             steps = #self.workflow.steps + (self.prune and 1 or 0), tasks = json.array(ids), plan = self:plan_steps(),
              dry_run = self.dry_run or nil, time_scale = j.time_scale,
              resume_of = self.previous_run}
   -- The first save (the run has started, every task pending) overlaps the first steps instead
@@ -669,6 +753,8 @@ function Run:run_workflow()
       if is_cancel(serr) then self.interrupted = true else self:emit {event = "log", message = tostring(serr)} end
     end
   end
+  -- A halted or interrupted run never prunes: finish_open_tasks records the prune task below.
+  if self.prune and not self.halted and not self.interrupted then self:prune_step() end
   local reason = self.interrupted and "interrupted" or (self.halted and "halted") or nil
   if reason then
     self:finish_open_tasks(reason == "interrupted" and "cancelled" or "skipped", "not started: run " .. reason, ids)
@@ -760,7 +846,8 @@ end
 
 -- engine.run{model=, workflow=, client=, hooks=, journal=, namespace=, env=, concurrency=,
 -- timeout=, settle=, dry_run=, resume=snapshot, history=snapshot (the last run, for start
--- order), logs="all"|"failed"|"none"} -> result
+-- order), logs="all"|"failed"|"none", prune= (a prune step after the workflow),
+-- applyset= (default: applyset.new for the app, env and namespace)} -> result
 function M.run(opts)
   local hooks = opts.hooks or hooks_mod.load(nil)
   local previous = {}
@@ -776,7 +863,13 @@ function M.run(opts)
     previous = previous, previous_run = opts.resume and opts.resume.run,
     step_groups = {}, step_states = {}, ignored = {}, started_tasks = {}, expected = expected,
     state = events.state(), -- the run's state, from the events it emitted
+    prune = opts.prune or false,
   }, Run)
+  -- The app's ApplySet in this environment: every object applied is labelled a member.
+  if opts.client then
+    self.applyset = opts.applyset or applyset.new(opts.client, {app = opts.model.app, environment = opts.env,
+                                                                namespace = opts.namespace})
+  end
   self.health = hooks:health()
   self.ctx = hooks_mod.context(self)
   return self:run_workflow()

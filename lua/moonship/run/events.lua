@@ -19,6 +19,11 @@
 --   run_halting    task, cause (halt_on_error | on_error: what decided the halt), message
 --   run_finished   state (succeeded | failed | halted | interrupted), exit_code, failed, halted_by
 -- Every event also has t (seconds since the run started), run, workflow, and dry_run in a dry run.
+-- A run that prunes (deploy --prune, the template's prune: true) has one more step after the
+-- workflow's, "prune", with one task, "prune" (in run_started's plan and tasks, steps counting
+-- it): it runs only after every task succeeded (or recovered), with one task_progress of phase
+-- "deleted" per object it deleted (in a dry run, "would delete ..."); otherwise its task_finished
+-- is skipped (or cancelled, for an interrupted run) without step events.
 local M = {}
 
 M.NAMES = {
@@ -34,12 +39,15 @@ for _, state in ipairs(M.FINAL_ORDER) do M.FINAL[state] = true end
 -- The structured fields of task_progress:
 --   phase     "applied" (objects were applied; objects lists them), "waiting" (a rollout or a
 --             readiness rule), "job_pending", "job_running", "retrying", "settling" (the
---             end-of-run check of an ignored failure), "deleting"
+--             end-of-run check of an ignored failure), "deleting" (release.remove_environment),
+--             "deleted" (the prune task: objects lists the object, gone now; in a dry run, the
+--             server's dry run of its deletion passed)
 --   ready, desired   replicas (or a Job's completions) ready and wanted
 --   reason    what blocks it now (ImagePullBackOff, CrashLoopBackOff, ...)
 --   restarts  the restarts of the container behind reason
 --   settling  true while the settle check runs (phase "settling")
---   objects   [{kind, apiVersion, name, namespace, uid, resourceVersion}] with phase "applied"
+--   objects   [{kind, apiVersion, name, namespace, uid, resourceVersion}] with phase "applied",
+--             [{kind, apiVersion, name, namespace, uid}] with phase "deleted"
 M.PROGRESS = {phase = true, ready = true, desired = true, reason = true, restarts = true, settling = true,
               objects = true, attempt = true, retry = true}
 
@@ -107,7 +115,8 @@ local State = {}
 State.__index = State
 
 -- events.state() -> state: tasks (id -> {state, attempts, step, started, finished, message,
--- spec_hash, objects}), order (ids as they first appeared), run_state (run_finished's state).
+-- spec_hash, objects (applied), deleted (by the prune task)}), order (ids as they first
+-- appeared), run_state (run_finished's state).
 function M.state()
   return setmetatable({tasks = {}, order = {}, run_state = "running"}, State)
 end
@@ -115,7 +124,7 @@ end
 function State:task(id)
   local rec = self.tasks[id]
   if not rec then
-    rec = {state = "pending", attempts = 0, objects = {}}
+    rec = {state = "pending", attempts = 0, objects = {}, deleted = {}}
     self.tasks[id] = rec
     self.order[#self.order + 1] = id
   end
@@ -135,7 +144,9 @@ function State:apply(ev)
       if ev.spec_hash then rec.spec_hash = ev.spec_hash end
     end
     if ev.objects then
-      for _, o in ipairs(ev.objects) do rec.objects[#rec.objects + 1] = o end
+      -- what the prune task deleted is not what the run applied (run_info, the snapshot)
+      local into = ev.phase == "deleted" and rec.deleted or rec.objects
+      for _, o in ipairs(ev.objects) do into[#into + 1] = o end
     end
   elseif e == "run_started" then
     for _, step in ipairs(ev.plan or {}) do
