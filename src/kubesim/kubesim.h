@@ -204,9 +204,14 @@ void ks_sel_free(struct ks_selector *sel);
 int ks_labelsel_match(const cJSON *selector, const cJSON *labels);
 int ks_map_subset(const cJSON *want, const cJSON *labels);
 
-/* ---- apply.c: SSA, managed fields, patches ---- */
+/* ---- fieldset.c: FieldsV1 sets (the internals that apply.c uses are in fieldset.h) ---- */
 /* Fieldset (FieldsV1) of an object's content: what an applier or creator owns. */
 cJSON *ks_fields_of(const cJSON *obj, int skip_status);
+/* The key of an element of an associative list as a FieldsV1 path element
+ * ("k:{\"name\":\"web\"}") in buf, or NULL when the list named field is atomic. */
+const char *ks_list_key(const char *field, const cJSON *elem, char *buf, size_t n);
+
+/* ---- apply.c: server-side apply and managedFields ---- */
 /* Computes the applied result. live may be NULL (create). Returns the new object (caller
  * owns) or NULL with *status set to a Status error body and *code to its HTTP code. */
 cJSON *ks_apply(struct ks_server *s, const cJSON *live, const cJSON *applied, const char *manager,
@@ -215,10 +220,11 @@ cJSON *ks_apply(struct ks_server *s, const cJSON *live, const cJSON *applied, co
  * nw; subresource may be NULL. Modifies nw's metadata.managedFields. */
 void ks_fields_record_update(struct ks_server *s, const cJSON *old, cJSON *nw, const char *manager,
                              const char *subresource);
+
+/* ---- patch.c: the other patch types ---- */
 cJSON *ks_merge_patch(const cJSON *target, const cJSON *patch);             /* RFC 7386 */
 cJSON *ks_strategic_patch(const cJSON *target, const cJSON *patch);         /* approximation */
 cJSON *ks_json_patch(const cJSON *target, const cJSON *ops, char **err);     /* RFC 6902 */
-const char *ks_list_key(const char *field, const cJSON *elem, char *buf, size_t n);
 
 /* ---- defaults.c: apiserver defaulting and validation ---- */
 void ks_defaults_apply(struct ks_server *s, struct ks_rtype *rt, cJSON *obj, const cJSON *old);
