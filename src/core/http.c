@@ -634,12 +634,14 @@ void ms_http_free(struct ms_http *c)
     uv_close((uv_handle_t *)&c->idle, timer_closed);
 }
 
+/* Sets one option of easy unless an earlier one failed; the first failure names its option in
+ * *failed. rc, easy and failed are the caller's. */
 #define SETOPT(opt, val)                                                                      \
     do {                                                                                      \
         if (rc == CURLE_OK) {                                                                 \
             rc = curl_easy_setopt(easy, opt, val);                                            \
             if (rc != CURLE_OK)                                                               \
-                failed = #opt;                                                                \
+                *failed = #opt;                                                               \
         }                                                                                     \
     } while (0)
 
@@ -707,49 +709,35 @@ out:
     return ret;
 }
 
-struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_request *req,
-                                       const struct ms_http_callbacks *cb, void *ud, int *err,
-                                       char *errbuf, size_t errlen)
+/* The request's header list, with what we add to it, and tls.server_name's redirection (which
+ * may rewrite the URL into *url). Returns 0 or a negative MS_HTTP_* code; *failed names the
+ * part that was refused. */
+static int set_headers(struct ms_http_transfer *t, const struct ms_http_request *req, char **url,
+                       const char **failed)
 {
-    int code = MS_HTTP_ENOMEM;
-    const char *failed = NULL;
-    char *url = NULL;
-    if (errbuf && errlen)
-        errbuf[0] = '\0';
-    if (c->freeing) {
-        *err = MS_HTTP_ECANCELLED;
-        return NULL;
-    }
-    struct ms_http_transfer *t = calloc(1, sizeof *t);
-    if (!t)
-        goto fail;
-    t->client = c;
-    t->cb = *cb;
-    t->ud = ud;
-    t->easy = curl_easy_init();
-    if (!t->easy)
-        goto fail;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (append_header(&t->headers, req->headers[i]))
+            return MS_HTTP_ENOMEM;
+    /* No "Expect: 100-continue" round trip; no form content type curl would invent. */
+    if (!has_header(req, "Expect") && append_header(&t->headers, "Expect:"))
+        return MS_HTTP_ENOMEM;
+    if (req->body && !has_header(req, "Content-Type") &&
+        append_header(&t->headers, "Content-Type:"))
+        return MS_HTTP_ENOMEM;
+    if (req->server_name && req->server_name[0] &&
+        apply_server_name(t, req, url, failed))
+        return *failed ? MS_HTTP_EHTTP : MS_HTTP_ENOMEM;
+    return 0;
+}
+
+/* What is sent and how: the URL, our callbacks, HTTP/2, the headers, the method and body. */
+static CURLcode set_request_options(struct ms_http_transfer *t, const struct ms_http_request *req,
+                                    const char *url, const char **failed)
+{
     CURL *easy = t->easy;
     CURLcode rc = CURLE_OK;
     const char *method = req->method ? req->method : "GET";
-
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (append_header(&t->headers, req->headers[i]))
-            goto fail;
-    /* No "Expect: 100-continue" round trip; no form content type curl would invent. */
-    if (!has_header(req, "Expect") && append_header(&t->headers, "Expect:"))
-        goto fail;
-    if (req->body && !has_header(req, "Content-Type") &&
-        append_header(&t->headers, "Content-Type:"))
-        goto fail;
-    if (req->server_name && req->server_name[0] &&
-        apply_server_name(t, req, &url, &failed)) {
-        if (failed)
-            code = MS_HTTP_EHTTP;
-        goto fail;
-    }
-
-    SETOPT(CURLOPT_URL, url ? url : req->url);
+    SETOPT(CURLOPT_URL, url);
     SETOPT(CURLOPT_PRIVATE, (void *)t);
     SETOPT(CURLOPT_ERRORBUFFER, t->errbuf);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -775,6 +763,15 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
     }
     if (req->body || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
         SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    return rc;
+}
+
+/* The whole-transfer and connect timeouts are curl's; the idle timeout is ours (on_idle_tick). */
+static CURLcode set_timeouts(struct ms_http_transfer *t, const struct ms_http_request *req,
+                             const char **failed)
+{
+    CURL *easy = t->easy;
+    CURLcode rc = CURLE_OK;
     if (req->timeout > 0)
         SETOPT(CURLOPT_TIMEOUT_MS, (long)ceil(req->timeout * 1000));
     t->timeout = req->timeout > 0 ? req->timeout : 0;
@@ -783,6 +780,13 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
         SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(req->connect_timeout * 1000));
     if (req->idle_timeout > 0)
         t->idle_ms = (uint64_t)ceil(req->idle_timeout * 1000);
+    return rc;
+}
+
+/* TLS: the CAs to trust, the client certificate and key, verification, and the proxy. */
+static CURLcode set_tls_options(CURL *easy, const struct ms_http_request *req, const char **failed)
+{
+    CURLcode rc = CURLE_OK;
     if (req->ca) {
         struct curl_blob b = {(void *)req->ca, req->ca_len, CURL_BLOB_COPY};
         SETOPT(CURLOPT_CAINFO_BLOB, &b);
@@ -806,6 +810,56 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
     }
     if (req->proxy)
         SETOPT(CURLOPT_PROXY, req->proxy);
+    return rc;
+}
+
+/* Files a transfer the multi handle has taken: in the client's list, and under the idle
+ * timer's watch when it has an idle timeout. */
+static void link_transfer(struct ms_http *c, struct ms_http_transfer *t)
+{
+    t->next = c->transfers;
+    if (c->transfers)
+        c->transfers->prev = t;
+    c->transfers = t;
+    if (t->idle_ms) {
+        t->active_at = uv_now(c->loop);
+        if (!uv_is_active((uv_handle_t *)&c->idle))
+            uv_timer_start(&c->idle, on_idle_tick, IDLE_TICK_MS, IDLE_TICK_MS);
+    }
+}
+
+struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_request *req,
+                                       const struct ms_http_callbacks *cb, void *ud, int *err,
+                                       char *errbuf, size_t errlen)
+{
+    int code = MS_HTTP_ENOMEM;
+    const char *failed = NULL;
+    char *url = NULL;
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
+    if (c->freeing) {
+        *err = MS_HTTP_ECANCELLED;
+        return NULL;
+    }
+    struct ms_http_transfer *t = calloc(1, sizeof *t);
+    if (!t)
+        goto fail;
+    t->client = c;
+    t->cb = *cb;
+    t->ud = ud;
+    t->easy = curl_easy_init();
+    if (!t->easy)
+        goto fail;
+    int hc = set_headers(t, req, &url, &failed);
+    if (hc) {
+        code = hc;
+        goto fail;
+    }
+    CURLcode rc = set_request_options(t, req, url ? url : req->url, &failed);
+    if (rc == CURLE_OK)
+        rc = set_timeouts(t, req, &failed);
+    if (rc == CURLE_OK)
+        rc = set_tls_options(t->easy, req, &failed);
     /* The options above copied what they need (strings, blobs, body); the two lists are
      * borrowed by curl and freed with the transfer. */
     if (rc != CURLE_OK) {
@@ -817,19 +871,11 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
     }
     free(url);
     url = NULL;
-    if (curl_multi_add_handle(c->multi, easy) != CURLM_OK) {
+    if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK) {
         code = MS_HTTP_EHTTP;
         goto fail;
     }
-    t->next = c->transfers;
-    if (c->transfers)
-        c->transfers->prev = t;
-    c->transfers = t;
-    if (t->idle_ms) {
-        t->active_at = uv_now(c->loop);
-        if (!uv_is_active((uv_handle_t *)&c->idle))
-            uv_timer_start(&c->idle, on_idle_tick, IDLE_TICK_MS, IDLE_TICK_MS);
-    }
+    link_transfer(c, t);
     return t;
 
 fail:
