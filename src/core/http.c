@@ -48,8 +48,8 @@ struct ms_http_transfer {
     int paused;
     int headers_done;
     double timeout, connect_timeout; /* seconds, 0: none (for messages) */
-    uint64_t idle_ms;   /* idle timeout, 0: none */
-    uint64_t active_at; /* uv_now of the last byte received (or of the start) */
+    uint64_t idle_ms;                /* idle timeout, 0: none */
+    uint64_t active_at;              /* uv_now of the last byte received (or of the start) */
     long status;
     struct ms_http_header *hdrs; /* owns names and values (one allocation per header) */
     size_t nhdrs, caphdrs;
@@ -115,13 +115,13 @@ static int map_result(const struct ms_http_transfer *t, CURLcode rc)
 /* OpenSSL's X509_V_ERR_* codes, as libcurl's OpenSSL backend reports them with
  * CURLINFO_SSL_VERIFYRESULT (copied as numbers: this file does not include OpenSSL). */
 enum {
-    X509_ISSUER_UNKNOWN = 2,         /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
-    X509_NOT_YET_VALID = 9,          /* X509_V_ERR_CERT_NOT_YET_VALID */
-    X509_EXPIRED = 10,               /* X509_V_ERR_CERT_HAS_EXPIRED */
-    X509_SELF_SIGNED = 18,           /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
-    X509_SELF_SIGNED_IN_CHAIN = 19,  /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
-    X509_ISSUER_NOT_LOCAL = 20,      /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
-    X509_LEAF_UNVERIFIABLE = 21,     /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
+    X509_ISSUER_UNKNOWN = 2,        /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
+    X509_NOT_YET_VALID = 9,         /* X509_V_ERR_CERT_NOT_YET_VALID */
+    X509_EXPIRED = 10,              /* X509_V_ERR_CERT_HAS_EXPIRED */
+    X509_SELF_SIGNED = 18,          /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
+    X509_SELF_SIGNED_IN_CHAIN = 19, /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
+    X509_ISSUER_NOT_LOCAL = 20,     /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+    X509_LEAF_UNVERIFIABLE = 21,    /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
 };
 
 static int openssl_backend(void)
@@ -154,7 +154,8 @@ static const char *tls_verify_text(struct ms_http_transfer *t, const char *detai
         return buf;
     }
     long vr = 0;
-    if (openssl_backend() && curl_easy_getinfo(t->easy, CURLINFO_SSL_VERIFYRESULT, &vr) == CURLE_OK) {
+    if (openssl_backend() &&
+        curl_easy_getinfo(t->easy, CURLINFO_SSL_VERIFYRESULT, &vr) == CURLE_OK) {
         switch (vr) {
         case X509_ISSUER_UNKNOWN:
         case X509_SELF_SIGNED:
@@ -303,7 +304,8 @@ static void drain(struct ms_http *c)
         if (!t->cancelled && t->cb.on_done) {
             int result = map_result(t, rc);
             char text[CURL_ERROR_SIZE + 160];
-            const char *message = rc == CURLE_OK ? "" : failure_text(t, rc, result, text, sizeof text);
+            const char *message =
+                rc == CURLE_OK ? "" : failure_text(t, rc, result, text, sizeof text);
             if (result == MS_HTTP_ESTOPPED)
                 message = "stopped by the receiver";
             t->cb.on_done(t->ud, result, message);
@@ -464,8 +466,7 @@ restart:
             unlink_transfer(t);
             if (t->cb.on_done) {
                 char msg[96];
-                snprintf(msg, sizeof msg, "no data received for %.3g s",
-                         (double)t->idle_ms / 1000);
+                snprintf(msg, sizeof msg, "no data received for %.3g s", (double)t->idle_ms / 1000);
                 t->cb.on_done(t->ud, MS_HTTP_ETIMEOUT, msg);
             }
             transfer_free(t);
@@ -636,13 +637,13 @@ void ms_http_free(struct ms_http *c)
 
 /* Sets one option of easy unless an earlier one failed; the first failure names its option in
  * *failed. rc, easy and failed are the caller's. */
-#define SETOPT(opt, val)                                                                      \
-    do {                                                                                      \
-        if (rc == CURLE_OK) {                                                                 \
-            rc = curl_easy_setopt(easy, opt, val);                                            \
-            if (rc != CURLE_OK)                                                               \
-                *failed = #opt;                                                               \
-        }                                                                                     \
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (rc == CURLE_OK) {                                                                      \
+            rc = curl_easy_setopt(easy, opt, val);                                                 \
+            if (rc != CURLE_OK)                                                                    \
+                *failed = #opt;                                                                    \
+        }                                                                                          \
     } while (0)
 
 static int append_header(struct curl_slist **list, const char *line)
@@ -724,8 +725,7 @@ static int set_headers(struct ms_http_transfer *t, const struct ms_http_request 
     if (req->body && !has_header(req, "Content-Type") &&
         append_header(&t->headers, "Content-Type:"))
         return MS_HTTP_ENOMEM;
-    if (req->server_name && req->server_name[0] &&
-        apply_server_name(t, req, url, failed))
+    if (req->server_name && req->server_name[0] && apply_server_name(t, req, url, failed))
         return *failed ? MS_HTTP_EHTTP : MS_HTTP_ENOMEM;
     return 0;
 }
@@ -865,8 +865,7 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
     if (rc != CURLE_OK) {
         code = rc == CURLE_OUT_OF_MEMORY ? MS_HTTP_ENOMEM : MS_HTTP_EHTTP;
         if (errbuf && errlen)
-            snprintf(errbuf, errlen, "%s: %s", failed ? failed : "option",
-                     curl_easy_strerror(rc));
+            snprintf(errbuf, errlen, "%s: %s", failed ? failed : "option", curl_easy_strerror(rc));
         goto fail;
     }
     free(url);
@@ -880,9 +879,10 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
 
 fail:
     if (errbuf && errlen && !errbuf[0])
-        snprintf(errbuf, errlen, "%s", code == MS_HTTP_ENOMEM ? "out of memory"
-                                       : failed                ? failed
-                                                               : "cannot start the transfer");
+        snprintf(errbuf, errlen, "%s",
+                 code == MS_HTTP_ENOMEM ? "out of memory"
+                 : failed               ? failed
+                                        : "cannot start the transfer");
     free(url);
     transfer_free(t);
     *err = code;

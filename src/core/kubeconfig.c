@@ -61,8 +61,7 @@ int ms_kc_fail(struct loader *ld, const char *fmt, ...)
 }
 
 /* "file:line:col: " + message; the node may be NULL ("file: "). */
-int ms_kc_fail_at(struct loader *ld, size_t fi, const struct ms_yaml_node *n, const char *fmt,
-                   ...)
+int ms_kc_fail_at(struct loader *ld, size_t fi, const struct ms_yaml_node *n, const char *fmt, ...)
 {
     char prefix[600];
     if (n)
@@ -219,21 +218,21 @@ static int collect(struct loader *ld, size_t fi, const struct ms_yaml_node *root
         const struct ms_yaml_node *name = ms_kc_map_get(item, "name");
         if (name == NULL || !ms_kc_is_scalar(name) || name->type == MS_YAML_NULL || name->len == 0)
             return ms_kc_fail_at(ld, fi, name ? name : item, "%s[%zu].name: %s", list_key[k], i,
-                           name ? "expected a non-empty string" : "missing");
+                                 name ? "expected a non-empty string" : "missing");
         const struct ms_yaml_node *body = ms_kc_map_get(item, body_key[k]);
         if (body && body->type == MS_YAML_NULL)
             body = NULL;
         if (body && body->type != MS_YAML_MAP)
             return ms_kc_fail_at(ld, fi, body, "%s[%zu].%s: expected a mapping", list_key[k], i,
-                           body_key[k]);
+                                 body_key[k]);
         int seen = 0;
         for (size_t j = 0; j < l->n && !seen; j++) {
             if (strcmp(l->v[j].name, name->text) != 0)
                 continue;
             if (j >= first)
                 return ms_kc_fail_at(ld, fi, name,
-                               "%s[%zu].name: duplicate name \"%s\" (also at line %d)",
-                               list_key[k], i, name->text, l->v[j].item->line);
+                                     "%s[%zu].name: duplicate name \"%s\" (also at line %d)",
+                                     list_key[k], i, name->text, l->v[j].item->line);
             seen = 1; /* an earlier file defined it: the first definition wins */
         }
         if (seen)
@@ -307,8 +306,9 @@ static int load_file(struct loader *ld, const char *path, int must_exist)
     if (root == NULL || root->type == MS_YAML_NULL)
         return 0; /* an empty file is an empty configuration */
     if (root->type != MS_YAML_MAP)
-        return ms_kc_fail_at(ld, fi, root, "expected a mapping (a kubeconfig with clusters, users, "
-                                     "contexts)");
+        return ms_kc_fail_at(ld, fi, root,
+                             "expected a mapping (a kubeconfig with clusters, users, "
+                             "contexts)");
     for (int k = 0; k < NLISTS; k++)
         if (collect(ld, fi, root, k))
             return ld->rc;
@@ -409,12 +409,13 @@ static int load(struct loader *ld)
         if (!(o->kubeconfig && *o->kubeconfig) && ms_kc_in_cluster_possible(ld, host, port))
             return ms_kc_resolve_in_cluster(ld, host, port);
         if (ld->nfiles == 0)
-            return ms_kc_fail(ld, "no Kubernetes configuration: no kubeconfig file (%s) and not in a "
-                            "cluster (no KUBERNETES_SERVICE_HOST/PORT or service-account token)",
-                        where);
+            return ms_kc_fail(ld,
+                              "no Kubernetes configuration: no kubeconfig file (%s) and not in a "
+                              "cluster (no KUBERNETES_SERVICE_HOST/PORT or service-account token)",
+                              where);
         return ms_kc_fail(ld, "%s: current-context is not set; choose a context %s",
-                    ms_kc_sources_of(ld, where, sizeof where),
-                    ms_kc_names_of(ld, CONTEXTS, names, sizeof names));
+                          ms_kc_sources_of(ld, where, sizeof where),
+                          ms_kc_names_of(ld, CONTEXTS, names, sizeof names));
     }
     if (ms_kc_resolve_context(ld, name, explicit))
         return ld->rc;

@@ -48,8 +48,7 @@ struct loader {
 int ms_kc_oom(struct loader *ld);
 int ms_kc_fail(struct loader *ld, const char *fmt, ...);
 /* "file:line:col: " + message; the node may be NULL ("file: "). */
-int ms_kc_fail_at(struct loader *ld, size_t fi, const struct ms_yaml_node *n, const char *fmt,
-                  ...);
+int ms_kc_fail_at(struct loader *ld, size_t fi, const struct ms_yaml_node *n, const char *fmt, ...);
 char *ms_kc_dupn(const char *s, size_t n);
 /* Reads a whole file. Returns 0, or an errno value. */
 int ms_kc_read_file(const char *path, char **data, size_t *len);

@@ -222,7 +222,7 @@ static int pem_field(struct loader *ld, size_t fi, const struct ms_yaml_node *bo
         return ld->rc;
     if (file && data)
         return ms_kc_fail_at(ld, fi, dnode, "%s: %s and %s are both set; set one", path, data_key,
-                       file_key);
+                             file_key);
     if (data)
         return decode_field(ld, fi, dnode, path, data_key, data, out, outlen);
     if (file)
@@ -255,13 +255,13 @@ static int resolve_cluster(struct loader *ld, const struct entry *e)
         get_bool(ld, fi, body, path, "insecure-skip-tls-verify", &c->insecure))
         return ld->rc;
     if (server == NULL)
-        return ms_kc_fail_at(ld, fi, body ? body : e->item, "%s.server: missing (cluster \"%s\")", path,
-                       e->name);
+        return ms_kc_fail_at(ld, fi, body ? body : e->item, "%s.server: missing (cluster \"%s\")",
+                             path, e->name);
     if (copy_str(ld, &c->server, server) || copy_str(ld, &c->server_name, name) ||
         copy_str(ld, &c->proxy_url, proxy))
         return ld->rc;
-    if (pem_field(ld, fi, body, path, "certificate-authority", "certificate-authority-data",
-                  &c->ca, &c->ca_len))
+    if (pem_field(ld, fi, body, path, "certificate-authority", "certificate-authority-data", &c->ca,
+                  &c->ca_len))
         return ld->rc;
     if (c->ca && c->ca_len == 0) {
         free(c->ca);
@@ -269,9 +269,10 @@ static int resolve_cluster(struct loader *ld, const struct entry *e)
     }
     if (c->ca && c->insecure) {
         ca_node = ms_kc_map_get(body, "insecure-skip-tls-verify");
-        return ms_kc_fail_at(ld, fi, ca_node, "%s.insecure-skip-tls-verify: cannot be combined with a "
-                                        "certificate authority (cluster \"%s\")",
-                       path, e->name);
+        return ms_kc_fail_at(ld, fi, ca_node,
+                             "%s.insecure-skip-tls-verify: cannot be combined with a "
+                             "certificate authority (cluster \"%s\")",
+                             path, e->name);
     }
     return 0;
 }
@@ -299,20 +300,21 @@ static int resolve_exec(struct loader *ld, size_t fi, const struct ms_yaml_node 
         return ms_kc_fail_at(ld, fi, node, "%s.apiVersion: missing", path);
     int beta = strcmp(api, "client.authentication.k8s.io/v1beta1") == 0;
     if (!beta && strcmp(api, "client.authentication.k8s.io/v1") != 0)
-        return ms_kc_fail_at(ld, fi, api_node,
-                       "%s.apiVersion: \"%s\" is not supported (use "
-                       "client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1)",
-                       path, api);
+        return ms_kc_fail_at(
+            ld, fi, api_node,
+            "%s.apiVersion: \"%s\" is not supported (use "
+            "client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1)",
+            path, api);
     if (mode == NULL && beta)
         mode = "IfAvailable"; /* kubectl's default for v1beta1; v1 requires it */
     if (mode == NULL)
-        return ms_kc_fail_at(ld, fi, node, "%s.interactiveMode: missing (Never, IfAvailable or Always)",
-                       path);
+        return ms_kc_fail_at(ld, fi, node,
+                             "%s.interactiveMode: missing (Never, IfAvailable or Always)", path);
     if (strcmp(mode, "Never") != 0 && strcmp(mode, "IfAvailable") != 0 &&
         strcmp(mode, "Always") != 0)
         return ms_kc_fail_at(ld, fi, mode_node,
-                       "%s.interactiveMode: \"%s\" is not one of Never, IfAvailable, Always", path,
-                       mode);
+                             "%s.interactiveMode: \"%s\" is not one of Never, IfAvailable, Always",
+                             path, mode);
     if (copy_str(ld, &x->api_version, api) || copy_str(ld, &x->install_hint, hint) ||
         copy_str(ld, &x->interactive_mode, mode))
         return ld->rc;
@@ -349,7 +351,8 @@ static int resolve_exec(struct loader *ld, size_t fi, const struct ms_yaml_node 
             char epath[200];
             snprintf(epath, sizeof epath, "%s.env[%zu]", path, i);
             if (v->type != MS_YAML_MAP)
-                return ms_kc_fail_at(ld, fi, v, "%s: expected a mapping with name and value", epath);
+                return ms_kc_fail_at(ld, fi, v, "%s: expected a mapping with name and value",
+                                     epath);
             const char *name, *value;
             if (get_str(ld, fi, v, epath, "name", &name, NULL) ||
                 get_str(ld, fi, v, epath, "value", &value, NULL))
@@ -385,18 +388,19 @@ static int resolve_user(struct loader *ld, const struct entry *e)
         get_str(ld, fi, body, path, "password", &pass, NULL))
         return ld->rc;
     if (token && (user || pass))
-        return ms_kc_fail_at(ld, fi, user_node ? user_node : body,
-                       "%s: more than one authentication method (token and username/password; "
-                       "user \"%s\")",
-                       path, e->name);
+        return ms_kc_fail_at(
+            ld, fi, user_node ? user_node : body,
+            "%s: more than one authentication method (token and username/password; "
+            "user \"%s\")",
+            path, e->name);
     const struct ms_yaml_node *provider = ms_kc_map_get(body, "auth-provider");
     if (provider && provider->type != MS_YAML_NULL) {
         const char *pname = NULL;
         get_str(ld, fi, provider, path, "name", &pname, NULL);
         return ms_kc_fail_at(ld, fi, provider,
-                       "%s.auth-provider: auth providers (%s) are not supported; use an exec "
-                       "credential plugin",
-                       path, pname ? pname : "unnamed");
+                             "%s.auth-provider: auth providers (%s) are not supported; use an exec "
+                             "credential plugin",
+                             path, pname ? pname : "unnamed");
     }
     if (copy_str(ld, &c->token, token) || copy_str(ld, &c->username, user) ||
         copy_str(ld, &c->password, pass))
@@ -413,12 +417,12 @@ static int resolve_user(struct loader *ld, const struct entry *e)
         pem_field(ld, fi, body, path, "client-key", "client-key-data", &c->key, &c->key_len))
         return ld->rc;
     if (c->cert && !c->key)
-        return ms_kc_fail_at(ld, fi, body, "%s: client-certificate without client-key or client-key-data",
-                       path);
+        return ms_kc_fail_at(ld, fi, body,
+                             "%s: client-certificate without client-key or client-key-data", path);
     if (c->key && !c->cert)
         return ms_kc_fail_at(ld, fi, body,
-                       "%s: client-key without client-certificate or client-certificate-data",
-                       path);
+                             "%s: client-key without client-certificate or client-certificate-data",
+                             path);
     const struct ms_yaml_node *exec = ms_kc_map_get(body, "exec");
     if (exec && exec->type != MS_YAML_NULL) {
         if (exec->type != MS_YAML_MAP)
@@ -441,10 +445,11 @@ int ms_kc_resolve_context(struct loader *ld, const char *name, int explicit)
     if (ctx == NULL) {
         if (!explicit)
             return ms_kc_fail_at(ld, ld->current_file, ld->current,
-                           "current-context: context \"%s\" not found %s", name,
-                           ms_kc_names_of(ld, CONTEXTS, names, sizeof names));
-        return ms_kc_fail(ld, "%s: context \"%s\" not found %s", ms_kc_sources_of(ld, srcs, sizeof srcs), name,
-                    ms_kc_names_of(ld, CONTEXTS, names, sizeof names));
+                                 "current-context: context \"%s\" not found %s", name,
+                                 ms_kc_names_of(ld, CONTEXTS, names, sizeof names));
+        return ms_kc_fail(ld, "%s: context \"%s\" not found %s",
+                          ms_kc_sources_of(ld, srcs, sizeof srcs), name,
+                          ms_kc_names_of(ld, CONTEXTS, names, sizeof names));
     }
     struct ms_kubeconfig *c = ld->c;
     size_t fi = ctx->file;
@@ -458,22 +463,25 @@ int ms_kc_resolve_context(struct loader *ld, const char *name, int explicit)
         return ld->rc;
     if (cluster == NULL)
         return ms_kc_fail_at(ld, fi, ctx->body ? ctx->body : ctx->item,
-                       "%s.cluster: missing (context \"%s\")", path, name);
+                             "%s.cluster: missing (context \"%s\")", path, name);
     const struct entry *cl = find(ld, CLUSTERS, cluster);
     if (cl == NULL)
-        return ms_kc_fail_at(ld, fi, cl_node, "%s.cluster: cluster \"%s\" not found %s", path, cluster,
-                       ms_kc_names_of(ld, CLUSTERS, names, sizeof names));
+        return ms_kc_fail_at(ld, fi, cl_node, "%s.cluster: cluster \"%s\" not found %s", path,
+                             cluster, ms_kc_names_of(ld, CLUSTERS, names, sizeof names));
     const struct entry *us = NULL;
     if (user) {
         us = find(ld, USERS, user);
         if (us == NULL)
             return ms_kc_fail_at(ld, fi, us_node, "%s.user: user \"%s\" not found %s", path, user,
-                           ms_kc_names_of(ld, USERS, names, sizeof names));
+                                 ms_kc_names_of(ld, USERS, names, sizeof names));
     }
     const char *override = ld->o->namespace && *ld->o->namespace ? ld->o->namespace : NULL;
     if (copy_str(ld, &c->context, name) || copy_str(ld, &c->cluster, cluster) ||
         copy_str(ld, &c->user, user) ||
-        copy_str(ld, &c->namespace, override ? override : ns ? ns : "default"))
+        copy_str(ld, &c->namespace,
+                 override ? override
+                 : ns     ? ns
+                          : "default"))
         return ld->rc;
     if (resolve_cluster(ld, cl))
         return ld->rc;

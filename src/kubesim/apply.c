@@ -65,8 +65,7 @@ static cJSON *mf_find(cJSON *mf, const char *manager, const char *op, const char
     return NULL;
 }
 
-static cJSON *mf_entry(cJSON *mf, const char *manager, const char *op, const char *api_version,
-                       const char *sub)
+static cJSON *mf_entry(cJSON *mf, const char *manager, const char *op, const char *api_version, const char *sub)
 {
     cJSON *e = mf_find(mf, manager, op, sub);
     if (e) return e;
@@ -187,8 +186,8 @@ static void conflict_leaf(const char **path, int n, void *vctx)
 
 struct removal_ctx {
     const cJSON *new_set;
-    const cJSON *mf;       /* all managers */
-    const cJSON *mine;     /* my entry (skipped) */
+    const cJSON *mf;   /* all managers */
+    const cJSON *mine; /* my entry (skipped) */
     cJSON *obj;
 };
 
@@ -207,8 +206,8 @@ static void removal_leaf(const char **path, int n, void *vctx)
 
 static void add_leaf(const char **path, int n, void *ctx) { ks_fs_add(ctx, path, n); }
 
-cJSON *ks_apply(struct ks_server *s, const cJSON *live, const cJSON *applied, const char *manager,
-                int force, int *code, cJSON **status)
+cJSON *ks_apply(struct ks_server *s, const cJSON *live, const cJSON *applied, const char *manager, int force, int *code,
+                cJSON **status)
 {
     *status = NULL;
     *code = 200;
@@ -247,7 +246,8 @@ cJSON *ks_apply(struct ks_server *s, const cJSON *live, const cJSON *applied, co
         if (ks_streq(op, "Apply"))
             snprintf(desc, sizeof desc, "\"%s\"", m ? m : "");
         else
-            snprintf(desc, sizeof desc, "\"%s\" using %s", m ? m : "", ks_jstr(e, "apiVersion") ? ks_jstr(e, "apiVersion") : "v1");
+            snprintf(desc, sizeof desc, "\"%s\" using %s", m ? m : "",
+                     ks_jstr(e, "apiVersion") ? ks_jstr(e, "apiVersion") : "v1");
         struct ks_buf items;
         ks_buf_init(&items);
         struct conflict_ctx c = {live, clean, ks_j(e, "fieldsV1"), desc, causes, cJSON_CreateArray(), 0, &items};
@@ -268,8 +268,8 @@ cJSON *ks_apply(struct ks_server *s, const cJSON *live, const cJSON *applied, co
         cJSON_Delete(c.leaves);
     }
     if (total && !force) {
-        char *text = ks_sprintf("Apply failed with %d conflict%s: %s", total, total == 1 ? "" : "s",
-                                msg.data ? msg.data : "");
+        char *text =
+            ks_sprintf("Apply failed with %d conflict%s: %s", total, total == 1 ? "" : "s", msg.data ? msg.data : "");
         *status = ks_status_new(409, "Conflict", text ? text : "Apply failed");
         free(text);
         cJSON *d = cJSON_CreateObject();
@@ -449,7 +449,7 @@ static void record_update(struct ks_server *s, const cJSON *old, cJSON *nw, cons
     /* a status write owns the status subtree only: the rest is not even looked at */
     /* only the members that changed matter (and all of them for a creation) */
     cJSON *new_set = status_only ? status_fields(nw) : ks_fields_except_same(nw, whole ? NULL : old, 1);
-    cJSON *old_set = !old         ? cJSON_CreateObject()
+    cJSON *old_set = !old          ? cJSON_CreateObject()
                      : status_only ? status_fields(old)
                                    : ks_fields_except_same(old, whole ? NULL : nw, 1);
     cJSON *changed = cJSON_CreateObject();

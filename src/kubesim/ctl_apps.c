@@ -176,7 +176,8 @@ static struct ks_obj *create_rs(struct ks_server *s, struct ks_obj *d, const cha
     cJSON_AddItemToObject(md, "ownerReferences", ks_ctl_owner_ref(d));
     cJSON *rspec = cJSON_AddObjectToObject(rs, "spec");
     cJSON_AddNumberToObject(rspec, "replicas", replicas);
-    if (ks_j(spec, "minReadySeconds")) cJSON_AddNumberToObject(rspec, "minReadySeconds", ks_jnum(spec, "minReadySeconds", 0));
+    if (ks_j(spec, "minReadySeconds"))
+        cJSON_AddNumberToObject(rspec, "minReadySeconds", ks_jnum(spec, "minReadySeconds", 0));
     cJSON *sel = cJSON_Duplicate(ks_j(spec, "selector"), 1);
     if (!sel) sel = cJSON_CreateObject();
     ks_jset_str(ks_jobj(sel, "matchLabels"), "pod-template-hash", hash);
@@ -186,8 +187,8 @@ static struct ks_obj *create_rs(struct ks_server *s, struct ks_obj *d, const cha
     ks_fields_record_update(s, NULL, rs, MGR, NULL);
     struct ks_obj *o = ks_obj_insert(s, rst, rs);
     if (o)
-        ks_ctl_event(s, d, "Normal", "ScalingReplicaSet", "deployment-controller", "Scaled up replica set %s from 0 to %d",
-                     o->name, replicas);
+        ks_ctl_event(s, d, "Normal", "ScalingReplicaSet", "deployment-controller",
+                     "Scaled up replica set %s from 0 to %d", o->name, replicas);
     return o;
 }
 
@@ -306,8 +307,7 @@ static void scale_recreate(struct rollout *r)
 static void scale_down_old(struct rollout *r)
 {
     int all = 0, avail = 0;
-    for (size_t i = 0; i < r->n; i++)
-        all += rs_replicas(r->rss[i]), avail += rs_status(r->rss[i], "availableReplicas");
+    for (size_t i = 0; i < r->n; i++) all += rs_replicas(r->rss[i]), avail += rs_status(r->rss[i], "availableReplicas");
     int min_avail = r->want - r->unavail;
     int new_unavail = rs_replicas(r->nrs) - rs_status(r->nrs, "availableReplicas");
     int max_down = all - min_avail - new_unavail;
@@ -343,7 +343,8 @@ static void scale_rolling(struct rollout *r)
     } else if (cur < r->want) {
         int room = r->want + r->surge - total;
         if (room > 0)
-            scale_rs(r->s, r->d, r->nrs, cur + (room < r->want - cur ? room : r->want - cur), r->surge), r->progress = 1;
+            scale_rs(r->s, r->d, r->nrs, cur + (room < r->want - cur ? room : r->want - cur), r->surge),
+                r->progress = 1;
     }
     scale_down_old(r);
 }
@@ -428,8 +429,8 @@ static void write_deploy_status(struct rollout *r, const struct rollout_counts *
     else
         cJSON_DeleteItemFromObjectCaseSensitive(st, "unavailableReplicas");
     if (c->available >= r->want - r->unavail)
-        ks_ctl_set_condition(st, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.",
-                             r->ts, 0);
+        ks_ctl_set_condition(st, "Available", "True", "MinimumReplicasAvailable",
+                             "Deployment has minimum availability.", r->ts, 0);
     else
         ks_ctl_set_condition(st, "Available", "False", "MinimumReplicasUnavailable",
                              "Deployment does not have minimum availability.", r->ts, 0);
@@ -507,17 +508,23 @@ void ks_sts_reconcile(struct ks_server *s, struct ks_obj *sts)
             cJSON_AddStringToObject(labels, "apps.kubernetes.io/pod-index", idx);
             p = ks_pod_create(s, sts, ks_j(spec, "template"), name, labels);
             cJSON_Delete(labels);
-            if (p) ks_ctl_event(s, sts, "Normal", "SuccessfulCreate", "statefulset-controller", "create Pod %s in StatefulSet %s successful", name, sts->name);
+            if (p)
+                ks_ctl_event(s, sts, "Normal", "SuccessfulCreate", "statefulset-controller",
+                             "create Pod %s in StatefulSet %s successful", name, sts->name);
             all_ready = 0;
             count++;
             continue;
         }
         count++;
         int r = ks_pod_ready(p);
-        if (r) ready++;
-        else all_ready = 0;
-        if (ks_streq(pod_revision(p), rev)) updated++;
-        else current++;
+        if (r)
+            ready++;
+        else
+            all_ready = 0;
+        if (ks_streq(pod_revision(p), rev))
+            updated++;
+        else
+            current++;
     }
     /* rolling update: the highest old-revision pod goes once every pod is ready */
     if (updated < count && all_ready && count == want) {
@@ -569,7 +576,8 @@ void ks_ds_reconcile(struct ks_server *s, struct ks_obj *ds)
         cJSON_AddStringToObject(labels, "controller-revision-hash", h);
         keep = ks_pod_create(s, ds, ks_j(spec, "template"), NULL, labels);
         cJSON_Delete(labels);
-        if (keep) ks_ctl_event(s, ds, "Normal", "SuccessfulCreate", "daemonset-controller", "Created pod: %s", keep->name);
+        if (keep)
+            ks_ctl_event(s, ds, "Normal", "SuccessfulCreate", "daemonset-controller", "Created pod: %s", keep->name);
     }
     if (keep) {
         updated = 1;
@@ -584,8 +592,10 @@ void ks_ds_reconcile(struct ks_server *s, struct ks_obj *ds)
     ks_jset_num(st, "numberMisscheduled", 0);
     ks_jset_num(st, "numberReady", ready);
     ks_jset_num(st, "numberAvailable", ready);
-    if (!ready) ks_jset_num(st, "numberUnavailable", 1);
-    else cJSON_DeleteItemFromObjectCaseSensitive(st, "numberUnavailable");
+    if (!ready)
+        ks_jset_num(st, "numberUnavailable", 1);
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "numberUnavailable");
     ks_jset_num(st, "updatedNumberScheduled", updated);
     ks_ctl_write(s, ds, nw, MGR, 1);
 }

@@ -108,9 +108,17 @@ const cJSON *ks_list_find(const cJSON *arr, const char *field, const char *key)
 
 static int skip_meta(const char *k)
 {
-    static const char *skip[] = {"name", "namespace", "uid", "resourceVersion", "generation",
-                                 "creationTimestamp", "managedFields", "deletionTimestamp",
-                                 "deletionGracePeriodSeconds", "selfLink", "generateName"};
+    static const char *skip[] = {"name",
+                                 "namespace",
+                                 "uid",
+                                 "resourceVersion",
+                                 "generation",
+                                 "creationTimestamp",
+                                 "managedFields",
+                                 "deletionTimestamp",
+                                 "deletionGracePeriodSeconds",
+                                 "selfLink",
+                                 "generateName"};
     for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
         if (!strcmp(k, skip[i])) return 1;
     return 0;
@@ -253,10 +261,7 @@ int ks_fs_has_leaf(const cJSON *set, const char **path, int n)
     return node && (!node->child || ks_j(node, "."));
 }
 
-int ks_fs_has_prefix(const cJSON *set, const char **path, int n)
-{
-    return fs_node(set, path, n) != NULL;
-}
+int ks_fs_has_prefix(const cJSON *set, const char **path, int n) { return fs_node(set, path, n) != NULL; }
 
 void ks_fs_add(cJSON *set, const char **path, int n)
 {
@@ -333,8 +338,7 @@ void ks_path_pretty(const char **path, int n, char *out, size_t sz)
             {
                 char *v = cJSON_PrintUnformatted(c);
                 if (len < sz)
-                    len += (size_t)snprintf(out + len, sz - len, "%s%s=%s", first ? "" : ",", c->string,
-                                            v ? v : "");
+                    len += (size_t)snprintf(out + len, sz - len, "%s%s=%s", first ? "" : ",", c->string, v ? v : "");
                 free(v);
                 first = 0;
             }

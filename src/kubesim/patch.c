@@ -91,8 +91,8 @@ static cJSON *smp(const cJSON *target, const cJSON *patch, const char *field)
     (void)field;
     if (!cJSON_IsObject(patch)) return cJSON_Duplicate(patch, 1);
     const char *directive = ks_jstr(patch, "$patch");
-    cJSON *res = (cJSON_IsObject(target) && !ks_streq(directive, "replace")) ? cJSON_Duplicate(target, 1)
-                                                                             : cJSON_CreateObject();
+    cJSON *res =
+        (cJSON_IsObject(target) && !ks_streq(directive, "replace")) ? cJSON_Duplicate(target, 1) : cJSON_CreateObject();
     if (!res) return NULL;
     const cJSON *c;
     cJSON_ArrayForEach(c, patch)
@@ -153,9 +153,12 @@ static cJSON *ptr_parent(cJSON *doc, const char *ptr, char *tok, size_t toksz)
     for (;;) {
         size_t n = 0;
         while (*p && *p != '/' && n + 1 < toksz) {
-            if (p[0] == '~' && p[1] == '0') tok[n++] = '~', p += 2;
-            else if (p[0] == '~' && p[1] == '1') tok[n++] = '/', p += 2;
-            else tok[n++] = *p++;
+            if (p[0] == '~' && p[1] == '0')
+                tok[n++] = '~', p += 2;
+            else if (p[0] == '~' && p[1] == '1')
+                tok[n++] = '/', p += 2;
+            else
+                tok[n++] = *p++;
         }
         tok[n] = 0;
         if (!*p) return cur;

@@ -324,7 +324,6 @@ void ms_child_kill(struct proc *p, int sig)
     uv_timer_start(&p->timer, on_timer, (uint64_t)ceil(p->grace * 1000.0), 0);
 }
 
-
 void ms_child_arm_timeout(struct proc *p)
 {
     if (p->timeout >= 0 && p->timer_open)

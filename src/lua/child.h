@@ -70,11 +70,11 @@ enum io_mode { IO_NULL, IO_PIPE, IO_INHERIT, IO_DATA };
 
 /* What to start; borrowed for the duration of ms_child_spawn. */
 struct child_spec {
-    char **argv;             /* NULL-terminated; argv[0] is the program */
-    char **env;              /* NULL-terminated "NAME=value", or NULL to inherit ours */
-    const char *cwd;         /* or NULL */
-    enum io_mode modes[3];   /* stdin, stdout, stderr */
-    int new_session;         /* setsid: out of the terminal's foreground group */
+    char **argv;           /* NULL-terminated; argv[0] is the program */
+    char **env;            /* NULL-terminated "NAME=value", or NULL to inherit ours */
+    const char *cwd;       /* or NULL */
+    enum io_mode modes[3]; /* stdin, stdout, stderr */
+    int new_session;       /* setsid: out of the terminal's foreground group */
 };
 
 /* Opens the pipes spec asks for and starts the child on loop. Returns 0, or a negative uv code

@@ -113,8 +113,8 @@ static void env_merge(lua_State *L, int idx, int envt, const char *what, const c
             luaL_error(L, "%s: %s keys must be variable names", what, key);
         int unset = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
         if (!unset && !lua_isstring(L, -1))
-            luaL_error(L, "%s: %s value of '%s' must be a string (or false to unset it)", what,
-                       key, lua_tostring(L, -2));
+            luaL_error(L, "%s: %s value of '%s' must be a string (or false to unset it)", what, key,
+                       lua_tostring(L, -2));
         lua_pushvalue(L, -2);
         if (unset)
             lua_pushnil(L);
@@ -334,8 +334,8 @@ static int proc_start(lua_State *L, int capture, const char *what)
         const char *argv0 = so.spec.argv[0], *cwd = so.spec.cwd;
         lua_pushnil(L);
         if (cwd)
-            lua_pushfstring(L, "spawn %s: %s: %s (in %s)", argv0, uv_err_name(rc),
-                            uv_strerror(rc), cwd);
+            lua_pushfstring(L, "spawn %s: %s: %s (in %s)", argv0, uv_err_name(rc), uv_strerror(rc),
+                            cwd);
         else
             lua_pushfstring(L, "spawn %s: %s: %s", argv0, uv_err_name(rc), uv_strerror(rc));
         lua_pushliteral(L, "spawn");
@@ -414,8 +414,7 @@ static int run_k(lua_State *L, int status, lua_KContext ctx)
     if (p->exited && p->timed_out) {
         ms_child_detach(p);
         char msg[300];
-        snprintf(msg, sizeof msg, "run %.200s: timed out after %g s (killed)", p->name,
-                 p->timeout);
+        snprintf(msg, sizeof msg, "run %.200s: timed out after %g s (killed)", p->name, p->timeout);
         return push_fail(L, msg, "timeout");
     }
     if (!p->exited || !p->io[S_OUT].eof || !p->io[S_ERR].eof)
@@ -445,8 +444,8 @@ static int run_k(lua_State *L, int status, lua_KContext ctx)
  * Yields until the child has exited and closed its output. Raises on misuse. */
 static int l_process_run(lua_State *L)
 {
-    static const char *const names[] = {"argv", "env", "env_extra", "cwd", "stdin",
-                                        "timeout", "kill_grace", NULL};
+    static const char *const names[] = {"argv",  "env",     "env_extra",  "cwd",
+                                        "stdin", "timeout", "kill_grace", NULL};
     ms_check_options(L, 1, "process.run", names);
     ms_sched_current(L, "process.run");
     lua_settop(L, 1);
@@ -471,9 +470,8 @@ static int l_process_run(lua_State *L)
  * hooks still talk to it). */
 static int l_process_spawn(lua_State *L)
 {
-    static const char *const names[] = {"argv",   "env",    "env_extra",     "cwd", "stdin",
-                                        "stdout", "stderr", "kill_on_close", "new_session",
-                                        NULL};
+    static const char *const names[] = {"argv",   "env",    "env_extra",     "cwd",         "stdin",
+                                        "stdout", "stderr", "kill_on_close", "new_session", NULL};
     ms_check_options(L, 1, "process.spawn", names);
     lua_settop(L, 1);
     int n = proc_start(L, 0, "process.spawn");
