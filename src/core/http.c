@@ -48,8 +48,8 @@ struct ms_http_transfer {
     int paused;
     int headers_done;
     double timeout, connect_timeout; /* seconds, 0: none (for messages) */
-    uint64_t idle_ms;   /* idle timeout, 0: none */
-    uint64_t active_at; /* uv_now of the last byte received (or of the start) */
+    uint64_t idle_ms;                /* idle timeout, 0: none */
+    uint64_t active_at;              /* uv_now of the last byte received (or of the start) */
     long status;
     struct ms_http_header *hdrs; /* owns names and values (one allocation per header) */
     size_t nhdrs, caphdrs;
@@ -115,13 +115,13 @@ static int map_result(const struct ms_http_transfer *t, CURLcode rc)
 /* OpenSSL's X509_V_ERR_* codes, as libcurl's OpenSSL backend reports them with
  * CURLINFO_SSL_VERIFYRESULT (copied as numbers: this file does not include OpenSSL). */
 enum {
-    X509_ISSUER_UNKNOWN = 2,         /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
-    X509_NOT_YET_VALID = 9,          /* X509_V_ERR_CERT_NOT_YET_VALID */
-    X509_EXPIRED = 10,               /* X509_V_ERR_CERT_HAS_EXPIRED */
-    X509_SELF_SIGNED = 18,           /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
-    X509_SELF_SIGNED_IN_CHAIN = 19,  /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
-    X509_ISSUER_NOT_LOCAL = 20,      /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
-    X509_LEAF_UNVERIFIABLE = 21,     /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
+    X509_ISSUER_UNKNOWN = 2,        /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
+    X509_NOT_YET_VALID = 9,         /* X509_V_ERR_CERT_NOT_YET_VALID */
+    X509_EXPIRED = 10,              /* X509_V_ERR_CERT_HAS_EXPIRED */
+    X509_SELF_SIGNED = 18,          /* X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT */
+    X509_SELF_SIGNED_IN_CHAIN = 19, /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
+    X509_ISSUER_NOT_LOCAL = 20,     /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY */
+    X509_LEAF_UNVERIFIABLE = 21,    /* X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE */
 };
 
 static int openssl_backend(void)
@@ -154,7 +154,8 @@ static const char *tls_verify_text(struct ms_http_transfer *t, const char *detai
         return buf;
     }
     long vr = 0;
-    if (openssl_backend() && curl_easy_getinfo(t->easy, CURLINFO_SSL_VERIFYRESULT, &vr) == CURLE_OK) {
+    if (openssl_backend() &&
+        curl_easy_getinfo(t->easy, CURLINFO_SSL_VERIFYRESULT, &vr) == CURLE_OK) {
         switch (vr) {
         case X509_ISSUER_UNKNOWN:
         case X509_SELF_SIGNED:
@@ -303,7 +304,8 @@ static void drain(struct ms_http *c)
         if (!t->cancelled && t->cb.on_done) {
             int result = map_result(t, rc);
             char text[CURL_ERROR_SIZE + 160];
-            const char *message = rc == CURLE_OK ? "" : failure_text(t, rc, result, text, sizeof text);
+            const char *message =
+                rc == CURLE_OK ? "" : failure_text(t, rc, result, text, sizeof text);
             if (result == MS_HTTP_ESTOPPED)
                 message = "stopped by the receiver";
             t->cb.on_done(t->ud, result, message);
@@ -464,8 +466,7 @@ restart:
             unlink_transfer(t);
             if (t->cb.on_done) {
                 char msg[96];
-                snprintf(msg, sizeof msg, "no data received for %.3g s",
-                         (double)t->idle_ms / 1000);
+                snprintf(msg, sizeof msg, "no data received for %.3g s", (double)t->idle_ms / 1000);
                 t->cb.on_done(t->ud, MS_HTTP_ETIMEOUT, msg);
             }
             transfer_free(t);
@@ -634,13 +635,15 @@ void ms_http_free(struct ms_http *c)
     uv_close((uv_handle_t *)&c->idle, timer_closed);
 }
 
-#define SETOPT(opt, val)                                                                      \
-    do {                                                                                      \
-        if (rc == CURLE_OK) {                                                                 \
-            rc = curl_easy_setopt(easy, opt, val);                                            \
-            if (rc != CURLE_OK)                                                               \
-                failed = #opt;                                                                \
-        }                                                                                     \
+/* Sets one option of easy unless an earlier one failed; the first failure names its option in
+ * *failed. rc, easy and failed are the caller's. */
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (rc == CURLE_OK) {                                                                      \
+            rc = curl_easy_setopt(easy, opt, val);                                                 \
+            if (rc != CURLE_OK)                                                                    \
+                *failed = #opt;                                                                    \
+        }                                                                                          \
     } while (0)
 
 static int append_header(struct curl_slist **list, const char *line)
@@ -707,49 +710,34 @@ out:
     return ret;
 }
 
-struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_request *req,
-                                       const struct ms_http_callbacks *cb, void *ud, int *err,
-                                       char *errbuf, size_t errlen)
+/* The request's header list, with what we add to it, and tls.server_name's redirection (which
+ * may rewrite the URL into *url). Returns 0 or a negative MS_HTTP_* code; *failed names the
+ * part that was refused. */
+static int set_headers(struct ms_http_transfer *t, const struct ms_http_request *req, char **url,
+                       const char **failed)
 {
-    int code = MS_HTTP_ENOMEM;
-    const char *failed = NULL;
-    char *url = NULL;
-    if (errbuf && errlen)
-        errbuf[0] = '\0';
-    if (c->freeing) {
-        *err = MS_HTTP_ECANCELLED;
-        return NULL;
-    }
-    struct ms_http_transfer *t = calloc(1, sizeof *t);
-    if (!t)
-        goto fail;
-    t->client = c;
-    t->cb = *cb;
-    t->ud = ud;
-    t->easy = curl_easy_init();
-    if (!t->easy)
-        goto fail;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (append_header(&t->headers, req->headers[i]))
+            return MS_HTTP_ENOMEM;
+    /* No "Expect: 100-continue" round trip; no form content type curl would invent. */
+    if (!has_header(req, "Expect") && append_header(&t->headers, "Expect:"))
+        return MS_HTTP_ENOMEM;
+    if (req->body && !has_header(req, "Content-Type") &&
+        append_header(&t->headers, "Content-Type:"))
+        return MS_HTTP_ENOMEM;
+    if (req->server_name && req->server_name[0] && apply_server_name(t, req, url, failed))
+        return *failed ? MS_HTTP_EHTTP : MS_HTTP_ENOMEM;
+    return 0;
+}
+
+/* What is sent and how: the URL, our callbacks, HTTP/2, the headers, the method and body. */
+static CURLcode set_request_options(struct ms_http_transfer *t, const struct ms_http_request *req,
+                                    const char *url, const char **failed)
+{
     CURL *easy = t->easy;
     CURLcode rc = CURLE_OK;
     const char *method = req->method ? req->method : "GET";
-
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (append_header(&t->headers, req->headers[i]))
-            goto fail;
-    /* No "Expect: 100-continue" round trip; no form content type curl would invent. */
-    if (!has_header(req, "Expect") && append_header(&t->headers, "Expect:"))
-        goto fail;
-    if (req->body && !has_header(req, "Content-Type") &&
-        append_header(&t->headers, "Content-Type:"))
-        goto fail;
-    if (req->server_name && req->server_name[0] &&
-        apply_server_name(t, req, &url, &failed)) {
-        if (failed)
-            code = MS_HTTP_EHTTP;
-        goto fail;
-    }
-
-    SETOPT(CURLOPT_URL, url ? url : req->url);
+    SETOPT(CURLOPT_URL, url);
     SETOPT(CURLOPT_PRIVATE, (void *)t);
     SETOPT(CURLOPT_ERRORBUFFER, t->errbuf);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -775,6 +763,15 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
     }
     if (req->body || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
         SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    return rc;
+}
+
+/* The whole-transfer and connect timeouts are curl's; the idle timeout is ours (on_idle_tick). */
+static CURLcode set_timeouts(struct ms_http_transfer *t, const struct ms_http_request *req,
+                             const char **failed)
+{
+    CURL *easy = t->easy;
+    CURLcode rc = CURLE_OK;
     if (req->timeout > 0)
         SETOPT(CURLOPT_TIMEOUT_MS, (long)ceil(req->timeout * 1000));
     t->timeout = req->timeout > 0 ? req->timeout : 0;
@@ -783,6 +780,13 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
         SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(req->connect_timeout * 1000));
     if (req->idle_timeout > 0)
         t->idle_ms = (uint64_t)ceil(req->idle_timeout * 1000);
+    return rc;
+}
+
+/* TLS: the CAs to trust, the client certificate and key, verification, and the proxy. */
+static CURLcode set_tls_options(CURL *easy, const struct ms_http_request *req, const char **failed)
+{
+    CURLcode rc = CURLE_OK;
     if (req->ca) {
         struct curl_blob b = {(void *)req->ca, req->ca_len, CURL_BLOB_COPY};
         SETOPT(CURLOPT_CAINFO_BLOB, &b);
@@ -806,21 +810,13 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
     }
     if (req->proxy)
         SETOPT(CURLOPT_PROXY, req->proxy);
-    /* The options above copied what they need (strings, blobs, body); the two lists are
-     * borrowed by curl and freed with the transfer. */
-    if (rc != CURLE_OK) {
-        code = rc == CURLE_OUT_OF_MEMORY ? MS_HTTP_ENOMEM : MS_HTTP_EHTTP;
-        if (errbuf && errlen)
-            snprintf(errbuf, errlen, "%s: %s", failed ? failed : "option",
-                     curl_easy_strerror(rc));
-        goto fail;
-    }
-    free(url);
-    url = NULL;
-    if (curl_multi_add_handle(c->multi, easy) != CURLM_OK) {
-        code = MS_HTTP_EHTTP;
-        goto fail;
-    }
+    return rc;
+}
+
+/* Files a transfer the multi handle has taken: in the client's list, and under the idle
+ * timer's watch when it has an idle timeout. */
+static void link_transfer(struct ms_http *c, struct ms_http_transfer *t)
+{
     t->next = c->transfers;
     if (c->transfers)
         c->transfers->prev = t;
@@ -830,13 +826,63 @@ struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_r
         if (!uv_is_active((uv_handle_t *)&c->idle))
             uv_timer_start(&c->idle, on_idle_tick, IDLE_TICK_MS, IDLE_TICK_MS);
     }
+}
+
+struct ms_http_transfer *ms_http_start(struct ms_http *c, const struct ms_http_request *req,
+                                       const struct ms_http_callbacks *cb, void *ud, int *err,
+                                       char *errbuf, size_t errlen)
+{
+    int code = MS_HTTP_ENOMEM;
+    const char *failed = NULL;
+    char *url = NULL;
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
+    if (c->freeing) {
+        *err = MS_HTTP_ECANCELLED;
+        return NULL;
+    }
+    struct ms_http_transfer *t = calloc(1, sizeof *t);
+    if (!t)
+        goto fail;
+    t->client = c;
+    t->cb = *cb;
+    t->ud = ud;
+    t->easy = curl_easy_init();
+    if (!t->easy)
+        goto fail;
+    int hc = set_headers(t, req, &url, &failed);
+    if (hc) {
+        code = hc;
+        goto fail;
+    }
+    CURLcode rc = set_request_options(t, req, url ? url : req->url, &failed);
+    if (rc == CURLE_OK)
+        rc = set_timeouts(t, req, &failed);
+    if (rc == CURLE_OK)
+        rc = set_tls_options(t->easy, req, &failed);
+    /* The options above copied what they need (strings, blobs, body); the two lists are
+     * borrowed by curl and freed with the transfer. */
+    if (rc != CURLE_OK) {
+        code = rc == CURLE_OUT_OF_MEMORY ? MS_HTTP_ENOMEM : MS_HTTP_EHTTP;
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "%s: %s", failed ? failed : "option", curl_easy_strerror(rc));
+        goto fail;
+    }
+    free(url);
+    url = NULL;
+    if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK) {
+        code = MS_HTTP_EHTTP;
+        goto fail;
+    }
+    link_transfer(c, t);
     return t;
 
 fail:
     if (errbuf && errlen && !errbuf[0])
-        snprintf(errbuf, errlen, "%s", code == MS_HTTP_ENOMEM ? "out of memory"
-                                       : failed                ? failed
-                                                               : "cannot start the transfer");
+        snprintf(errbuf, errlen, "%s",
+                 code == MS_HTTP_ENOMEM ? "out of memory"
+                 : failed               ? failed
+                                        : "cannot start the transfer");
     free(url);
     transfer_free(t);
     *err = code;

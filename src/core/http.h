@@ -35,7 +35,8 @@ struct ms_http_header {
     const char *value;
 };
 
-/* Everything is borrowed for the duration of ms_http_start only: the client copies what it keeps. */
+/* Everything is borrowed for the duration of ms_http_start only: the client copies what it keeps.
+ */
 struct ms_http_request {
     const char *method; /* NULL: GET */
     const char *url;

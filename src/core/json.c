@@ -50,10 +50,12 @@ void ms_json_buf_free(struct ms_json_buf *b)
 }
 
 /* The bytes a JSON string cannot hold as they are: ", \\, control bytes and DEL. */
+/* clang-format off */ /* a table */
 static const unsigned char escaped[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     ['"'] = 1, ['\\'] = 1, [0x7f] = 1,
 };
+/* clang-format on */
 
 int ms_json_add_string(struct ms_json_buf *b, const char *s, size_t n)
 {
@@ -70,6 +72,7 @@ int ms_json_add_string(struct ms_json_buf *b, const char *s, size_t n)
         char esc[6] = {'\\', 0};
         size_t elen = 2;
         switch (c) {
+        /* clang-format off */ /* one escape a line */
         case '"': esc[1] = '"'; break;
         case '\\': esc[1] = '\\'; break;
         case '\n': esc[1] = 'n'; break;
@@ -77,6 +80,7 @@ int ms_json_add_string(struct ms_json_buf *b, const char *s, size_t n)
         case '\t': esc[1] = 't'; break;
         case '\b': esc[1] = 'b'; break;
         case '\f': esc[1] = 'f'; break;
+        /* clang-format on */
         default:
             esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
             elen = 6;

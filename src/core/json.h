@@ -60,7 +60,7 @@ struct ms_json_reader {
     const char *text; /* borrows */
     size_t len, pos;
     int depth, max_depth, state;
-    int skipping; /* inside ms_json_skip_rest: strings are checked, not decoded */
+    int skipping;                 /* inside ms_json_skip_rest: strings are checked, not decoded */
     char open[MS_JSON_MAX_DEPTH]; /* '[' or '{' per open container */
     /* the token just read */
     const char *str; /* into text, or into buf when the literal had escapes */

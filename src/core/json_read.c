@@ -74,9 +74,10 @@ static int hex4(const char *p, unsigned *v)
     *v = 0;
     for (int i = 0; i < 4; i++) {
         char c = p[i];
-        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
                      : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10) : 16;
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16;
         if (d == 16)
             return 0;
         *v = *v << 4 | d;
@@ -112,6 +113,7 @@ static size_t unescape(struct ms_json_reader *r, size_t i)
         return 0;
     }
     switch (t[i + 1]) {
+    /* clang-format off */ /* one escape a line */
     case '"': out = '"'; break;
     case '\\': out = '\\'; break;
     case '/': out = '/'; break;
@@ -120,6 +122,7 @@ static size_t unescape(struct ms_json_reader *r, size_t i)
     case 'n': out = '\n'; break;
     case 'r': out = '\r'; break;
     case 't': out = '\t'; break;
+    /* clang-format on */
     case 'u': {
         unsigned cp, lo;
         if (i + 6 > n || !hex4(t + i + 2, &cp) || (cp >= 0xDC00 && cp < 0xE000)) {

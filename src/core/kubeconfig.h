@@ -7,7 +7,8 @@
 #include <stddef.h>
 
 /* Error codes (negative, as everywhere in src/core). */
-#define MS_KUBECONFIG_EINVAL (-1) /* bad or missing configuration: the message names file and field */
+#define MS_KUBECONFIG_EINVAL                                                                       \
+    (-1) /* bad or missing configuration: the message names file and field */
 #define MS_KUBECONFIG_ENOMEM (-2) /* out of memory */
 
 #define MS_KUBECONFIG_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -27,13 +28,13 @@ struct ms_kube_exec_env {
 /* A user's exec credential plugin, as written (command resolved like kubectl: relative to the
  * kubeconfig's directory when it contains a '/', else looked up on PATH when run). */
 struct ms_kube_exec {
-    char *api_version;      /* client.authentication.k8s.io/v1 or /v1beta1 */
+    char *api_version; /* client.authentication.k8s.io/v1 or /v1beta1 */
     char *command;
-    char **args;            /* nargs strings */
+    char **args; /* nargs strings */
     size_t nargs;
     struct ms_kube_exec_env *env; /* nenv pairs, in order */
     size_t nenv;
-    char *install_hint;     /* or NULL */
+    char *install_hint; /* or NULL */
     int provide_cluster_info;
     char *interactive_mode; /* Never, IfAvailable or Always */
 };
@@ -43,22 +44,22 @@ struct ms_kube_exec {
 struct ms_kubeconfig {
     char *context, *cluster, *user; /* the names chosen (NULL in-cluster) */
     char *server;
-    char *ca;                       /* PEM */
+    char *ca; /* PEM */
     size_t ca_len;
-    int insecure;                   /* insecure-skip-tls-verify */
-    char *server_name;              /* tls-server-name */
+    int insecure;      /* insecure-skip-tls-verify */
+    char *server_name; /* tls-server-name */
     char *proxy_url;
-    char *namespace;                /* --namespace, else the context's, else "default" */
+    char *namespace; /* --namespace, else the context's, else "default" */
     enum ms_kube_auth_kind auth;
-    char *token;                    /* token, or tokenFile's content trimmed */
-    char *token_file;               /* the absolute path when the token came from a file */
+    char *token;      /* token, or tokenFile's content trimmed */
+    char *token_file; /* the absolute path when the token came from a file */
     char *username, *password;
-    char *cert, *key;               /* PEM */
+    char *cert, *key; /* PEM */
     size_t cert_len, key_len;
-    struct ms_kube_exec *exec;      /* or NULL */
-    char **sources;                 /* the files read, in KUBECONFIG order */
+    struct ms_kube_exec *exec; /* or NULL */
+    char **sources;            /* the files read, in KUBECONFIG order */
     size_t nsources;
-    int in_cluster;                 /* from the service account, not a file */
+    int in_cluster; /* from the service account, not a file */
 };
 
 struct ms_kubeconfig_opts {

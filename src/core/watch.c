@@ -6,10 +6,10 @@
 #include "core/watch.h"
 
 struct ms_watch_decoder {
-    char *buf;        /* owns: bytes of the value in progress */
+    char *buf; /* owns: bytes of the value in progress */
     size_t len, cap;
     size_t max_event;
-    int depth;        /* 0 between values */
+    int depth; /* 0 between values */
     int in_string, escaped;
     int failed;
 };
@@ -57,7 +57,8 @@ static int append(struct ms_watch_decoder *d, const char *p, size_t n)
 }
 
 /* Outside strings, the bytes that change the scanner's state. */
-static const unsigned char structural[256] = {['"'] = 1, ['{'] = 1, ['['] = 1, ['}'] = 1, [']'] = 1};
+static const unsigned char structural[256] = {
+    ['"'] = 1, ['{'] = 1, ['['] = 1, ['}'] = 1, [']'] = 1};
 
 int ms_watch_feed(struct ms_watch_decoder *d, const char *data, size_t len, ms_watch_event_fn fn,
                   void *ud)

@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 #define MS_WATCH_ENOMEM (-1)
-#define MS_WATCH_ETOOBIG (-2)  /* one event longer than max_event */
-#define MS_WATCH_ESYNTAX (-3)  /* bytes between values that cannot start a JSON object or array */
+#define MS_WATCH_ETOOBIG (-2) /* one event longer than max_event */
+#define MS_WATCH_ESYNTAX (-3) /* bytes between values that cannot start a JSON object or array */
 
 #define MS_WATCH_MAX_EVENT (64u << 20)
 

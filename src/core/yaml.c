@@ -235,7 +235,7 @@ integer_or_float:
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
 struct frame {
-    struct ms_yaml_node *node; /* the collection being built */
+    struct ms_yaml_node *node;  /* the collection being built */
     struct ms_yaml_node **kids; /* owns (malloc): items, or key,value,key,value... */
     size_t n, cap;
     long anchor; /* index in anchors, or -1 */
@@ -498,8 +498,8 @@ static int on_start(struct composer *c, const yaml_event_t *ev, enum ms_yaml_typ
 {
     int map = type == MS_YAML_MAP;
     const yaml_char_t *tag = map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
-    const yaml_char_t *anchor = map ? ev->data.mapping_start.anchor
-                                    : ev->data.sequence_start.anchor;
+    const yaml_char_t *anchor =
+        map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
     int flow = map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
                    : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
     if (c->depth >= c->max_depth)
@@ -659,8 +659,8 @@ static int finish_map(struct composer *c, struct frame *f)
                 if (keyset_put(&ks, s->pairs[p].key))
                     continue;
                 m->pairs[m->count++] = s->pairs[p];
-                m->expanded = sat_add(m->expanded, sat_add(s->pairs[p].key->expanded,
-                                                           s->pairs[p].value->expanded));
+                m->expanded = sat_add(
+                    m->expanded, sat_add(s->pairs[p].key->expanded, s->pairs[p].value->expanded));
             }
         }
     }

@@ -48,8 +48,8 @@ struct ms_yaml_pair {
 struct ms_yaml_node {
     enum ms_yaml_type type;
     enum ms_yaml_style style;
-    int line, col;   /* 1-based; col counts characters */
-    const char *tag; /* explicit tag, expanded ("tag:yaml.org,2002:int", "!Ref"), or NULL */
+    int line, col;    /* 1-based; col counts characters */
+    const char *tag;  /* explicit tag, expanded ("tag:yaml.org,2002:int", "!Ref"), or NULL */
     const char *text; /* scalars: the raw text, NUL-terminated (may also contain NULs) */
     size_t len;
     union {
@@ -90,7 +90,6 @@ void ms_yaml_stream_free(struct ms_yaml_stream *s);
  * 0 as octal like kubectl: 0644 is 420), float (1.5, 1e3, .inf, -.Inf, .nan), else string.
  * Sets *integer or *number for the numeric types (either may be NULL). The dumper uses it to
  * decide when a string needs quotes to read back as a string. */
-enum ms_yaml_type ms_yaml_resolve(const char *text, size_t len, long long *integer,
-                                  double *number);
+enum ms_yaml_type ms_yaml_resolve(const char *text, size_t len, long long *integer, double *number);
 
 #endif

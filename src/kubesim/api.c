@@ -43,8 +43,9 @@ cJSON *ks_body_parse(struct ks_req *r, cJSON **status)
         return NULL;
     }
     if (!r->body.len) {
-        *status = ks_status_new(400, "BadRequest", "the server rejected our request due to an error in our "
-                                                   "request: request body is empty");
+        *status = ks_status_new(400, "BadRequest",
+                                "the server rejected our request due to an error in our "
+                                "request: request body is empty");
         return NULL;
     }
     cJSON *o = NULL;
@@ -66,8 +67,7 @@ cJSON *ks_body_parse(struct ks_req *r, cJSON **status)
         if (!o) {
             char *m = ks_sprintf("the object provided is unrecognized (must be of type %s): couldn't get "
                                  "version/kind; json parse error: invalid JSON near offset %ld",
-                                 r->rt ? r->rt->kind : "object",
-                                 end ? (long)(end - r->body.data) : 0L);
+                                 r->rt ? r->rt->kind : "object", end ? (long)(end - r->body.data) : 0L);
             *status = ks_status_new(400, "BadRequest", m ? m : "invalid JSON");
             free(m);
             return NULL;
@@ -142,8 +142,7 @@ static cJSON *namespace_check(struct ks_req *r)
     if (!r->rt->namespaced) return NULL;
     struct ks_rtype *nsrt = ks_rtype_find(r->s, "", "v1", "namespaces");
     struct ks_obj *ns = ks_obj_get(r->s, nsrt, "", r->ns);
-    if (!ns)
-        return ks_status_obj(404, "NotFound", nsrt, r->ns, "namespaces \"%s\" not found", r->ns);
+    if (!ns) return ks_status_obj(404, "NotFound", nsrt, r->ns, "namespaces \"%s\" not found", r->ns);
     if (ks_jpath(ns->json, "metadata.deletionTimestamp")) {
         char q[300];
         cJSON *st = ks_status_obj(403, "Forbidden", r->rt, r->name,
@@ -171,9 +170,11 @@ static void send_obj(struct ks_req *r, struct ks_resp *resp, int code, const cJS
     if (ks_wants_table(r) && !strcmp(r->method, "GET")) {
         cJSON *items = cJSON_CreateArray();
         if (items) cJSON_AddItemToArray(items, cJSON_Duplicate(obj, 1));
-        ks_resp_json(resp, code, ks_table_of(r->s, r->rt, items, ks_jpath(obj, "metadata.resourceVersion")
-                                                                     ? ks_jpath(obj, "metadata.resourceVersion")->valuestring
-                                                                     : "0"),
+        ks_resp_json(resp, code,
+                     ks_table_of(r->s, r->rt, items,
+                                 ks_jpath(obj, "metadata.resourceVersion")
+                                     ? ks_jpath(obj, "metadata.resourceVersion")->valuestring
+                                     : "0"),
                      "application/json;as=Table;v=v1;g=meta.k8s.io");
         return;
     }
@@ -232,9 +233,10 @@ static void do_list(struct ks_req *r, struct ks_resp *resp, struct ks_selector *
     long limit = lim ? atol(lim) : 0, start = 0;
     if (cont && *cont) {
         if (strncmp(cont, "o:", 2)) {
-            ks_resp_error(resp, 410, "Expired", "The provided continue parameter is too old to display a "
-                                                "consistent list result. You can start a new list without the "
-                                                "continue parameter.");
+            ks_resp_error(resp, 410, "Expired",
+                          "The provided continue parameter is too old to display a "
+                          "consistent list result. You can start a new list without the "
+                          "continue parameter.");
             return;
         }
         start = atol(cont + 2);
@@ -307,8 +309,8 @@ static void do_list(struct ks_req *r, struct ks_resp *resp, struct ks_selector *
 
 /* Stores nw (takes it) as the new content of o after defaulting, validation and the
  * managedFields bookkeeping; answers with the stored object. */
-static void commit_update(struct ks_req *r, struct ks_resp *resp, struct ks_obj *o, cJSON *nw,
-                          const char *manager, const char *subresource, int record_fields)
+static void commit_update(struct ks_req *r, struct ks_resp *resp, struct ks_obj *o, cJSON *nw, const char *manager,
+                          const char *subresource, int record_fields)
 {
     struct ks_server *s = r->s;
     cJSON *st = NULL;
@@ -379,8 +381,9 @@ static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
     if (r->rt->namespaced) {
         if (bns && *bns && strcmp(bns, r->ns)) {
             cJSON_Delete(body);
-            ks_resp_error(resp, 400, "BadRequest", "the namespace of the provided object does not match the "
-                                                   "namespace sent on the request");
+            ks_resp_error(resp, 400, "BadRequest",
+                          "the namespace of the provided object does not match the "
+                          "namespace sent on the request");
             return;
         }
         ks_jset_str(md, "namespace", r->ns);
@@ -397,8 +400,8 @@ static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
     free(r->name);
     r->name = ks_strdup(name);
     /* server-owned metadata from a client is dropped */
-    static const char *drop[] = {"uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
-                                 "deletionTimestamp", "selfLink"};
+    static const char *drop[] = {"uid",           "resourceVersion",   "creationTimestamp", "generation",
+                                 "managedFields", "deletionTimestamp", "selfLink"};
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) cJSON_DeleteItemFromObjectCaseSensitive(md, drop[i]);
     if (r->rt->status_sub && strcmp(r->rt->kind, "Namespace")) cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
     if ((st = namespace_check(r))) {
@@ -436,8 +439,8 @@ static void do_create(struct ks_req *r, struct ks_resp *resp, cJSON *body)
 
 static cJSON *rv_conflict(struct ks_req *r, struct ks_obj *o, const cJSON *body)
 {
-    const char *rv = ks_jpath(body, "metadata.resourceVersion") ? ks_jstr(ks_j(body, "metadata"), "resourceVersion")
-                                                                : NULL;
+    const char *rv =
+        ks_jpath(body, "metadata.resourceVersion") ? ks_jstr(ks_j(body, "metadata"), "resourceVersion") : NULL;
     const char *cur = ks_jstr(ks_j(o->json, "metadata"), "resourceVersion");
     if (!rv || !*rv || ks_streq(rv, cur)) return NULL;
     char q[300];
@@ -458,8 +461,9 @@ static cJSON *name_mismatch(struct ks_req *r, const cJSON *body)
     }
     const char *bns = ks_jstr(ks_j(body, "metadata"), "namespace");
     if (r->rt->namespaced && bns && *bns && strcmp(bns, r->ns))
-        return ks_status_new(400, "BadRequest", "the namespace of the provided object does not match the namespace "
-                                                "sent on the request");
+        return ks_status_new(400, "BadRequest",
+                             "the namespace of the provided object does not match the namespace "
+                             "sent on the request");
     return NULL;
 }
 
@@ -493,8 +497,9 @@ static void do_apply(struct ks_req *r, struct ks_resp *resp, cJSON *body)
     const char *fm = ks_q(r, "fieldManager");
     if (!fm || !*fm) {
         cJSON_Delete(body);
-        ks_resp_error(resp, 422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
-                                            "is required for apply patch");
+        ks_resp_error(resp, 422, "Invalid",
+                      "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: "
+                      "is required for apply patch");
         return;
     }
     cJSON *st = check_kind(r, body, 1);
@@ -559,8 +564,9 @@ static void do_patch(struct ks_req *r, struct ks_resp *resp, cJSON *patch)
     const char *ct = ks_hdr(r, "Content-Type");
     if (ks_q(r, "force")) {
         cJSON_Delete(patch);
-        ks_resp_error(resp, 422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be "
-                                            "specified for non-apply patch");
+        ks_resp_error(resp, 422, "Invalid",
+                      "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be "
+                      "specified for non-apply patch");
         return;
     }
     struct ks_obj *o = ks_obj_get(r->s, r->rt, r->ns, r->name);
@@ -607,8 +613,9 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
         opts = cJSON_ParseWithLength(r->body.data, r->body.len);
         if (!cJSON_IsObject(opts)) {
             cJSON_Delete(opts);
-            ks_resp_error(resp, 400, "BadRequest", "the server rejected our request due to an error in our "
-                                                   "request: invalid DeleteOptions");
+            ks_resp_error(resp, 400, "BadRequest",
+                          "the server rejected our request due to an error in our "
+                          "request: invalid DeleteOptions");
             return;
         }
     }
@@ -651,11 +658,11 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
             return;
         }
         cJSON_Delete(opts);
-        if (!strcmp(r->rt->kind, "Namespace") && (!strcmp(o->name, "default") || !strcmp(o->name, "kube-system") ||
-                                                  !strcmp(o->name, "kube-public"))) {
-            ks_resp_status(resp, ks_status_obj(403, "Forbidden", r->rt, o->name,
-                                               "namespaces \"%s\" is forbidden: this namespace may not be deleted",
-                                               o->name));
+        if (!strcmp(r->rt->kind, "Namespace") &&
+            (!strcmp(o->name, "default") || !strcmp(o->name, "kube-system") || !strcmp(o->name, "kube-public"))) {
+            ks_resp_status(resp,
+                           ks_status_obj(403, "Forbidden", r->rt, o->name,
+                                         "namespaces \"%s\" is forbidden: this namespace may not be deleted", o->name));
             return;
         }
         if (dry) {
@@ -732,13 +739,15 @@ static cJSON *scale_of(struct ks_obj *o)
         cJSON *v = ks_jpath(o->json, "metadata") ? ks_j(ks_j(o->json, "metadata"), keys[i]) : NULL;
         if (v) cJSON_AddItemToObject(md, keys[i], cJSON_Duplicate(v, 1));
     }
-    cJSON_AddNumberToObject(cJSON_AddObjectToObject(sc, "spec"), "replicas", ks_jnum(ks_j(o->json, "spec"), "replicas", 1));
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(sc, "spec"), "replicas",
+                            ks_jnum(ks_j(o->json, "spec"), "replicas", 1));
     cJSON *st = cJSON_AddObjectToObject(sc, "status");
     cJSON_AddNumberToObject(st, "replicas", ks_jnum(ks_j(o->json, "status"), "replicas", 0));
     struct ks_buf sel;
     ks_buf_init(&sel);
     const cJSON *ml = ks_jpath(o->json, "spec.selector.matchLabels"), *l;
-    cJSON_ArrayForEach(l, ml) if (cJSON_IsString(l)) ks_buf_printf(&sel, "%s%s=%s", sel.len ? "," : "", l->string, l->valuestring);
+    cJSON_ArrayForEach(l, ml) if (cJSON_IsString(l))
+        ks_buf_printf(&sel, "%s%s=%s", sel.len ? "," : "", l->string, l->valuestring);
     cJSON_AddStringToObject(st, "selector", sel.data ? sel.data : "");
     ks_buf_free(&sel);
     return sc;
@@ -770,8 +779,9 @@ static void do_scale(struct ks_req *r, struct ks_resp *resp, cJSON *body)
     const cJSON *rep = ks_jpath(res, "spec.replicas");
     if (!cJSON_IsNumber(rep) || rep->valuedouble < 0) {
         cJSON_Delete(res);
-        ks_resp_error(resp, 422, "Invalid", "Scale.autoscaling \"\" is invalid: spec.replicas: Invalid value: must be "
-                                            "greater than or equal to 0");
+        ks_resp_error(resp, 422, "Invalid",
+                      "Scale.autoscaling \"\" is invalid: spec.replicas: Invalid value: must be "
+                      "greater than or equal to 0");
         return;
     }
     cJSON *nw = cJSON_Duplicate(o->json, 1);
@@ -818,8 +828,7 @@ static void do_finalize(struct ks_req *r, struct ks_resp *resp, cJSON *body)
  * log is plain text, but its request is negotiated the same way: text/plain alone is refused. */
 static int acceptable(struct ks_req *r)
 {
-    static const char *types[] = {"*/*", "application/json", "application/yaml",
-                                  "application/vnd.kubernetes.protobuf"};
+    static const char *types[] = {"*/*", "application/json", "application/yaml", "application/vnd.kubernetes.protobuf"};
     const char *acc = ks_hdr(r, "Accept");
     if (!acc || !*acc) return 1;
     for (const char *p = acc; *p;) {
@@ -886,8 +895,7 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
         ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
         return;
     }
-    if (!r->name &&
-        (!strcmp(m, "PUT") || !strcmp(m, "PATCH") || (!strcmp(m, "DELETE") && !r->rt->deletecollection))) {
+    if (!r->name && (!strcmp(m, "PUT") || !strcmp(m, "PATCH") || (!strcmp(m, "DELETE") && !r->rt->deletecollection))) {
         ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
         return;
     }
@@ -900,8 +908,8 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
     if (needs_body) {
         const char *ct = ks_hdr(r, "Content-Type");
         if (!strcmp(m, "PATCH")) {
-            if (!ct || (!strstr(ct, "apply-patch") && !strstr(ct, "merge-patch+json") && !strstr(ct, "json-patch+json") &&
-                        !strstr(ct, "strategic-merge-patch+json"))) {
+            if (!ct || (!strstr(ct, "apply-patch") && !strstr(ct, "merge-patch+json") &&
+                        !strstr(ct, "json-patch+json") && !strstr(ct, "strategic-merge-patch+json"))) {
                 ks_resp_error(resp, 415, "UnsupportedMediaType",
                               "the body of the request was in an unknown format - accepted media types include: "
                               "application/json-patch+json, application/merge-patch+json, "
@@ -909,9 +917,10 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
                 return;
             }
             if (strstr(ct, "strategic") && !r->rt->builtin) {
-                ks_resp_error(resp, 415, "UnsupportedMediaType",
-                              "the body of the request was in an unknown format - accepted media types include: "
-                              "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
+                ks_resp_error(
+                    resp, 415, "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types include: "
+                    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
                 return;
             }
         }

@@ -93,10 +93,7 @@ double ks_ctl_now(struct ks_server *s)
     return ks_sim_now(s);
 }
 
-void ks_ctl_wall_str(struct ks_server *s, char out[32])
-{
-    ks_rfc3339(s->wall0 + ks_ctl_now(s) * s->time_scale, out);
-}
+void ks_ctl_wall_str(struct ks_server *s, char out[32]) { ks_rfc3339(s->wall0 + ks_ctl_now(s) * s->time_scale, out); }
 
 struct ks_rtype *ks_ctl_type(struct ks_server *s, const char *group, const char *plural)
 {
@@ -161,12 +158,12 @@ cJSON *ks_ctl_owner_ref(struct ks_obj *owner)
 static const char *controller_uid(const cJSON *obj)
 {
     const cJSON *r;
-    cJSON_ArrayForEach(r, ks_jpath(obj, "metadata.ownerReferences")) if (ks_jbool(r, "controller", 0)) return ks_jstr(r, "uid");
+    cJSON_ArrayForEach(r, ks_jpath(obj, "metadata.ownerReferences")) if (ks_jbool(r, "controller", 0)) return ks_jstr(
+        r, "uid");
     return NULL;
 }
 
-struct ks_obj **ks_ctl_owned(struct ks_server *s, struct ks_rtype *rt, const char *ns, const char *owner_uid,
-                             size_t *n)
+struct ks_obj **ks_ctl_owned(struct ks_server *s, struct ks_rtype *rt, const char *ns, const char *owner_uid, size_t *n)
 {
     /* the owner's children (an index lookup), sorted by type, namespace and name, so the ones
      * kept here come in the order a list of the type would give */
@@ -415,9 +412,9 @@ static void namespace_clean(struct ks_server *s, struct ks_obj *ns)
     snprintf(name, sizeof name, "%s", ns->name);
     snprintf(uid, sizeof uid, "%s", ns->uid);
     struct ks_rtype *pods = ks_rtype_find(s, "", "v1", "pods");
-    char *res[64];             /* "configmaps. has 1 resource instances", per type that stays */
+    char *res[64]; /* "configmaps. has 1 resource instances", per type that stays */
     size_t nres = 0;
-    struct ks_map fins;        /* finalizer -> (uintptr_t) objects held by it */
+    struct ks_map fins; /* finalizer -> (uintptr_t) objects held by it */
     ks_map_init(&fins);
     for (int pass = 0; pass < 2 && !nres; pass++) { /* pods that stay hold the rest back */
         for (struct ks_rtype *rt = s->types; rt; rt = rt->next) {
@@ -480,7 +477,8 @@ static void namespace_clean(struct ks_server *s, struct ks_obj *ns)
      * /finalize drops that one too */
     const cJSON *f;
     int others = cJSON_GetArraySize(ks_jpath(ns->json, "metadata.finalizers")) > 0;
-    cJSON_ArrayForEach(f, ks_jpath(ns->json, "spec.finalizers")) if (!ks_streq(f->valuestring, "kubernetes")) others = 1;
+    cJSON_ArrayForEach(f, ks_jpath(ns->json, "spec.finalizers")) if (!ks_streq(f->valuestring, "kubernetes")) others =
+        1;
     if (!others) {
         ks_obj_remove(s, ns);
     } else {
@@ -623,8 +621,8 @@ static void crd_reconcile(struct ks_server *s, struct ks_obj *crd)
     cJSON *nw = ks_ctl_copy(crd);
     cJSON *st = ks_jobj(nw, "status");
     ks_ctl_set_condition(st, "NamesAccepted", "True", "NoConflicts", "no conflicts found", ts, -1);
-    ks_ctl_set_condition(st, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted",
-                         ts, -1);
+    ks_ctl_set_condition(st, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted", ts,
+                         -1);
     const cJSON *names = ks_jpath(nw, "spec.names");
     if (names) ks_jset(st, "acceptedNames", cJSON_Duplicate(names, 1));
     /* the versions its objects were ever stored in: the storage version, since created */
@@ -642,8 +640,8 @@ static void crd_reconcile(struct ks_server *s, struct ks_obj *crd)
 
 static int controlled(const struct ks_obj *o)
 {
-    static const char *kinds[] = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Pod",
-                                  "CustomResourceDefinition", "Service"};
+    static const char *kinds[] = {
+        "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Pod", "CustomResourceDefinition", "Service"};
     if (!o->rt->builtin) return 0;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(o->rt->kind, kinds[i])) return 1;

@@ -12,15 +12,15 @@ enum ks_pod_stage { PS_NEW, PS_CREATING, PS_PULL_ERR, PS_PULL_BACKOFF, PS_RUNNIN
 
 struct ks_pod {
     enum ks_pod_stage stage;
-    char rule[254];      /* the scenario workload name that drives it */
-    int job;             /* runs to completion */
-    int attempt;         /* jobs: 0-based attempt number */
-    double next_at;      /* simulated time of the next transition; < 0 = none */
+    char rule[254]; /* the scenario workload name that drives it */
+    int job;        /* runs to completion */
+    int attempt;    /* jobs: 0-based attempt number */
+    double next_at; /* simulated time of the next transition; < 0 = none */
     double started_at, ready_at, finished_at;
     int restarts, pull_failures, exit_code;
     char ip[20];
     char started_ts[32], finished_ts[32], last_started_ts[32], last_finished_ts[32];
-    char missing[254];   /* the required Service that was unavailable at the last start */
+    char missing[254];       /* the required Service that was unavailable at the last start */
     char unschedulable[320]; /* why the scheduler cannot place it (a missing claim), or "" */
 };
 
@@ -46,8 +46,8 @@ struct ks_ctl {
     struct ks_work *queue; /* FIFO of objects to reconcile */
     size_t qhead, qlen, qcap;
     struct ks_map queued;
-    double now;        /* simulated time of the work being done */
-    double held_since; /* monotonic time the loop last took the lock */
+    double now;         /* simulated time of the work being done */
+    double held_since;  /* monotonic time the loop last took the lock */
     char (*events)[40]; /* uids of recorded Events, oldest first, to bound their number */
     size_t ehead, elen;
 };

@@ -176,7 +176,8 @@ static struct ks_obj *create_rs(struct ks_server *s, struct ks_obj *d, const cha
     cJSON_AddItemToObject(md, "ownerReferences", ks_ctl_owner_ref(d));
     cJSON *rspec = cJSON_AddObjectToObject(rs, "spec");
     cJSON_AddNumberToObject(rspec, "replicas", replicas);
-    if (ks_j(spec, "minReadySeconds")) cJSON_AddNumberToObject(rspec, "minReadySeconds", ks_jnum(spec, "minReadySeconds", 0));
+    if (ks_j(spec, "minReadySeconds"))
+        cJSON_AddNumberToObject(rspec, "minReadySeconds", ks_jnum(spec, "minReadySeconds", 0));
     cJSON *sel = cJSON_Duplicate(ks_j(spec, "selector"), 1);
     if (!sel) sel = cJSON_CreateObject();
     ks_jset_str(ks_jobj(sel, "matchLabels"), "pod-template-hash", hash);
@@ -186,8 +187,8 @@ static struct ks_obj *create_rs(struct ks_server *s, struct ks_obj *d, const cha
     ks_fields_record_update(s, NULL, rs, MGR, NULL);
     struct ks_obj *o = ks_obj_insert(s, rst, rs);
     if (o)
-        ks_ctl_event(s, d, "Normal", "ScalingReplicaSet", "deployment-controller", "Scaled up replica set %s from 0 to %d",
-                     o->name, replicas);
+        ks_ctl_event(s, d, "Normal", "ScalingReplicaSet", "deployment-controller",
+                     "Scaled up replica set %s from 0 to %d", o->name, replicas);
     return o;
 }
 
@@ -198,187 +199,269 @@ static int cmp_oldest(const void *a, const void *b)
     return rx != ry ? rx - ry : (x->rv < y->rv ? -1 : 1);
 }
 
-void ks_deploy_reconcile(struct ks_server *s, struct ks_obj *d)
-{
-    if (ks_jpath(d->json, "metadata.deletionTimestamp")) return;
-    const cJSON *spec = ks_j(d->json, "spec");
-    double now = ks_ctl_now(s);
-    char ts[32];
-    ks_ctl_wall_str(s, ts);
-    int want = (int)ks_jnum(spec, "replicas", 1);
-    const cJSON *strat = ks_j(spec, "strategy");
-    int recreate = ks_streq(ks_jstr(strat, "type"), "Recreate");
-    int surge = recreate ? 0 : resolve(ks_jpath(strat, "rollingUpdate.maxSurge"), want, 1, 1);
-    int unavail = recreate ? 0 : resolve(ks_jpath(strat, "rollingUpdate.maxUnavailable"), want, 0, 0);
-    if (!recreate && surge == 0 && unavail == 0) unavail = 1;
-    int paused = ks_jbool(spec, "paused", 0);
-    char *hash = template_hash(ks_j(spec, "template"));
-    if (!hash) return;
-    struct ks_rtype *rst = ks_rtype_find(s, "apps", "v1", "replicasets");
+/* One pass of the Deployment controller over a deployment and its replica sets. */
+struct rollout {
+    struct ks_server *s;
+    struct ks_obj *d;
+    const cJSON *spec;
+    double now;
+    char ts[32]; /* the wall time of the pass, for the conditions' transition times */
+    int want, surge, unavail, recreate, paused;
+    char *hash; /* owns: the template's pod-template-hash */
+    struct ks_rtype *rst;
+    struct ks_obj **rss; /* owns: the replica sets it owns, oldest revision first */
     size_t n;
-    struct ks_obj **rss = ks_ctl_owned(s, rst, d->ns, d->uid, &n);
-    if (!rss) {
-        free(hash);
-        return;
-    }
-    qsort(rss, n, sizeof *rss, cmp_oldest);
-    struct ks_obj *nrs = NULL;
-    int maxrev = 0, progress = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ks_streq(ks_jstr(ks_jpath(rss[i]->json, "metadata.labels"), "pod-template-hash"), hash)) nrs = rss[i];
-        if (revision_of(rss[i]) > maxrev) maxrev = revision_of(rss[i]);
-    }
-    int created = 0;
+    struct ks_obj *nrs; /* the replica set of the current template, or NULL */
     char new_name[320];
-    if (!nrs && !paused) {
-        int total = 0;
-        for (size_t i = 0; i < n; i++) total += rs_replicas(rss[i]);
-        int initial = recreate ? 0 : want + surge - total;
-        if (n == 0) initial = want;
-        if (initial > want) initial = want;
-        if (initial < 0) initial = 0;
-        nrs = create_rs(s, d, hash, initial, maxrev + 1, surge);
-        free(rss);
-        rss = ks_ctl_owned(s, rst, d->ns, d->uid, &n);
-        if (!rss || !nrs) {
-            free(rss), free(hash);
-            return;
-        }
-        qsort(rss, n, sizeof *rss, cmp_oldest);
-        created = progress = 1;
-        d->progress_at = now;
-    } else if (nrs && revision_of(nrs) < maxrev) {
-        /* a rollback to an older template: it becomes the newest revision again */
-        cJSON *nw = ks_ctl_copy(nrs);
-        char buf[16];
-        snprintf(buf, sizeof buf, "%d", maxrev + 1);
-        ks_jset_str(ks_jobj(ks_jobj(nw, "metadata"), "annotations"), "deployment.kubernetes.io/revision", buf);
-        ks_ctl_write(s, nrs, nw, MGR, 0);
-        d->progress_at = now;
-        progress = 1;
-    }
-    snprintf(new_name, sizeof new_name, "%s", nrs ? nrs->name : "");
-    int old_total = 0, old_running = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rss[i] != nrs) old_total += rs_replicas(rss[i]), old_running += rs_status(rss[i], "replicas");
+    int maxrev, progress, created;
+};
 
-    if (nrs && !paused && !created) {
-        if (recreate) {
-            for (size_t i = 0; i < n; i++)
-                if (rss[i] != nrs) scale_rs(s, d, rss[i], 0, surge);
-            if (old_running == 0 && rs_replicas(nrs) != want) scale_rs(s, d, nrs, want, surge), progress = 1;
-        } else {
-            int total = 0;
-            for (size_t i = 0; i < n; i++) total += rs_replicas(rss[i]);
-            int cur = rs_replicas(nrs);
-            if (cur > want) {
-                scale_rs(s, d, nrs, want, surge), progress = 1;
-            } else if (cur < want) {
-                int room = want + surge - total;
-                if (room > 0) scale_rs(s, d, nrs, cur + (room < want - cur ? room : want - cur), surge), progress = 1;
-            }
-            /* old replica sets: unhealthy replicas first, then as far as availability allows */
-            int all = 0, avail = 0;
-            for (size_t i = 0; i < n; i++) all += rs_replicas(rss[i]), avail += rs_status(rss[i], "availableReplicas");
-            int min_avail = want - unavail;
-            int new_unavail = rs_replicas(nrs) - rs_status(nrs, "availableReplicas");
-            int max_down = all - min_avail - new_unavail;
-            for (size_t i = 0; i < n && max_down > 0; i++) {
-                if (rss[i] == nrs) continue;
-                int r = rs_replicas(rss[i]), unhealthy = r - rs_status(rss[i], "availableReplicas");
-                if (unhealthy <= 0 || r == 0) continue;
-                int k = unhealthy < max_down ? unhealthy : max_down;
-                scale_rs(s, d, rss[i], r - k, surge);
-                max_down -= k;
-                progress = 1;
-            }
-            int down = avail - min_avail;
-            for (size_t i = 0; i < n && down > 0; i++) {
-                if (rss[i] == nrs) continue;
-                int r = rs_replicas(rss[i]);
-                if (r == 0) continue;
-                int k = r < down ? r : down;
-                scale_rs(s, d, rss[i], r - k, surge);
-                down -= k;
-                progress = 1;
-            }
-        }
+/* The replica-set counts the status reports, summed over the replica sets as they are now. */
+struct rollout_counts {
+    int replicas, updated, ready, available, spec_total;
+};
+
+static void rollout_free(struct rollout *r)
+{
+    free(r->rss);
+    free(r->hash);
+}
+
+/* Reads the spec and finds the replica sets. Returns 0, or -1 when out of memory. */
+static int rollout_begin(struct ks_server *s, struct ks_obj *d, struct rollout *r)
+{
+    memset(r, 0, sizeof *r);
+    r->s = s;
+    r->d = d;
+    r->spec = ks_j(d->json, "spec");
+    r->now = ks_ctl_now(s);
+    ks_ctl_wall_str(s, r->ts);
+    r->want = (int)ks_jnum(r->spec, "replicas", 1);
+    const cJSON *strat = ks_j(r->spec, "strategy");
+    r->recreate = ks_streq(ks_jstr(strat, "type"), "Recreate");
+    r->surge = r->recreate ? 0 : resolve(ks_jpath(strat, "rollingUpdate.maxSurge"), r->want, 1, 1);
+    r->unavail = r->recreate ? 0 : resolve(ks_jpath(strat, "rollingUpdate.maxUnavailable"), r->want, 0, 0);
+    if (!r->recreate && r->surge == 0 && r->unavail == 0) r->unavail = 1;
+    r->paused = ks_jbool(r->spec, "paused", 0);
+    r->hash = template_hash(ks_j(r->spec, "template"));
+    if (!r->hash) return -1;
+    r->rst = ks_rtype_find(s, "apps", "v1", "replicasets");
+    r->rss = ks_ctl_owned(s, r->rst, d->ns, d->uid, &r->n);
+    if (!r->rss) return -1;
+    qsort(r->rss, r->n, sizeof *r->rss, cmp_oldest);
+    for (size_t i = 0; i < r->n; i++) {
+        struct ks_obj *rs = r->rss[i];
+        if (ks_streq(ks_jstr(ks_jpath(rs->json, "metadata.labels"), "pod-template-hash"), r->hash)) r->nrs = rs;
+        if (revision_of(rs) > r->maxrev) r->maxrev = revision_of(rs);
     }
-    /* status from the replica sets as they are now */
-    int replicas = 0, updated = 0, ready = 0, available = 0, spec_total = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct ks_obj *rs = ks_obj_by_uid(s, rss[i]->uid);
-        if (!rs) continue;
-        replicas += rs_status(rs, "replicas");
-        ready += rs_status(rs, "readyReplicas");
-        available += rs_status(rs, "availableReplicas");
-        spec_total += rs_replicas(rs);
-        if (rs == nrs) updated = rs_status(rs, "replicas");
-    }
-    free(rss);
-    cJSON *nw = ks_ctl_copy(d);
-    if (!nw) {
-        free(hash);
-        return;
-    }
-    const cJSON *ost = ks_j(d->json, "status");
-    if (updated > ks_jnum(ost, "updatedReplicas", 0) || available > ks_jnum(ost, "availableReplicas", 0) ||
-        ready > ks_jnum(ost, "readyReplicas", 0) || (replicas - updated) < (ks_jnum(ost, "replicas", 0) - ks_jnum(ost, "updatedReplicas", 0)))
-        progress = 1;
-    if (progress) d->progress_at = now;
-    if (nrs) {
+    return 0;
+}
+
+/* A new template gets its replica set (unless paused); a template rolled back to becomes the
+ * newest revision again. Returns 0, or -1 when the replica set could not be made. */
+static int ensure_new_rs(struct rollout *r)
+{
+    struct ks_server *s = r->s;
+    struct ks_obj *d = r->d;
+    if (!r->nrs && !r->paused) {
+        int total = 0;
+        for (size_t i = 0; i < r->n; i++) total += rs_replicas(r->rss[i]);
+        int initial = r->recreate ? 0 : r->want + r->surge - total;
+        if (r->n == 0) initial = r->want;
+        if (initial > r->want) initial = r->want;
+        if (initial < 0) initial = 0;
+        r->nrs = create_rs(s, d, r->hash, initial, r->maxrev + 1, r->surge);
+        free(r->rss);
+        r->rss = ks_ctl_owned(s, r->rst, d->ns, d->uid, &r->n);
+        if (!r->rss || !r->nrs) return -1;
+        qsort(r->rss, r->n, sizeof *r->rss, cmp_oldest);
+        r->created = r->progress = 1;
+        d->progress_at = r->now;
+    } else if (r->nrs && revision_of(r->nrs) < r->maxrev) {
+        /* a rollback to an older template: it becomes the newest revision again */
+        cJSON *nw = ks_ctl_copy(r->nrs);
         char buf[16];
-        snprintf(buf, sizeof buf, "%d", revision_of(nrs) > maxrev ? revision_of(nrs) : (maxrev ? maxrev : 1));
-        struct ks_obj *cur = ks_obj_by_uid(s, nrs->uid);
+        snprintf(buf, sizeof buf, "%d", r->maxrev + 1);
+        ks_jset_str(ks_jobj(ks_jobj(nw, "metadata"), "annotations"), "deployment.kubernetes.io/revision", buf);
+        ks_ctl_write(s, r->nrs, nw, MGR, 0);
+        d->progress_at = r->now;
+        r->progress = 1;
+    }
+    snprintf(r->new_name, sizeof r->new_name, "%s", r->nrs ? r->nrs->name : "");
+    return 0;
+}
+
+/* Recreate: the old replica sets go to zero, and the new one is scaled up once no old pod runs. */
+static void scale_recreate(struct rollout *r)
+{
+    int old_running = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->rss[i] != r->nrs) old_running += rs_status(r->rss[i], "replicas");
+    for (size_t i = 0; i < r->n; i++)
+        if (r->rss[i] != r->nrs) scale_rs(r->s, r->d, r->rss[i], 0, r->surge);
+    if (old_running == 0 && rs_replicas(r->nrs) != r->want)
+        scale_rs(r->s, r->d, r->nrs, r->want, r->surge), r->progress = 1;
+}
+
+/* Rolling update, old side: unhealthy replicas first, then as far as availability allows. */
+static void scale_down_old(struct rollout *r)
+{
+    int all = 0, avail = 0;
+    for (size_t i = 0; i < r->n; i++) all += rs_replicas(r->rss[i]), avail += rs_status(r->rss[i], "availableReplicas");
+    int min_avail = r->want - r->unavail;
+    int new_unavail = rs_replicas(r->nrs) - rs_status(r->nrs, "availableReplicas");
+    int max_down = all - min_avail - new_unavail;
+    for (size_t i = 0; i < r->n && max_down > 0; i++) {
+        if (r->rss[i] == r->nrs) continue;
+        int reps = rs_replicas(r->rss[i]), unhealthy = reps - rs_status(r->rss[i], "availableReplicas");
+        if (unhealthy <= 0 || reps == 0) continue;
+        int k = unhealthy < max_down ? unhealthy : max_down;
+        scale_rs(r->s, r->d, r->rss[i], reps - k, r->surge);
+        max_down -= k;
+        r->progress = 1;
+    }
+    int down = avail - min_avail;
+    for (size_t i = 0; i < r->n && down > 0; i++) {
+        if (r->rss[i] == r->nrs) continue;
+        int reps = rs_replicas(r->rss[i]);
+        if (reps == 0) continue;
+        int k = reps < down ? reps : down;
+        scale_rs(r->s, r->d, r->rss[i], reps - k, r->surge);
+        down -= k;
+        r->progress = 1;
+    }
+}
+
+/* Rolling update: the new replica set grows within maxSurge, then the old ones shrink. */
+static void scale_rolling(struct rollout *r)
+{
+    int total = 0;
+    for (size_t i = 0; i < r->n; i++) total += rs_replicas(r->rss[i]);
+    int cur = rs_replicas(r->nrs);
+    if (cur > r->want) {
+        scale_rs(r->s, r->d, r->nrs, r->want, r->surge), r->progress = 1;
+    } else if (cur < r->want) {
+        int room = r->want + r->surge - total;
+        if (room > 0)
+            scale_rs(r->s, r->d, r->nrs, cur + (room < r->want - cur ? room : r->want - cur), r->surge),
+                r->progress = 1;
+    }
+    scale_down_old(r);
+}
+
+static void count_replicas(const struct rollout *r, struct rollout_counts *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < r->n; i++) {
+        struct ks_obj *rs = ks_obj_by_uid(r->s, r->rss[i]->uid);
+        if (!rs) continue;
+        c->replicas += rs_status(rs, "replicas");
+        c->ready += rs_status(rs, "readyReplicas");
+        c->available += rs_status(rs, "availableReplicas");
+        c->spec_total += rs_replicas(rs);
+        if (rs == r->nrs) c->updated = rs_status(rs, "replicas");
+    }
+}
+
+/* The Progressing condition as `kubectl rollout status` reads it, and the progress deadline's
+ * timer. complete: every replica updated and available. */
+static void set_progressing(struct rollout *r, cJSON *st, const cJSON *ost, int complete)
+{
+    struct ks_obj *d = r->d;
+    const char *ts = r->ts, *new_name = r->new_name;
+    double deadline = ks_jnum(r->spec, "progressDeadlineSeconds", 600);
+    char msg[512];
+    const cJSON *pc = ks_ctl_condition(ost, "Progressing");
+    if (r->paused) {
+        ks_ctl_set_condition(st, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", ts, 0);
+    } else if (complete) {
+        snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has successfully progressed.", new_name);
+        ks_ctl_set_condition(st, "Progressing", "True", "NewReplicaSetAvailable", msg, ts, 0);
+    } else if (r->created) {
+        snprintf(msg, sizeof msg, "Created new replica set \"%s\"", new_name);
+        ks_ctl_set_condition(st, "Progressing", "True", "NewReplicaSetCreated", msg, ts, 1);
+    } else if (r->progress || !pc ||
+               (!ks_streq(ks_jstr(pc, "reason"), "ProgressDeadlineExceeded") && r->now < d->progress_at + deadline)) {
+        if (r->progress || !pc || ks_streq(ks_jstr(pc, "reason"), "NewReplicaSetAvailable")) {
+            snprintf(msg, sizeof msg, "ReplicaSet \"%s\" is progressing.", new_name);
+            ks_ctl_set_condition(st, "Progressing", "True", "ReplicaSetUpdated", msg, ts, 1);
+        }
+        ks_ctl_at(r->s, d->uid, d->progress_at + deadline);
+    } else if (!ks_streq(ks_jstr(pc, "reason"), "ProgressDeadlineExceeded")) {
+        snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", new_name);
+        ks_ctl_set_condition(st, "Progressing", "False", "ProgressDeadlineExceeded", msg, ts, 1);
+        ks_ctl_event(r->s, d, "Warning", "ProgressDeadlineExceeded", "deployment-controller",
+                     "Deployment %s has timed out progressing.", d->name);
+    }
+    if (!complete && !r->paused && r->created) ks_ctl_at(r->s, d->uid, d->progress_at + deadline);
+}
+
+/* Writes the deployment's status (and revision annotation) from the counts. */
+static void write_deploy_status(struct rollout *r, const struct rollout_counts *c)
+{
+    struct ks_obj *d = r->d;
+    cJSON *nw = ks_ctl_copy(d);
+    if (!nw) return;
+    const cJSON *ost = ks_j(d->json, "status");
+    if (c->updated > ks_jnum(ost, "updatedReplicas", 0) || c->available > ks_jnum(ost, "availableReplicas", 0) ||
+        c->ready > ks_jnum(ost, "readyReplicas", 0) ||
+        (c->replicas - c->updated) < (ks_jnum(ost, "replicas", 0) - ks_jnum(ost, "updatedReplicas", 0)))
+        r->progress = 1;
+    if (r->progress) d->progress_at = r->now;
+    if (r->nrs) {
+        char buf[16];
+        int maxrev = r->maxrev;
+        snprintf(buf, sizeof buf, "%d", revision_of(r->nrs) > maxrev ? revision_of(r->nrs) : (maxrev ? maxrev : 1));
+        struct ks_obj *cur = ks_obj_by_uid(r->s, r->nrs->uid);
         if (cur) snprintf(buf, sizeof buf, "%d", revision_of(cur));
         ks_jset_str(ks_jobj(ks_jobj(nw, "metadata"), "annotations"), "deployment.kubernetes.io/revision", buf);
     }
     cJSON *st = ks_jobj(nw, "status");
     ks_jset_num(st, "observedGeneration", ks_jnum(ks_j(d->json, "metadata"), "generation", 1));
-    ks_jset_num(st, "replicas", replicas);
-    ks_jset_num(st, "updatedReplicas", updated);
-    ks_jset_num(st, "readyReplicas", ready);
-    ks_jset_num(st, "availableReplicas", available);
+    ks_jset_num(st, "replicas", c->replicas);
+    ks_jset_num(st, "updatedReplicas", c->updated);
+    ks_jset_num(st, "readyReplicas", c->ready);
+    ks_jset_num(st, "availableReplicas", c->available);
     ks_jset_num(st, "terminatingReplicas", 0); /* pods go at once here */
-    int unavailable = spec_total - available;
+    int unavailable = c->spec_total - c->available;
     if (unavailable > 0)
         ks_jset_num(st, "unavailableReplicas", unavailable);
     else
         cJSON_DeleteItemFromObjectCaseSensitive(st, "unavailableReplicas");
-    if (available >= want - unavail)
-        ks_ctl_set_condition(st, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", ts, 0);
+    if (c->available >= r->want - r->unavail)
+        ks_ctl_set_condition(st, "Available", "True", "MinimumReplicasAvailable",
+                             "Deployment has minimum availability.", r->ts, 0);
     else
         ks_ctl_set_condition(st, "Available", "False", "MinimumReplicasUnavailable",
-                             "Deployment does not have minimum availability.", ts, 0);
-    int complete = updated == want && replicas == want && available == want;
-    double deadline = ks_jnum(spec, "progressDeadlineSeconds", 600);
-    char msg[512];
-    const cJSON *pc = ks_ctl_condition(ost, "Progressing");
-    if (paused) {
-        ks_ctl_set_condition(st, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", ts, 0);
-    } else if (complete) {
-        snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has successfully progressed.", new_name);
-        ks_ctl_set_condition(st, "Progressing", "True", "NewReplicaSetAvailable", msg, ts, 0);
-    } else if (created) {
-        snprintf(msg, sizeof msg, "Created new replica set \"%s\"", new_name);
-        ks_ctl_set_condition(st, "Progressing", "True", "NewReplicaSetCreated", msg, ts, 1);
-    } else if (progress || !pc || (!ks_streq(ks_jstr(pc, "reason"), "ProgressDeadlineExceeded") && now < d->progress_at + deadline)) {
-        if (progress || !pc || ks_streq(ks_jstr(pc, "reason"), "NewReplicaSetAvailable")) {
-            snprintf(msg, sizeof msg, "ReplicaSet \"%s\" is progressing.", new_name);
-            ks_ctl_set_condition(st, "Progressing", "True", "ReplicaSetUpdated", msg, ts, 1);
-        }
-        ks_ctl_at(s, d->uid, d->progress_at + deadline);
-    } else if (!ks_streq(ks_jstr(pc, "reason"), "ProgressDeadlineExceeded")) {
-        snprintf(msg, sizeof msg, "ReplicaSet \"%s\" has timed out progressing.", new_name);
-        ks_ctl_set_condition(st, "Progressing", "False", "ProgressDeadlineExceeded", msg, ts, 1);
-        ks_ctl_event(s, d, "Warning", "ProgressDeadlineExceeded", "deployment-controller",
-                     "Deployment %s has timed out progressing.", d->name);
-    }
-    if (!complete && !paused && created) ks_ctl_at(s, d->uid, d->progress_at + deadline);
+                             "Deployment does not have minimum availability.", r->ts, 0);
+    int complete = c->updated == r->want && c->replicas == r->want && c->available == r->want;
+    set_progressing(r, st, ost, complete);
     /* conditions in the order the controller keeps them; the revision annotation goes with the
      * status, through the status subresource, as the controller's UpdateStatus sends both */
-    ks_ctl_write(s, d, nw, MGR, 1);
-    free(hash);
+    ks_ctl_write(r->s, d, nw, MGR, 1);
+}
+
+void ks_deploy_reconcile(struct ks_server *s, struct ks_obj *d)
+{
+    if (ks_jpath(d->json, "metadata.deletionTimestamp")) return;
+    struct rollout r;
+    if (rollout_begin(s, d, &r) < 0 || ensure_new_rs(&r) < 0) {
+        rollout_free(&r);
+        return;
+    }
+    if (r.nrs && !r.paused && !r.created) {
+        if (r.recreate)
+            scale_recreate(&r);
+        else
+            scale_rolling(&r);
+    }
+    /* status from the replica sets as they are now */
+    struct rollout_counts counts;
+    count_replicas(&r, &counts);
+    free(r.rss);
+    r.rss = NULL;
+    write_deploy_status(&r, &counts);
+    rollout_free(&r);
 }
 
 /* ---- StatefulSet and DaemonSet: pods by revision ---- */
@@ -425,17 +508,23 @@ void ks_sts_reconcile(struct ks_server *s, struct ks_obj *sts)
             cJSON_AddStringToObject(labels, "apps.kubernetes.io/pod-index", idx);
             p = ks_pod_create(s, sts, ks_j(spec, "template"), name, labels);
             cJSON_Delete(labels);
-            if (p) ks_ctl_event(s, sts, "Normal", "SuccessfulCreate", "statefulset-controller", "create Pod %s in StatefulSet %s successful", name, sts->name);
+            if (p)
+                ks_ctl_event(s, sts, "Normal", "SuccessfulCreate", "statefulset-controller",
+                             "create Pod %s in StatefulSet %s successful", name, sts->name);
             all_ready = 0;
             count++;
             continue;
         }
         count++;
         int r = ks_pod_ready(p);
-        if (r) ready++;
-        else all_ready = 0;
-        if (ks_streq(pod_revision(p), rev)) updated++;
-        else current++;
+        if (r)
+            ready++;
+        else
+            all_ready = 0;
+        if (ks_streq(pod_revision(p), rev))
+            updated++;
+        else
+            current++;
     }
     /* rolling update: the highest old-revision pod goes once every pod is ready */
     if (updated < count && all_ready && count == want) {
@@ -487,7 +576,8 @@ void ks_ds_reconcile(struct ks_server *s, struct ks_obj *ds)
         cJSON_AddStringToObject(labels, "controller-revision-hash", h);
         keep = ks_pod_create(s, ds, ks_j(spec, "template"), NULL, labels);
         cJSON_Delete(labels);
-        if (keep) ks_ctl_event(s, ds, "Normal", "SuccessfulCreate", "daemonset-controller", "Created pod: %s", keep->name);
+        if (keep)
+            ks_ctl_event(s, ds, "Normal", "SuccessfulCreate", "daemonset-controller", "Created pod: %s", keep->name);
     }
     if (keep) {
         updated = 1;
@@ -502,8 +592,10 @@ void ks_ds_reconcile(struct ks_server *s, struct ks_obj *ds)
     ks_jset_num(st, "numberMisscheduled", 0);
     ks_jset_num(st, "numberReady", ready);
     ks_jset_num(st, "numberAvailable", ready);
-    if (!ready) ks_jset_num(st, "numberUnavailable", 1);
-    else cJSON_DeleteItemFromObjectCaseSensitive(st, "numberUnavailable");
+    if (!ready)
+        ks_jset_num(st, "numberUnavailable", 1);
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "numberUnavailable");
     ks_jset_num(st, "updatedNumberScheduled", updated);
     ks_ctl_write(s, ds, nw, MGR, 1);
 }

@@ -14,8 +14,8 @@ static double target_port(const cJSON *svc_port, const struct ks_obj *pod)
     if (cJSON_IsString(tp) && pod) {
         const cJSON *c, *p;
         cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers"))
-            cJSON_ArrayForEach(p, ks_j(c, "ports")) if (ks_streq(ks_jstr(p, "name"), tp->valuestring))
-                return ks_jnum(p, "containerPort", 0);
+            cJSON_ArrayForEach(p, ks_j(c, "ports")) if (ks_streq(ks_jstr(p, "name"), tp->valuestring)) return ks_jnum(
+                p, "containerPort", 0);
     }
     return ks_jnum(svc_port, "port", 0);
 }

@@ -47,7 +47,8 @@ void ks_pod_init(struct ks_server *s, struct ks_obj *pod)
         }
     }
     snprintf(st->rule, sizeof st->rule, "%s", rule);
-    const char *rp = ks_jpath(pod->json, "spec.restartPolicy") ? ks_jstr(ks_j(pod->json, "spec"), "restartPolicy") : NULL;
+    const char *rp =
+        ks_jpath(pod->json, "spec.restartPolicy") ? ks_jstr(ks_j(pod->json, "spec"), "restartPolicy") : NULL;
     st->job = ks_streq(kind, "Job") || (rp && strcmp(rp, "Always"));
     st->stage = PS_NEW;
     st->next_at = ks_ctl_now(s);
@@ -58,7 +59,10 @@ void ks_pod_init(struct ks_server *s, struct ks_obj *pod)
 int ks_pod_ready(const struct ks_obj *pod)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, ks_jpath(pod->json, "status.conditions")) if (ks_streq(ks_jstr(c, "type"), "Ready")) return ks_streq(ks_jstr(c, "status"), "True");
+    cJSON_ArrayForEach(
+        c, ks_jpath(pod->json, "status.conditions")) if (ks_streq(ks_jstr(c, "type"),
+                                                                  "Ready")) return ks_streq(ks_jstr(c, "status"),
+                                                                                            "True");
     return 0;
 }
 
@@ -103,7 +107,8 @@ static const char *first_image(const struct ks_obj *pod)
 static int image_broken(struct ks_server *s, const struct ks_obj *pod)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers")) if (ks_scenario_image_broken(s->sc, ks_jstr(c, "image"))) return 1;
+    cJSON_ArrayForEach(
+        c, ks_jpath(pod->json, "spec.containers")) if (ks_scenario_image_broken(s->sc, ks_jstr(c, "image"))) return 1;
     return 0;
 }
 
@@ -168,8 +173,10 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
     int started = st->stage >= PS_RUNNING;
     int ready = st->stage == PS_READY || (st->job && st->stage == PS_RUNNING);
     const char *phase = "Pending";
-    if (st->stage == PS_DONE) phase = st->exit_code ? "Failed" : "Succeeded";
-    else if (started) phase = "Running";
+    if (st->stage == PS_DONE)
+        phase = st->exit_code ? "Failed" : "Succeeded";
+    else if (started)
+        phase = "Running";
     /* the kubelet reports the generation of the spec it acts on, with each condition too */
     double gen = ks_jnum(ks_j(pod->json, "metadata"), "generation", 1);
     cJSON_AddNumberToObject(status, "observedGeneration", gen);
@@ -177,7 +184,8 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
     struct ks_buf names;
     ks_buf_init(&names);
     const cJSON *c;
-    cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers")) ks_buf_printf(&names, "%s%s", names.len ? " " : "", ks_jstr(c, "name") ? ks_jstr(c, "name") : "");
+    cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers"))
+        ks_buf_printf(&names, "%s%s", names.len ? " " : "", ks_jstr(c, "name") ? ks_jstr(c, "name") : "");
     char msg[600];
     snprintf(msg, sizeof msg, "containers with unready status: [%s]", names.data ? names.data : "");
     const char *why = st->stage == PS_DONE ? "PodCompleted" : "ContainersNotReady";
@@ -286,13 +294,16 @@ static void start_container(struct ks_server *s, struct ks_obj *pod, const struc
     st->stage = PS_RUNNING;
     st->started_at = now;
     ks_ctl_wall_str(s, st->started_ts);
-    if (!st->ip[0]) snprintf(st->ip, sizeof st->ip, "10.244.%u.%u", (unsigned)(ks_rng_next(&s->rng) % 250),
-                             (unsigned)(ks_rng_next(&s->rng) % 250) + 2);
+    if (!st->ip[0])
+        snprintf(st->ip, sizeof st->ip, "10.244.%u.%u", (unsigned)(ks_rng_next(&s->rng) % 250),
+                 (unsigned)(ks_rng_next(&s->rng) % 250) + 2);
     const char *cname = ks_jstr(cJSON_GetArrayItem(ks_jpath(pod->json, "spec.containers"), 0), "name");
     if (first) {
-        ks_ctl_event(s, pod, "Normal", "Pulled", "kubelet", "Successfully pulled image \"%s\" in 1.2s (1.2s including waiting)", first_image(pod));
+        ks_ctl_event(s, pod, "Normal", "Pulled", "kubelet",
+                     "Successfully pulled image \"%s\" in 1.2s (1.2s including waiting)", first_image(pod));
     } else {
-        ks_ctl_event(s, pod, "Normal", "Pulled", "kubelet", "Container image \"%s\" already present on machine", first_image(pod));
+        ks_ctl_event(s, pod, "Normal", "Pulled", "kubelet", "Container image \"%s\" already present on machine",
+                     first_image(pod));
     }
     ks_ctl_event(s, pod, "Normal", "Created", "kubelet", "Created container: %s", cname ? cname : "");
     ks_ctl_event(s, pod, "Normal", "Started", "kubelet", "Started container %s", cname ? cname : "");
@@ -342,8 +353,8 @@ void ks_pod_reconcile(struct ks_server *s, struct ks_obj *pod)
             if (nw) ks_jset_str(ks_jobj(nw, "spec"), "nodeName", "kubesim-node-1");
             if (nw) ks_obj_update_as_server(s, pod, nw);
         }
-        ks_ctl_event(s, pod, "Normal", "Scheduled", "default-scheduler", "Successfully assigned %s/%s to kubesim-node-1",
-                     pod->ns, pod->name);
+        ks_ctl_event(s, pod, "Normal", "Scheduled", "default-scheduler",
+                     "Successfully assigned %s/%s to kubesim-node-1", pod->ns, pod->name);
         ks_ctl_event(s, pod, "Normal", "Pulling", "kubelet", "Pulling image \"%s\"", image);
         st->stage = PS_CREATING;
         st->next_at = now + r.start_delay + jitter(s, &r);
@@ -382,8 +393,9 @@ void ks_pod_reconcile(struct ks_server *s, struct ks_obj *pod)
             st->restarts++;
             st->stage = PS_CRASHED;
             const char *cname = ks_jstr(cJSON_GetArrayItem(ks_jpath(pod->json, "spec.containers"), 0), "name");
-            ks_ctl_event(s, pod, "Warning", "BackOff", "kubelet", "Back-off restarting failed container %s in pod %s_%s(%s)",
-                         cname ? cname : "", pod->name, pod->ns, pod->uid);
+            ks_ctl_event(s, pod, "Warning", "BackOff", "kubelet",
+                         "Back-off restarting failed container %s in pod %s_%s(%s)", cname ? cname : "", pod->name,
+                         pod->ns, pod->uid);
             st->next_at = now + backoff(st->restarts, 300);
         } else {
             st->stage = PS_READY;
@@ -391,13 +403,9 @@ void ks_pod_reconcile(struct ks_server *s, struct ks_obj *pod)
             st->next_at = -1;
         }
         break;
-    case PS_CRASHED:
-        start_container(s, pod, &r, now);
-        break;
+    case PS_CRASHED: start_container(s, pod, &r, now); break;
     case PS_READY:
-    case PS_DONE:
-        st->next_at = -1;
-        break;
+    case PS_DONE: st->next_at = -1; break;
     }
     if (st->next_at >= 0) ks_ctl_at(s, pod->uid, st->next_at);
     write_status(s, pod);
@@ -417,8 +425,9 @@ int ks_ctl_pod_log(struct ks_server *s, struct ks_obj *pod, const char *containe
         return 0;
     }
     if (st->stage < PS_RUNNING && st->restarts == 0) {
-        const char *reason = st->stage == PS_PULL_ERR ? "ErrImagePull"
-                             : st->stage == PS_PULL_BACKOFF ? "ImagePullBackOff" : "ContainerCreating";
+        const char *reason = st->stage == PS_PULL_ERR       ? "ErrImagePull"
+                             : st->stage == PS_PULL_BACKOFF ? "ImagePullBackOff"
+                                                            : "ContainerCreating";
         *err = ks_sprintf("container \"%s\" in pod \"%s\" is waiting to start: %s", container ? container : "",
                           pod->name, reason);
         return -1;
@@ -498,7 +507,8 @@ struct ks_obj *ks_pod_create(struct ks_server *s, struct ks_obj *owner, const cJ
     const cJSON *l;
     cJSON_ArrayForEach(l, extra_labels) ks_jset(labels, l->string, cJSON_Duplicate(l, 1));
     cJSON_AddItemToObject(md, "labels", labels);
-    if (ks_j(tmd, "annotations")) cJSON_AddItemToObject(md, "annotations", cJSON_Duplicate(ks_j(tmd, "annotations"), 1));
+    if (ks_j(tmd, "annotations"))
+        cJSON_AddItemToObject(md, "annotations", cJSON_Duplicate(ks_j(tmd, "annotations"), 1));
     cJSON_AddItemToObject(md, "ownerReferences", ks_ctl_owner_ref(owner));
     cJSON *spec = cJSON_Duplicate(ks_j(tpl, "spec"), 1);
     if (!spec) spec = cJSON_CreateObject();
@@ -543,7 +553,8 @@ void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
     if (ks_jpath(job->json, "metadata.deletionTimestamp")) return;
     const cJSON *spec = ks_j(job->json, "spec"), *ost = ks_j(job->json, "status");
     const cJSON *done = ks_ctl_condition(ost, "Complete"), *failed_c = ks_ctl_condition(ost, "Failed");
-    if ((done && ks_streq(ks_jstr(done, "status"), "True")) || (failed_c && ks_streq(ks_jstr(failed_c, "status"), "True")))
+    if ((done && ks_streq(ks_jstr(done, "status"), "True")) ||
+        (failed_c && ks_streq(ks_jstr(failed_c, "status"), "True")))
         return;
     if (ks_jbool(spec, "suspend", 0)) return;
     double now = ks_ctl_now(s);
@@ -557,8 +568,10 @@ void ks_job_reconcile(struct ks_server *s, struct ks_obj *job)
     int active = 0, ready = 0, succeeded = 0, failed = 0;
     for (size_t i = 0; pods && i < n; i++) {
         const char *ph = ks_jstr(ks_j(pods[i]->json, "status"), "phase");
-        if (ks_streq(ph, "Succeeded")) succeeded++;
-        else if (ks_streq(ph, "Failed")) failed++;
+        if (ks_streq(ph, "Succeeded"))
+            succeeded++;
+        else if (ks_streq(ph, "Failed"))
+            failed++;
         else {
             active++;
             if (ks_pod_ready(pods[i])) ready++;

@@ -89,8 +89,7 @@ static void job_defaults(struct ks_server *s, cJSON *obj, const cJSON *old)
             cJSON_AddStringToObject(ml, "batch.kubernetes.io/controller-uid", uid);
             cJSON_AddItemToObject(sel, "matchLabels", ml);
             ml = NULL;
-            if (!ks_j(spec, "selector"))
-                cJSON_AddItemToObject(spec, "selector", sel), sel = NULL;
+            if (!ks_j(spec, "selector")) cJSON_AddItemToObject(spec, "selector", sel), sel = NULL;
         }
         cJSON_Delete(sel);
         cJSON_Delete(ml);
@@ -397,15 +396,15 @@ static void check_pod_spec(struct verr *v, const cJSON *spec, const char *prefix
         if (!ks_streq(rp, "Never") && !ks_streq(rp, "OnFailure")) {
             snprintf(f, sizeof f, "%s.restartPolicy", prefix);
             if (rp)
-                add_err(v, "FieldValueNotSupported", f, "Unsupported value: \"%s\": supported values: \"OnFailure\", \"Never\"", rp);
+                add_err(v, "FieldValueNotSupported", f,
+                        "Unsupported value: \"%s\": supported values: \"OnFailure\", \"Never\"", rp);
             else
                 add_err(v, "FieldValueRequired", f, "Required value: valid values: \"OnFailure\", \"Never\"");
         }
     }
 }
 
-int ks_validate(struct ks_server *s, struct ks_rtype *rt, const cJSON *obj, const cJSON *old,
-                cJSON **status)
+int ks_validate(struct ks_server *s, struct ks_rtype *rt, const cJSON *obj, const cJSON *old, cJSON **status)
 {
     (void)s;
     *status = NULL;
@@ -467,8 +466,7 @@ int ks_validate(struct ks_server *s, struct ks_rtype *rt, const cJSON *obj, cons
             strcmp(ks_jstr(ks_j(old, "spec"), "clusterIP"), ks_jstr(spec, "clusterIP")))
             add_err(&v, "FieldValueInvalid", "spec.clusterIPs[0]", "Invalid value: field is immutable");
     } else if (rt->builtin && !strcmp(k, "CustomResourceDefinition")) {
-        if (!ks_jstr(spec, "group") || !ks_jstr(ks_j(spec, "names"), "plural") ||
-            !ks_jstr(ks_j(spec, "names"), "kind"))
+        if (!ks_jstr(spec, "group") || !ks_jstr(ks_j(spec, "names"), "plural") || !ks_jstr(ks_j(spec, "names"), "kind"))
             add_err(&v, "FieldValueRequired", "spec.names", "Required value");
     }
     if (!v.n) {
@@ -479,11 +477,10 @@ int ks_validate(struct ks_server *s, struct ks_rtype *rt, const cJSON *obj, cons
     char *text;
     const char *group = rt->group;
     if (v.n == 1)
-        text = ks_sprintf("%s%s%s \"%s\" is invalid: %s", k, group[0] ? "." : "", group, name ? name : "",
-                          v.msg.data);
+        text = ks_sprintf("%s%s%s \"%s\" is invalid: %s", k, group[0] ? "." : "", group, name ? name : "", v.msg.data);
     else
-        text = ks_sprintf("%s%s%s \"%s\" is invalid: [%s]", k, group[0] ? "." : "", group, name ? name : "",
-                          v.msg.data);
+        text =
+            ks_sprintf("%s%s%s \"%s\" is invalid: [%s]", k, group[0] ? "." : "", group, name ? name : "", v.msg.data);
     *status = ks_status_new(422, "Invalid", text ? text : "invalid");
     free(text);
     cJSON *d = cJSON_CreateObject();

@@ -171,7 +171,6 @@ static int group_seen(struct ks_server *s, struct ks_rtype *upto, const char *gr
     return 0;
 }
 
-
 /* Whether v is the first registered type of its group and version: discovery lists each
  * group-version once, in first-seen order. */
 static int first_of_version(struct ks_server *s, const struct ks_rtype *v)
@@ -243,7 +242,8 @@ static uint32_t types_hash(struct ks_server *s, const char *group, const char *v
     struct ks_buf b;
     ks_buf_init(&b);
     for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
-        if (!strcmp(rt->group, group) && !strcmp(rt->version, version)) ks_buf_printf(&b, "%s/%s;", rt->kind, rt->plural);
+        if (!strcmp(rt->group, group) && !strcmp(rt->version, version))
+            ks_buf_printf(&b, "%s/%s;", rt->kind, rt->plural);
     uint32_t h = ks_fnv32(b.data ? b.data : "", b.len);
     ks_buf_free(&b);
     return h;
@@ -372,8 +372,10 @@ static void pod_status_text(const cJSON *pod, char *out, size_t n, int *ready, i
         *restarts += (int)ks_jnum(cs, "restartCount", 0);
         const char *w = ks_jstr(ks_jpath(cs, "state.waiting"), "reason");
         const char *t = ks_jstr(ks_jpath(cs, "state.terminated"), "reason");
-        if (w && *w) snprintf(out, n, "%s", w);
-        else if (t && *t) snprintf(out, n, "%s", t);
+        if (w && *w)
+            snprintf(out, n, "%s", w);
+        else if (t && *t)
+            snprintf(out, n, "%s", t);
     }
     if (!*total) *total = cJSON_GetArraySize(ks_jpath(pod, "spec.containers"));
     if (ks_jpath(pod, "metadata.deletionTimestamp")) snprintf(out, n, "Terminating");
@@ -456,7 +458,8 @@ cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const
             cJSON_AddItemToArray(cells, cJSON_CreateString(rs));
             cJSON_AddItemToArray(cells, cJSON_CreateString(a));
             cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(st, "podIP") ? ks_jstr(st, "podIP") : "<none>"));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(spec, "nodeName") ? ks_jstr(spec, "nodeName") : "<none>"));
+            cJSON_AddItemToArray(cells,
+                                 cJSON_CreateString(ks_jstr(spec, "nodeName") ? ks_jstr(spec, "nodeName") : "<none>"));
         } else if (!strcmp(k, "Deployment")) {
             snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(st, "readyReplicas", 0), (int)ks_jnum(spec, "replicas", 1));
             cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
@@ -493,8 +496,10 @@ cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const
                 if (ks_j(p, "nodePort")) ks_buf_printf(&ports, ":%d", (int)ks_jnum(p, "nodePort", 0));
                 ks_buf_printf(&ports, "/%s", ks_jstr(p, "protocol") ? ks_jstr(p, "protocol") : "TCP");
             }
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(spec, "type") ? ks_jstr(spec, "type") : "ClusterIP"));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(spec, "clusterIP") ? ks_jstr(spec, "clusterIP") : "<none>"));
+            cJSON_AddItemToArray(cells,
+                                 cJSON_CreateString(ks_jstr(spec, "type") ? ks_jstr(spec, "type") : "ClusterIP"));
+            cJSON_AddItemToArray(
+                cells, cJSON_CreateString(ks_jstr(spec, "clusterIP") ? ks_jstr(spec, "clusterIP") : "<none>"));
             const cJSON *ing = cJSON_GetArrayItem(ks_jpath(st, "loadBalancer.ingress"), 0);
             const char *ext = ks_jstr(ing, "ip") ? ks_jstr(ing, "ip") : ks_jstr(ing, "hostname");
             if (!ext) ext = ks_streq(ks_jstr(spec, "type"), "LoadBalancer") ? "<pending>" : "<none>";

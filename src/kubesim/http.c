@@ -201,12 +201,14 @@ static int apply_faults(struct ks_req *r, struct ks_resp *resp)
         return 1;
     }
     if (!code) return 0;
-    const char *reason = code == 429 ? "TooManyRequests" : code == 503 ? "ServiceUnavailable"
-                         : code == 504 ? "Timeout" : "InternalError";
-    const char *msg = code == 429 ? "Too many requests, please try again later."
+    const char *reason = code == 429   ? "TooManyRequests"
+                         : code == 503 ? "ServiceUnavailable"
+                         : code == 504 ? "Timeout"
+                                       : "InternalError";
+    const char *msg = code == 429   ? "Too many requests, please try again later."
                       : code == 503 ? "the server is currently unable to handle the request"
                       : code == 504 ? "Timeout: request did not complete within the allotted timeout"
-                      : "Internal error occurred: injected fault";
+                                    : "Internal error occurred: injected fault";
     cJSON *st = ks_status_new(code, reason, msg);
     if ((code == 429 || code == 503 || code == 500) && f->retry_after > 0) {
         resp->retry_after = f->retry_after;
@@ -313,8 +315,8 @@ static void handle(struct ks_req *r, struct ks_resp *resp)
     const char *unbound = NULL; /* an authenticated user bound to no role */
     if (s->token) {
         const char *auth = ks_hdr(r, "Authorization");
-        int public_path = !strcmp(p, "/version") || !strcmp(p, "/healthz") || !strcmp(p, "/livez") ||
-                          !strcmp(p, "/readyz");
+        int public_path =
+            !strcmp(p, "/version") || !strcmp(p, "/healthz") || !strcmp(p, "/livez") || !strcmp(p, "/readyz");
         int bearer = auth && !strncmp(auth, "Bearer ", 7);
         int ok = bearer && !strcmp(auth + 7, s->token);
         if (!ok && bearer) unbound = ks_scenario_unbound_user(s->sc, auth + 7);
@@ -425,21 +427,20 @@ struct MHD_Daemon *ks_http_start(struct ks_server *s, int port, const char *cert
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     struct MHD_Daemon *d;
     if (cert_pem) {
         flags |= MHD_USE_TLS;
         d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr,
-                             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_CONNECTION_LIMIT,
-                             (unsigned)4000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_HTTPS_MEM_CERT,
-                             cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
+                             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE,
+                             (size_t)(512 * 1024), MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
+                             key_pem, MHD_OPTION_END);
     } else {
         d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, s, MHD_OPTION_SOCK_ADDR, &addr,
-                             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_CONNECTION_LIMIT,
-                             (unsigned)4000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
-                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
+                             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0, MHD_OPTION_THREAD_STACK_SIZE,
+                             (size_t)(512 * 1024), MHD_OPTION_END);
     }
     if (!d) return NULL;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

@@ -25,14 +25,14 @@ struct ks_resp {
     char *body; /* owns */
     size_t len;
     const char *ctype;
-    int retry_after;              /* > 0: a Retry-After header */
-    struct MHD_Response *stream;  /* a streaming answer (watch, log follow); owns */
-    int drop;                     /* close the connection without an answer */
+    int retry_after;             /* > 0: a Retry-After header */
+    struct MHD_Response *stream; /* a streaming answer (watch, log follow); owns */
+    int drop;                    /* close the connection without an answer */
 };
 
-const char *ks_q(struct ks_req *r, const char *key);      /* query parameter or NULL */
-const char *ks_hdr(struct ks_req *r, const char *name);   /* request header or NULL */
-int ks_qbool(struct ks_req *r, const char *key);          /* "true"/"1" */
+const char *ks_q(struct ks_req *r, const char *key);                              /* query parameter or NULL */
+const char *ks_hdr(struct ks_req *r, const char *name);                           /* request header or NULL */
+int ks_qbool(struct ks_req *r, const char *key);                                  /* "true"/"1" */
 void ks_resp_json(struct ks_resp *resp, int code, cJSON *obj, const char *ctype); /* takes obj */
 void ks_resp_status(struct ks_resp *resp, cJSON *status);                         /* takes */
 void ks_resp_error(struct ks_resp *resp, int code, const char *reason, const char *msg);
@@ -55,8 +55,8 @@ int ks_wants_table(struct ks_req *r);
 cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const char *rv);
 
 /* watch.c */
-void ks_watch_start(struct ks_req *r, struct ks_resp *resp, struct ks_selector *labels,
-                    struct ks_selector *fields, const char *ns);
+void ks_watch_start(struct ks_req *r, struct ks_resp *resp, struct ks_selector *labels, struct ks_selector *fields,
+                    const char *ns);
 void ks_log_start(struct ks_req *r, struct ks_resp *resp, struct ks_obj *pod, const char *container);
 
 #endif

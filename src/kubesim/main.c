@@ -113,6 +113,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        /* clang-format off */ /* one option a line */
 #define NEED_ARG                                                                      \
     do {                                                                              \
         if (!v) {                                                                     \
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--tls")) tls = 1;
         else if (!strcmp(a, "--exit-with-parent")) exit_with_parent = 1;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
+        /* clang-format on */
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -200,8 +202,7 @@ int main(int argc, char **argv)
     /* Started by `moonship deploy --sim`: a SIGKILLed moonship must not leave us running. The
      * kernel sends SIGTERM (taken by the sigwait below) when the parent dies; a parent that died
      * before this line is seen by its pid changing. */
-    if (exit_with_parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
-        kill(getpid(), SIGTERM);
+    if (exit_with_parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)) kill(getpid(), SIGTERM);
 
     struct ks_tls certs = {0};
     if (tls) {

@@ -83,14 +83,14 @@ static int parse_rule(const cJSON *o, struct ks_rule *r, const char *where, char
         char what[400];
         snprintf(what, sizeof what, "%s.%s", where, k);
         double d;
-        if (!strcmp(k, "start_delay") || !strcmp(k, "ready_delay") || !strcmp(k, "jitter") ||
-            !strcmp(k, "duration") || !strcmp(k, "job_duration") || !strcmp(k, "crash_after") ||
-            !strcmp(k, "delay")) {
+        if (!strcmp(k, "start_delay") || !strcmp(k, "ready_delay") || !strcmp(k, "jitter") || !strcmp(k, "duration") ||
+            !strcmp(k, "job_duration") || !strcmp(k, "crash_after") || !strcmp(k, "delay")) {
             if (num(c, what, &d, err) < 0) return -1;
             if (d < 0) {
                 *err = ks_sprintf("scenario: %s must not be negative", what);
                 return -1;
             }
+            /* clang-format off */ /* one key a line */
             if (!strcmp(k, "start_delay")) r->start_delay = d;
             else if (!strcmp(k, "ready_delay")) r->ready_delay = d;
             else if (!strcmp(k, "jitter")) r->jitter = d;
@@ -99,10 +99,13 @@ static int parse_rule(const cJSON *o, struct ks_rule *r, const char *where, char
                 r->start_delay = d / 3;
                 r->ready_delay = d - d / 3;
             } else r->duration = d;
+            /* clang-format on */
         } else if (!strcmp(k, "exit_code") || !strcmp(k, "fail_attempts")) {
             if (num(c, what, &d, err) < 0) return -1;
-            if (!strcmp(k, "exit_code")) r->exit_code = (int)d;
-            else r->fail_attempts = (int)d;
+            if (!strcmp(k, "exit_code"))
+                r->exit_code = (int)d;
+            else
+                r->fail_attempts = (int)d;
         } else if (!strcmp(k, "never_ready")) {
             if (!cJSON_IsBool(c)) {
                 *err = ks_sprintf("scenario: %s must be true or false", what);
@@ -189,6 +192,7 @@ static int parse_faults(const cJSON *o, struct ks_faults *f, char **err)
             *err = ks_sprintf("scenario: %s must not be negative", what);
             return -1;
         }
+        /* clang-format off */ /* one key a line */
         if (!strcmp(k, "error_rate")) f->error_rate = d;
         else if (!strcmp(k, "retry_after")) f->retry_after = (int)d;
         else if (!strcmp(k, "drop_rate")) f->drop_rate = d;
@@ -197,6 +201,7 @@ static int parse_faults(const cJSON *o, struct ks_faults *f, char **err)
         else if (!strcmp(k, "watch_close_every")) f->watch_close_every = d;
         else if (!strcmp(k, "expire_every")) f->expire_every = d;
         else if (!strcmp(k, "history")) f->history = (int)d;
+        /* clang-format on */
         else {
             *err = ks_sprintf("scenario: unknown key %s", what);
             return -1;

@@ -10,18 +10,18 @@
 /* Behaviour of one workload (matched by the name of its top owner); negative = unset. */
 struct ks_rule {
     char name[254];
-    double start_delay;   /* Pending (ContainerCreating) -> Running, seconds */
-    double ready_delay;   /* Running -> Ready */
-    double jitter;        /* each delay gets a uniform [0, jitter) addition */
-    int never_ready;      /* the readiness probe never passes */
-    double duration;      /* jobs: how long a pod runs */
-    int exit_code;        /* jobs: exit code of a failing attempt (0 = succeed) */
-    int fail_attempts;    /* jobs: the first N attempts fail */
-    double crash_after;   /* a pod whose requirement is missing exits after this long */
+    double start_delay; /* Pending (ContainerCreating) -> Running, seconds */
+    double ready_delay; /* Running -> Ready */
+    double jitter;      /* each delay gets a uniform [0, jitter) addition */
+    int never_ready;    /* the readiness probe never passes */
+    double duration;    /* jobs: how long a pod runs */
+    int exit_code;      /* jobs: exit code of a failing attempt (0 = succeed) */
+    int fail_attempts;  /* jobs: the first N attempts fail */
+    double crash_after; /* a pod whose requirement is missing exits after this long */
     int nrequires;
     char requires[KS_MAX_LIST][254]; /* Service names that must have a ready endpoint */
     int nlogs;
-    char *logs[KS_MAX_LIST];         /* owns; log lines, spread over the run */
+    char *logs[KS_MAX_LIST]; /* owns; log lines, spread over the run */
 };
 
 struct ks_scenario {

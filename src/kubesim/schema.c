@@ -18,6 +18,7 @@ struct field {
     const struct field *child;
 };
 
+/* clang-format off */ /* a table, one field a line */
 static const struct field META[] = {
     {"name", T_STRING, NULL},
     {"namespace", T_STRING, NULL},
@@ -131,13 +132,13 @@ static const struct field DATA[] = {
     {NULL, 0, NULL},
 };
 static const struct field OTHER[] = {{"metadata", T_OBJECT, META}, {NULL, 0, NULL}};
+/* clang-format on */
 
 static const struct field *root_of(const struct ks_rtype *rt)
 {
     if (!rt->builtin) return OTHER;
     const char *k = rt->kind;
-    if (!strcmp(k, "Deployment") || !strcmp(k, "ReplicaSet") || !strcmp(k, "StatefulSet") ||
-        !strcmp(k, "DaemonSet"))
+    if (!strcmp(k, "Deployment") || !strcmp(k, "ReplicaSet") || !strcmp(k, "StatefulSet") || !strcmp(k, "DaemonSet"))
         return WORKLOAD;
     if (!strcmp(k, "Job")) return JOB;
     if (!strcmp(k, "CronJob")) return CRONJOB;
@@ -252,8 +253,7 @@ cJSON *ks_schema_check(const struct ks_rtype *rt, const cJSON *obj, int apply)
     if (apply)
         msg = ks_sprintf("failed to create typed patch object (%s, Kind=%s): %s", gv ? gv : "", rt->kind, err);
     else
-        msg = ks_sprintf("%s in version \"%s\" cannot be handled as a %s: %s", rt->kind, rt->version, rt->kind,
-                         err);
+        msg = ks_sprintf("%s in version \"%s\" cannot be handled as a %s: %s", rt->kind, rt->version, rt->kind, err);
     free(gv);
     cJSON *st = ks_status_new(400, "BadRequest", msg ? msg : err);
     free(msg);

@@ -172,14 +172,16 @@ static const struct field_labels {
     const char *alias[3][2]; /* label -> the object's path (or a label it stands for) */
     const char *fmt;         /* the error for another label */
 } FIELD_LABELS[] = {
-    {"", "Pod",
+    {"",
+     "Pod",
      {"metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
       "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs",
       "status.nominatedNodeName", "spec.host"},
      {{"spec.host", "spec.nodeName"}},
      "field label not supported: %s"},
     {"", "Node", {"metadata.name", "spec.unschedulable"}, {{0}}, "field label not supported: %s"},
-    {"", "Event",
+    {"",
+     "Event",
      {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
       "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
       "reportingComponent", "source", "type", "metadata.namespace", "metadata.name"},
@@ -187,15 +189,23 @@ static const struct field_labels {
      "field label not supported: %s"},
     {"", "Namespace", {"status.phase", "metadata.name"}, {{0}}, "field label not supported: %s"},
     {"", "Secret", {"type", "metadata.namespace", "metadata.name"}, {{0}}, "field label not supported: %s"},
-    {"", "Service", {"metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"}, {{0}},
+    {"",
+     "Service",
+     {"metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"},
+     {{0}},
      "field label not supported: %s"},
-    {"batch", "Job", {"metadata.name", "metadata.namespace", "status.successful"},
+    {"batch",
+     "Job",
+     {"metadata.name", "metadata.namespace", "status.successful"},
      {{"status.successful", "status.succeeded"}},
      "field label \"%s\" not supported for Job"},
 };
 
 static const struct field_labels DEFAULT_FIELDS = {
-    "", "", {"metadata.name", "metadata.namespace"}, {{0}},
+    "",
+    "",
+    {"metadata.name", "metadata.namespace"},
+    {{0}},
     "\"%s\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""};
 static const struct field_labels CUSTOM_FIELDS = {
     "", "", {"metadata.name", "metadata.namespace"}, {{0}}, "field label not supported: %s"};

@@ -21,8 +21,7 @@ cJSON *ks_status_new(int code, const char *reason, const char *message)
 }
 
 /* A Status about one object: details carry the name, the group and the plural resource. */
-cJSON *ks_status_obj(int code, const char *reason, const struct ks_rtype *rt, const char *name,
-                     const char *fmt, ...)
+cJSON *ks_status_obj(int code, const char *reason, const struct ks_rtype *rt, const char *name, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;

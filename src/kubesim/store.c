@@ -56,8 +56,8 @@ static char *lower(const char *s)
     return d;
 }
 
-struct ks_rtype *ks_rtype_add(struct ks_server *s, const char *group, const char *version,
-                              const char *kind, const char *plural, int namespaced)
+struct ks_rtype *ks_rtype_add(struct ks_server *s, const char *group, const char *version, const char *kind,
+                              const char *plural, int namespaced)
 {
     struct ks_rtype *rt = ks_rtype_find(s, group, version, plural);
     if (rt) return rt;
@@ -77,8 +77,8 @@ struct ks_rtype *ks_rtype_add(struct ks_server *s, const char *group, const char
     ks_map_init(&rt->objs);
     ks_map_init(&rt->by_ns);
     ks_map_init(&rt->by_label);
-    if (!rt->group || !rt->version || !rt->kind || !rt->plural || !rt->singular || !rt->list_kind ||
-        !rt->short_names || !rt->categories) {
+    if (!rt->group || !rt->version || !rt->kind || !rt->plural || !rt->singular || !rt->list_kind || !rt->short_names ||
+        !rt->categories) {
         free(rt->group), free(rt->version), free(rt->kind), free(rt->plural);
         free(rt->singular), free(rt->list_kind), free(rt->short_names), free(rt->categories), free(rt);
         return NULL;
@@ -92,12 +92,10 @@ struct ks_rtype *ks_rtype_add(struct ks_server *s, const char *group, const char
     return rt;
 }
 
-struct ks_rtype *ks_rtype_find(struct ks_server *s, const char *group, const char *version,
-                               const char *plural)
+struct ks_rtype *ks_rtype_find(struct ks_server *s, const char *group, const char *version, const char *plural)
 {
     for (struct ks_rtype *rt = s->types; rt; rt = rt->next)
-        if (!strcmp(rt->group, group) && !strcmp(rt->version, version) && !strcmp(rt->plural, plural))
-            return rt;
+        if (!strcmp(rt->group, group) && !strcmp(rt->version, version) && !strcmp(rt->plural, plural)) return rt;
     return NULL;
 }
 
@@ -109,8 +107,7 @@ struct ks_rtype *ks_rtype_by_kind(struct ks_server *s, const char *api_version, 
         if (strcmp(rt->kind, kind)) continue;
         if (slash) {
             size_t gl = (size_t)(slash - api_version);
-            if (strlen(rt->group) == gl && !strncmp(rt->group, api_version, gl) &&
-                !strcmp(rt->version, slash + 1))
+            if (strlen(rt->group) == gl && !strncmp(rt->group, api_version, gl) && !strcmp(rt->version, slash + 1))
                 return rt;
         } else if (!rt->group[0] && !strcmp(rt->version, api_version)) {
             return rt;
@@ -254,10 +251,7 @@ struct ks_obj *ks_obj_get(struct ks_server *s, struct ks_rtype *rt, const char *
     return ks_map_get(&rt->objs, key);
 }
 
-struct ks_obj *ks_obj_by_uid(struct ks_server *s, const char *uid)
-{
-    return uid ? ks_map_get(&s->uids, uid) : NULL;
-}
+struct ks_obj *ks_obj_by_uid(struct ks_server *s, const char *uid) { return uid ? ks_map_get(&s->uids, uid) : NULL; }
 
 const char *ks_obj_text(struct ks_obj *o, size_t *len)
 {
@@ -612,8 +606,14 @@ static int replace(struct ks_server *s, struct ks_obj *o, cJSON *json, int serve
 {
     cJSON *md = ks_jobj(json, "metadata"), *omd = ks_j(o->json, "metadata");
     /* identity fields are the server's */
-    static const char *keep[] = {"uid", "creationTimestamp", "name", "namespace", "resourceVersion",
-                                 "generation", "deletionTimestamp", "deletionGracePeriodSeconds"};
+    static const char *keep[] = {"uid",
+                                 "creationTimestamp",
+                                 "name",
+                                 "namespace",
+                                 "resourceVersion",
+                                 "generation",
+                                 "deletionTimestamp",
+                                 "deletionGracePeriodSeconds"};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0] - (server ? 3 : 0); i++) {
         cJSON *v = ks_j(omd, keep[i]);
         if (v)
@@ -731,8 +731,7 @@ struct ks_obj **ks_obj_children(struct ks_server *s, const char *uid, size_t *n)
     return arr;
 }
 
-struct ks_obj **ks_obj_select(struct ks_server *s, struct ks_rtype *rt, const char *ns, const cJSON *match,
-                              size_t *n)
+struct ks_obj **ks_obj_select(struct ks_server *s, struct ks_rtype *rt, const char *ns, const cJSON *match, size_t *n)
 {
     *n = 0;
     /* the candidates: the objects with the rarest of the wanted labels, when indexed */
@@ -766,8 +765,7 @@ struct ks_obj **ks_obj_select(struct ks_server *s, struct ks_rtype *rt, const ch
 }
 
 /* Appends the members of the by_label bucket of ns/key=value to *v (grown as needed). */
-static int add_bucket(struct ks_rtype *rt, const char *ns, const cJSON *l, struct ks_obj ***v, size_t *n,
-                      size_t *cap)
+static int add_bucket(struct ks_rtype *rt, const char *ns, const cJSON *l, struct ks_obj ***v, size_t *n, size_t *cap)
 {
     char buf[512], *key = buf;
     if (snprintf(buf, sizeof buf, "%s\x1f%s\x1f%s", ns, l->string, l->valuestring) >= (int)sizeof buf &&
@@ -798,8 +796,7 @@ struct ks_obj **ks_obj_selecting(struct ks_server *s, struct ks_rtype *rt, const
         /* the candidates: the objects filed under one of the labels, now or before (each
          * object is filed under one member of its selector, so it comes up once per map) */
         const cJSON *l, *maps[2] = {labels, was == labels ? NULL : was};
-        for (int m = 0; m < 2; m++)
-            cJSON_ArrayForEach(l, maps[m])
+        for (int m = 0; m < 2; m++) cJSON_ArrayForEach(l, maps[m])
             {
                 if (!cJSON_IsString(l) || !l->string) continue;
                 if (add_bucket(rt, ns, l, &v, &k, &cap) < 0) {

@@ -88,12 +88,28 @@ int ks_tls_make(struct ks_tls *t, char **err)
               f);
         fclose(f);
     }
-    char *ca[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                  "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "30", "-subj", "/CN=kubesim-ca", NULL};
-    char *req[] = {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                   "-keyout", key, "-out", csr, "-subj", "/CN=kubesim", NULL};
-    char *sign[] = {"openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-                    "-CAcreateserial", "-CAserial", srl, "-out", crt, "-days", "30", "-extfile", ext, NULL};
+    char *ca[] = {"openssl",
+                  "req",
+                  "-x509",
+                  "-newkey",
+                  "ec",
+                  "-pkeyopt",
+                  "ec_paramgen_curve:prime256v1",
+                  "-nodes",
+                  "-keyout",
+                  ca_key,
+                  "-out",
+                  ca_crt,
+                  "-days",
+                  "30",
+                  "-subj",
+                  "/CN=kubesim-ca",
+                  NULL};
+    char *req[] = {"openssl",     "req",     "-newkey", "ec",   "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                   "-nodes",      "-keyout", key,       "-out", csr,        "-subj",
+                   "/CN=kubesim", NULL};
+    char *sign[] = {"openssl",   "x509", "-req", "-in", csr,     "-CA", ca_crt,     "-CAkey", ca_key, "-CAcreateserial",
+                    "-CAserial", srl,    "-out", crt,   "-days", "30",  "-extfile", ext,      NULL};
     int rc = (!f || run(ca) || run(req) || run(sign)) ? -1 : 0;
     if (!rc) {
         t->ca_pem = slurp(ca_crt);
@@ -135,9 +151,10 @@ int ks_kubeconfig_write(const char *path, const char *url, const struct ks_tls *
         fprintf(f, "    certificate-authority-data: %s\n", b64 ? b64 : "");
         free(b64);
     }
-    fprintf(f, "contexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n    user: kubesim\n"
-               "    namespace: default\ncurrent-context: kubesim\npreferences: {}\nusers:\n- name: kubesim\n"
-               "  user:\n    token: %s\n",
+    fprintf(f,
+            "contexts:\n- name: kubesim\n  context:\n    cluster: kubesim\n    user: kubesim\n"
+            "    namespace: default\ncurrent-context: kubesim\npreferences: {}\nusers:\n- name: kubesim\n"
+            "  user:\n    token: %s\n",
             token ? token : "kubesim");
     int bad = ferror(f);
     bad |= fclose(f);

@@ -215,8 +215,7 @@ void ks_rng_uid(struct ks_rng *r, char out[37])
 {
     uint64_t a = ks_rng_next(r), b = ks_rng_next(r);
     snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
-             (unsigned)a & 0xfff, (unsigned)((b >> 48) & 0x3fff) | 0x8000,
-             (unsigned long long)(b & 0xffffffffffffull));
+             (unsigned)a & 0xfff, (unsigned)((b >> 48) & 0x3fff) | 0x8000, (unsigned long long)(b & 0xffffffffffffull));
 }
 
 /* ---- clocks ---- */
@@ -380,15 +379,13 @@ static int jequal(const cJSON *a, const cJSON *b, int depth)
     switch (a->type & 0xFF) {
     case cJSON_False:
     case cJSON_True:
-    case cJSON_NULL:
-        return 1;
+    case cJSON_NULL: return 1;
     case cJSON_Number: { /* cJSON's tolerance */
         double x = fabs(a->valuedouble), y = fabs(b->valuedouble);
         return fabs(a->valuedouble - b->valuedouble) <= (x > y ? x : y) * DBL_EPSILON;
     }
     case cJSON_String:
-    case cJSON_Raw:
-        return a->valuestring && b->valuestring && !strcmp(a->valuestring, b->valuestring);
+    case cJSON_Raw: return a->valuestring && b->valuestring && !strcmp(a->valuestring, b->valuestring);
     case cJSON_Array: {
         const cJSON *x = a->child, *y = b->child;
         for (; x && y; x = x->next, y = y->next)
@@ -416,8 +413,7 @@ static int jequal(const cJSON *a, const cJSON *b, int depth)
         }
         return 1;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -454,9 +450,7 @@ static void print_string(struct ks_buf *b, const char *str)
         case '\n': esc[1] = 'n'; break;
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
-            n = 6;
+        default: esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15]; n = 6;
         }
         ks_buf_add(b, esc, n);
     }
@@ -477,7 +471,8 @@ static int print_number(struct ks_buf *b, const cJSON *o)
         long long v = o->valueint;
         int neg = v < 0;
         unsigned long long u = neg ? (unsigned long long)(-v) : (unsigned long long)v;
-        do *--p = (char)('0' + u % 10); while (u /= 10);
+        do *--p = (char)('0' + u % 10);
+        while (u /= 10);
         if (neg) *--p = '-';
         ks_buf_add(b, p, (size_t)(e - p));
         return 0;
@@ -522,8 +517,7 @@ static int print_value(struct ks_buf *b, const cJSON *o, int depth)
         ks_buf_add(b, obj ? "}" : "]", 1);
         return 0;
     }
-    default:
-        return -1;
+    default: return -1;
     }
 }
 

@@ -11,7 +11,7 @@
 struct ks_buf {
     char *data; /* owns; always NUL-terminated when len > 0 */
     size_t len, cap;
-    int oom;    /* sticky: set when an allocation failed; the content is then truncated */
+    int oom; /* sticky: set when an allocation failed; the content is then truncated */
 };
 void ks_buf_init(struct ks_buf *b);
 void ks_buf_free(struct ks_buf *b);
@@ -44,13 +44,13 @@ struct ks_rng {
 };
 void ks_rng_seed(struct ks_rng *r, uint64_t seed);
 uint64_t ks_rng_next(struct ks_rng *r);
-double ks_rng_unit(struct ks_rng *r); /* [0,1) */
+double ks_rng_unit(struct ks_rng *r);                   /* [0,1) */
 void ks_rng_suffix(struct ks_rng *r, char *out, int n); /* k8s-style name suffix alphabet */
 void ks_rng_uid(struct ks_rng *r, char out[37]);
 
 /* ---- clocks ---- */
-double ks_mono(void);                         /* monotonic seconds */
-void ks_rfc3339(double wall, char out[32]);   /* 2026-07-26T10:20:20Z */
+double ks_mono(void);                       /* monotonic seconds */
+void ks_rfc3339(double wall, char out[32]); /* 2026-07-26T10:20:20Z */
 double ks_wall(void);
 
 /* ---- strings ---- */
@@ -62,19 +62,19 @@ uint32_t ks_fnv32(const char *s, size_t n);
 void ks_hash_name(uint32_t h, char *out, size_t outsz); /* safe-encoded like pod-template-hash */
 
 /* ---- cJSON conveniences (all NULL-safe) ---- */
-cJSON *ks_j(const cJSON *o, const char *key);             /* case-sensitive member */
-cJSON *ks_jpath(const cJSON *o, const char *dotted);      /* "spec.template.metadata" */
-const char *ks_jstr(const cJSON *o, const char *key);     /* string member or NULL */
+cJSON *ks_j(const cJSON *o, const char *key);         /* case-sensitive member */
+cJSON *ks_jpath(const cJSON *o, const char *dotted);  /* "spec.template.metadata" */
+const char *ks_jstr(const cJSON *o, const char *key); /* string member or NULL */
 double ks_jnum(const cJSON *o, const char *key, double dflt);
 int ks_jbool(const cJSON *o, const char *key, int dflt);
-cJSON *ks_jobj(cJSON *o, const char *key);                /* get or create an object member */
-void ks_jset(cJSON *o, const char *key, cJSON *v);        /* replace or add; takes v */
+cJSON *ks_jobj(cJSON *o, const char *key);         /* get or create an object member */
+void ks_jset(cJSON *o, const char *key, cJSON *v); /* replace or add; takes v */
 void ks_jset_str(cJSON *o, const char *key, const char *s);
 void ks_jset_num(cJSON *o, const char *key, double n);
 void ks_jset_bool(cJSON *o, const char *key, int b);
-int ks_jequal(const cJSON *a, const cJSON *b);            /* deep equality, object order free */
-char *ks_jprint(const cJSON *o);                          /* unformatted; NULL on OOM */
-int ks_jprint_buf(struct ks_buf *b, const cJSON *o);      /* appends the same text; -1 on failure */
+int ks_jequal(const cJSON *a, const cJSON *b);       /* deep equality, object order free */
+char *ks_jprint(const cJSON *o);                     /* unformatted; NULL on OOM */
+int ks_jprint_buf(struct ks_buf *b, const cJSON *o); /* appends the same text; -1 on failure */
 /* FNV-1a of a canonical form (object keys sorted): equal content, equal hash, whatever the
  * member order a client sent. */
 uint32_t ks_jhash(const cJSON *o);

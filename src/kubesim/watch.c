@@ -18,9 +18,9 @@ struct wctx {
     struct ks_server *s;
     struct MHD_Connection *conn;
     struct ks_rtype *rt;
-    char *ns; /* owns; NULL = every namespace */
+    char *ns;                    /* owns; NULL = every namespace */
     struct ks_selector *ls, *fs; /* owns */
-    uint64_t cursor;            /* every event up to this rv has been considered */
+    uint64_t cursor;             /* every event up to this rv has been considered */
     struct ks_buf out;
     size_t off;
     int table, bookmarks, done;
@@ -66,10 +66,7 @@ static void add_expired(struct wctx *w, uint64_t asked, uint64_t oldest)
     w->done = 1;
 }
 
-static int matches(struct wctx *w, const cJSON *obj)
-{
-    return ks_sel_match(w->ls, obj) && ks_sel_match(w->fs, obj);
-}
+static int matches(struct wctx *w, const cJSON *obj) { return ks_sel_match(w->ls, obj) && ks_sel_match(w->fs, obj); }
 
 static void add_event(struct wctx *w, const char *type, const cJSON *obj, const char *line, size_t len)
 {
@@ -394,7 +391,8 @@ void ks_log_start(struct ks_req *r, struct ks_resp *resp, struct ks_obj *pod, co
             struct ks_buf names;
             ks_buf_init(&names);
             const cJSON *c;
-            cJSON_ArrayForEach(c, cs) ks_buf_printf(&names, "%s%s", names.len ? " " : "", ks_jstr(c, "name") ? ks_jstr(c, "name") : "");
+            cJSON_ArrayForEach(c, cs)
+                ks_buf_printf(&names, "%s%s", names.len ? " " : "", ks_jstr(c, "name") ? ks_jstr(c, "name") : "");
             char *m = ks_sprintf("a container name must be specified for pod %s, choose one of: [%s]", pod->name,
                                  names.data ? names.data : "");
             ks_resp_error(resp, 400, "BadRequest", m ? m : "a container name must be specified");

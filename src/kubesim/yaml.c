@@ -57,8 +57,8 @@ static cJSON *parse_next(struct yp *y, int depth, int *end_type)
         set_err(y, "yaml: parse error");
         return NULL;
     }
-    if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT ||
-        ev.type == YAML_DOCUMENT_END_EVENT || ev.type == YAML_STREAM_END_EVENT) {
+    if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_DOCUMENT_END_EVENT ||
+        ev.type == YAML_STREAM_END_EVENT) {
         *end_type = ev.type;
         yaml_event_delete(&ev);
         return NULL;
@@ -83,8 +83,7 @@ static cJSON *parse_node(struct yp *y, yaml_event_t *ev, int depth)
         if (strlen(v) != n) { /* embedded NUL: keep it a string of the visible part */
             return cJSON_CreateString(v);
         }
-        if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag)
-            return plain_scalar(v, n);
+        if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag) return plain_scalar(v, n);
         if (ev->data.scalar.tag && !strcmp((const char *)ev->data.scalar.tag, "tag:yaml.org,2002:int"))
             return plain_scalar(v, n);
         return cJSON_CreateString(v);
@@ -140,12 +139,8 @@ static cJSON *parse_node(struct yp *y, yaml_event_t *ev, int depth)
             free(key);
         }
     }
-    case YAML_ALIAS_EVENT:
-        set_err(y, "yaml: aliases are not supported");
-        return NULL;
-    default:
-        set_err(y, "yaml: unexpected event");
-        return NULL;
+    case YAML_ALIAS_EVENT: set_err(y, "yaml: aliases are not supported"); return NULL;
+    default: set_err(y, "yaml: unexpected event"); return NULL;
     }
 }
 
@@ -175,8 +170,10 @@ static cJSON *parse(const char *text, size_t len, char **err, int all)
             if (d) {
                 cJSON_AddItemToArray(docs, d);
                 yaml_event_t e2; /* DOCUMENT_END */
-                if (yaml_parser_parse(&y.p, &e2)) yaml_event_delete(&e2);
-                else set_err(&y, "yaml: parse error");
+                if (yaml_parser_parse(&y.p, &e2))
+                    yaml_event_delete(&e2);
+                else
+                    set_err(&y, "yaml: parse error");
             } else if (end != YAML_DOCUMENT_END_EVENT && !y.err) {
                 set_err(&y, "yaml: bad document");
             }

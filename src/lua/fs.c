@@ -43,7 +43,8 @@ static int l_fs_mkdir_p(lua_State *L)
             continue;
         *s = '\0';
         struct stat st;
-        if (mkdir(p, (mode_t)mode) != 0 && (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        if (mkdir(p, (mode_t)mode) != 0 &&
+            (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
             err = errno == EEXIST ? ENOTDIR : errno;
             break;
         }

@@ -35,10 +35,10 @@ struct op {
     struct ms_http_transfer *t; /* NULL once done, stopped or cancelled */
     int streaming, done, stopped, paused, result;
     long status;
-    char *message;      /* owns, once done */
-    char *headers;      /* owns: "name\0value\0" pairs */
+    char *message; /* owns, once done */
+    char *headers; /* owns: "name\0value\0" pairs */
     size_t headers_len, nheaders;
-    char *body;         /* owns: the buffered body (not streaming) */
+    char *body; /* owns: the buffered body (not streaming) */
     size_t body_len, body_cap;
     struct chunk *head, *tail; /* owns: chunks not yet given to on_data */
     size_t queued;
@@ -325,8 +325,8 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
 /* ---- options ---- */
 
 static const char *const request_keys[] = {
-    "method", "url", "headers", "body", "timeout", "connect_timeout", "idle_timeout",
-    "on_data", "tls", "proxy", NULL,
+    "method",       "url",     "headers", "body",  "timeout", "connect_timeout",
+    "idle_timeout", "on_data", "tls",     "proxy", NULL,
 };
 static const char *const tls_keys[] = {"ca", "cert", "key", "insecure", "server_name", NULL};
 
@@ -359,7 +359,7 @@ static void build_headers(lua_State *L, struct ms_http_request *req)
         lua_pushfstring(L, "%s: %s", name, value);
         lua_insert(L, tbl + 1); /* keep the line alive below the iteration state */
         lines[i++] = lua_tostring(L, tbl + 1);
-        lua_pop(L, 1);          /* the value: the key stays for lua_next */
+        lua_pop(L, 1); /* the value: the key stays for lua_next */
     }
     req->headers = lines;
     req->nheaders = i;
@@ -394,7 +394,7 @@ static int l_http_request(lua_State *L)
         return luaL_error(L, "%s: invalid method '%s'", what, req.method);
 
     ms_opt_field(L, SLOT_OPTS, "on_data", LUA_TFUNCTION, what); /* SLOT_ON_DATA, maybe nil */
-    struct op *op = lua_newuserdatauv(L, sizeof *op, 0);  /* SLOT_OP */
+    struct op *op = lua_newuserdatauv(L, sizeof *op, 0);        /* SLOT_OP */
     memset(op, 0, sizeof *op);
     op->wait.cancel = op_cancel;
     op->streaming = !lua_isnil(L, SLOT_ON_DATA);

@@ -32,7 +32,10 @@ struct decode {
     int ndrop;
     struct {
         int n;
-        struct { const char *s; size_t len; } seg[MAX_SEGMENTS]; /* into the option's strings */
+        struct {
+            const char *s;
+            size_t len;
+        } seg[MAX_SEGMENTS]; /* into the option's strings */
     } drop[MAX_DROP];
 };
 
@@ -99,16 +102,19 @@ static int drop_key(const struct decode *d, uint32_t live, int level, const char
 }
 
 /* Pushes the value that starts with tok. Returns 0, or -1 when the reader failed. */
-static int push_value(lua_State *L, struct decode *d, enum ms_json_token tok, uint32_t live, int level)
+static int push_value(lua_State *L, struct decode *d, enum ms_json_token tok, uint32_t live,
+                      int level)
 {
     struct ms_json_reader *r = &d->r;
     switch (tok) {
+    /* clang-format off */ /* one token a line */
     case MS_JSON_NULL: ms_push_null(L); return 0;
     case MS_JSON_FALSE: lua_pushboolean(L, 0); return 0;
     case MS_JSON_TRUE: lua_pushboolean(L, 1); return 0;
     case MS_JSON_INTEGER: lua_pushinteger(L, (lua_Integer)r->integer); return 0;
     case MS_JSON_NUMBER: lua_pushnumber(L, (lua_Number)r->number); return 0;
     case MS_JSON_STRING: lua_pushlstring(L, r->str, r->str_len); return 0;
+    /* clang-format on */
     case MS_JSON_ARRAY: {
         luaL_checkstack(L, 4, "json.decode: nesting too deep");
         lua_newtable(L);
@@ -199,11 +205,13 @@ static int l_json_decode(lua_State *L)
     d->object_mt = lua_gettop(L);
     uint32_t live = d->ndrop ? (uint32_t)(((uint64_t)1 << d->ndrop) - 1) : 0;
     enum ms_json_token tok = ms_json_read(&d->r);
-    if (tok == MS_JSON_ERROR || push_value(L, d, tok, live, 0) || ms_json_read(&d->r) != MS_JSON_END) {
+    if (tok == MS_JSON_ERROR || push_value(L, d, tok, live, 0) ||
+        ms_json_read(&d->r) != MS_JSON_END) {
         int line, col;
         ms_json_position(text, len, d->r.error_at, &line, &col);
         lua_pushnil(L);
-        lua_pushfstring(L, "json: %d:%d/%I: %s", line, col, (lua_Integer)d->r.error_at, d->r.problem);
+        lua_pushfstring(L, "json: %d:%d/%I: %s", line, col, (lua_Integer)d->r.error_at,
+                        d->r.problem);
         done_decoding(d);
         return 2;
     }
@@ -213,7 +221,7 @@ static int l_json_decode(lua_State *L)
 
 /* ---- encode ---- */
 
-struct seg { /* one step of the path to the value being encoded, for messages */
+struct seg {       /* one step of the path to the value being encoded, for messages */
     const char *s; /* borrows: the key is on the stack while its value is encoded */
     size_t n;
     lua_Integer i;
@@ -336,7 +344,6 @@ static void newline(lua_State *L, struct out *o, int depth)
         put(L, o, o->indent, (size_t)o->indent_len);
 }
 
-
 static int key_cmp(const void *pa, const void *pb)
 {
     const struct key *a = pa, *b = pb;
@@ -457,8 +464,9 @@ static void encode_table(lua_State *L, struct out *o, int idx, int depth)
     if (!lua_getmetatable(L, idx)) {
         array = keyed_1_to_n(L, idx);
     } else {
-        array = lua_rawequal(L, -1, o->array_mt) ? 1 : lua_rawequal(L, -1, o->object_mt) ? 0
-                                                                    : keyed_1_to_n(L, idx);
+        array = lua_rawequal(L, -1, o->array_mt)    ? 1
+                : lua_rawequal(L, -1, o->object_mt) ? 0
+                                                    : keyed_1_to_n(L, idx);
         lua_pop(L, 1);
     }
     if (array) {

@@ -144,7 +144,7 @@ static int holder_gc(lua_State *L)
  * KUBERNETES_SERVICE_HOST/PORT. Raises on misuse; never yields. */
 static int l_kubeconfig_load(lua_State *L)
 {
-    static const char *const names[] = {"kubeconfig", "context", "namespace", "env",
+    static const char *const names[] = {"kubeconfig",          "context", "namespace", "env",
                                         "service_account_dir", NULL};
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);

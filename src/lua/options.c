@@ -58,8 +58,8 @@ lua_Integer ms_opt_integer(lua_State *L, int idx, const char *key, lua_Integer m
         int ok;
         v = lua_tointegerx(L, -1, &ok);
         if (!ok || v < min || v > max)
-            luaL_error(L, "%s: option '%s' must be an integer in %I..%I", what, key, (LUAI_UACINT)min,
-                       (LUAI_UACINT)max);
+            luaL_error(L, "%s: option '%s' must be an integer in %I..%I", what, key,
+                       (LUAI_UACINT)min, (LUAI_UACINT)max);
     }
     lua_pop(L, 1);
     return v;

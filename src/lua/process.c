@@ -8,14 +8,15 @@
  * pipes; a child still running is not killed (unless the kill_on_close option says so): its
  * process handle stays until the child exits and is reaped. Cancelling a task
  * that waits in a Process method only stops the wait. Cancelling process.run kills its child
- * (SIGTERM, then SIGKILL after kill_grace). process.wait_detached() waits for such children. */
+ * (SIGTERM, then SIGKILL after kill_grace). process.wait_detached() waits for such children.
+ * The child, its handles and its pipes are child.c's; this file is what Lua sees of them. */
 #include <lauxlib.h>
 #include <lua.h>
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lua/child.h"
 #include "lua/modules.h"
 #include "lua/options.h"
 #include "lua/sched.h"
@@ -24,180 +25,18 @@ extern char **environ;
 
 #define PROCESS_MT "moonship.Process"
 #define REGISTRY_KEY "moonship.process"
-#define READ_CHUNK 65536
-#define HIGH_WATER (1u << 20) /* a spawned child's unread output beyond this pauses the pipe */
-#define DEFAULT_GRACE 2.0     /* seconds between SIGTERM and SIGKILL */
-
-enum { S_IN, S_OUT, S_ERR };
-enum { OP_OUT, OP_ERR, OP_WRITE, OP_EXIT, OP_COUNT };
-
-struct buf {
-    char *data; /* owns */
-    size_t off, len, cap;
-};
-
-struct proc;
-
-/* One kind of wait on a process; at most one task waits in each. */
-struct op {
-    struct ms_wait wait;
-    struct proc *p;
-};
-
-struct stream {
-    uv_pipe_t pipe;
-    unsigned piped : 1;     /* the stream is a pipe we created */
-    unsigned open : 1;      /* the pipe handle is initialized and not closing */
-    unsigned eof : 1;       /* nothing more will arrive (EOF, error or closed) */
-    unsigned reading : 1;   /* uv_read_start is active */
-    unsigned unlimited : 1; /* no high-water mark (run, read_all) */
-    int err;                /* a read error (negative uv code) */
-    struct buf buf;
-};
-
-/* The per-Lua-state list of processes, so lua_close can close what is still open. */
-struct registry {
-    struct proc *all;
-    struct ms_wait reap; /* a task in wait_detached */
-    int ndetached;       /* detached children not yet exited */
-    uv_loop_t *loop;
-};
-
-struct proc {
-    struct registry *reg; /* NULL once lua_close has started */
-    struct proc *next, *prev;
-    uv_process_t process;
-    uv_timer_t timer;
-    struct stream io[3];
-    struct op ops[OP_COUNT];
-    char *name; /* owns: argv[0], for messages */
-    int nopen;  /* handles whose close callback has not run yet */
-    int pid;
-    unsigned boxed : 1, spawned : 1, exited : 1, process_open : 1, timer_open : 1, detached : 1,
-        capture : 1, timed_out : 1, close_stdin_after : 1, kill_phase : 1;
-    int kill_on_close; /* signal sent when the box closes with the child running, or 0 */
-    int64_t status;
-    int term_signal;
-    int pending_writes;
-    int write_err;
-    double timeout, grace;
-};
+#define DEFAULT_GRACE 2.0 /* seconds between SIGTERM and SIGKILL */
 
 struct box {
     struct proc *p; /* NULL once closed */
 };
 
-/* ---- handles and their single cleanup path ----------------------------------------------- */
-
-static void proc_unlink_free(struct proc *p)
-{
-    if (p->reg) {
-        if (p->prev)
-            p->prev->next = p->next;
-        else
-            p->reg->all = p->next;
-        if (p->next)
-            p->next->prev = p->prev;
-    }
-    for (int i = 0; i < 3; i++)
-        free(p->io[i].buf.data);
-    free(p->name);
-    free(p);
-}
-
-static void proc_maybe_free(struct proc *p)
-{
-    if (p && p->nopen == 0 && !p->boxed)
-        proc_unlink_free(p);
-}
-
-static void on_close(uv_handle_t *h)
-{
-    struct proc *p = h->data;
-    p->nopen--;
-    proc_maybe_free(p);
-}
-
-static void stream_close(struct proc *p, int i)
-{
-    struct stream *s = &p->io[i];
-    s->eof = 1;
-    s->reading = 0;
-    if (s->open) {
-        s->open = 0;
-        uv_close((uv_handle_t *)&s->pipe, on_close);
-    }
-}
-
-static void timer_close(struct proc *p)
-{
-    if (p->timer_open) {
-        p->timer_open = 0;
-        uv_close((uv_handle_t *)&p->timer, on_close);
-    }
-}
-
-static void process_close(struct proc *p)
-{
-    if (p->process_open) {
-        p->process_open = 0;
-        uv_close((uv_handle_t *)&p->process, on_close);
-    }
-}
-
-/* Wakes every task waiting on p: each re-checks what it waits for and may wait again. */
-static void proc_notify(struct proc *p)
-{
-    for (int i = 0; i < OP_COUNT; i++)
-        if (ms_wait_pending(&p->ops[i].wait))
-            ms_sched_wake(&p->ops[i].wait, 0);
-}
-
-static void reg_reaped(struct registry *reg)
-{
-    reg->ndetached--;
-    if (reg->ndetached == 0 && ms_wait_pending(&reg->reap))
-        ms_sched_wake(&reg->reap, 0);
-}
-
-static void on_child_exit(uv_process_t *h, int64_t status, int term_signal)
-{
-    struct proc *p = h->data;
-    p->exited = 1;
-    p->status = status;
-    p->term_signal = term_signal;
-    process_close(p);
-    timer_close(p);
-    if (p->detached && p->reg)
-        reg_reaped(p->reg);
-    proc_notify(p);
-}
-
-/* Stops using p from Lua: closes the pipes and the timer (unless it escalates a kill); a child
- * still running keeps its process handle until it exits. Idempotent. */
-static void proc_detach(struct proc *p)
-{
-    if (p->detached)
-        return;
-    p->detached = 1;
-    if (p->process_open && !p->exited && p->kill_on_close)
-        uv_process_kill(&p->process, p->kill_on_close);
-    for (int i = 0; i < 3; i++)
-        stream_close(p, i);
-    if (!p->kill_phase || p->exited)
-        timer_close(p);
-    /* The handles stay referenced, so a task in wait_detached keeps the loop alive. */
-    if (p->process_open && !p->exited && p->reg)
-        p->reg->ndetached++;
-    proc_notify(p);
-}
+/* ---- the registry -------------------------------------------------------------------------- */
 
 static void reap_cancel(struct ms_wait *w)
 {
     (void)w; /* nothing to stop: the count is kept by the exit callbacks */
 }
-
-/* ---- the registry ------------------------------------------------------------------------- */
 
 /* At lua_close (finalized before the scheduler, which runs the loop to close the handles). */
 static int registry_gc(lua_State *L)
@@ -210,9 +49,9 @@ static int registry_gc(lua_State *L)
         p->reg = NULL;
         p->next = p->prev = NULL;
         for (int i = 0; i < 3; i++)
-            stream_close(p, i);
-        timer_close(p);
-        process_close(p);
+            ms_child_stream_close(p, i);
+        ms_child_timer_close(p);
+        ms_child_process_close(p);
         p = next;
     }
     return 0;
@@ -239,76 +78,7 @@ static struct registry *registry_get(lua_State *L)
     return reg;
 }
 
-/* ---- reading ------------------------------------------------------------------------------ */
-
-static struct stream *stream_of(const uv_handle_t *h, struct proc *p)
-{
-    for (int i = 0; i < 3; i++)
-        if ((const uv_handle_t *)&p->io[i].pipe == h)
-            return &p->io[i];
-    return NULL;
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
-{
-    struct stream *s = stream_of(h, h->data);
-    struct buf *b = &s->buf;
-    if (b->off > 0 && b->off == b->len)
-        b->off = b->len = 0;
-    if (b->cap - b->len < READ_CHUNK) {
-        if (b->off > 0) { /* reclaim what was consumed before growing */
-            memmove(b->data, b->data + b->off, b->len - b->off);
-            b->len -= b->off;
-            b->off = 0;
-        }
-        size_t cap = b->cap ? b->cap : READ_CHUNK;
-        while (cap - b->len < READ_CHUNK)
-            cap *= 2;
-        char *d = cap == b->cap ? b->data : realloc(b->data, cap);
-        if (d == NULL) {
-            *out = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    *out = uv_buf_init(b->data + b->len, (unsigned)(b->cap - b->len));
-}
-
-static void stream_pause_if_full(struct stream *s)
-{
-    if (s->reading && !s->unlimited && s->buf.len - s->buf.off > HIGH_WATER) {
-        uv_read_stop((uv_stream_t *)&s->pipe);
-        s->reading = 0;
-    }
-}
-
-static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *unused)
-{
-    struct proc *p = h->data;
-    struct stream *s = stream_of((uv_handle_t *)h, p);
-    if (n > 0) {
-        s->buf.len += (size_t)n;
-        stream_pause_if_full(s);
-    } else if (n < 0) {
-        if (n != UV_EOF)
-            s->err = (int)n;
-        stream_close(p, (int)(s - p->io));
-    }
-    if (n != 0)
-        proc_notify(p);
-}
-
-static void stream_resume(struct stream *s)
-{
-    if (s->open && !s->reading && !s->eof &&
-        (s->unlimited || s->buf.len - s->buf.off <= HIGH_WATER)) {
-        if (uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read) == 0)
-            s->reading = 1;
-    }
-}
-
-/* ---- options ------------------------------------------------------------------------------ */
+/* ---- options ------------------------------------------------------------------------------- */
 
 static int signal_number(lua_State *L, int idx, const char *what)
 {
@@ -343,8 +113,8 @@ static void env_merge(lua_State *L, int idx, int envt, const char *what, const c
             luaL_error(L, "%s: %s keys must be variable names", what, key);
         int unset = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
         if (!unset && !lua_isstring(L, -1))
-            luaL_error(L, "%s: %s value of '%s' must be a string (or false to unset it)", what,
-                       key, lua_tostring(L, -2));
+            luaL_error(L, "%s: %s value of '%s' must be a string (or false to unset it)", what, key,
+                       lua_tostring(L, -2));
         lua_pushvalue(L, -2);
         if (unset)
             lua_pushnil(L);
@@ -407,8 +177,6 @@ static char **build_env(lua_State *L, int opts, int keep, const char *what)
     return env;
 }
 
-enum io_mode { IO_NULL, IO_PIPE, IO_INHERIT, IO_DATA };
-
 static enum io_mode io_option(lua_State *L, int opts, const char *key, int allow_data,
                               enum io_mode dflt, const char *what)
 {
@@ -430,7 +198,7 @@ static enum io_mode io_option(lua_State *L, int opts, const char *key, int allow
     return m;
 }
 
-/* ---- spawning ----------------------------------------------------------------------------- */
+/* ---- spawning ------------------------------------------------------------------------------ */
 
 static void op_cancel(struct ms_wait *w);
 
@@ -447,15 +215,17 @@ static struct proc *check_proc(lua_State *L, int idx)
     return b->p;
 }
 
-static void start_write(struct proc *p, const char *data, size_t len);
+/* What proc_start reads from the options table, in the order it checks them. */
+struct start_opts {
+    struct child_spec spec;
+    int kill_on_close;
+    double timeout, grace;
+};
 
-/* Starts the child described by the options table at index 1 (already checked for unknown
- * keys). Pushes the Process box and returns 0, or pushes nil, message, "spawn" and returns 3. */
-static int proc_start(lua_State *L, int capture, const char *what)
+/* The argv option of the table at index 1 as a NULL-terminated array (a userdata left on the
+ * stack with the table); its strings are anchored in the table at keep. */
+static char **check_argv(lua_State *L, int keep, const char *what)
 {
-    luaL_checkstack(L, 16, NULL);
-    lua_newtable(L); /* keeps the strings of argv and env alive during uv_spawn */
-    int keep = lua_gettop(L);
     if (lua_getfield(L, 1, "argv") != LUA_TTABLE)
         luaL_error(L, "%s: option 'argv' must be a list of strings", what);
     lua_Integer argc = (lua_Integer)lua_rawlen(L, -1);
@@ -470,44 +240,61 @@ static int proc_start(lua_State *L, int capture, const char *what)
         lua_rawseti(L, keep, (lua_Integer)(lua_rawlen(L, keep) + 1));
     }
     argv[argc] = NULL;
-    char **env = build_env(L, 1, keep, what);
-    const char *cwd = NULL;
+    return argv;
+}
+
+/* Checks the options of the table at index 1 (capture: process.run, whose stdout and stderr
+ * are pipes and whose stdin is text or nothing). The strings stay anchored on the stack or in
+ * the table at keep until the caller returns. */
+static void check_start_options(lua_State *L, int capture, int keep, struct start_opts *so,
+                                const char *what)
+{
+    struct child_spec *spec = &so->spec;
+    spec->argv = check_argv(L, keep, what);
+    spec->env = build_env(L, 1, keep, what);
     int t = lua_getfield(L, 1, "cwd");
     if (t != LUA_TNIL && t != LUA_TSTRING)
         luaL_error(L, "%s: option 'cwd' must be a string", what);
-    cwd = lua_tostring(L, -1);
+    spec->cwd = lua_tostring(L, -1);
     enum io_mode in = io_option(L, 1, "stdin", 1, IO_NULL, what);
-    enum io_mode out = capture ? IO_PIPE : io_option(L, 1, "stdout", 0, IO_PIPE, what);
-    enum io_mode err = capture ? IO_PIPE : io_option(L, 1, "stderr", 0, IO_INHERIT, what);
+    spec->modes[S_IN] = in;
+    spec->modes[S_OUT] = capture ? IO_PIPE : io_option(L, 1, "stdout", 0, IO_PIPE, what);
+    spec->modes[S_ERR] = capture ? IO_PIPE : io_option(L, 1, "stderr", 0, IO_INHERIT, what);
     if (capture && in != IO_NULL && in != IO_DATA)
         luaL_error(L, "%s: option 'stdin' must be the text to write", what);
-    int kill_on_close = 0, new_session = 0;
+    so->kill_on_close = 0;
+    spec->new_session = 0;
     if (!capture) {
         t = lua_getfield(L, 1, "new_session");
         if (t != LUA_TNIL && t != LUA_TBOOLEAN)
             luaL_error(L, "%s: option 'new_session' must be a boolean", what);
-        new_session = lua_toboolean(L, -1);
+        spec->new_session = lua_toboolean(L, -1);
         lua_pop(L, 1);
         t = lua_getfield(L, 1, "kill_on_close");
         if (t == LUA_TBOOLEAN)
-            kill_on_close = lua_toboolean(L, -1) ? SIGKILL : 0;
+            so->kill_on_close = lua_toboolean(L, -1) ? SIGKILL : 0;
         else if (t != LUA_TNIL)
-            kill_on_close = signal_number(L, -1, what);
+            so->kill_on_close = signal_number(L, -1, what);
         lua_pop(L, 1);
     }
-    double timeout = capture ? ms_opt_seconds(L, 1, "timeout", -1, what) : -1;
-    double grace = ms_opt_seconds(L, 1, "kill_grace", DEFAULT_GRACE, what);
+    so->timeout = capture ? ms_opt_seconds(L, 1, "timeout", -1, what) : -1;
+    so->grace = ms_opt_seconds(L, 1, "kill_grace", DEFAULT_GRACE, what);
+}
 
-    struct registry *reg = registry_get(L);
+/* Pushes a Process box owning a new struct proc, linked into reg, not yet started. Raises when
+ * out of memory. */
+static struct box *proc_new(lua_State *L, struct registry *reg, int capture,
+                            const struct start_opts *so, const char *what)
+{
     struct box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->p = NULL;
     luaL_setmetatable(L, PROCESS_MT);
     struct proc *p = calloc(1, sizeof *p);
-    char *name = strdup(argv[0]);
+    char *name = strdup(so->spec.argv[0]);
     if (p == NULL || name == NULL) {
         free(p);
         free(name);
-        return luaL_error(L, "%s: out of memory", what);
+        luaL_error(L, "%s: out of memory", what);
     }
     b->p = p;
     p->boxed = 1;
@@ -518,163 +305,59 @@ static int proc_start(lua_State *L, int capture, const char *what)
         reg->all->prev = p;
     reg->all = p;
     p->capture = capture;
-    p->kill_on_close = kill_on_close;
-    p->timeout = timeout;
-    p->grace = grace;
+    p->kill_on_close = so->kill_on_close;
+    p->timeout = so->timeout;
+    p->grace = so->grace;
     for (int i = 0; i < OP_COUNT; i++) {
         p->ops[i].p = p;
         p->ops[i].wait.cancel = op_cancel;
     }
+    return b;
+}
 
-    uv_stdio_container_t stdio[3];
-    enum io_mode modes[3] = {in, out, err};
-    for (int i = 0; i < 3; i++) {
-        struct stream *s = &p->io[i];
-        s->eof = 1;
-        if (modes[i] == IO_PIPE || modes[i] == IO_DATA) {
-            uv_pipe_init(reg->loop, &s->pipe, 0);
-            s->pipe.data = p;
-            p->nopen++;
-            s->open = s->piped = 1;
-            s->eof = 0;
-            s->unlimited = capture;
-            stdio[i].flags = UV_CREATE_PIPE | (i == S_IN ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
-            stdio[i].data.stream = (uv_stream_t *)&s->pipe;
-        } else if (modes[i] == IO_INHERIT) {
-            stdio[i].flags = UV_INHERIT_FD;
-            stdio[i].data.fd = i;
-        } else {
-            stdio[i].flags = UV_IGNORE;
-        }
-    }
-    uv_process_options_t o;
-    memset(&o, 0, sizeof o);
-    o.exit_cb = on_child_exit;
-    o.file = argv[0];
-    o.args = argv;
-    o.env = env;
-    o.cwd = cwd;
-    o.stdio_count = 3;
-    o.stdio = stdio;
-    if (new_session)
-        o.flags |= UV_PROCESS_DETACHED; /* setsid: out of the terminal's foreground group */
-    p->process.data = p;
-    int rc = uv_spawn(reg->loop, &p->process, &o);
-    p->nopen++;
-    p->process_open = 1;
+/* Starts the child described by the options table at index 1 (already checked for unknown
+ * keys). Pushes the Process box and returns 0, or pushes nil, message, "spawn" and returns 3. */
+static int proc_start(lua_State *L, int capture, const char *what)
+{
+    luaL_checkstack(L, 16, NULL);
+    lua_newtable(L); /* keeps the strings of argv and env alive during uv_spawn */
+    int keep = lua_gettop(L);
+    struct start_opts so;
+    check_start_options(L, capture, keep, &so, what);
+    struct registry *reg = registry_get(L);
+    struct box *b = proc_new(L, reg, capture, &so, what);
+    struct proc *p = b->p;
+    int rc = ms_child_spawn(p, reg->loop, &so.spec);
     if (rc != 0) {
         b->p = NULL;
-        p->boxed = 0;
-        p->exited = 1; /* nothing to wait for */
-        for (int i = 0; i < 3; i++)
-            stream_close(p, i);
-        process_close(p);
+        p->boxed = 0; /* freed once its handles have closed */
+        const char *argv0 = so.spec.argv[0], *cwd = so.spec.cwd;
         lua_pushnil(L);
         if (cwd)
-            lua_pushfstring(L, "spawn %s: %s: %s (in %s)", argv[0], uv_err_name(rc),
-                            uv_strerror(rc), cwd);
+            lua_pushfstring(L, "spawn %s: %s: %s (in %s)", argv0, uv_err_name(rc), uv_strerror(rc),
+                            cwd);
         else
-            lua_pushfstring(L, "spawn %s: %s: %s", argv[0], uv_err_name(rc), uv_strerror(rc));
+            lua_pushfstring(L, "spawn %s: %s: %s", argv0, uv_err_name(rc), uv_strerror(rc));
         lua_pushliteral(L, "spawn");
         return 3;
     }
-    p->spawned = 1;
-    p->pid = p->process.pid;
-    for (int i = S_OUT; i <= S_ERR; i++)
-        stream_resume(&p->io[i]);
-    if (in == IO_DATA) {
+    if (so.spec.modes[S_IN] == IO_DATA) {
         size_t len;
         lua_getfield(L, 1, "stdin");
         const char *data = lua_tolstring(L, -1, &len);
         p->close_stdin_after = 1;
         if (len > 0)
-            start_write(p, data, len);
+            ms_child_write(p, data, len);
         else
-            stream_close(p, S_IN);
+            ms_child_stream_close(p, S_IN);
         lua_pop(L, 1);
     }
-    if (timeout >= 0) {
-        uv_timer_init(reg->loop, &p->timer);
-        p->timer.data = p;
-        p->nopen++;
-        p->timer_open = 1;
-    }
+    if (so.timeout >= 0)
+        ms_child_timer_open(p, reg->loop);
     return 0;
 }
 
-/* ---- writing ------------------------------------------------------------------------------ */
-
-struct write_req {
-    uv_write_t req;
-    struct proc *p;
-    char data[];
-};
-
-static void on_write(uv_write_t *req, int status)
-{
-    struct write_req *w = (struct write_req *)req;
-    struct proc *p = w->p;
-    free(w);
-    p->pending_writes--;
-    if (status < 0 && status != UV_ECANCELED && p->write_err == 0)
-        p->write_err = status;
-    if (p->pending_writes == 0 && p->close_stdin_after)
-        stream_close(p, S_IN);
-    proc_notify(p);
-}
-
-/* Queues data[0..len) on stdin (copied). A failure is recorded in p->write_err. */
-static void start_write(struct proc *p, const char *data, size_t len)
-{
-    struct write_req *w = malloc(sizeof *w + len);
-    if (w == NULL) {
-        p->write_err = UV_ENOMEM;
-        return;
-    }
-    memcpy(w->data, data, len);
-    w->p = p;
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&p->io[S_IN].pipe, &buf, 1, on_write);
-    if (rc < 0) {
-        free(w);
-        p->write_err = rc;
-        return;
-    }
-    p->pending_writes++;
-}
-
-/* ---- waiting ------------------------------------------------------------------------------ */
-
-static void start_kill(struct proc *p, int sig);
-
-static void on_timer(uv_timer_t *h)
-{
-    struct proc *p = h->data;
-    if (p->exited)
-        return;
-    if (!p->kill_phase) {
-        p->timed_out = 1;
-        start_kill(p, SIGTERM);
-    } else {
-        uv_process_kill(&p->process, SIGKILL);
-    }
-}
-
-/* Sends sig, then SIGKILL after the grace period unless the child has exited by then. */
-static void start_kill(struct proc *p, int sig)
-{
-    if (p->exited || !p->process_open)
-        return;
-    p->kill_phase = 1;
-    uv_process_kill(&p->process, sig);
-    if (!p->timer_open) {
-        uv_timer_init(p->process.loop, &p->timer);
-        p->timer.data = p;
-        p->nopen++;
-        p->timer_open = 1;
-    }
-    uv_timer_start(&p->timer, on_timer, (uint64_t)ceil(p->grace * 1000.0), 0);
-}
+/* ---- waiting ------------------------------------------------------------------------------- */
 
 /* A cancelled wait: process.run kills its child; Process methods only stop waiting. */
 static void op_cancel(struct ms_wait *w)
@@ -683,8 +366,8 @@ static void op_cancel(struct ms_wait *w)
     struct proc *p = op->p;
     if (p->capture && op == &p->ops[OP_EXIT]) {
         if (p->reg)
-            start_kill(p, SIGTERM);
-        proc_detach(p);
+            ms_child_kill(p, SIGTERM);
+        ms_child_detach(p);
     }
 }
 
@@ -723,16 +406,15 @@ static int push_uv_fail(lua_State *L, const char *what, const char *name, int rc
     return 3;
 }
 
-/* ---- process.run -------------------------------------------------------------------------- */
+/* ---- process.run --------------------------------------------------------------------------- */
 
 static int run_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct proc *p = check_box(L, 2)->p;
     if (p->exited && p->timed_out) {
-        proc_detach(p);
+        ms_child_detach(p);
         char msg[300];
-        snprintf(msg, sizeof msg, "run %.200s: timed out after %g s (killed)", p->name,
-                 p->timeout);
+        snprintf(msg, sizeof msg, "run %.200s: timed out after %g s (killed)", p->name, p->timeout);
         return push_fail(L, msg, "timeout");
     }
     if (!p->exited || !p->io[S_OUT].eof || !p->io[S_ERR].eof)
@@ -753,7 +435,7 @@ static int run_k(lua_State *L, int status, lua_KContext ctx)
     }
     lua_pushinteger(L, p->pid);
     lua_setfield(L, -2, "pid");
-    proc_detach(p);
+    ms_child_detach(p);
     return 1;
 }
 
@@ -762,8 +444,8 @@ static int run_k(lua_State *L, int status, lua_KContext ctx)
  * Yields until the child has exited and closed its output. Raises on misuse. */
 static int l_process_run(lua_State *L)
 {
-    static const char *const names[] = {"argv", "env", "env_extra", "cwd", "stdin",
-                                        "timeout", "kill_grace", NULL};
+    static const char *const names[] = {"argv",  "env",     "env_extra",  "cwd",
+                                        "stdin", "timeout", "kill_grace", NULL};
     ms_check_options(L, 1, "process.run", names);
     ms_sched_current(L, "process.run");
     lua_settop(L, 1);
@@ -773,8 +455,7 @@ static int l_process_run(lua_State *L)
     lua_replace(L, 2);
     lua_settop(L, 2);
     struct proc *p = check_box(L, 2)->p;
-    if (p->timeout >= 0 && p->timer_open)
-        uv_timer_start(&p->timer, on_timer, (uint64_t)ceil(p->timeout * 1000.0), 0);
+    ms_child_arm_timeout(p);
     return run_k(L, LUA_OK, 0);
 }
 
@@ -789,9 +470,8 @@ static int l_process_run(lua_State *L)
  * hooks still talk to it). */
 static int l_process_spawn(lua_State *L)
 {
-    static const char *const names[] = {"argv",   "env",    "env_extra",     "cwd", "stdin",
-                                        "stdout", "stderr", "kill_on_close", "new_session",
-                                        NULL};
+    static const char *const names[] = {"argv",   "env",    "env_extra",     "cwd",         "stdin",
+                                        "stdout", "stderr", "kill_on_close", "new_session", NULL};
     ms_check_options(L, 1, "process.spawn", names);
     lua_settop(L, 1);
     int n = proc_start(L, 0, "process.spawn");
@@ -817,7 +497,7 @@ static void consume(struct stream *s, size_t n)
     s->buf.off += n;
     if (s->buf.off == s->buf.len)
         s->buf.off = s->buf.len = 0;
-    stream_resume(s);
+    ms_child_stream_resume(s);
 }
 
 static int read_eof(lua_State *L, struct proc *p, struct stream *s)
@@ -864,7 +544,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
     }
     if (s->eof)
         return read_eof(L, p, s);
-    stream_resume(s);
+    ms_child_stream_resume(s);
     return wait_on(L, p, i == S_OUT ? OP_OUT : OP_ERR, read_k, ctx, what[ctx]);
 }
 
@@ -941,7 +621,7 @@ static int l_process_write(lua_State *L)
             len -= (size_t)n;
         }
     }
-    start_write(p, data, len);
+    ms_child_write(p, data, len);
     return write_k(L, LUA_OK, 0);
 }
 
@@ -952,7 +632,7 @@ static int l_process_close_stdin(lua_State *L)
     if (p->io[S_IN].piped) {
         p->close_stdin_after = 1;
         if (p->pending_writes == 0)
-            stream_close(p, S_IN);
+            ms_child_stream_close(p, S_IN);
     }
     return 0;
 }
@@ -1021,9 +701,9 @@ static int l_process_close(lua_State *L)
     if (p == NULL)
         return 0;
     b->p = NULL;
-    proc_detach(p);
+    ms_child_detach(p);
     p->boxed = 0;
-    proc_maybe_free(p);
+    ms_child_maybe_free(p);
     return 0;
 }
 

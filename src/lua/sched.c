@@ -27,15 +27,15 @@ struct ms_sched;
 
 struct ms_task {
     struct ms_sched *sched;
-    lua_State *co;          /* borrows: the thread is anchored in uservalue UV_THREAD */
-    int ref;                /* registry ref to the userdata while not done, else LUA_NOREF */
+    lua_State *co; /* borrows: the thread is anchored in uservalue UV_THREAD */
+    int ref;       /* registry ref to the userdata while not done, else LUA_NOREF */
     enum task_state state;
-    struct ms_wait *wait;   /* the pending operation while WAITING */
-    lua_KFunction k;        /* continuation of the pending C call */
+    struct ms_wait *wait; /* the pending operation while WAITING */
+    lua_KFunction k;      /* continuation of the pending C call */
     lua_KContext kctx;
-    int nargs;              /* values to pass to the next resume */
+    int nargs; /* values to pass to the next resume */
     unsigned started : 1, cancel_pending : 1, cancelled : 1, ok : 1, preempted : 1;
-    unsigned long cancels;  /* how many times it was cancelled (sched.check compares) */
+    unsigned long cancels; /* how many times it was cancelled (sched.check compares) */
     struct ms_task *next_ready;
     struct ms_task *prev_live, *next_live;
     struct join_wait *joiners;
@@ -43,20 +43,20 @@ struct ms_task {
 };
 
 struct ms_sched {
-    lua_State *L;           /* the main thread */
-    lua_State *from;        /* the thread running uv_run (sched.run's caller) */
+    lua_State *L;    /* the main thread */
+    lua_State *from; /* the thread running uv_run (sched.run's caller) */
     uv_loop_t loop;
-    uv_idle_t idle;         /* active while the ready queue is not empty */
+    uv_idle_t idle;           /* active while the ready queue is not empty */
     uv_async_t signal_wakeup; /* sent by the signal handler: the loop handles the signal */
     struct ms_task *ready_head, *ready_tail;
     struct ms_task *preempted; /* tasks a guard made yield: ready after the loop has polled */
     struct ms_defer *deferred; /* calls to make between task steps (LIFO; each runs once) */
-    struct ms_task *live;   /* every task not yet done */
+    struct ms_task *live;      /* every task not yet done */
     struct ms_task *root;
-    int running;            /* inside sched.run */
-    int interrupted;        /* the signal that cancelled the root task, or 0 */
-    int signals_handled;    /* signals of this run handled so far (1: interrupted, 2: urgent) */
-    int nwaiting;           /* tasks suspended on an operation */
+    int running;         /* inside sched.run */
+    int interrupted;     /* the signal that cancelled the root task, or 0 */
+    int signals_handled; /* signals of this run handled so far (1: interrupted, 2: urgent) */
+    int nwaiting;        /* tasks suspended on an operation */
     unsigned long next_id;
 };
 
@@ -631,8 +631,8 @@ static int l_sched_current(lua_State *L)
 struct timer_op {
     struct ms_wait wait;
     uv_timer_t timer;
-    int parked;   /* a park: unpark may wake it, the timer is a timeout */
-    int timed;    /* the timer was started */
+    int parked; /* a park: unpark may wake it, the timer is a timeout */
+    int timed;  /* the timer was started */
 };
 
 static void timer_op_free(uv_handle_t *h)
@@ -898,13 +898,13 @@ static int l_sched_interrupted(lua_State *L)
 #define GUARD_SLICE 20000000 /* ns */
 
 struct guard {
-    lua_Integer budget;      /* instructions, or 0 for no limit */
+    lua_Integer budget; /* instructions, or 0 for no limit */
     lua_Integer used;
-    lua_Integer signals;     /* signals_received when it began */
-    unsigned long cancels;   /* its task's cancellations when it began */
-    uint64_t slice_start;    /* uv_hrtime() when it last began to compute */
-    int stopped;             /* 1: over budget, 2: cancelled */
-    struct guard *outer;     /* the guard it runs inside, on the same thread */
+    lua_Integer signals;   /* signals_received when it began */
+    unsigned long cancels; /* its task's cancellations when it began */
+    uint64_t slice_start;  /* uv_hrtime() when it last began to compute */
+    int stopped;           /* 1: over budget, 2: cancelled */
+    struct guard *outer;   /* the guard it runs inside, on the same thread */
     lua_Hook outer_hook;
     int outer_mask, outer_count;
 };
@@ -955,7 +955,8 @@ static void guard_hook(lua_State *L, lua_Debug *ar)
         guard_stop(L, ar, g);
     }
     uint64_t now = uv_hrtime();
-    if (t && t->state == TASK_RUNNING && now - g->slice_start >= GUARD_SLICE && lua_isyieldable(L)) {
+    if (t && t->state == TASK_RUNNING && now - g->slice_start >= GUARD_SLICE &&
+        lua_isyieldable(L)) {
         g->slice_start = now;
         t->preempted = 1;
         lua_yield(L, 0);
@@ -995,13 +996,18 @@ static int l_sched_guard(lua_State *L)
     struct ms_task *t = task_of_thread(L);
     struct guard *g = lua_newuserdatauv(L, sizeof *g, 0);
     *g = (struct guard){
-        .budget = budget, .signals = signals_received, .cancels = t ? t->cancels : 0,
-        .slice_start = uv_hrtime(), .outer = *guard_slot(L), .outer_hook = lua_gethook(L),
-        .outer_mask = lua_gethookmask(L), .outer_count = lua_gethookcount(L),
+        .budget = budget,
+        .signals = signals_received,
+        .cancels = t ? t->cancels : 0,
+        .slice_start = uv_hrtime(),
+        .outer = *guard_slot(L),
+        .outer_hook = lua_gethook(L),
+        .outer_mask = lua_gethookmask(L),
+        .outer_count = lua_gethookcount(L),
     };
-    lua_replace(L, 1);              /* 1: the guard, 2: fn, 3...: its arguments */
+    lua_replace(L, 1); /* 1: the guard, 2: fn, 3...: its arguments */
     lua_pushcfunction(L, guard_msgh);
-    lua_insert(L, 2);               /* 2: the message handler, 3: fn */
+    lua_insert(L, 2); /* 2: the message handler, 3: fn */
     *guard_slot(L) = g;
     lua_sethook(L, guard_hook, LUA_MASKCOUNT, GUARD_EVERY);
     int status = lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 2, 0, guard_finish);
@@ -1025,7 +1031,8 @@ static int l_sched_stats(lua_State *L)
     for (struct ms_task *t = s->ready_head; t; t = t->next_ready)
         ready++;
     uv_walk(&s->loop, count_active, &handles);
-    handles -= uv_is_active((uv_handle_t *)&s->idle) + uv_is_active((uv_handle_t *)&s->signal_wakeup);
+    handles -=
+        uv_is_active((uv_handle_t *)&s->idle) + uv_is_active((uv_handle_t *)&s->signal_wakeup);
     lua_createtable(L, 0, 4);
     lua_pushinteger(L, tasks);
     lua_setfield(L, -2, "tasks");
@@ -1039,9 +1046,9 @@ static int l_sched_stats(lua_State *L)
 }
 
 static const luaL_Reg task_methods[] = {
-    {"join", l_task_join},         {"cancel", l_task_cancel}, {"status", l_task_status},
-    {"done", l_task_done},         {"result", l_task_result}, {"cancelled", l_task_cancelled},
-    {"unpark", l_task_unpark},     {"id", l_task_id},         {NULL, NULL},
+    {"join", l_task_join},     {"cancel", l_task_cancel}, {"status", l_task_status},
+    {"done", l_task_done},     {"result", l_task_result}, {"cancelled", l_task_cancelled},
+    {"unpark", l_task_unpark}, {"id", l_task_id},         {NULL, NULL},
 };
 
 static const luaL_Reg task_meta[] = {
@@ -1050,10 +1057,11 @@ static const luaL_Reg task_meta[] = {
 };
 
 static const luaL_Reg funcs[] = {
-    {"run", l_sched_run},     {"spawn", l_sched_spawn},     {"sleep", l_sched_sleep},
-    {"now", l_sched_now},     {"park", l_sched_park},       {"current", l_sched_current},
-    {"stats", l_sched_stats}, {"interrupted", l_sched_interrupted}, {"guard", l_sched_guard},
-    {NULL, NULL},
+    {"run", l_sched_run},     {"spawn", l_sched_spawn},
+    {"sleep", l_sched_sleep}, {"now", l_sched_now},
+    {"park", l_sched_park},   {"current", l_sched_current},
+    {"stats", l_sched_stats}, {"interrupted", l_sched_interrupted},
+    {"guard", l_sched_guard}, {NULL, NULL},
 };
 
 int luaopen_moonship_core_sched(lua_State *L)

@@ -48,8 +48,8 @@ void ms_sched_wake(struct ms_wait *w, int n);
 struct ms_defer {
     void (*fn)(void *ud);
     void *ud;
-    struct ms_sched *sched;  /* set by ms_defer_init */
-    struct ms_defer *next;   /* the scheduler's queue */
+    struct ms_sched *sched; /* set by ms_defer_init */
+    struct ms_defer *next;  /* the scheduler's queue */
     int queued;
 };
 

@@ -42,8 +42,8 @@ struct conv {
 static void push_node(lua_State *L, const struct conv *cv, const struct ms_yaml_node *n);
 
 /* Pushes a new table and its position record (tbl at -2, rec at -1). */
-static void new_table(lua_State *L, const struct conv *cv, const struct ms_yaml_node *n,
-                      int narr, int nrec)
+static void new_table(lua_State *L, const struct conv *cv, const struct ms_yaml_node *n, int narr,
+                      int nrec)
 {
     lua_createtable(L, narr, nrec);
     lua_createtable(L, narr, nrec + 2);
@@ -127,7 +127,8 @@ static int l_yaml_load(lua_State *L)
     check_options(L, 2, "yaml.load", names);
     struct ms_yaml_opts opts = {0};
     if (!lua_isnoneornil(L, 2)) {
-        opts.max_nodes = (size_t)ms_opt_integer(L, 2, "max_nodes", 1, LUA_MAXINTEGER, 0, "yaml.load");
+        opts.max_nodes =
+            (size_t)ms_opt_integer(L, 2, "max_nodes", 1, LUA_MAXINTEGER, 0, "yaml.load");
         opts.max_depth = (int)ms_opt_integer(L, 2, "max_depth", 1, 10000, 0, "yaml.load");
     }
     if (lua_istable(L, 2)) {
@@ -205,7 +206,7 @@ static int l_yaml_where(lua_State *L)
 
 struct out {
     struct ms_json_buf b;
-    int where; /* stack index of the side table, for key order */
+    int where;    /* stack index of the side table, for key order */
     int visiting; /* stack index of the set of tables being dumped (cycles) */
 };
 
@@ -237,9 +238,11 @@ static void put_indent(lua_State *L, struct out *o, int indent)
 /* Length of the valid UTF-8 sequence at s[0..n), 0 when invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
-                                 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
-                                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    size_t len = s[0] < 0x80                    ? 1
+                 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+                 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                                : 0;
     if (len == 0 || len > n)
         return 0;
     for (size_t i = 1; i < len; i++)
@@ -351,8 +354,13 @@ static void put_quoted(lua_State *L, struct out *o, const char *s, size_t n)
         if (ue) {
             put(L, o, ue, strlen(ue));
         } else if (len == 1 && (u[i] < 0x20 || u[i] == 0x7f || u[i] == '"' || u[i] == '\\')) {
-            const char *e = u[i] == '"' ? "\\\"" : u[i] == '\\' ? "\\\\" : u[i] == '\n' ? "\\n"
-                          : u[i] == '\t' ? "\\t" : u[i] == '\r' ? "\\r" : u[i] == 0 ? "\\0" : NULL;
+            const char *e = u[i] == '"'    ? "\\\""
+                            : u[i] == '\\' ? "\\\\"
+                            : u[i] == '\n' ? "\\n"
+                            : u[i] == '\t' ? "\\t"
+                            : u[i] == '\r' ? "\\r"
+                            : u[i] == 0    ? "\\0"
+                                           : NULL;
             if (e) {
                 put(L, o, e, 2);
             } else {
@@ -677,10 +685,8 @@ static int l_yaml_dump_all(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"load", l_yaml_load},
-    {"where", l_yaml_where},
-    {"dump", l_yaml_dump},
-    {"dump_all", l_yaml_dump_all},
+    {"load", l_yaml_load}, {"where", l_yaml_where},
+    {"dump", l_yaml_dump}, {"dump_all", l_yaml_dump_all},
     {NULL, NULL},
 };
 

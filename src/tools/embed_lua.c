@@ -67,8 +67,9 @@ int main(int argc, char **argv)
         FILE *src = fopen(path, "rb");
         char *text = NULL;
         long len = -1;
-        if (src && fseek(src, 0, SEEK_END) == 0 && (len = ftell(src)) >= 0 && fseek(src, 0, SEEK_SET) == 0 &&
-            (text = malloc((size_t)len + 1)) && fread(text, 1, (size_t)len, src) != (size_t)len)
+        if (src && fseek(src, 0, SEEK_END) == 0 && (len = ftell(src)) >= 0 &&
+            fseek(src, 0, SEEK_SET) == 0 && (text = malloc((size_t)len + 1)) &&
+            fread(text, 1, (size_t)len, src) != (size_t)len)
             len = -1;
         if (src)
             fclose(src);
@@ -93,7 +94,8 @@ int main(int argc, char **argv)
     for (int i = 3; i < argc; i++) {
         char mod[4096];
         module_name(argv[i], mod, sizeof mod);
-        fprintf(f, "  {\"%s\", \"lua/%s\", (const char *)code_%d, %zu},\n", mod, argv[i], i, lens[i]);
+        fprintf(f, "  {\"%s\", \"lua/%s\", (const char *)code_%d, %zu},\n", mod, argv[i], i,
+                lens[i]);
     }
     fprintf(f, "  {NULL, NULL, NULL, 0}\n};\n");
     free(lens);

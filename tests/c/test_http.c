@@ -79,10 +79,10 @@ struct result {
     double chunk_at[64];
     double done_at;
     int refused;
-    int pause_every;  /* on_data returns PAUSE on every chunk, resumed by an idle handle */
-    int stop_after;   /* on_data returns STOP after this many chunks (0: never) */
+    int pause_every; /* on_data returns PAUSE on every chunk, resumed by an idle handle */
+    int stop_after;  /* on_data returns STOP after this many chunks (0: never) */
     struct ms_http_transfer *t;
-    int *counter;     /* decremented when done */
+    int *counter; /* decremented when done */
 };
 
 static void on_headers(void *ud, long status, const struct ms_http_header *h, size_t n)
@@ -203,8 +203,13 @@ static void test_echo(void)
     char url[256];
     snprintf(url, sizeof url, "%s/echo", server.url);
     const char *headers[] = {"X-Test: one", "Authorization: Bearer secret"};
-    struct ms_http_request req = {.method = "PUT", .url = url, .headers = headers, .nheaders = 2,
-                                  .body = "hello\0world", .body_len = 11, .timeout = 10};
+    struct ms_http_request req = {.method = "PUT",
+                                  .url = url,
+                                  .headers = headers,
+                                  .nheaders = 2,
+                                  .body = "hello\0world",
+                                  .body_len = 11,
+                                  .timeout = 10};
     CHECK(start(c, &r, &req) != NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_INT(r.done, 1);
@@ -497,7 +502,8 @@ static void test_kick(void)
     socklen_t alen = sizeof a;
     raw.listener = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(raw.listener >= 0 && bind(raw.listener, (struct sockaddr *)&a, sizeof a) == 0 &&
-          listen(raw.listener, 4) == 0 && getsockname(raw.listener, (struct sockaddr *)&a, &alen) == 0);
+          listen(raw.listener, 4) == 0 &&
+          getsockname(raw.listener, (struct sockaddr *)&a, &alen) == 0);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, raw_serve, NULL) == 0);
     char url[64];
@@ -615,8 +621,12 @@ static void test_tls(void)
     reset(&r);
 
     /* Client certificate and key as data (the server does not ask for one). */
-    struct ms_http_request client = {.ca = ca, .ca_len = ca_len, .cert = other,
-                                     .cert_len = other_len, .key = key, .key_len = key_len};
+    struct ms_http_request client = {.ca = ca,
+                                     .ca_len = ca_len,
+                                     .cert = other,
+                                     .cert_len = other_len,
+                                     .key = key,
+                                     .key_len = key_len};
     tls_get(c, &r, &client);
     CHECK_INT(r.code, MS_HTTP_OK);
     reset(&r);
@@ -624,8 +634,12 @@ static void test_tls(void)
 
     /* A new client: curl would reuse the connection made with the same certificate. */
     c = ms_http_new(&loop);
-    struct ms_http_request badkey = {.ca = ca, .ca_len = ca_len, .cert = other,
-                                     .cert_len = other_len, .key = "junk", .key_len = 4};
+    struct ms_http_request badkey = {.ca = ca,
+                                     .ca_len = ca_len,
+                                     .cert = other,
+                                     .cert_len = other_len,
+                                     .key = "junk",
+                                     .key_len = 4};
     tls_get(c, &r, &badkey);
     CHECK_INT(r.code, MS_HTTP_ETLS);
     reset(&r);

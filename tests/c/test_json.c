@@ -24,11 +24,18 @@ static void test_numbers(void)
         int keep;
         const char *want;
     } cases[] = {
-        {3.0, 0, "3"},          {3.0, 1, "3.0"},         {-0.0, 1, "-0.0"},
-        {1.5, 0, "1.5"},        {0.1, 0, "0.1"},         {1e20, 1, "1e+20"},
-        {1e20, 0, "1e+20"},              {9007199254740992.0, 0, "9007199254740992.0"},
-        {1700000000123.0, 0, "1700000000123"},           {5e-324, 0, "4.94065645841247e-324"},
-        {1.0 / 3, 0, "0.3333333333333333"},             {NAN, 0, "error"},
+        {3.0, 0, "3"},
+        {3.0, 1, "3.0"},
+        {-0.0, 1, "-0.0"},
+        {1.5, 0, "1.5"},
+        {0.1, 0, "0.1"},
+        {1e20, 1, "1e+20"},
+        {1e20, 0, "1e+20"},
+        {9007199254740992.0, 0, "9007199254740992.0"},
+        {1700000000123.0, 0, "1700000000123"},
+        {5e-324, 0, "4.94065645841247e-324"},
+        {1.0 / 3, 0, "0.3333333333333333"},
+        {NAN, 0, "error"},
         {INFINITY, 1, "error"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -45,9 +52,15 @@ static void test_numbers(void)
         int ok;
         long long v;
     } ints[] = {
-        {"0", 1, 0},     {"-0", 1, 0},      {"12", 1, 12},   {"9223372036854775807", 1, INT64_MAX},
-        {"-9223372036854775808", 1, INT64_MIN}, {"9223372036854775808", 0, 0}, {"1.0", 0, 0},
-        {"1e3", 0, 0},   {"-", 0, 0},
+        {"0", 1, 0},
+        {"-0", 1, 0},
+        {"12", 1, 12},
+        {"9223372036854775807", 1, INT64_MAX},
+        {"-9223372036854775808", 1, INT64_MIN},
+        {"9223372036854775808", 0, 0},
+        {"1.0", 0, 0},
+        {"1e3", 0, 0},
+        {"-", 0, 0},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         long long v = -1;
@@ -83,12 +96,9 @@ static void test_reader_strings(void)
         const char *lit, *want;
         size_t want_len;
     } cases[] = {
-        {"\"plain\"", "plain", 5},
-        {"\"\\n\\t\\\"\\\\\\/\\b\\f\\r\"", "\n\t\"\\/\b\f\r", 8},
-        {"\"\\u00e9\\u20AC\"", "é€", 5},
-        {"\"\\ud83d\\ude00!\"", "😀!", 5},
-        {"\"a\\u0000b\"", "a\0b", 3},
-        {"\"\"", "", 0},
+        {"\"plain\"", "plain", 5},       {"\"\\n\\t\\\"\\\\\\/\\b\\f\\r\"", "\n\t\"\\/\b\f\r", 8},
+        {"\"\\u00e9\\u20AC\"", "é€", 5}, {"\"\\ud83d\\ude00!\"", "😀!", 5},
+        {"\"a\\u0000b\"", "a\0b", 3},    {"\"\"", "", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct ms_json_reader r;
@@ -107,10 +117,10 @@ static void test_reader_tokens(void)
     const char *text = " {\"n-1\": -12, \"s\": \"1e5 \\\" 7\", \"a\": [0.5, 3e2, true, null, {}],"
                        " \"big\": 9223372036854775808, \"z\": false} ";
     static const enum ms_json_token want[] = {
-        MS_JSON_OBJECT, MS_JSON_KEY, MS_JSON_INTEGER, MS_JSON_KEY, MS_JSON_STRING, MS_JSON_KEY,
-        MS_JSON_ARRAY, MS_JSON_NUMBER, MS_JSON_NUMBER, MS_JSON_TRUE, MS_JSON_NULL, MS_JSON_OBJECT,
-        MS_JSON_OBJECT_END, MS_JSON_ARRAY_END, MS_JSON_KEY, MS_JSON_NUMBER, MS_JSON_KEY,
-        MS_JSON_FALSE, MS_JSON_OBJECT_END, MS_JSON_END,
+        MS_JSON_OBJECT, MS_JSON_KEY,    MS_JSON_INTEGER,    MS_JSON_KEY,        MS_JSON_STRING,
+        MS_JSON_KEY,    MS_JSON_ARRAY,  MS_JSON_NUMBER,     MS_JSON_NUMBER,     MS_JSON_TRUE,
+        MS_JSON_NULL,   MS_JSON_OBJECT, MS_JSON_OBJECT_END, MS_JSON_ARRAY_END,  MS_JSON_KEY,
+        MS_JSON_NUMBER, MS_JSON_KEY,    MS_JSON_FALSE,      MS_JSON_OBJECT_END, MS_JSON_END,
     };
     struct ms_json_reader r;
     ms_json_reader_init(&r, text, strlen(text), 8);

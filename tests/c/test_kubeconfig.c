@@ -51,10 +51,10 @@ static const char *auth_name(enum ms_kube_auth_kind k)
 static const char *render(const struct ms_kubeconfig *c)
 {
     static char buf[2048];
-    size_t n = (size_t)snprintf(buf, sizeof buf, "%s/%s/%s %s ns=%s auth=%s",
-                                c->context ? c->context : "-", c->cluster ? c->cluster : "-",
-                                c->user ? c->user : "-", c->server, c->namespace,
-                                auth_name(c->auth));
+    size_t n =
+        (size_t)snprintf(buf, sizeof buf, "%s/%s/%s %s ns=%s auth=%s",
+                         c->context ? c->context : "-", c->cluster ? c->cluster : "-",
+                         c->user ? c->user : "-", c->server, c->namespace, auth_name(c->auth));
 #define ADD(...) (n += (size_t)snprintf(buf + n, n < sizeof buf ? sizeof buf - n : 0, __VA_ARGS__))
     if (c->ca)
         ADD(" ca=%zu", c->ca_len);
@@ -94,8 +94,8 @@ struct kc_case {
     const char *kubeconfig; /* --kubeconfig ($T, $F expanded), or NULL */
     const char *env;        /* KUBECONFIG ($T, $F expanded), or NULL */
     const char *context, *ns;
-    const char *want;       /* the rendering ($T, $F expanded), or NULL */
-    const char *want_err;   /* the exact message ($T, $F expanded), or NULL */
+    const char *want;     /* the rendering ($T, $F expanded), or NULL */
+    const char *want_err; /* the exact message ($T, $F expanded), or NULL */
 };
 
 #define HEAD "apiVersion: v1\nkind: Config\n"
@@ -129,8 +129,7 @@ static const struct kc_case cases[] = {
      "insecure sni=api.staging.test proxy=http://proxy.example.test:3128 user=admin "
      "pass=s3cret-pass",
      NULL},
-    {"--kubeconfig wins over KUBECONFIG", NULL, NULL, "$F/second.yaml", "$F/first.yaml", NULL,
-     NULL,
+    {"--kubeconfig wins over KUBECONFIG", NULL, NULL, "$F/second.yaml", "$F/first.yaml", NULL, NULL,
      "staging/staging-cluster/staging-user https://staging.example.test ns=default auth=basic "
      "insecure sni=api.staging.test proxy=http://proxy.example.test:3128 user=admin "
      "pass=s3cret-pass",
@@ -142,8 +141,8 @@ static const struct kc_case cases[] = {
      "cluster (no KUBERNETES_SERVICE_HOST/PORT or service-account token)"},
 
     /* ---- relative paths and files ---- */
-    {"tokenFile and certificate-authority relative to the file", NULL, NULL, "$F/sub/config",
-     NULL, NULL, NULL,
+    {"tokenFile and certificate-authority relative to the file", NULL, NULL, "$F/sub/config", NULL,
+     NULL, NULL,
      "files/c/token-file https://files.example.test ns=default auth=token ca=79 "
      "token=tok-from-file",
      NULL},
@@ -155,8 +154,8 @@ static const struct kc_case cases[] = {
      "exec=client.authentication.k8s.io/v1 $F/../exec-credential-plugin [--cluster sim] "
      "env=PLUGIN_MODE=token mode=Never info=1",
      NULL},
-    {"exec plugin, v1beta1 defaults interactiveMode", NULL, NULL, "$F/exec.yaml", NULL,
-     "exec-beta", NULL,
+    {"exec plugin, v1beta1 defaults interactiveMode", NULL, NULL, "$F/exec.yaml", NULL, "exec-beta",
+     NULL,
      "exec-beta/sim/plugin-beta https://127.0.0.1:6443 ns=default auth=exec ca=63 "
      "exec=client.authentication.k8s.io/v1beta1 $F/../exec-credential-plugin [] env= "
      "mode=IfAvailable info=0",
@@ -176,26 +175,23 @@ static const struct kc_case cases[] = {
                       "      Q0VS\n      VA==\n    client-key-data: S0VZ\n"
                       "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
                       "current-context: x\n",
-     NULL, "$T/config", NULL, NULL, NULL,
-     "x/c/u https://c.test ns=default auth=cert cert=4 key=3", NULL},
+     NULL, "$T/config", NULL, NULL, NULL, "x/c/u https://c.test ns=default auth=cert cert=4 key=3",
+     NULL},
     {"a context without a user has no auth; JSON is YAML",
      "{\"clusters\": [{\"name\": \"c\", \"cluster\": {\"server\": \"http://127.0.0.1:8080\"}}],"
      " \"contexts\": [{\"name\": \"x\", \"context\": {\"cluster\": \"c\"}}],"
      " \"current-context\": \"x\"}",
-     NULL, "$T/config", NULL, NULL, NULL, "x/c/- http://127.0.0.1:8080 ns=default auth=none",
-     NULL},
+     NULL, "$T/config", NULL, NULL, NULL, "x/c/- http://127.0.0.1:8080 ns=default auth=none", NULL},
 
     /* ---- errors name the file, the position and the field ---- */
-    {"unknown context",
-     NULL, NULL, NULL, "$F/first.yaml:$F/second.yaml", "prod", NULL, NULL,
+    {"unknown context", NULL, NULL, NULL, "$F/first.yaml:$F/second.yaml", "prod", NULL, NULL,
      "$F/first.yaml:$F/second.yaml: context \"prod\" not found (contexts: dev, shared, staging)"},
     {"current-context names a missing context",
      HEAD ONE_CLUSTER "contexts:\n- name: a\n  context: {cluster: c}\ncurrent-context: b\n", NULL,
      "$T/config", NULL, NULL, NULL, NULL,
      "$T/config:10:18: current-context: context \"b\" not found (contexts: a)"},
-    {"no current-context",
-     HEAD ONE_CLUSTER "contexts:\n- name: a\n  context: {cluster: c}\n", NULL, "$T/config", NULL,
-     NULL, NULL, NULL,
+    {"no current-context", HEAD ONE_CLUSTER "contexts:\n- name: a\n  context: {cluster: c}\n", NULL,
+     "$T/config", NULL, NULL, NULL, NULL,
      "$T/config: current-context is not set; choose a context (contexts: a)"},
     {"invalid base64, secrets not shown",
      HEAD ONE_CLUSTER "users:\n- name: u\n  user:\n    client-certificate-data: Q0VSVA==\n"
@@ -232,9 +228,8 @@ static const struct kc_case cases[] = {
      NULL, "$T/config", NULL, NULL, NULL, NULL,
      "$T/config:6:5: clusters[0].cluster.server: missing (cluster \"c\")"},
     {"duplicate names in one file",
-     HEAD ONE_CLUSTER "- name: c\n  cluster: {server: https://d.test}\n", NULL, "$T/config",
-     NULL, NULL, NULL, NULL,
-     "$T/config:7:9: clusters[1].name: duplicate name \"c\" (also at line 4)"},
+     HEAD ONE_CLUSTER "- name: c\n  cluster: {server: https://d.test}\n", NULL, "$T/config", NULL,
+     NULL, NULL, NULL, "$T/config:7:9: clusters[1].name: duplicate name \"c\" (also at line 4)"},
     {"token and basic auth together",
      HEAD ONE_CLUSTER "users:\n- name: u\n  user:\n    token: SECRET-TOKEN\n    username: bob\n"
                       "    password: SECRET-PASS\n"
@@ -303,12 +298,12 @@ static const struct kc_case cases[] = {
      "an exec credential plugin"},
     {"a list that is not a list", HEAD "clusters: {a: b}\n", NULL, "$T/config", NULL, NULL, NULL,
      NULL, "$T/config:3:11: clusters: expected a list"},
-    {"an entry without a name", HEAD "users:\n- user: {token: x}\n", NULL, "$T/config", NULL,
-     NULL, NULL, NULL, "$T/config:4:3: users[0].name: missing"},
+    {"an entry without a name", HEAD "users:\n- user: {token: x}\n", NULL, "$T/config", NULL, NULL,
+     NULL, NULL, "$T/config:4:3: users[0].name: missing"},
     {"not a mapping", "- a\n- b\n", NULL, "$T/config", NULL, NULL, NULL, NULL,
      "$T/config:1:1: expected a mapping (a kubeconfig with clusters, users, contexts)"},
-    {"YAML syntax errors keep their position", "clusters: [\n", NULL, "$T/config", NULL, NULL,
-     NULL, NULL, NULL /* checked by prefix below */},
+    {"YAML syntax errors keep their position", "clusters: [\n", NULL, "$T/config", NULL, NULL, NULL,
+     NULL, NULL /* checked by prefix below */},
 };
 
 static void test_cases(void)

@@ -8,7 +8,9 @@
 #include "../../src/kubesim/yaml.c"
 #include "../../src/kubesim/select.c"
 #include "../../src/kubesim/status.c"
+#include "../../src/kubesim/fieldset.c"
 #include "../../src/kubesim/apply.c"
+#include "../../src/kubesim/patch.c"
 #include "../../src/kubesim/store.c"
 #include "../../src/kubesim/scenario.c"
 #include "../../src/kubesim/defaults.c"
@@ -87,7 +89,8 @@ static void test_label_selectors(void)
     CHECK_INT(ks_sel_match(f, pod), 1);
     ks_sel_free(f);
     cJSON_Delete(pod);
-    cJSON *sel = J("{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"fe\"]}]}");
+    cJSON *sel = J("{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\","
+                   "\"values\":[\"fe\"]}]}");
     cJSON *l1 = J("{\"app\":\"web\",\"tier\":\"fe\"}"), *l2 = J("{\"app\":\"web\"}");
     CHECK_INT(ks_labelsel_match(sel, l1), 1);
     CHECK_INT(ks_labelsel_match(sel, l2), 0);
@@ -104,7 +107,8 @@ static void test_field_labels(void)
     } cases[] = {
         {"", "ConfigMap", 1, "metadata.name=a", NULL},
         {"", "ConfigMap", 1, "metadata.namespace!=a", NULL},
-        {"", "ConfigMap", 1, "data.k=v", "\"data.k\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""},
+        {"", "ConfigMap", 1, "data.k=v",
+         "\"data.k\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""},
         {"apps", "ReplicaSet", 1, "status.replicas=1",
          "\"status.replicas\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""},
         {"", "Pod", 1, "spec.nodeName=n,status.phase=Running", NULL},
@@ -122,7 +126,8 @@ static void test_field_labels(void)
         {"", "ConfigMap", 1, "metadata.name=a,bad", "invalid selector: 'metadata.name=a,bad'; can't understand 'bad'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct ks_rtype rt = {.group = (char *)cases[i].group, .kind = (char *)cases[i].kind, .builtin = cases[i].builtin};
+        struct ks_rtype rt = {
+            .group = (char *)cases[i].group, .kind = (char *)cases[i].kind, .builtin = cases[i].builtin};
         char *err = NULL;
         struct ks_selector *sel = ks_sel_parse_fields(cases[i].sel, &rt, &err);
         if (cases[i].err) {
@@ -185,10 +190,11 @@ static void test_fieldset(void)
 {
     cJSON *d = J(DEPLOY);
     cJSON *fs = ks_fields_of(d, 1);
-    CHECK_JSON(fs, "{\"f:metadata\":{\"f:labels\":{\"f:app\":{}}},\"f:spec\":{\"f:replicas\":{},\"f:template\":"
-                   "{\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"web\\\"}\":{\".\":{},\"f:name\":{},"
-                   "\"f:image\":{},\"f:ports\":{\"k:{\\\"containerPort\\\":80,\\\"protocol\\\":\\\"TCP\\\"}\":{\".\":{},"
-                   "\"f:containerPort\":{}}}}}}}}}");
+    CHECK_JSON(fs,
+               "{\"f:metadata\":{\"f:labels\":{\"f:app\":{}}},\"f:spec\":{\"f:replicas\":{},\"f:template\":"
+               "{\"f:spec\":{\"f:containers\":{\"k:{\\\"name\\\":\\\"web\\\"}\":{\".\":{},\"f:name\":{},"
+               "\"f:image\":{},\"f:ports\":{\"k:{\\\"containerPort\\\":80,\\\"protocol\\\":\\\"TCP\\\"}\":{\".\":{},"
+               "\"f:containerPort\":{}}}}}}}}}");
     cJSON_Delete(fs);
     cJSON_Delete(d);
 }
@@ -215,7 +221,8 @@ static void test_apply(struct ks_server *s)
     CHECK(res == NULL);
     CHECK_INT(code, 409);
     CHECK_STR(ks_jstr(st, "reason"), "Conflict");
-    CHECK_STR(ks_jstr(st, "message"), "Apply failed with 1 conflict: conflict with \"bob\" using apps/v1: .spec.replicas");
+    CHECK_STR(ks_jstr(st, "message"),
+              "Apply failed with 1 conflict: conflict with \"bob\" using apps/v1: .spec.replicas");
     CHECK_STR(ks_jstr(cJSON_GetArrayItem(ks_jpath(st, "details.causes"), 0), "field"), ".spec.replicas");
     CHECK_STR(ks_jstr(cJSON_GetArrayItem(ks_jpath(st, "details.causes"), 0), "reason"), "FieldManagerConflict");
     cJSON_Delete(st);
@@ -251,12 +258,13 @@ static void test_apply(struct ks_server *s)
 /* managedFields in the order the apiserver encodes them. */
 static void test_managed_order(void)
 {
-    cJSON *mf = J("[{\"manager\":\"z\",\"operation\":\"Update\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:01Z\"},"
-                  "{\"manager\":\"b\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:02Z\"},"
-                  "{\"manager\":\"a\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:02Z\"},"
-                  "{\"manager\":\"c\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:00Z\"},"
-                  "{\"manager\":\"z\",\"operation\":\"Update\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:01Z\","
-                  "\"subresource\":\"status\"}]");
+    cJSON *mf =
+        J("[{\"manager\":\"z\",\"operation\":\"Update\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:01Z\"},"
+          "{\"manager\":\"b\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:02Z\"},"
+          "{\"manager\":\"a\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:02Z\"},"
+          "{\"manager\":\"c\",\"operation\":\"Apply\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:00Z\"},"
+          "{\"manager\":\"z\",\"operation\":\"Update\",\"apiVersion\":\"v1\",\"time\":\"2026-01-01T00:00:01Z\","
+          "\"subresource\":\"status\"}]");
     mf_sort(mf);
     static const char *want[] = {"c", "a", "b", "z", "z/status"};
     int i = 0;
@@ -280,9 +288,12 @@ static void test_generation(void)
     memset(&s, 0, sizeof s);
     ks_rng_seed(&s.rng, 2);
     CHECK_INT(ks_store_init(&s), 0);
-    struct ks_rtype *cm = ks_rtype_find(&s, "", "v1", "configmaps"), *dep = ks_rtype_find(&s, "apps", "v1", "deployments");
-    struct ks_obj *c = ks_obj_insert(&s, cm, J("{\"metadata\":{\"name\":\"c\",\"namespace\":\"d\",\"generation\":7},\"data\":{}}"));
-    struct ks_obj *d = ks_obj_insert(&s, dep, J("{\"metadata\":{\"name\":\"d\",\"namespace\":\"d\"},\"spec\":{\"replicas\":1}}"));
+    struct ks_rtype *cm = ks_rtype_find(&s, "", "v1", "configmaps"),
+                    *dep = ks_rtype_find(&s, "apps", "v1", "deployments");
+    struct ks_obj *c =
+        ks_obj_insert(&s, cm, J("{\"metadata\":{\"name\":\"c\",\"namespace\":\"d\",\"generation\":7},\"data\":{}}"));
+    struct ks_obj *d =
+        ks_obj_insert(&s, dep, J("{\"metadata\":{\"name\":\"d\",\"namespace\":\"d\"},\"spec\":{\"replicas\":1}}"));
     CHECK(c && d);
     CHECK(ks_jpath(c->json, "metadata.generation") == NULL);
     CHECK_INT(ks_jnum(ks_j(d->json, "metadata"), "generation", 0), 1);
@@ -322,12 +333,15 @@ static void test_qos(void)
         {"{\"containers\":[{\"name\":\"a\",\"resources\":{}}]}", "BestEffort"},
         {"{\"containers\":[{\"resources\":{\"requests\":{\"cpu\":\"100m\"}}}]}", "Burstable"},
         {"{\"containers\":[{\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},"
-         "\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}", "Guaranteed"},
+         "\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}}]}",
+         "Guaranteed"},
         {"{\"containers\":[{\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},"
-         "\"requests\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"}}}]}", "Burstable"},
+         "\"requests\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"}}}]}",
+         "Burstable"},
         {"{\"containers\":[{\"resources\":{\"limits\":{\"cpu\":\"1\"}}}]}", "Burstable"},
         {"{\"containers\":[{\"resources\":{\"limits\":{\"cpu\":1,\"memory\":\"1Gi\"}}},"
-         "{\"name\":\"b\"}]}", "Burstable"},
+         "{\"name\":\"b\"}]}",
+         "Burstable"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cJSON *spec = J(cases[i].spec);
@@ -343,7 +357,9 @@ static void test_qos(void)
     ks_defaults_apply(&s, ks_rtype_find(&s, "", "v1", "pods"), pod, NULL);
     CHECK_STR(ks_jstr(ks_j(pod, "status"), "qosClass"), "Guaranteed");
     CHECK_STR(ks_jstr(ks_j(pod, "status"), "phase"), "Pending");
-    CHECK_STR(ks_jstr(ks_jpath(cJSON_GetArrayItem(ks_jpath(pod, "spec.containers"), 0), "resources.requests"), "memory"), "1Gi");
+    CHECK_STR(
+        ks_jstr(ks_jpath(cJSON_GetArrayItem(ks_jpath(pod, "spec.containers"), 0), "resources.requests"), "memory"),
+        "1Gi");
     cJSON_Delete(pod);
     ks_store_free(&s);
 }
@@ -361,7 +377,8 @@ static void test_patches(void)
     p = J("{\"spec\":{\"$setElementOrder/containers\":[{\"name\":\"a\"},{\"name\":\"b\"}],"
           "\"containers\":[{\"name\":\"a\",\"image\":\"a:2\"},{\"name\":\"b\",\"$patch\":\"delete\"}]}}");
     r = ks_strategic_patch(t, p);
-    CHECK_JSON(r, "{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"a:2\",\"ports\":[{\"containerPort\":80}]}]}}");
+    CHECK_JSON(r,
+               "{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"a:2\",\"ports\":[{\"containerPort\":80}]}]}}");
     cJSON_Delete(r), cJSON_Delete(p), cJSON_Delete(t);
 
     t = J("{\"a\":[1,2],\"b\":{\"c\":1}}");

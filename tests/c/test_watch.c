@@ -21,10 +21,9 @@ static int record(void *ud, const char *json, size_t len)
     return 0;
 }
 
-static const char STREAM[] =
-    "{\"type\":\"ADDED\",\"object\":{\"a\":\"}{\\\"\"}}\n"
-    "{\"type\":\"MODIFIED\",\"object\":{\"b\":[1,{\"c\":\"]\"}]}}\n"
-    "  [1,2]\r\n{}";
+static const char STREAM[] = "{\"type\":\"ADDED\",\"object\":{\"a\":\"}{\\\"\"}}\n"
+                             "{\"type\":\"MODIFIED\",\"object\":{\"b\":[1,{\"c\":\"]\"}]}}\n"
+                             "  [1,2]\r\n{}";
 
 /* Every way of cutting the stream into two feeds gives the same three-plus-one values. */
 static void test_split_anywhere(void)

@@ -99,15 +99,15 @@ static const struct parse_case cases[] = {
     {"a: *nope", "t.yaml:1:4: undefined alias 'nope'"},
     {"a: &x [1, *x]", "t.yaml:1:11: recursive alias 'x' is not supported"},
     {"--- &a 1\n--- *a\n", "t.yaml:2:5: undefined alias 'a'"},
-    {"base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n  z: 4",
-     "{base:{x:1,y:2},d:{x:1,y:3,z:4}}"},
+    {"base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n  z: 4", "{base:{x:1,y:2},d:{x:1,y:3,z:4}}"},
     {"a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  <<: [*a, *b]\n  w: 0",
      "{a:{x:1,y:1},b:{y:2,z:2},c:{x:1,y:1,z:2,w:0}}"},
     {"a: &a {x: 1}\nb: {k: 0, <<: *a, x: 9}", "{a:{x:1},b:{k:0,x:9}}"},
     {"b: {<<: {p: 1}, '<<': 2}", "{b:{p:1,<<:2}}"},
     {"a: &a {x: 1}\nb: &b {<<: *a, y: 2}\nc: {<<: *b}", "{a:{x:1},b:{x:1,y:2},c:{x:1,y:2}}"},
     {"a:\n  <<: 3", "t.yaml:2:7: merge key '<<' expects a mapping or a list of mappings"},
-    {"a:\n  <<: [{x: 1}, 2]", "t.yaml:2:16: merge key '<<' expects a mapping or a list of mappings"},
+    {"a:\n  <<: [{x: 1}, 2]",
+     "t.yaml:2:16: merge key '<<' expects a mapping or a list of mappings"},
     {"a: &a {x: 1}\nb: {<<: *a, <<: *a}", "t.yaml:2:13: duplicate key '<<' (first at 2:5)"},
     /* duplicate keys and key shapes */
     {"app: x\nservices:\n  - name: a\n    image: b\n    name: c\n",
@@ -119,13 +119,13 @@ static const struct parse_case cases[] = {
     /* syntax errors carry libyaml's problem, position and context */
     {"a: b: c", "t.yaml:1:5: mapping values are not allowed in this context"},
     {"a:\n\t- b", "t.yaml:2:1: found character that cannot start any token (while scanning "
-               "for the next token started at 2:1)"},
+                  "for the next token started at 2:1)"},
     {"a: [1, 2", "t.yaml:2:1: did not find expected ',' or ']' (while parsing a flow "
-                "sequence started at 1:4)"},
+                 "sequence started at 1:4)"},
     {"a: 'open", "t.yaml:1:9: found unexpected end of stream (while scanning a quoted "
-                "scalar started at 1:4)"},
+                 "scalar started at 1:4)"},
     {"a:\n  b: 1\n c: 2", "t.yaml:3:2: did not find expected key (while parsing a block "
-                         "mapping started at 1:1)"},
+                          "mapping started at 1:1)"},
     {"a: \xff\n", "t.yaml:1:4: invalid leading UTF-8 octet (0xFF)"},
     {"a: &x\n  - *y", "t.yaml:2:5: undefined alias 'y'"},
 };
@@ -210,10 +210,10 @@ static void test_alias_bomb(void)
     char text[2048];
     size_t len = (size_t)snprintf(text, sizeof text, "a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for (char c = 'b'; c <= 'i'; c++)
-        len += (size_t)snprintf(text + len, sizeof text - len,
-                                "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n",
-                                c, c, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1,
-                                c - 1, c - 1);
+        len +=
+            (size_t)snprintf(text + len, sizeof text - len,
+                             "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c,
+                             c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
     struct ms_yaml_stream *s = NULL;
     CHECK_INT(ms_yaml_parse(text, len, NULL, &s), MS_YAML_EPARSE);
     CHECK_STR(s->error,
