@@ -141,7 +141,8 @@ static int pwd_is_cwd(const char *pwd)
     if (pwd == NULL || pwd[0] != '/' || strstr(pwd, "/./") || strstr(pwd, "/../"))
         return 0;
     size_t len = strlen(pwd);
-    if ((len >= 2 && strcmp(pwd + len - 2, "/.") == 0) || (len >= 3 && strcmp(pwd + len - 3, "/..") == 0))
+    if ((len >= 2 && strcmp(pwd + len - 2, "/.") == 0) ||
+        (len >= 3 && strcmp(pwd + len - 3, "/..") == 0))
         return 0;
     struct stat a, b;
     return stat(pwd, &a) == 0 && stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
@@ -166,12 +167,8 @@ static int l_fs_cwd(lua_State *L)
 }
 
 static const luaL_Reg funcs[] = {
-    {"mkdir_p", l_fs_mkdir_p},
-    {"mkdtemp", l_fs_mkdtemp},
-    {"list", l_fs_list},
-    {"type", l_fs_type},
-    {"cwd", l_fs_cwd},
-    {NULL, NULL},
+    {"mkdir_p", l_fs_mkdir_p}, {"mkdtemp", l_fs_mkdtemp}, {"list", l_fs_list},
+    {"type", l_fs_type},       {"cwd", l_fs_cwd},         {NULL, NULL},
 };
 
 int luaopen_moonship_core_fs(lua_State *L)

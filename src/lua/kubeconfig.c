@@ -1,6 +1,6 @@
 /* require "moonship.core".kubeconfig: kubeconfig.load on core/kubeconfig.c, giving the resolved
- * configuration as a plain Lua table. lua/moonship/kube/kubeconfig.lua adds exec credential plugins.
- * Never yields: the files are small and read once per client. */
+ * configuration as a plain Lua table. lua/moonship/kube/kubeconfig.lua adds exec credential
+ * plugins. Never yields: the files are small and read once per client. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
