@@ -16,9 +16,10 @@ else()
 endif()
 
 # A spec prints this line, and ctest marks it Skipped, when what it tests against is absent:
-# the corpus (tests/support/compat.lua), or the kubectl and control plane that
-# scripts/real-cluster --build-only builds (tests/support/kubesim.lua, realcluster.lua).
-set(MS_SKIP_LINE "SKIP [^\n]* not found \\((set MOONSHIP_COMPAT_DIR|build it: scripts/real-cluster --build-only)\\)")
+# the corpus (tests/support/compat.lua), the kubectl and control plane that
+# scripts/real-cluster --build-only builds (tests/support/kubesim.lua, realcluster.lua), or
+# clang-format (scripts/format).
+set(MS_SKIP_LINE "SKIP [^\n]* not found \\((set MOONSHIP_COMPAT_DIR|build it: scripts/real-cluster --build-only|install it: scripts/deps)\\)")
 
 set(MS_TEST_ENV
   "LUA_PATH=${CMAKE_SOURCE_DIR}/lua/?.lua\;${CMAKE_SOURCE_DIR}/lua/?/init.lua\;${CMAKE_SOURCE_DIR}/tests/?.lua\;\;"
@@ -60,6 +61,10 @@ foreach(src IN LISTS MS_C_TESTS)
   add_test(NAME c.${short} COMMAND ${name})
   set_tests_properties(c.${short} PROPERTIES ENVIRONMENT "${MS_TEST_ENV}" TIMEOUT 300)
 endforeach()
+
+# style.format: the C sources are laid out as .clang-format says (scripts/format --check).
+add_test(NAME style.format COMMAND ${CMAKE_SOURCE_DIR}/scripts/format --check WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(style.format PROPERTIES SKIP_REGULAR_EXPRESSION "${MS_SKIP_LINE}")
 
 foreach(kind lua e2e)
   file(GLOB specs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/${kind}/*_spec.lua)
