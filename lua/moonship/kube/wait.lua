@@ -146,7 +146,10 @@ function M.wait_ready(client, obj, opts)
         end
         return nil, info.reason or "failed", details
       end
-      if live and watches_pods then
+      -- A Deployment's current pods are known once its controller has seen the applied spec:
+      -- before that, its revision (and so its newest ReplicaSet) is the previous rollout's, whose
+      -- crash-looping pods (a bad release being replaced, or rolled back) are not this one's.
+      if live and watches_pods and (live.kind ~= "Deployment" or readiness.generation_observed(live)) then
         local pods = current_pods(client, live, ns)
         local reason, pmessage, pod, container, restarts = pod_failure(pods, crashloop_restarts)
         if reason then
