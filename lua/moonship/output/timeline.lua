@@ -17,6 +17,9 @@ local EPSILON = 0.05   -- seconds: event times that close count as the same mome
 --           logs = {{text, hook}} (job output; hook: the hook that wrote the line with ctx.log),
 --           attempts = {{n, start, finish, state, message}}, recovery = {start, finish}}
 --   halt = {t, task, message, cause} (cause: "halt_on_error" | "on_error", when the journal says)
+--   rollback = {t, to, revision, workflow, reason, state} when the run re-applied a recorded run
+--     (reason "command": `moonship rollback`; "on_error": after the halt, whose steps come after
+--     the halted run's; state: the rollback's outcome)
 function M.build(evs)
   local run = {steps = {}, tasks = {}, order = {}, not_started = {}, duration = 0}
   local steps_by_name = {}
@@ -113,8 +116,23 @@ function M.build(evs)
       if #t.logs < 200 then t.logs[#t.logs + 1] = {text = ev.message, hook = ev.hook} end
     elseif kind == "run_halting" then
       run.halt = {t = now, task = ev.task, message = ev.message, cause = ev.cause}
+    elseif kind == "rollback_started" then
+      run.rollback = {t = now, to = ev.to, revision = ev.revision, workflow = ev.target_workflow, reason = ev.reason}
+      -- its steps after those already laid out (the halted run's, when on_error asked for it;
+      -- `moonship rollback`'s run_started laid out these very steps)
+      local offset = #run.steps
+      for i, p in ipairs(ev.plan or {}) do
+        if not steps_by_name[p.step] then
+          local s = step(p.step, offset + i, p.background)
+          for _, id in ipairs(p.tasks or {}) do
+            task(id).step = p.step
+            s.tasks[#s.tasks + 1] = id
+          end
+        end
+      end
     elseif kind == "run_finished" then
       run.state, run.exit_code, run.finish = ev.state, ev.exit_code, now
+      if run.rollback then run.rollback.state = ev.rollback or ev.state end
     end
   end
   -- A journal cut short (a crash) leaves attempts open: they end where the journal ends.

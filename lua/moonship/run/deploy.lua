@@ -1,8 +1,11 @@
 -- A deployment from start to end, shared by `moonship deploy` and require("moonship").deploy:
 -- load and validate (bad input exits 2 before any API call), optionally start kubesim, connect,
 -- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
--- the journal and its outputs, resume from the last run, run the engine.
+-- the journal and its outputs, resume from the last run, run the engine, which records the run
+-- in the run history. `moonship rollback` and `moonship history` (run/rollback.lua) use the
+-- same steps.
 local engine = require "moonship.run.engine"
+local history = require "moonship.run.history"
 local hooks_mod = require "moonship.run.hooks"
 local journal_mod = require "moonship.run.journal"
 local kube = require "moonship.kube"
@@ -43,14 +46,16 @@ end
 -- Can the run use the cluster? Asked after connecting and before the journal and the first
 -- step, so that a cluster that cannot be reached or refuses the credentials is one line within
 -- seconds, not a failure per task. Makes sure the namespace exists: only a 200 says it does, a
--- 404 has it created (a dry run has the server check it and creates nothing). Returns true and
--- "exists" | "created" | "missing" (dry run), or nil and the cause in words.
-local function preflight(client, namespace, dry_run)
+-- 404 has it created (a dry run has the server check it and creates nothing; so does a command
+-- that only reads, keep_missing). Returns true and "exists" | "created" | "missing" (dry run,
+-- keep_missing), or nil and the cause in words.
+local function preflight(client, namespace, dry_run, keep_missing)
   local ok, err = client:check()
   if not ok then return nil, err end
   local state, nerr = client:check_namespace(namespace)
   if not state then return nil, nerr end
   if state == "exists" then return true, state end
+  if keep_missing then return true, "missing" end
   local created, aerr, code, status = client:apply({apiVersion = "v1", kind = "Namespace",
     metadata = {name = namespace, labels = {["app.kubernetes.io/managed-by"] = "moonship"}}}, {dry_run = dry_run})
   if not created then
@@ -63,10 +68,9 @@ local function preflight(client, namespace, dry_run)
   return true, dry_run and "missing" or "created"
 end
 
--- Loads hooks and template and picks the workflow. Returns model, workflow, hooks, warnings
--- or nil, {messages}; a workflow that needs what the template lacks (an --image, a chart's
--- directory) is such an error, unless s.for_plan. s.template may be a file or a directory.
-function M.load(s)
+-- Loads hooks and template. Returns model, hooks, warnings or nil, {messages}. s.template may
+-- be a file or a directory.
+function M.load_template(s)
   local path, perr = template.resolve(s.template)
   if not path then return nil, {"moonship: " .. perr} end
   -- The template finds the hooks file (--hooks, its hooks key, or hooks.lua beside it) and
@@ -90,9 +94,18 @@ function M.load(s)
   hooks = hooks or hooks_mod.load(nil)
   local warnings = {}
   for i, w in ipairs(problems or {}) do warnings[i] = template.format_message(w) end
+  return model, hooks, warnings
+end
+
+-- Loads hooks and template and picks the workflow. Returns model, workflow, hooks, warnings
+-- or nil, {messages}; a workflow that needs what the template lacks (an --image, a chart's
+-- directory) is such an error, unless s.for_plan. s.template may be a file or a directory.
+function M.load(s)
+  local model, hooks, warnings = M.load_template(s)
+  if not model then return nil, hooks end
   local wf, werr = template.workflow(model, s.workflow)
   if not wf then
-    warnings[#warnings + 1] = fmt("%s: error: %s", path, werr)
+    warnings[#warnings + 1] = fmt("%s: error: %s", model.file, werr)
     return nil, warnings
   end
   -- What validate only warns about stops a deploy whose workflow needs it.
@@ -126,66 +139,74 @@ function M.write_report(journal_path, report_path, result, stderr, announce)
   if announce then stderr(fmt("moonship: report %s\n", report_path)) end
 end
 
--- Runs a deployment inside a task. Returns the engine's result (with exit_code); bad input
--- gives {exit_code = 2, errors = {...}}.
-function M.run(s)
-  local stderr = s.stderr or function(text) io.stderr:write(text) end
-  local stdout = s.stdout or function(text) io.stdout:write(text) io.stdout:flush() end
-  -- Loading a large template computes for a while without waiting: under a guard, a Ctrl-C
-  -- meanwhile stops it at once (and other tasks, a --sim kubesim's reader, keep running).
-  local loaded = table.pack(sched.guard(0, M.load, s))
+-- The template, hooks and workflow of settings s, loaded under a guard (a large template
+-- computes for a while without waiting: a Ctrl-C meanwhile stops it at once, and other tasks,
+-- a --sim kubesim's reader, keep running), with its warnings written and its namespace checked.
+-- Returns model, workflow, hooks or nil, the result of bad input {exit_code = 2, errors=}.
+-- load: M.load (the default) or M.load_template (then there is no workflow).
+function M.prepare(s, stderr, load)
+  local loaded = table.pack(sched.guard(0, load or M.load, s))
   if not loaded[1] then error(loaded[2], 0) end
-  local model, wf, hooks, warnings = table.unpack(loaded, 2, 5)
+  local model, wf, hooks, warnings
+  if load == M.load_template then
+    model, hooks, warnings = table.unpack(loaded, 2, 4)
+    if not model then wf = hooks end
+  else
+    model, wf, hooks, warnings = table.unpack(loaded, 2, 5)
+  end
   if not model then
     for _, msg in ipairs(wf) do stderr(msg .. "\n") end
-    return {exit_code = EXIT.bad_input, errors = wf}
+    return nil, {exit_code = EXIT.bad_input, errors = wf}
   end
   for _, w in ipairs(warnings) do stderr(w .. "\n") end
   if not valid_namespace(model.namespace) then
     local msg = fmt("invalid namespace '%s' (from %s): %s", tostring(model.namespace), namespace_source(s),
       NAMESPACE_RULE)
     stderr("moonship: " .. msg .. "\n")
-    return {exit_code = EXIT.bad_input, errors = {msg}}
+    return nil, {exit_code = EXIT.bad_input, errors = {msg}}
   end
+  return model, wf, hooks
+end
 
+-- Connects (a --sim run first starts kubesim) and runs the preflight for model's namespace.
+-- Returns client, namespace state, sim (or nil) or nil, the result of a cluster that cannot be
+-- used {exit_code = 2, errors=}. keep_missing: a missing namespace is not created (for the
+-- commands that only read what is there, or re-apply into what exists).
+function M.connect(s, model, stderr, keep_missing)
   local sim
   if s.sim then
     local err
     sim, err = require("moonship.kube.sim").start {scenario = s.scenario, time_scale = s.time_scale}
     if not sim then
       stderr("moonship: " .. err .. "\n")
-      return {exit_code = EXIT.bad_input, errors = {err}}
+      return nil, {exit_code = EXIT.bad_input, errors = {err}}
     end
     s.kubeconfig = sim.kubeconfig
   end
-  local _ <close> = setmetatable({}, {__close = function() if sim then sim:stop() end end})
-
+  local function fail(msg)
+    if sim then sim:stop() end
+    stderr("moonship: " .. msg .. "\n")
+    return nil, {exit_code = EXIT.bad_input, errors = {msg}}
+  end
   local client, cerr = s.client, nil
   if not client then
     client, cerr = kube.connect {kubeconfig = s.kubeconfig, context = s.context, namespace = s.namespace,
                                  qps = s.qps, burst = s.burst}
-    if not client then
-      stderr("moonship: " .. tostring(cerr) .. "\n")
-      return {exit_code = EXIT.bad_input, errors = {cerr}}
-    end
+    if not client then return fail(tostring(cerr)) end
   end
   local namespace = model.namespace
   client.namespace = namespace
   -- Nothing has been applied when this fails: like bad input, exit 2, and no journal.
-  local usable, state = preflight(client, namespace, s.dry_run)
-  if not usable then
-    local msg = fmt("cannot use %s: %s", client:describe(), state)
-    stderr("moonship: " .. msg .. "\n")
-    return {exit_code = EXIT.bad_input, errors = {msg}}
-  end
-  if state == "missing" then
-    stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
-      .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
-      .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
-  end
+  local usable, state = preflight(client, namespace, s.dry_run, keep_missing)
+  if not usable then return fail(fmt("cannot use %s: %s", client:describe(), state)) end
+  return client, state, sim
+end
 
+-- The run's journal (workflow: the name it records) with its views: the JSON event stream, the
+-- live view or the plain lines, and s.sinks.
+function M.open_journal(s, model, workflow, stdout, stderr)
   local journal = journal_mod.new {
-    app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
+    app = model.app, workflow = workflow, namespace = model.namespace, env = s.env, dry_run = s.dry_run,
     time_scale = s.sim and (s.time_scale or 1) or nil,
     dir = s.journal_dir or (model.dir or dirname(model.file)) .. "/.moonship/runs", warn = stderr,
   }
@@ -205,22 +226,18 @@ function M.run(s)
     end
   end
   for _, sink in ipairs(s.sinks or {}) do journal:add_sink(sink) end
+  return journal
+end
 
-  local previous, history
-  if s.resume then
-    previous = journal_mod.load_last {client = client, app = model.app, workflow = wf.name,
-                                      namespace = namespace, dir = journal.dir}
-    if not previous then stderr("moonship: --resume: no earlier run of this workflow found; running everything\n") end
-  else -- the local record of the last run, for its durations (the engine starts long tasks first)
-    history = journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir, times_only = true}
-  end
+-- What the engine records of a run in the run history (not in a dry run).
+function M.recording(s, model)
+  if s.dry_run then return nil end
+  return {keep = s.history or history.DEFAULT_KEEP, env = model.env_id, template = model.file}
+end
 
-  local result = engine.run {
-    model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
-    namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
-    settle = s.settle, dry_run = s.dry_run, resume = previous, history = history, logs = s.logs,
-  }
-  -- After the run, nothing may change its outcome: the exit code is the one run_finished gave.
+-- After the run: closes the client, writes --report, names the journal. Nothing here may
+-- change the outcome: the exit code is the one run_finished gave.
+function M.finish(s, result, client, journal, stderr)
   result.journal_path = journal.path
   local ok, err = pcall(function()
     client:close()
@@ -231,6 +248,48 @@ function M.run(s)
     stderr(fmt("moonship: journal %s\n", journal.path))
   end
   return result
+end
+
+local function outputs(s)
+  local stderr = s.stderr or function(text) io.stderr:write(text) end
+  local stdout = s.stdout or function(text) io.stdout:write(text) io.stdout:flush() end
+  return stdout, stderr
+end
+M.outputs = outputs
+
+-- Runs a deployment inside a task. Returns the engine's result (with exit_code); bad input
+-- gives {exit_code = 2, errors = {...}}.
+function M.run(s)
+  local stdout, stderr = outputs(s)
+  local model, wf, hooks = M.prepare(s, stderr)
+  if not model then return wf end
+  local client, state, sim = M.connect(s, model, stderr)
+  if not client then return state end
+  local _ <close> = setmetatable({}, {__close = function() if sim then sim:stop() end end})
+  local namespace = model.namespace
+  if state == "missing" then
+    stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
+      .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
+      .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
+  end
+  local journal = M.open_journal(s, model, wf.name, stdout, stderr)
+
+  local previous, last
+  if s.resume then
+    previous = journal_mod.load_last {client = client, app = model.app, workflow = wf.name,
+                                      namespace = namespace, dir = journal.dir}
+    if not previous then stderr("moonship: --resume: no earlier run of this workflow found; running everything\n") end
+  else -- the local record of the last run, for its durations (the engine starts long tasks first)
+    last = journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir, times_only = true}
+  end
+
+  local result = engine.run {
+    model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
+    namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
+    settle = s.settle, dry_run = s.dry_run, resume = previous, history = last, logs = s.logs,
+    record = M.recording(s, model),
+  }
+  return M.finish(s, result, client, journal, stderr)
 end
 
 return M
