@@ -28,10 +28,14 @@ local function current_pods(client, live, ns)
     for _, rs in ipairs(rs_inf:owned_by(uid)) do
       local rev = (rs.metadata.annotations or {})["deployment.kubernetes.io/revision"]
       if revision and rev == revision then newest = rs break end
-      if not newest or tostring(rs.metadata.creationTimestamp) > tostring(newest.metadata.creationTimestamp) then
+      if not revision and (not newest
+          or tostring(rs.metadata.creationTimestamp) > tostring(newest.metadata.creationTimestamp)) then
         newest = rs
       end
     end
+    -- No ReplicaSet of the Deployment's revision yet: the ReplicaSets' watch is behind the
+    -- Deployments' (after a rollback the controller gives an old ReplicaSet the new revision).
+    -- Another ReplicaSet's pods are not this rollout's: none are known until it catches up.
     if not newest then return {} end
     return client:informer("v1", "Pod", ns):owned_by(newest.metadata.uid)
   elseif kind == "Job" or kind == "StatefulSet" or kind == "DaemonSet" then
@@ -124,14 +128,15 @@ function M.wait_ready(client, obj, opts)
       dirty = false
       local live = inf:get(name)
       local state, message, info
+      local stale = live and ((uid and live.metadata.uid ~= uid)
+        or (math.type(min_generation) and math.type(live.metadata.generation)
+            and live.metadata.generation < min_generation))
       if not live and uid then
         -- Applied by this run, not yet seen by the shared watch: nothing to report (it is there).
         state, message, info = "progressing", nil, {}
       elseif not live then
         state, message, info = "progressing", fmt("%s %s not found yet", obj.kind, name), {}
-      elseif (uid and live.metadata.uid ~= uid)
-          or (math.type(min_generation) and math.type(live.metadata.generation)
-              and live.metadata.generation < min_generation) then
+      elseif stale then
         state, message, info = "progressing", "waiting for the applied version to be observed", {}
       else
         state, message, info = readiness.evaluate(live, health)
@@ -146,10 +151,12 @@ function M.wait_ready(client, obj, opts)
         end
         return nil, info.reason or "failed", details
       end
-      -- A Deployment's current pods are known once its controller has seen the applied spec:
-      -- before that, its revision (and so its newest ReplicaSet) is the previous rollout's, whose
-      -- crash-looping pods (a bad release being replaced, or rolled back) are not this one's.
-      if live and watches_pods and (live.kind ~= "Deployment" or readiness.generation_observed(live)) then
+      -- A Deployment's current pods are known once the watch has the applied version and its
+      -- controller has seen it: before that, its revision (and so its newest ReplicaSet) is the
+      -- previous rollout's, whose crash-looping pods (a bad release being replaced, or rolled
+      -- back) are not this one's.
+      if live and not stale and watches_pods
+          and (live.kind ~= "Deployment" or readiness.generation_observed(live)) then
         local pods = current_pods(client, live, ns)
         local reason, pmessage, pod, container, restarts = pod_failure(pods, crashloop_restarts)
         if reason then
