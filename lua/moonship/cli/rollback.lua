@@ -14,7 +14,7 @@ local OPTIONS = {
 
 return {
   usage = "rollback " .. O.TEMPLATE .. " [-w WORKFLOW] [--to RUN_ID] [OPTIONS]",
-  summary = "Re-apply what the last good run applied (or run RUN_ID's), as a run.",
+  summary = "Re-apply what the last good run (or run RUN_ID) applied, as a run.",
   options = OPTIONS,
   run = function(opts, args, out)
     local settings, err = require("moonship.cli.deploy").settings(opts, args, false)
