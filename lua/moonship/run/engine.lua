@@ -729,12 +729,16 @@ function Run:execute()
   return "succeeded", EXIT.ok, failed
 end
 
--- rollback_started for this run (a rollback's): the record it re-applies and its plan.
-function Run:rollback_started(reason)
+-- A rollback's steps (this run's workflow re-applies self.rollback_of, a record): announced by
+-- rollback_started, then run as any workflow's. reason: "command" (`moonship rollback`) or
+-- "on_error" (after the halt of the run that asked for it). Returns what execute returns.
+-- Objects that the record does not have are left in place.
+function Run:run_rollback(reason)
   local target = self.rollback_of
   self:emit {event = "rollback_started", to = target.run, revision = target.revision, target_workflow = target.workflow,
              template_hash = target.template_hash, reason = reason, steps = #self.workflow.steps,
              tasks = json.array(self:plan_ids()), plan = self:plan_steps()}
+  return self:execute()
 end
 
 -- Runs the workflow; returns the result {run_id=, state=, exit_code=, journal=, rollback=}.
@@ -749,8 +753,12 @@ function Run:run_workflow()
   -- of delaying them: the local journal already holds it, and the last save waits for it, so
   -- the saves land in order.
   local first_save = self.client and not self.dry_run and sched.spawn(function() self:save() end)
-  if self.rollback_of then self:rollback_started("command") end
-  local state, code, failed = self:execute()
+  local state, code, failed
+  if self.rollback_of then
+    state, code, failed = self:run_rollback("command")
+  else
+    state, code, failed = self:execute()
+  end
   local reason = (state == "interrupted" or state == "halted") and state or nil
   -- The run's record, before run_finished (which ends what the views show); a rollback that
   -- the on_error hook asked for comes after it, with its own record.
@@ -872,8 +880,7 @@ function Run:roll_back()
     timeout = self.timeout, settle = self.settle_seconds, dry_run = self.dry_run, logs = self.logs,
     record = rec, step_offset = #self.workflow.steps,
   }
-  sub:rollback_started("on_error")
-  local state = sub:execute()
+  local state = sub:run_rollback("on_error")
   sub:record(state)
   return state
 end
