@@ -764,7 +764,16 @@ function Run:run_workflow()
   -- the on_error hook asked for comes after it, with its own record.
   self:record(state)
   local rollback
-  if self.rollback_wanted and state == "halted" and not self:urgent() then rollback = self:roll_back() end
+  if self.rollback_wanted and state == "halted" and not self:urgent() then
+    -- whatever stops it (a signal while it reads the history), the run still ends here
+    local ok, res = pcall(self.roll_back, self)
+    if ok then
+      rollback = res
+    else
+      rollback = is_cancel(res) and "interrupted" or "failed"
+      self:emit {event = "log", message = "rollback: " .. (is_cancel(res) and "stopped by a signal" or tostring(res))}
+    end
+  end
   self:emit {event = "run_finished", state = state, exit_code = code, failed = failed,
              halted_by = self.halted and self.halted.task or nil, rollback = rollback}
   if first_save then pcall(first_save.join, first_save) end
