@@ -216,6 +216,28 @@ describe("moonship rollback", function()
     assert.equal(404, (sim:get_json("/api/v1/namespaces/rb-none")))
   end)
 
+  it("records no dry run, and a rollback's dry run applies and records nothing", function()
+    local dir, ns = proc.tmpdir(), "rb-dry"
+    local path = template(dir, 1)
+    local code, _, err = deploy(sim, {path, "-w", "deploy", "-n", ns})
+    assert.equal(0, code, err)
+    code, _, err = deploy(sim, {template(dir, 3), "-w", "deploy", "-n", ns})
+    assert.equal(0, code, err)
+    code, _, err = deploy(sim, {template(dir, 2), "-w", "deploy", "-n", ns, "--dry-run"})
+    assert.equal(0, code, err)
+    assert.equal(2, #records(sim, ns))
+    local generation = web(sim, ns).metadata.generation
+    local ev
+    code, ev, err = rollback(sim, {path, "-n", ns, "--dry-run"})
+    assert.equal(0, code, err)
+    assert.is_true(find(ev, {event = "rollback_started"}).dry_run)
+    assert.truthy(find(ev, {event = "task_progress", task = "rollback.services.web",
+                            message = "would apply deployment/web (the server's dry run passed)"}))
+    local obj = web(sim, ns)
+    assert.same({"example/web:3", generation}, {image(obj), obj.metadata.generation})
+    assert.equal(2, #records(sim, ns))
+  end)
+
   it("keeps the newest --history records", function()
     local dir, ns = proc.tmpdir(), "rb-keep"
     local path = template(dir, 1)
