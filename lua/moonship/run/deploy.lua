@@ -143,17 +143,19 @@ end
 -- computes for a while without waiting: a Ctrl-C meanwhile stops it at once, and other tasks,
 -- a --sim kubesim's reader, keep running), with its warnings written and its namespace checked.
 -- Returns model, workflow, hooks or nil, the result of bad input {exit_code = 2, errors=}.
--- load: M.load (the default) or M.load_template (then there is no workflow).
-function M.prepare(s, stderr, load)
-  local loaded = table.pack(sched.guard(0, load or M.load, s))
-  if not loaded[1] then error(loaded[2], 0) end
-  local model, wf, hooks, warnings
-  if load == M.load_template then
-    model, hooks, warnings = table.unpack(loaded, 2, 4)
-    if not model then wf = hooks end
-  else
-    model, wf, hooks, warnings = table.unpack(loaded, 2, 5)
+-- without_workflow: the template and hooks only (workflow nil), as rollback and history need.
+function M.prepare(s, stderr, without_workflow)
+  local load = M.load
+  if without_workflow then
+    load = function(settings)
+      local model, hooks, warnings = M.load_template(settings)
+      if not model then return nil, hooks end
+      return model, nil, hooks, warnings
+    end
   end
+  local loaded = table.pack(sched.guard(0, load, s))
+  if not loaded[1] then error(loaded[2], 0) end
+  local model, wf, hooks, warnings = table.unpack(loaded, 2, 5)
   if not model then
     for _, msg in ipairs(wf) do stderr(msg .. "\n") end
     return nil, {exit_code = EXIT.bad_input, errors = wf}

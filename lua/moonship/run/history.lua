@@ -49,7 +49,6 @@ local function label_value(text)
   s = s:gsub("^[^%w]+", ""):gsub("[^%w]+$", "")
   return s
 end
-M.label_value = label_value
 
 -- The Secret of revision n: moonship.run.v1.<app>.<env>.<n> (at most 253 characters).
 function M.secret_name(app, env, revision)

@@ -17,7 +17,7 @@ local M = {}
 -- the result to return {exit_code = 2, errors=}. A namespace that does not exist is not made:
 -- it has no records.
 local function open(s, stderr)
-  local model, failed, hooks = deploy.prepare(s, stderr, deploy.load_template)
+  local model, failed, hooks = deploy.prepare(s, stderr, true)
   if not model then return nil, failed end
   local client, state = deploy.connect(s, model, stderr, true)
   if not client then return nil, state end
