@@ -6,9 +6,13 @@ _moonship_options() {
     case "$1" in
         deploy) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
             --concurrency --qps --burst --timeout --settle --dry-run --resume --prune -o --output --logs --color
-            --sim --scenario --time-scale --journal-dir --report -h --help" ;;
+            --sim --scenario --time-scale --journal-dir --report --history -h --help" ;;
         diff) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
             --prune -o --output --color --sim --scenario -h --help" ;;
+        rollback) echo "-w --workflow --to -e --env -n --namespace --context --kubeconfig --hooks --concurrency
+            --qps --burst --timeout --settle --dry-run -o --output --logs --color --journal-dir --report
+            --history -h --help" ;;
+        history) echo "-w --workflow -e --env -n --namespace --context --kubeconfig --hooks -o --output -h --help" ;;
         plan) echo "-w --workflow -e --env --image --domain --hooks --diff -n --namespace --context --kubeconfig
             -f --format --ascii --width --concurrency --journal-dir -h --help" ;;
         report) echo "-o --output -h --help" ;;
@@ -42,7 +46,7 @@ _moonship() {
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
     if ((COMP_CWORD == 1)); then
-        mapfile -t COMPREPLY < <(compgen -W "deploy diff plan report validate render run version --help --version" -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W "deploy diff rollback history plan report validate render run version --help --version" -- "$cur")
         return
     fi
     cmd=${COMP_WORDS[1]}
@@ -69,7 +73,7 @@ _moonship() {
         --context)
             mapfile -t COMPREPLY < <(compgen -W "$(kubectl config get-contexts -o name 2>/dev/null)" -- "$cur")
             return ;;
-        -n | --namespace | --env | -e | --image | --domain | --concurrency | --qps | --burst | --timeout | --settle | --time-scale | --width | --run-id)
+        -n | --namespace | --env | -e | --image | --domain | --concurrency | --qps | --burst | --timeout | --settle | --time-scale | --width | --run-id | --history | --to)
             return ;;
         --hooks)
             mapfile -t COMPREPLY < <(compgen -f -X '!*.lua' -- "$cur"; compgen -d -- "$cur")

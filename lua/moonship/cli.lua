@@ -148,7 +148,8 @@ local HELP = {long = "help", short = "h", help = "show this help"}
 
 -- The commands, in the order --help lists them; each is the module moonship.cli.<name>,
 -- loaded when used (a command's dependencies cost nothing to the others).
-local COMMANDS = {"deploy", "diff", "plan", "report", "validate", "render", "run", "version"}
+local COMMANDS = {"deploy", "diff", "rollback", "history", "plan", "report", "validate", "render", "run",
+                  "version"}
 local loaded = {}
 
 local function command(name)

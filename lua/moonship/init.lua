@@ -4,7 +4,8 @@
 --     with os.exit(result.exit_code), which a stock lua5.4 needs to exit with it
 --     opts as the CLI's long options: workflow=, env=, namespace=, context=, kubeconfig=,
 --     hooks=, concurrency=, timeout=, settle=, dry_run=, resume=, prune=, output="text"|"json"|"none",
---     sim=, scenario=, time_scale=, sinks={fn(event)}, client= (an existing kube client)
+--     sim=, scenario=, time_scale=, history= (records kept: the run is recorded in the run
+--     history, as the CLI's deploy records it), sinks={fn(event)}, client= (an existing kube client)
 --   moonship.sched, moonship.kube, moonship.connect(opts)
 local M = {}
 

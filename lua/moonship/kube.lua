@@ -5,6 +5,7 @@ local http = require "moonship.http"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
 local kubeconfig = require "moonship.kube.kubeconfig"
+local codec = require("moonship.core").codec
 local watch_core = require("moonship.core").watch
 
 local fmt, concat = string.format, table.concat
@@ -75,20 +76,6 @@ local function query_string(q)
   return "?" .. concat(parts, "&")
 end
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  return ((s:gsub(".", function(x)
-    local r, b = "", x:byte()
-    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
-    return r
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local c = 0
-    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
-    return B64:sub(c + 1, c + 1)
-  end) .. ({"", "==", "="})[#s % 3 + 1])
-end
-
 -- kube.connect{kubeconfig=, context=, namespace=, qps=, burst=, timeout=, retries=} -> client
 -- or nil, message. Never waits: credentials (exec plugins) are fetched on the first request.
 function M.connect(opts)
@@ -142,7 +129,7 @@ function Client:auth(headers)
   if auth.kind == "token" then
     headers["Authorization"] = "Bearer " .. auth.token
   elseif auth.kind == "basic" then
-    headers["Authorization"] = "Basic " .. base64(auth.username .. ":" .. (auth.password or ""))
+    headers["Authorization"] = "Basic " .. codec.base64_encode(auth.username .. ":" .. (auth.password or ""))
   elseif auth.kind == "cert" then
     tls.cert, tls.key = auth.cert, auth.key
   elseif auth.kind == "exec" then
@@ -571,7 +558,6 @@ function Client:close()
   end
 end
 
-M.base64 = base64
 M.watch_decoder = watch_core.decoder
 M.query_string = query_string
 

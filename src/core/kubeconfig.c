@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/codec.h"
 #include "core/kubeconfig.h"
 #include "core/kubeconfig_loader.h"
 #include "core/yaml.h"

@@ -86,8 +86,4 @@ int ms_kubeconfig_load(const struct ms_kubeconfig_opts *opts, struct ms_kubeconf
 /* Accepts NULL. */
 void ms_kubeconfig_free(struct ms_kubeconfig *c);
 
-/* Standard base64 of data[0..len), NUL-terminated, or NULL when out of memory. The caller
- * frees it. (For an exec plugin's cluster info, which carries certificate-authority-data.) */
-char *ms_kubeconfig_base64(const char *data, size_t len);
-
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/codec.h"
 #include "core/kubeconfig.h"
 #include "core/kubeconfig_loader.h"
 #include "core/yaml.h"
@@ -38,100 +39,6 @@ static void trim(char *s, size_t *len)
     memmove(s, s + start, n - start);
     s[n - start] = '\0';
     *len = n - start;
-}
-
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard, padded base64 as Go does (ignoring CR and LF). Returns 0, -1 when the
- * text is not valid base64, -2 when out of memory. */
-static int b64_decode(const char *s, size_t n, char **out, size_t *outlen)
-{
-    char *d = malloc(n / 4 * 3 + 4);
-    if (d == NULL)
-        return -2;
-    size_t len = 0;
-    int quad[4], q = 0, pad = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '\r' || ch == '\n')
-            continue;
-        int v;
-        if (ch == '=') {
-            if (q < 2)
-                goto bad;
-            pad++;
-            v = 0;
-        } else {
-            if (pad || (v = b64_value(ch)) < 0)
-                goto bad;
-        }
-        quad[q++] = v;
-        if (q == 4) {
-            d[len++] = (char)(quad[0] << 2 | quad[1] >> 4);
-            if (pad < 2)
-                d[len++] = (char)((quad[1] & 15) << 4 | quad[2] >> 2);
-            if (pad < 1)
-                d[len++] = (char)((quad[2] & 3) << 6 | quad[3]);
-            q = 0;
-            if (pad) { /* padding ends the text */
-                for (i++; i < n; i++)
-                    if (s[i] != '\r' && s[i] != '\n')
-                        goto bad;
-                break;
-            }
-        }
-    }
-    if (q != 0)
-        goto bad;
-    d[len] = '\0';
-    *out = d;
-    *outlen = len;
-    return 0;
-bad:
-    free(d);
-    return -1;
-}
-
-char *ms_kubeconfig_base64(const char *data, size_t len)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((len + 2) / 3 * 4 + 1);
-    if (out == NULL)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)data;
-    size_t o = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        out[o++] = abc[p[i] >> 2];
-        out[o++] = abc[(p[i] & 3) << 4 | p[i + 1] >> 4];
-        out[o++] = abc[(p[i + 1] & 15) << 2 | p[i + 2] >> 6];
-        out[o++] = abc[p[i + 2] & 63];
-    }
-    if (i < len) {
-        out[o++] = abc[p[i] >> 2];
-        if (i + 1 < len) {
-            out[o++] = abc[(p[i] & 3) << 4 | p[i + 1] >> 4];
-            out[o++] = abc[(p[i + 1] & 15) << 2];
-        } else {
-            out[o++] = abc[(p[i] & 3) << 4];
-            out[o++] = '=';
-        }
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return out;
 }
 
 /* ---- reading the tree ----------------------------------------------------------------------- */
@@ -202,8 +109,8 @@ static int decode_field(struct loader *ld, size_t fi, const struct ms_yaml_node 
                         const char *path, const char *key, const char *text, char **data,
                         size_t *len)
 {
-    int rc = b64_decode(text, strlen(text), data, len);
-    if (rc == -2)
+    int rc = ms_base64_decode(text, strlen(text), data, len);
+    if (rc == MS_CODEC_ENOMEM)
         return ms_kc_oom(ld);
     if (rc < 0)
         return ms_kc_fail_at(ld, fi, node, "%s.%s: invalid base64", path, key);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <uv.h>
 #include <yaml.h>
+#include <zlib.h>
 
 #include "version.h"
 
@@ -13,6 +14,6 @@ const char *ms_version(void)
 
 void ms_version_libraries(char *buf, unsigned long size)
 {
-    snprintf(buf, size, "libuv %s, %s, libyaml %s", uv_version_string(), curl_version(),
-             yaml_get_version_string());
+    snprintf(buf, size, "libuv %s, %s, libyaml %s, zlib %s", uv_version_string(), curl_version(),
+             yaml_get_version_string(), zlibVersion());
 }

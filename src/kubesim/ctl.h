@@ -21,6 +21,7 @@ struct ks_pod {
     char ip[20];
     char started_ts[32], finished_ts[32], last_started_ts[32], last_finished_ts[32];
     char missing[254];       /* the required Service that was unavailable at the last start */
+    char crashing[254];      /* the image (crashing_images) whose container exits at start, or "" */
     char unschedulable[320]; /* why the scheduler cannot place it (a missing claim), or "" */
 };
 

@@ -1,5 +1,6 @@
 /* The simulated kubelet (a pod's life: scheduled, image pulled or not, started, ready,
- * crash-looping while a required Service has no ready endpoint, or run to completion), pod
+ * crash-looping while a required Service has no ready endpoint or because its image crashes,
+ * or run to completion), pod
  * logs from the scenario, and the Job controller. */
 #include "ctl.h"
 
@@ -110,6 +111,17 @@ static int image_broken(struct ks_server *s, const struct ks_obj *pod)
     cJSON_ArrayForEach(
         c, ks_jpath(pod->json, "spec.containers")) if (ks_scenario_image_broken(s->sc, ks_jstr(c, "image"))) return 1;
     return 0;
+}
+
+/* The image of a container that crashes at start (crashing_images), or NULL. */
+static const char *image_crashing(struct ks_server *s, const struct ks_obj *pod)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers")) if (ks_scenario_image_crashes(
+                                                                          s->sc,
+                                                                          ks_jstr(c, "image"))) return ks_jstr(c,
+                                                                                                               "image");
+    return NULL;
 }
 
 static cJSON *cond(const char *type, double gen, int ok, const char *reason, const char *msg, const char *ts)
@@ -313,9 +325,11 @@ static void start_container(struct ks_server *s, struct ks_obj *pod, const struc
             snprintf(st->missing, sizeof st->missing, "%s", r->requires[i]);
             break;
         }
+    const char *crashing = image_crashing(s, pod);
+    snprintf(st->crashing, sizeof st->crashing, "%s", crashing ? crashing : "");
     if (st->job)
         st->next_at = now + r->duration + jitter(s, r);
-    else if (st->missing[0])
+    else if (st->missing[0] || st->crashing[0])
         st->next_at = now + r->crash_after;
     else if (r->never_ready)
         st->next_at = -1;
@@ -387,7 +401,7 @@ void ks_pod_reconcile(struct ks_server *s, struct ks_obj *pod)
             st->finished_at = now;
             ks_ctl_wall_str(s, st->finished_ts);
             st->next_at = -1;
-        } else if (st->missing[0]) {
+        } else if (st->missing[0] || st->crashing[0]) {
             snprintf(st->last_started_ts, sizeof st->last_started_ts, "%s", st->started_ts);
             ks_ctl_wall_str(s, st->last_finished_ts);
             st->restarts++;
@@ -458,7 +472,11 @@ int ks_ctl_pod_log(struct ks_server *s, struct ks_obj *pod, const char *containe
         }
     } else {
         visible = n;
-        if (st->missing[0]) {
+        if (st->crashing[0] && (st->stage == PS_CRASHED || previous)) {
+            snprintf(extra[0], sizeof extra[0], "panic: %s exited at start (scenario crashing_images)", st->crashing);
+            lines[n++] = extra[0];
+            visible = n;
+        } else if (st->missing[0]) {
             snprintf(extra[0], sizeof extra[0], "waiting for service \"%s\"...", st->missing);
             lines[n++] = extra[0];
             visible = n;

@@ -28,6 +28,7 @@ void ks_scenario_free(struct ks_scenario *sc)
     for (int i = 0; i < sc->nrules; i++) rule_free(&sc->rules[i]);
     free(sc->rules);
     for (int i = 0; i < sc->nbroken; i++) free(sc->broken[i]);
+    for (int i = 0; i < sc->ncrashing; i++) free(sc->crashing[i]);
     for (int i = 0; i < sc->nnamespaces; i++) free(sc->namespaces[i]);
     for (int i = 0; i < sc->nunbound; i++) free(sc->unbound_users[i]), free(sc->unbound_tokens[i]);
     free(sc);
@@ -326,6 +327,8 @@ struct ks_scenario *ks_scenario_load(const char *path, struct ks_faults *faults,
             rc = parse_workloads(sc, c, k, err);
         } else if (!strcmp(k, "broken_images")) {
             rc = strlist(c, k, sc->broken, &sc->nbroken, err);
+        } else if (!strcmp(k, "crashing_images")) {
+            rc = strlist(c, k, sc->crashing, &sc->ncrashing, err);
         } else if (!strcmp(k, "namespaces")) {
             rc = strlist(c, k, sc->namespaces, &sc->nnamespaces, err);
         } else if (!strcmp(k, "faults")) {
@@ -394,6 +397,13 @@ int ks_scenario_image_broken(const struct ks_scenario *sc, const char *image)
 {
     for (int i = 0; image && i < sc->nbroken; i++)
         if (sc->broken[i] && fnmatch(sc->broken[i], image, 0) == 0) return 1;
+    return 0;
+}
+
+int ks_scenario_image_crashes(const struct ks_scenario *sc, const char *image)
+{
+    for (int i = 0; image && i < sc->ncrashing; i++)
+        if (sc->crashing[i] && fnmatch(sc->crashing[i], image, 0) == 0) return 1;
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* The scenario file: how simulated workloads behave (delays, jitter, job outcomes and logs,
- * dependencies, broken images) and which faults the API injects. See docs/kubesim.md. */
+ * dependencies, broken and crashing images) and which faults the API injects. See docs/kubesim.md. */
 #ifndef KS_SCENARIO_H
 #define KS_SCENARIO_H
 
@@ -30,6 +30,8 @@ struct ks_scenario {
     int nrules;
     char *broken[KS_MAX_LIST]; /* owns; image patterns, '*' wildcard */
     int nbroken;
+    char *crashing[KS_MAX_LIST]; /* owns; image patterns whose container exits at start */
+    int ncrashing;
     char *namespaces[KS_MAX_LIST]; /* owns; created at start-up */
     int nnamespaces;
     /* users authenticated by a bearer token (in --tls mode) and bound to no role */
@@ -44,6 +46,8 @@ void ks_scenario_free(struct ks_scenario *sc);
 /* The effective rule for a workload name: the defaults overlaid with its own entry. */
 void ks_scenario_rule(const struct ks_scenario *sc, const char *name, struct ks_rule *out);
 int ks_scenario_image_broken(const struct ks_scenario *sc, const char *image);
+/* Whether a container of image exits soon after it starts, every time (crashing_images). */
+int ks_scenario_image_crashes(const struct ks_scenario *sc, const char *image);
 /* The unbound user whose bearer token this is, or NULL. */
 const char *ks_scenario_unbound_user(const struct ks_scenario *sc, const char *token);
 

@@ -19,6 +19,7 @@ static const luaL_Reg submodules[] = {
     {"kubeconfig", luaopen_moonship_core_kubeconfig},
     {"term", luaopen_moonship_core_term},
     {"fs", luaopen_moonship_core_fs},
+    {"codec", luaopen_moonship_core_codec},
     {NULL, NULL},
 };
 

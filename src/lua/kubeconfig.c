@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
 #include "core/kubeconfig.h"
 #include "lua/modules.h"
 #include "lua/options.h"
@@ -41,7 +42,7 @@ static void push_cluster_info(lua_State *L, const struct ms_kubeconfig *c)
         lua_setfield(L, -2, "insecure-skip-tls-verify");
     }
     if (c->ca) {
-        char *b64 = ms_kubeconfig_base64(c->ca, c->ca_len);
+        char *b64 = ms_base64_encode(c->ca, c->ca_len);
         if (b64 == NULL)
             luaL_error(L, "kubeconfig.load: out of memory");
         lua_pushstring(L, b64);

@@ -14,5 +14,6 @@ int luaopen_moonship_core_process(lua_State *L);
 int luaopen_moonship_core_kubeconfig(lua_State *L);
 int luaopen_moonship_core_term(lua_State *L);
 int luaopen_moonship_core_fs(lua_State *L);
+int luaopen_moonship_core_codec(lua_State *L);
 
 #endif

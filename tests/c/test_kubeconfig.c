@@ -437,22 +437,6 @@ static void test_in_cluster(void)
     ms_kubeconfig_free(c);
 }
 
-static void test_base64(void)
-{
-    char *s = ms_kubeconfig_base64("abc", 3);
-    CHECK_STR(s, "YWJj");
-    free(s);
-    s = ms_kubeconfig_base64("ab", 2);
-    CHECK_STR(s, "YWI=");
-    free(s);
-    s = ms_kubeconfig_base64("a", 1);
-    CHECK_STR(s, "YQ==");
-    free(s);
-    s = ms_kubeconfig_base64("", 0);
-    CHECK_STR(s, "");
-    free(s);
-}
-
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ms-kubeconfig-XXXXXX");
@@ -465,7 +449,6 @@ int main(void)
     RUN(test_cases);
     RUN(test_sources_and_home);
     RUN(test_in_cluster);
-    RUN(test_base64);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

@@ -137,6 +137,32 @@ workloads:
     end)
   end)
 
+  it("waits for the release that replaces a crash-looping one, not failing on the old release's pods", function()
+    sim:stop()
+    sim = kubesim.start {time_scale = 0.02, scenario = [[
+crashing_images: ["registry.local/web:2"]
+]]}
+    sched.run(function()
+      local c = connect(sim)
+      assert(c:wait_ready(assert(c:apply(deployment("web", {replicas = 2}))), {timeout = 300}))
+      -- release 2 crash-loops (the rolling update keeps release 1's pods)
+      local bad = assert(c:apply(deployment("web", {replicas = 2, image = "registry.local/web:2"})))
+      local ok, reason = c:wait_ready(bad, {timeout = 300})
+      assert.is_nil(ok)
+      assert.equal("CrashLoopBackOff", reason)
+      -- back to release 1 (the controller gives its ReplicaSet the newest revision): the wait,
+      -- started at once, sees the shared watch's old Deployment and the crash-looping pods
+      -- first, and must wait for this rollout instead of failing on them
+      for _ = 1, 3 do
+        local good = assert(c:apply(deployment("web", {replicas = 2})))
+        assert.equal("ready", (c:wait_ready(good, {timeout = 300})))
+        bad = assert(c:apply(deployment("web", {replicas = 2, image = "registry.local/web:2"})))
+        assert.equal("CrashLoopBackOff", select(2, c:wait_ready(bad, {timeout = 300})))
+      end
+      c:close()
+    end)
+  end)
+
   it("a watch delivers events and resumes after the server closes it", function()
     sched.run(function()
       local c = connect(sim)

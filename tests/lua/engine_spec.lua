@@ -46,7 +46,8 @@ local MODEL = loaded_from(TEMPLATE, template.load)
 -- Runs a workflow on the scripted client: the result, the events, the client.
 local function run(workflow, script, opts)
   opts = opts or {}
-  local client = fake_client.new(script)
+  local client = opts.client or fake_client.new(script)
+  if opts.client then client.script = script end
   local events = {}
   local journal = journal_mod.new {app = "shop", workflow = workflow, namespace = "default"}
   journal:add_sink(function(ev) events[#events + 1] = ev end)
@@ -55,7 +56,7 @@ local function run(workflow, script, opts)
     return engine.run {
       model = MODEL, workflow = template.workflow(MODEL, workflow), client = client, hooks = hooks,
       journal = journal, namespace = "default", settle = opts.settle or 0.05, logs = "none",
-      resume = opts.resume, concurrency = opts.concurrency,
+      resume = opts.resume, concurrency = opts.concurrency, record = opts.record,
       prune = opts.prune, applyset = opts.applyset, dry_run = opts.dry_run,
     }
   end)
@@ -242,6 +243,151 @@ end, retry = function(ctx, task, err, attempt) if attempt < 2 then return 0 end 
     assert.equal("skipped", final(ev, "services.cache"))
     assert.equal("succeeded", final(ev, "services.backend"))
     assert.same({"deployment/backend"}, client.applied)
+  end)
+
+  -- ---- the run history and rollbacks --------------------------------------------------------
+
+  local history = require "moonship.run.history"
+  local RECORD = {keep = 10, env = "local", template = "app.yaml"}
+
+  local function records(client)
+    return sched.run(function()
+      return assert(history.list(client, {namespace = "default", app = "shop", env = "local"}))
+    end)
+  end
+
+  local function fetch(client, summary)
+    return sched.run(function() return assert(history.fetch(client, "default", summary)) end)
+  end
+
+  it("records a finished run: each task's objects as sent, a resumed task's too; never a dry run", function()
+    local client = fake_client.new()
+    local result = run("serial", {}, {client = client, record = RECORD})
+    local list = records(client)
+    assert.equal(1, #list)
+    assert.same({1, result.run_id, "serial", "succeeded"}, {list[1].revision, list[1].run, list[1].workflow, list[1].state})
+    local rec = fetch(client, list[1])
+    assert.same({"services.cache", "services.cache"}, {rec.steps[1].step, rec.steps[1].tasks[1].id})
+    local kinds = {}
+    for i, o in ipairs(rec.steps[2].tasks[1].objects) do kinds[i] = o.kind .. "/" .. o.metadata.name end
+    assert.same({"Deployment/backend"}, kinds)
+    -- as sent: no uid, no resourceVersion (the fake server gives both)
+    assert.is_nil(rec.steps[2].tasks[1].objects[1].metadata.uid)
+    assert.equal("example/backend:1", rec.steps[2].tasks[1].objects[1].spec.template.spec.containers[1].image)
+    assert.matches("^%x%x%x%x%x%x%x%x$", rec.template_hash)
+    -- a resumed run: the task skipped with the same spec is recorded with the objects it stands for
+    local snapshot = {run = result.run_id, tasks = {}}
+    for _, t in ipairs(rec.steps) do
+      for _, task in ipairs(t.tasks) do
+        snapshot.tasks[#snapshot.tasks + 1] = {id = task.id, state = "succeeded", spec_hash = task.spec_hash, attempts = 1}
+      end
+    end
+    run("serial", {}, {client = client, record = RECORD, resume = snapshot})
+    list = records(client)
+    rec = fetch(client, list[1])
+    assert.equal("skipped", rec.steps[1].tasks[1].state)
+    assert.equal("Deployment", rec.steps[1].tasks[1].objects[1].kind)
+    assert.equal(list[2].template_hash, list[1].template_hash) -- the same specs, the same hash
+  end)
+
+  it("on_error \"rollback\": halts, cleans up, re-applies the last good run after the halted steps, records both",
+    function()
+    local client = fake_client.new()
+    local first = run("serial", {}, {client = client, record = RECORD})
+    local hooks = hooks_from([[
+return {
+  on_error = function() return "rollback" end,
+  cleanup = function(ctx, run, reason) ctx.log("cleanup after %s", reason) end,
+  after_workflow = function(ctx, run) ctx.log("after %s%s", run.workflow, run.rollback_of and (" rollback of " .. run.rollback_of) or "") end,
+}
+]])
+    -- (the fake counts waits per object over the client's life: the first run's was the 1st)
+    local result, ev = run("serial", {backend = {fail_after = 0.01, attempts_failing = 2}},
+      {client = client, record = RECORD, hooks = hooks})
+    assert.equal(EXIT.halted, result.exit_code)
+    assert.equal("succeeded", result.rollback)
+    local halting = ev[at(ev, {event = "run_halting"})]
+    assert.same({"services.backend", "on_error", true}, {halting.task, halting.cause, halting.rollback})
+    assert.equal("services.backend failed: halted by the on_error hook, which asked for a rollback to the last good run",
+      halting.message)
+    local started = ev[at(ev, {event = "rollback_started"})]
+    assert.same({first.run_id, 1, "serial", "on_error", 3}, {started.to, started.revision, started.target_workflow,
+                                                           started.reason, started.steps})
+    -- its last step prunes what the run it goes back to did not have
+    assert.same({"rollback.services.cache", "rollback.services.backend", "rollback.prune"}, started.tasks)
+    -- the order: the halt, the cleanup, the rollback's steps (indexed after the halted run's), one run_finished
+    local cleanup = at(ev, {event = "log", message = "cleanup after halted"})
+    assert.is_true(at(ev, {event = "run_halting"}) < cleanup)
+    assert.is_true(cleanup < at(ev, {event = "rollback_started"}))
+    assert.is_true(at(ev, {event = "rollback_started"}) < at(ev, {event = "step_started", step = "rollback.services.cache", index = 3}))
+    assert.truthy(at(ev, {event = "step_started", step = "rollback.services.backend", index = 4}))
+    assert.equal("succeeded", final(ev, "rollback.services.backend"))
+    assert.equal("succeeded", final(ev, "rollback.prune"))
+    assert.truthy(at(ev, {event = "step_started", step = "rollback.prune", index = 5}))
+    assert.truthy(at(ev, {event = "log", message = "after serial rollback of " .. first.run_id}))
+    local finished = ev[#ev]
+    assert.same({"run_finished", "halted", EXIT.halted, "succeeded"},
+      {finished.event, finished.state, finished.exit_code, finished.rollback})
+    -- the rollback re-applied what the first run sent: the same objects again
+    assert.same({"deployment/cache", "deployment/backend", "deployment/cache", "deployment/backend",
+                 "deployment/cache", "deployment/backend"}, client.applied)
+    -- three records: the first run, the halted one, its rollback (under the halted run's id)
+    local list = records(client)
+    assert.same({"succeeded", "halted", "succeeded"}, {list[3].state, list[2].state, list[1].state})
+    assert.same({result.run_id, result.run_id, first.run_id}, {list[2].run, list[1].run, list[1].rollback_of})
+    assert.equal(list[3].template_hash, list[1].template_hash)
+    local rec = fetch(client, list[1])
+    assert.same({"services.cache", "services.backend"}, {rec.steps[1].step, rec.steps[2].tasks[1].id})
+  end)
+
+  it("names rollback among on_error's answers when it gets another one", function()
+    local hooks = hooks_from('return {on_error = function() return "rolback" end}\n')
+    local result, ev = run("serial", {backend = {fail_after = 0.01}}, {hooks = hooks})
+    assert.equal(EXIT.ignored_failures, result.exit_code) -- the template's policy: ignore
+    assert.truthy(at(ev, {event = "log", hook = "on_error",
+      message = "returned \"rolback\" (want ignore, halt, retry or rollback): using the template's policy"}))
+  end)
+
+  it("on_error \"rollback\" with no earlier good run, or no run history: a halt that says why", function()
+    local hooks = hooks_from('return {on_error = function() return "rollback" end}\n')
+    local result, ev = run("serial", {backend = {fail_after = 0.01}}, {record = RECORD, hooks = hooks})
+    assert.equal(EXIT.halted, result.exit_code)
+    assert.equal("unavailable", result.rollback)
+    assert.truthy(at(ev, {event = "log", message = "rollback: nothing to roll back to in namespace default: no earlier run succeeded"}))
+    assert.is_nil(at(ev, {event = "rollback_started"}))
+    assert.equal("unavailable", ev[#ev].rollback)
+    -- without a run history (the engine of a script that asks for none)
+    result, ev = run("serial", {backend = {fail_after = 0.01}}, {hooks = hooks})
+    assert.equal(EXIT.halted, result.exit_code)
+    assert.is_nil(result.rollback)
+    assert.truthy(at(ev, {event = "log", hook = "on_error",
+      message = "returned \"rollback\", but this run keeps no run history: halting"}))
+  end)
+
+  it("a rollback runs no jobs again, and never asks for another rollback", function()
+    local client = fake_client.new()
+    local first = run("deploy", {}, {client = client, record = RECORD})
+    local list = records(client)
+    local rec = fetch(client, list[1])
+    local events = {}
+    local journal = journal_mod.new {app = "shop", workflow = "deploy", namespace = "default"}
+    journal:add_sink(function(e) events[#events + 1] = e end)
+    client.script = {backend = {fail_after = 0.01}}
+    local result = sched.run(function()
+      return engine.run {model = MODEL, workflow = history.rollback_workflow(rec), client = client, journal = journal,
+                         namespace = "default", settle = 0.05, logs = "none", record = RECORD,
+                         hooks = hooks_from('return {on_error = function() return "rollback" end}\n')}
+    end)
+    assert.equal(first.run_id, events[1].rollback_of)
+    assert.same({"rollback_started", first.run_id, "command"}, {events[2].event, events[2].to, events[2].reason})
+    assert.equal("skipped", final(events, "rollback.jobs.migrate"))
+    assert.matches("^not re%-run", events[at(events, {event = "task_finished", task = "rollback.jobs.scrub"})].message)
+    assert.equal("succeeded", final(events, "rollback.services.frontend"))
+    assert.equal(EXIT.halted, result.exit_code)
+    assert.truthy(at(events, {event = "log", hook = "on_error",
+      message = "returned \"rollback\", but this run is a rollback already: halting"}))
+    list = records(client)
+    assert.same({"halted", first.run_id}, {list[1].state, list[1].rollback_of})
   end)
 end)
 

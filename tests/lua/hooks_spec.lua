@@ -16,6 +16,16 @@ local function load_hooks(dir, text)
   return assert(hooks_mod.load(write(dir .. "/hooks.lua", text)))
 end
 
+describe("on_error", function()
+  it("may answer ignore, halt, retry or rollback, and a hooks file that answers rollback loads", function()
+    assert.same({ignore = true, halt = true, retry = true, rollback = true}, hooks_mod.ON_ERROR)
+    local hooks = load_hooks(tmpdir(), 'return {on_error = function(ctx, task, err) return "rollback" end}\n')
+    local ok, answer = require("moonship.sched").run(function() return hooks:call("on_error", {}, {id = "services.web"}, "x") end)
+    assert.is_true(ok)
+    assert.equal("rollback", answer)
+  end)
+end)
+
 describe("hooks.load", function()
   it("keeps each file's instruction budget to its own hooks", function()
     local dir = tmpdir()

@@ -98,7 +98,38 @@ local function embedded_data(page)
   return assert(json.decode(assert(text)))
 end
 
+-- The halted run whose on_error asked for a rollback: its steps, then the rollback's.
+local function rolled_back()
+  local list = halted()
+  local finished = table.remove(list)
+  for _, ev in ipairs(events {
+    {t = 12, event = "rollback_started", to = "20261125-090000-aaaaaa", revision = 6, target_workflow = "deploy",
+     reason = "on_error", steps = 1, tasks = {"rollback.services.frontend"},
+     plan = {{step = "rollback.frontend", tasks = {"rollback.services.frontend"}}}},
+    {t = 12, event = "step_started", step = "rollback.frontend", index = 4, tasks = {"rollback.services.frontend"}},
+    {t = 12, event = "task_started", step = "rollback.frontend", task = "rollback.services.frontend", attempt = 1},
+    {t = 15, event = "task_finished", step = "rollback.frontend", task = "rollback.services.frontend",
+     state = "succeeded", attempt = 1},
+    {t = 15, event = "step_finished", step = "rollback.frontend", index = 4, state = "succeeded"},
+  }) do list[#list + 1] = ev end
+  finished.t, finished.rollback = 15, "succeeded"
+  list[#list + 1] = finished
+  return list
+end
+
 describe("timeline.build", function()
+  it("lays a rollback's steps out after the halted run's, and keeps the run's state and the rollback's", function()
+    local run = timeline.build(rolled_back())
+    assert.same({"halted", 1}, {run.state, run.exit_code})
+    assert.same({t = 12, to = "20261125-090000-aaaaaa", revision = 6, workflow = "deploy", reason = "on_error",
+                 state = "succeeded"}, run.rollback)
+    local names = {}
+    for i, s in ipairs(run.steps) do names[i] = s.name end
+    assert.same({"frontend", "migrate", "rollback.frontend"}, names)
+    assert.same({{n = 1, start = 12, finish = 15, state = "succeeded"}}, run.tasks["rollback.services.frontend"].attempts)
+    assert.equal("rollback.frontend", run.tasks["rollback.services.frontend"].step)
+  end)
+
   it("turns a halted run into lanes, segments, the halt point and what never started", function()
     local run = timeline.build(halted())
     assert.equal("halted", run.state)
@@ -168,6 +199,17 @@ describe("timeline.build", function()
     assert.equal("unfinished", run.state)
     assert.same({}, run.not_started)
     assert.same({n = 1, start = 0, finish = 4, state = "running"}, run.tasks["jobs.a"].attempts[1])
+  end)
+end)
+
+describe("html.render: a rollback", function()
+  it("names the run it went back to and how it went, and draws its steps", function()
+    local page = html.render(rolled_back())
+    assert.truthy(page:find("rollback to run <code>20261125-090000-aaaaaa</code> (revision 6), asked by on_error: succeeded",
+      1, true))
+    assert.truthy(page:find("rollback.services.frontend", 1, true))
+    local data = embedded_data(page)
+    assert.same({"20261125-090000-aaaaaa", "succeeded"}, {data.rollback.to, data.rollback.state})
   end)
 end)
 

@@ -100,6 +100,37 @@ describe("plain output", function()
                  "moonship ▸ hook cleanup: run R halted"}, lines())
   end)
 
+  it("marks a rollback after the halt, lists its tasks in the summary, and says how it went", function()
+    local emit, lines = sink()
+    emit {event = "run_started", t = 0, run = "R3", workflow = "deploy", app = "shop", namespace = "default",
+          steps = 1, tasks = {"services.web"}, plan = {{step = "web", tasks = {"services.web"}}}}
+    emit {event = "task_finished", t = 1, task = "services.web", step = "web", state = "failed", attempt = 1,
+          message = "CrashLoopBackOff", halt = true}
+    emit {event = "run_halting", t = 1, task = "services.web", cause = "on_error", rollback = true,
+          message = "services.web failed: halted by the on_error hook, which asked for a rollback to the last good run"}
+    emit {event = "rollback_started", t = 1, to = "R1", revision = 4, target_workflow = "deploy", reason = "on_error",
+          steps = 1, tasks = {"rollback.services.web"}, plan = {{step = "rollback.web", tasks = {"rollback.services.web"}}}}
+    emit {event = "task_started", t = 1, task = "rollback.services.web", step = "rollback.web", attempt = 1}
+    emit {event = "task_finished", t = 2, task = "rollback.services.web", step = "rollback.web", state = "succeeded",
+          attempt = 1}
+    emit {event = "run_finished", t = 2, run = "R3", state = "halted", exit_code = 1, failed = 1,
+          halted_by = "services.web", rollback = "succeeded"}
+    assert.same({
+      "run R3: workflow deploy of shop in namespace default (1 step)",
+      "services.web FAILED: CrashLoopBackOff",
+      "HALT: services.web failed: halted by the on_error hook, which asked for a rollback to the last good run",
+      "ROLLBACK to run R1 (revision 4, workflow deploy), as the on_error hook asked: re-applying its recorded objects",
+      "rollback.services.web started",
+      "rollback.services.web ok",
+      "run R3 halted (exit 1); rollback succeeded",
+      "",
+      "deploy shop → default: halted in 2.0s (exit 1) · halted by services.web · rollback to run R1: succeeded  · run R3",
+      "  TASK                   STEP          STATE        DURATION  ATTEMPTS  MESSAGE",
+      "  services.web           web           ✗ failed            -         1  CrashLoopBackOff",
+      "  rollback.services.web  rollback.web  ✓ succeeded      1.0s         1",
+    }, lines())
+  end)
+
   it("colours the state words and the summary only when asked", function()
     local events = {
       {event = "run_started", t = 0, run = "R2", workflow = "w", app = "a", namespace = "n", steps = 2,

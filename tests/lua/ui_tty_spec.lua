@@ -326,6 +326,32 @@ describe("tty view", function()
     assert.equal("  services.web  web   ✓ passed      0.5s         1", lines[3])
   end)
 
+  it("prints a rollback's marker, counts its steps and tasks in the header, and says how it went", function()
+    local v = view {cols = 160}
+    shop_start(v)
+    v:event {event = "run_halting", t = 1, task = "jobs.migrate", cause = "on_error", rollback = true,
+             message = "jobs.migrate failed: halted by the on_error hook, which asked for a rollback to the last good run"}
+    v:event {event = "rollback_started", t = 1, to = "R0", revision = 2, target_workflow = "deploy", reason = "on_error",
+             steps = 1, tasks = {"rollback.services.frontend"},
+             plan = {{step = "rollback.frontend", tasks = {"rollback.services.frontend"}}}}
+    v:event {event = "step_started", t = 1, step = "rollback.frontend", index = 4}
+    v:event {event = "task_started", t = 1, task = "rollback.services.frontend", step = "rollback.frontend", attempt = 1}
+    v:draw()
+    local lines = text_lines(last(v))
+    assert.truthy(find(lines, "ROLLBACK to run R0 (revision 2, workflow deploy), as the on_error hook asked: "
+      .. "re-applying its recorded objects"))
+    assert.truthy(find(lines, "step 4/4 rollback.frontend"))
+    assert.truthy(find(lines, "0/5 done"))
+    v:event {event = "task_finished", t = 2, task = "rollback.services.frontend", step = "rollback.frontend",
+             state = "succeeded", attempt = 1}
+    v:event {event = "run_finished", t = 2, run = "R1", state = "halted", exit_code = 1, halted_by = "jobs.migrate",
+             rollback = "succeeded"}
+    v:finish()
+    lines = text_lines(last(v))
+    assert.truthy(find(lines, "halted by jobs.migrate · rollback to run R0: succeeded"))
+    assert.truthy(find(lines, "rollback.services.frontend  rollback.frontend  ✓ succeeded"))
+  end)
+
   it("makes text safe for one terminal line and measures it in columns", function()
     assert.equal("a b  c", tty.sanitize("a\tb\r\nc"))
     assert.equal("red", tty.sanitize("\27[1;31mred\27[0m"))

@@ -51,7 +51,7 @@ const (
 	stagePullBackOff              // ImagePullBackOff
 	stageRunning                  // started, not ready (or a Job's pod at work)
 	stageReady                    // the readiness probe passed
-	stageCrashed                  // CrashLoopBackOff (a required Service was missing)
+	stageCrashed                  // CrashLoopBackOff (a required Service was missing, or the image crashes)
 	stageDone                     // a Job's pod exited
 )
 
@@ -68,6 +68,7 @@ type podState struct {
 	exitCode     int
 	ip           string
 	missing      string // the required Service that was not available at the last start
+	crashing     string // the image (crashing_images) whose container exits at start, or ""
 	startTime    time.Time
 	started      time.Time // the current container's start
 	finished     time.Time
@@ -329,7 +330,7 @@ func (c *podController) step(pod *corev1.Pod, st *podState, now time.Time) {
 			st.exitCode = code
 			st.stage = stageDone
 			st.finished = now
-		case st.missing != "":
+		case st.missing != "" || st.crashing != "":
 			st.lastStarted, st.lastFinished = st.started, now
 			st.restarts++
 			st.stage = stageCrashed
@@ -368,10 +369,11 @@ func (c *podController) startContainer(pod *corev1.Pod, st *podState, b *Behavio
 			break
 		}
 	}
+	st.crashing = c.crashingImage(pod)
 	switch {
 	case st.job:
 		st.next = now.Add(c.sim(b.Duration + c.jitter(b)))
-	case st.missing != "":
+	case st.missing != "" || st.crashing != "":
 		st.next = now.Add(c.sim(b.CrashAfter))
 	case b.NeverReady:
 		st.next = time.Time{}
@@ -402,6 +404,15 @@ func firstImage(pod *corev1.Pod) string {
 		return ""
 	}
 	return pod.Spec.Containers[0].Image
+}
+
+func (c *podController) crashingImage(pod *corev1.Pod) string {
+	for _, ct := range pod.Spec.Containers {
+		if c.sc.ImageCrashes(ct.Image) {
+			return ct.Image
+		}
+	}
+	return ""
 }
 
 func (c *podController) brokenImage(pod *corev1.Pod) string {
@@ -631,6 +642,11 @@ func (c *podController) logs(ns, name, container string, previous bool) ([]logLi
 		}
 		if st.stage == stageDone && st.exitCode != 0 {
 			lines = append(lines, logLine{end, fmt.Sprintf("error: exit status %d", st.exitCode)})
+			visible = len(lines)
+		}
+	} else if st.crashing != "" {
+		if st.stage == stageCrashed || previous {
+			lines = append(lines, logLine{end, fmt.Sprintf("panic: %s exited at start (scenario crashing_images)", st.crashing)})
 			visible = len(lines)
 		}
 	} else if st.missing != "" {

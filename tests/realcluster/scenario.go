@@ -54,9 +54,11 @@ type Scenario struct {
 	Defaults     Behaviour
 	Rules        []Rule // in file order: among patterns, the first match wins
 	BrokenImages []string
-	Namespaces   []string
-	Seed         *float64
-	TimeScale    *float64
+	// CrashingImages: a container of one of these images exits soon after every start.
+	CrashingImages []string
+	Namespaces     []string
+	Seed           *float64
+	TimeScale      *float64
 	// HasFaults is set when the file has a `faults` section (kubesim's HTTP layer only).
 	HasFaults bool
 }
@@ -112,6 +114,8 @@ func (sc *Scenario) parse(root *yaml.Node) error {
 			err = sc.parseWorkloads(v, k)
 		case "broken_images":
 			sc.BrokenImages, err = strList(v, k)
+		case "crashing_images":
+			sc.CrashingImages, err = strList(v, k)
 		case "namespaces":
 			sc.Namespaces, err = strList(v, k)
 		case "faults":
@@ -351,6 +355,16 @@ func (sc *Scenario) Behaviour(name string) Behaviour {
 	b = b.overlay(match)
 	b.Rule = name
 	return b
+}
+
+// ImageCrashes tells whether a container of image exits at start (crashing_images patterns).
+func (sc *Scenario) ImageCrashes(image string) bool {
+	for _, p := range sc.CrashingImages {
+		if fnmatch(p, image) {
+			return true
+		}
+	}
+	return false
 }
 
 // ImageBroken tells whether pulling image fails (broken_images patterns).

@@ -42,6 +42,7 @@ services:
 jobs:
   "m?gr[a-z]te": {fail_attempts: 2, logs: [1, two]}
 broken_images: "nope:*"
+crashing_images: ["example/web:2", "crash:*"]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +69,9 @@ broken_images: "nope:*"
 	}
 	if !sc.ImageBroken("nope:1") || sc.ImageBroken("nginx") {
 		t.Error("broken_images")
+	}
+	if !sc.ImageCrashes("example/web:2") || !sc.ImageCrashes("crash:1") || sc.ImageCrashes("example/web:1") {
+		t.Error("crashing_images")
 	}
 }
 

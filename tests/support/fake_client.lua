@@ -10,6 +10,8 @@
 --   client.applied                                     -- {"deployment/web", ...} in order
 --   client.parents                                     -- the ApplySet parents applied, in order
 --   client.waiting, client.max_waiting                 -- waits in flight now / at most
+--   client.secrets                                     -- name -> Secret: what the run history
+--                                                      -- created (POST), listed, read, deleted
 local sched = require "moonship.sched"
 
 local M = {}
@@ -18,7 +20,7 @@ Client.__index = Client
 
 function M.new(script)
   return setmetatable({script = script or {}, applied = {}, parents = {}, waiting = 0, max_waiting = 0, attempts = {},
-                       namespace = "default", counters = {requests = 0, retries = 0}}, Client)
+                       namespace = "default", counters = {requests = 0, retries = 0}, secrets = {}}, Client)
 end
 
 function Client:entry(name)
@@ -74,7 +76,50 @@ function Client:informer()
   return {start = function() end}
 end
 
-function Client:get() return nil, "not found", "not_found" end
+-- ---- Secrets, for the run history ---------------------------------------------------------
+
+function Client:path(api_version, kind, name, namespace)
+  assert(api_version == "v1" and kind == "Secret", "fake client: only Secrets have paths")
+  return "/api/v1/namespaces/" .. namespace .. "/secrets" .. (name and ("/" .. name) or "")
+end
+
+-- POST of a Secret to its collection: 201, or 409 when the name is taken.
+function Client:request(method, path, body)
+  assert(method == "POST" and path:match("/secrets$"), "fake client: only a Secret's create")
+  local name = body.metadata.name
+  if self.secrets[name] then return nil, "secrets \"" .. name .. "\" already exists", "conflict" end
+  self.secrets[name] = body
+  return {status = 201, body = body}
+end
+
+-- Equality label selectors only ("a=b,c=d"), as the history asks.
+local function selected(obj, selector)
+  for k, v in (selector or ""):gmatch("([^,=]+)=([^,]*)") do
+    if ((obj.metadata or {}).labels or {})[k] ~= v then return false end
+  end
+  return true
+end
+
+function Client:list(api_version, kind, opts)
+  local items = {}
+  if kind == "Secret" then
+    for _, s in pairs(self.secrets) do
+      if selected(s, opts.label_selector) then items[#items + 1] = s end
+    end
+  end
+  return {items = items, metadata = {}}
+end
+
+function Client:get(api_version, kind, name)
+  if kind == "Secret" and self.secrets[name] then return self.secrets[name] end
+  return nil, "not found", "not_found"
+end
+
+function Client:delete(api_version, kind, name)
+  if kind == "Secret" then self.secrets[name] = nil end
+  return true
+end
+
 function Client:close() end
 
 return M

@@ -7,25 +7,18 @@ local template = require "moonship.model.template"
 
 local OPTIONS = {
   O.workflow("the workflow to run (required)"), O.env, O.image, O.domain, O.namespace, O.context, O.kubeconfig,
-  O.hooks, O.concurrency,
-  {long = "qps", arg = "N", help = "API requests per second at most, client side (default 100; 0: no limit)"},
-  {long = "burst", arg = "N", help = "API requests at once above --qps (default 200)"},
-  {long = "timeout", arg = "DURATION", help = "per-task time limit (default 10m; 90s, 5m, 1h)"},
-  {long = "settle", arg = "DURATION", help = "how long the end-of-run check waits for failed services to recover (default 30s)"},
-  {long = "dry-run", help = "validate against the server (server-side dry run); deploy nothing"},
+  O.hooks, O.concurrency, O.qps, O.burst, O.timeout, O.settle, O.dry_run,
   {long = "resume", help = "skip tasks that succeeded with the same spec in the last run"},
   {long = "prune", help = "after the workflow succeeded, delete what it applied before and no longer produces"},
-  {long = "output", short = "o", arg = "text|json", help = "json: one JSON event per line on stdout"},
-  {long = "logs", arg = "all|failed|none", help = "which job logs to show (default all)"},
-  O.color, O.sim, O.scenario,
+  O.output, O.logs, O.color, O.sim, O.scenario,
   {long = "time-scale", arg = "F", help = "kubesim time scale (with --sim; 0.1 runs 10x faster)"},
-  O.journal_dir,
-  {long = "report", arg = "FILE.html", help = "after the run, write its HTML timeline report (as moonship report does)"},
+  O.journal_dir, O.report, O.history,
 }
 
--- Turns parsed CLI options into settings, or nil and a usage error (moonship diff's too: it
--- takes some of deploy's options, which mean the same).
-local function settings_from_cli(opts, args)
+-- Turns parsed CLI options into settings, or nil and a usage error (moonship diff's and
+-- rollback's too: they take some of deploy's options, which mean the same; the others are
+-- absent). need_workflow: -w is required.
+local function settings_from_cli(opts, args, need_workflow)
   local s = {
     template = args[1], workflow = opts.workflow, env = opts.env, namespace = opts.namespace,
     context = opts.context, kubeconfig = opts.kubeconfig, hooks = opts.hooks,
@@ -38,7 +31,7 @@ local function settings_from_cli(opts, args)
   local images, ierr = template.parse_images(opts.image)
   if not images then return nil, ierr end
   s.images = images
-  if not s.workflow then return nil, "missing -w WORKFLOW" end
+  if need_workflow and not s.workflow then return nil, "missing -w WORKFLOW" end
   if s.output ~= "text" and s.output ~= "json" then return nil, "--output must be text or json" end
   if s.logs ~= "all" and s.logs ~= "failed" and s.logs ~= "none" then return nil, "--logs must be all, failed or none" end
   s.color = opts.color or "auto"
@@ -70,16 +63,20 @@ local function settings_from_cli(opts, args)
     if not s.time_scale or s.time_scale <= 0 then return nil, "--time-scale must be a positive number" end
   end
   if (s.scenario or s.time_scale) and not s.sim then return nil, "--scenario and --time-scale need --sim" end
+  if opts.history then
+    s.history = math.tointeger(tonumber(opts.history))
+    if not s.history or s.history < 0 then return nil, "--history must be a number of runs (0: keep all)" end
+  end
   return s
 end
 
 return {
-  settings = settings_from_cli,
   usage = "deploy " .. O.TEMPLATE .. " -w WORKFLOW [OPTIONS]",
   summary = "Deploy a workflow of an application template.",
   options = OPTIONS,
+  settings = settings_from_cli,
   run = function(opts, args, out)
-    local settings, err = settings_from_cli(opts, args)
+    local settings, err = settings_from_cli(opts, args, true)
     if not settings then return nil, err end
     local ok, result = out.run(deploy.run, settings)
     if not ok then return result end

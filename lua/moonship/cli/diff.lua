@@ -17,7 +17,7 @@ return {
   summary = "Show what a deploy of a workflow would change in the cluster, object by object.",
   options = OPTIONS,
   run = function(opts, args, out)
-    local settings, err = require("moonship.cli.deploy").settings(opts, args)
+    local settings, err = require("moonship.cli.deploy").settings(opts, args, true)
     if not settings then return nil, err end
     local ok, result = out.run(diff.run, settings)
     if not ok then return result end

@@ -14,7 +14,7 @@
 --   set:stale(objects, workflow, {keep=})       -> {live object...} | nil, err   (read only)
 --   set:prune(stale, {on_deleted=, timeout=, dry_run=}) -> true | nil, err
 local core = require "moonship.core"
-local kube = require "moonship.kube"
+local codec = core.codec
 local sched = require "moonship.sched"
 local sha256 = require "moonship.sha256"
 
@@ -81,7 +81,7 @@ end
 -- The KEP's id of a parent: "applyset-" .. base64url(sha256(name.namespace.kind.group)) .. "-v1",
 -- unpadded (Go's base64.RawURLEncoding).
 function M.id(name, namespace, kind, group)
-  local b64 = kube.base64(sha256.digest(concat({name, namespace, kind, group}, ".")))
+  local b64 = codec.base64_encode(sha256.digest(concat({name, namespace, kind, group}, ".")))
   return "applyset-" .. b64:gsub("%+", "-"):gsub("/", "_"):gsub("=+$", "") .. "-v1"
 end
 

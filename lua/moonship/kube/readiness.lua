@@ -22,11 +22,13 @@ M.condition = condition
 
 local function num(v) return math.type(v) and v or 0 end
 
+-- Whether the controller has seen the object's latest spec (status.observedGeneration).
 local function generation_observed(obj)
   local gen = num(obj.metadata and obj.metadata.generation)
   local observed = num(obj.status and obj.status.observedGeneration)
   return gen <= observed
 end
+M.generation_observed = generation_observed
 
 function M.deployment(obj)
   local name, spec, st = obj.metadata.name, obj.spec or {}, obj.status or {}

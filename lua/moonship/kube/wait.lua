@@ -28,10 +28,14 @@ local function current_pods(client, live, ns)
     for _, rs in ipairs(rs_inf:owned_by(uid)) do
       local rev = (rs.metadata.annotations or {})["deployment.kubernetes.io/revision"]
       if revision and rev == revision then newest = rs break end
-      if not newest or tostring(rs.metadata.creationTimestamp) > tostring(newest.metadata.creationTimestamp) then
+      if not revision and (not newest
+          or tostring(rs.metadata.creationTimestamp) > tostring(newest.metadata.creationTimestamp)) then
         newest = rs
       end
     end
+    -- No ReplicaSet of the Deployment's revision yet: the ReplicaSets' watch is behind the
+    -- Deployments' (after a rollback the controller gives an old ReplicaSet the new revision).
+    -- Another ReplicaSet's pods are not this rollout's: none are known until it catches up.
     if not newest then return {} end
     return client:informer("v1", "Pod", ns):owned_by(newest.metadata.uid)
   elseif kind == "Job" or kind == "StatefulSet" or kind == "DaemonSet" then
@@ -102,7 +106,7 @@ local function subscribe(client, inf, obj, ns, wake)
 end
 
 -- The readiness of obj as the watch has it now: state, message, info (readiness.evaluate's),
--- and the live object.
+-- the live object, and whether that is older than the version applied (stale).
 local function evaluate(inf, obj, health)
   local name, uid, min_generation = obj.metadata.name, obj.metadata.uid, obj.metadata.generation
   local live = inf:get(name)
@@ -114,7 +118,7 @@ local function evaluate(inf, obj, health)
   elseif (uid and live.metadata.uid ~= uid)
       or (math.type(min_generation) and math.type(live.metadata.generation)
           and live.metadata.generation < min_generation) then
-    return "progressing", "waiting for the applied version to be observed", {}, live
+    return "progressing", "waiting for the applied version to be observed", {}, live, true
   end
   local state, message, info = readiness.evaluate(live, health)
   return state, message, info, live
@@ -190,12 +194,17 @@ function M.wait_ready(client, obj, opts)
     if inf.error then return nil, "watch_failed", {message = tostring(inf.error)} end
     if dirty and inf.synced then
       dirty = false
-      local state, message, info, live = evaluate(inf, obj, health)
+      local state, message, info, live, stale = evaluate(inf, obj, health)
       if state == "ready" then return "ready" end
       if state == "failed" then
         return nil, info.reason or "failed", failure_details(client, obj, live, ns, message, opts)
       end
-      if live and POD_KINDS[obj.kind] then
+      -- A Deployment's current pods are known once the watch has the applied version and its
+      -- controller has seen it: before that, its revision (and so its newest ReplicaSet) is the
+      -- previous rollout's, whose crash-looping pods (a bad release being replaced, or rolled
+      -- back) are not this one's.
+      if live and not stale and POD_KINDS[obj.kind]
+          and (live.kind ~= "Deployment" or readiness.generation_observed(live)) then
         local reason, details = pod_check(client, live, ns, info, opts)
         if reason then return nil, reason, details end
       end

@@ -352,6 +352,7 @@ local function deep_copy(v)
   for k, x in pairs(v) do out[k] = deep_copy(x) end
   return setmetatable(out, getmetatable(v))
 end
+M.deep_copy = deep_copy
 
 -- A raw manifest's objects: namespaced into the environment unless they name a namespace or
 -- are cluster-scoped, with our labels added where the author set none.

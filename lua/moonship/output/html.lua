@@ -456,6 +456,12 @@ local SCRIPT = [[
   } else {
     parts.push("Run " + data.state + " in " + secs(data.duration) + ".");
   }
+  if (data.rollback) {
+    body.setAttribute("data-rollback-to", data.rollback.to);
+    body.setAttribute("data-rollback-state", data.rollback.state || "unfinished");
+    parts.push("Rolled back to run " + data.rollback.to + " (revision " + data.rollback.revision + ") at " +
+      secs(data.rollback.t) + ": " + (data.rollback.state || "unfinished") + ".");
+  }
   if (failed.length && !data.halt) parts.push(failed.length + " failed: " + failed.join(", ") + ".");
   if (cancelled.length) parts.push(cancelled.length + " cancelled: " + cancelled.join(", ") + ".");
   if (skipped.length) parts.push(skipped.length + " not run: " + skipped.join(", ") + ".");
@@ -547,7 +553,7 @@ local function page_data(run)
                          critical = run.critical[id] or false}
   end
   return {run = run.id, app = run.app, workflow = run.workflow, state = run.state, duration = run.duration,
-          halt = run.halt, critical_path = json.array(run.critical_path), tasks = json.array(tasks),
+          halt = run.halt, rollback = run.rollback, critical_path = json.array(run.critical_path), tasks = json.array(tasks),
           not_started = json.array(run.not_started)}
 end
 
@@ -563,6 +569,11 @@ function M.render(events, opts)
   meta[#meta + 1] = "took " .. esc(seconds(run.duration, total))
   if run.exit_code then meta[#meta + 1] = "exit code " .. esc(run.exit_code) end
   if run.dry_run then meta[#meta + 1] = "dry run" end
+  if run.rollback then
+    meta[#meta + 1] = fmt("rollback to run <code>%s</code> (revision %s)%s: %s", esc(run.rollback.to),
+      esc(run.rollback.revision), run.rollback.reason == "on_error" and ", asked by on_error" or "",
+      esc(run.rollback.state or "unfinished"))
+  end
   local body = {
     "<!DOCTYPE html>",
     '<html lang="en"><head><meta charset="utf-8">',

@@ -77,9 +77,12 @@ function M.sink(write, opts)
       end
     elseif e == "run_halting" then
       lines[1] = fmt("%s %s: %s", ts, paint("HALT"), ev.message)
+    elseif e == "rollback_started" then
+      lines[1] = fmt("%s %s", ts, tty.rollback_line(ev))
     elseif e == "run_finished" then
-      lines[1] = fmt("%s run %s %s (exit %d)%s", ts, ev.run, paint(tty.RUN_WORDS[ev.state] or ev.state), ev.exit_code,
-        ev.dry_run and ": nothing was applied" or "")
+      lines[1] = fmt("%s run %s %s (exit %d)%s%s", ts, ev.run, paint(tty.RUN_WORDS[ev.state] or ev.state), ev.exit_code,
+        ev.dry_run and ": nothing was applied" or "",
+        ev.rollback and ("; rollback " .. paint(ev.rollback == "unavailable" and "unavailable" or ev.rollback)) or "")
       lines[#lines + 1] = ""
       for _, l in ipairs(summary:summary_lines()) do lines[#lines + 1] = l end
     end

@@ -17,6 +17,9 @@ local EPSILON = 0.05   -- seconds: event times that close count as the same mome
 --           logs = {{text, hook}} (job output; hook: the hook that wrote the line with ctx.log),
 --           attempts = {{n, start, finish, state, message}}, recovery = {start, finish}}
 --   halt = {t, task, message, cause} (cause: "halt_on_error" | "on_error", when the journal says)
+--   rollback = {t, to, revision, workflow, reason, state} when the run re-applied a recorded run
+--     (reason "command": `moonship rollback`; "on_error": after the halt, whose steps come after
+--     the halted run's; state: the rollback's outcome)
 local function open_attempt(t)
   local a = t.attempts[#t.attempts]
   if a and a.finish == nil then return a end
@@ -135,9 +138,26 @@ function ON.run_halting(b, ev, now)
   b.run.halt = {t = now, task = ev.task, message = ev.message, cause = ev.cause}
 end
 
+function ON.rollback_started(b, ev, now)
+  b.run.rollback = {t = now, to = ev.to, revision = ev.revision, workflow = ev.target_workflow, reason = ev.reason}
+  -- its steps after those already laid out (the halted run's, when on_error asked for it;
+  -- `moonship rollback`'s run_started laid out these very steps)
+  local offset = #b.run.steps
+  for i, p in ipairs(ev.plan or {}) do
+    if not b.steps_by_name[p.step] then
+      local s = b:step(p.step, offset + i, p.background)
+      for _, id in ipairs(p.tasks or {}) do
+        b:task(id).step = p.step
+        s.tasks[#s.tasks + 1] = id
+      end
+    end
+  end
+end
+
 function ON.run_finished(b, ev, now)
   local run = b.run
   run.state, run.exit_code, run.finish = ev.state, ev.exit_code, now
+  if run.rollback then run.rollback.state = ev.rollback or ev.state end
 end
 
 -- What the events leave open once they are all read: a journal cut short (a crash) leaves

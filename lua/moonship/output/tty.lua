@@ -41,6 +41,13 @@ local FINAL = events.FINAL
 -- How a run's final state reads: a run whose failures were ignored did finish (exit 3).
 M.RUN_WORDS = {failed = "finished with ignored failures"}
 
+-- The line a rollback_started event reads as (the live view's and the plain lines').
+function M.rollback_line(ev)
+  return string.format("ROLLBACK to run %s (revision %s, workflow %s)%s: re-applying its recorded objects",
+    tostring(ev.to), tostring(ev.revision), tostring(ev.target_workflow),
+    ev.reason == "on_error" and ", as the on_error hook asked" or "")
+end
+
 -- ---- terminal text -----------------------------------------------------------------------
 
 -- East Asian wide and fullwidth ranges (two columns), and combining marks (none).
@@ -314,6 +321,26 @@ function View:event(ev)
     end
   elseif e == "run_halting" then
     self:print({{"HALT: " .. M.sanitize(ev.message or ""), "halt"}})
+  elseif e == "rollback_started" then
+    -- the rollback's steps and tasks join the plan: after the halted run's when on_error
+    -- asked for it, the whole plan when `moonship rollback` runs
+    self.rollback = ev
+    self:print({{M.sanitize(M.rollback_line(ev)), "bold"}})
+    local known = {}
+    for _, id in ipairs(self.plan) do known[id] = true end
+    for _, id in ipairs(ev.tasks or {}) do
+      if not known[id] then self.plan[#self.plan + 1] = id end
+    end
+    local offset = ev.reason == "on_error" and ((self.run or {}).steps or 0) or 0
+    for i, st in ipairs(ev.plan or {}) do
+      self.steps[st.step] = self.steps[st.step] or {index = offset + i, background = st.background, state = "pending"}
+      for _, id in ipairs(st.tasks or {}) do
+        local rec = task_rec(self, id)
+        rec.step = rec.step or st.step
+        self.name_w = max(self.name_w or 0, M.width(M.sanitize(id)))
+      end
+    end
+    if self.run and ev.reason == "on_error" then self.run.steps = (self.run.steps or 0) + (ev.steps or 0) end
   elseif e == "run_finished" then
     self.result = ev
   end
@@ -481,6 +508,13 @@ function View:table_segs()
                    or (state == "halted" and "halt") or "cancelled"},
                  {fmt(" in %s (exit %s)", duration(res.t or self:now()), tostring(res.exit_code))}}
   if res.halted_by then title[#title + 1] = {" " .. g.dot .. " halted by " .. res.halted_by, "halt"} end
+  if self.rollback then
+    local rb = res.rollback or state
+    title[#title + 1] = {fmt(" %s rollback to run %s: %s", g.dot, tostring(self.rollback.to), rb),
+                         rb == "succeeded" and "succeeded" or "halt"}
+  elseif res.rollback then
+    title[#title + 1] = {fmt(" %s rollback: %s", g.dot, res.rollback), "halt"}
+  end
   if run.dry_run then title[#title + 1] = {"  [dry run: nothing was applied]", "bold"} end
   title[#title + 1] = {"  " .. g.dot .. " run " .. (run.run or "?"), "dim"}
   lines[1] = title

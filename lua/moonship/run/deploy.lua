@@ -1,10 +1,13 @@
 -- A deployment from start to end, shared by `moonship deploy` and require("moonship").deploy:
 -- load and validate (bad input exits 2 before any API call), optionally start kubesim, connect,
 -- check that the cluster can be used (a preflight: exit 2 with one line when it cannot), open
--- the journal and its outputs, resume from the last run, run the engine.
+-- the journal and its outputs, resume from the last run, run the engine, which records the run
+-- in the run history. `moonship diff`, `moonship rollback` and `moonship history` (run/diff.lua,
+-- run/rollback.lua) use the same steps.
 local applyset = require "moonship.kube.applyset"
 local engine = require "moonship.run.engine"
 local fs = require "moonship.fs"
+local history = require "moonship.run.history"
 local hooks_mod = require "moonship.run.hooks"
 local journal_mod = require "moonship.run.journal"
 local kube = require "moonship.kube"
@@ -43,14 +46,16 @@ end
 -- Can the run use the cluster? Asked after connecting and before the journal and the first
 -- step, so that a cluster that cannot be reached or refuses the credentials is one line within
 -- seconds, not a failure per task. Makes sure the namespace exists: only a 200 says it does, a
--- 404 has it created (a dry run has the server check it and creates nothing). Returns true and
--- "exists" | "created" | "missing" (dry run), or nil and the cause in words.
-local function preflight(client, namespace, dry_run)
+-- 404 has it created (a dry run has the server check it and creates nothing; so does a command
+-- that only reads, keep_missing). Returns true and "exists" | "created" | "missing" (dry run,
+-- keep_missing), or nil and the cause in words.
+local function preflight(client, namespace, dry_run, keep_missing)
   local ok, err = client:check()
   if not ok then return nil, err end
   local state, nerr = client:check_namespace(namespace)
   if not state then return nil, nerr end
   if state == "exists" then return true, state end
+  if keep_missing then return true, "missing" end
   local created, aerr, code, status = client:apply({apiVersion = "v1", kind = "Namespace",
     metadata = {name = namespace, labels = {["app.kubernetes.io/managed-by"] = "moonship"}}}, {dry_run = dry_run})
   if not created then
@@ -63,10 +68,9 @@ local function preflight(client, namespace, dry_run)
   return true, dry_run and "missing" or "created"
 end
 
--- Loads hooks and template and picks the workflow. Returns model, workflow, hooks, warnings
--- or nil, {messages}; a workflow that needs what the template lacks (an --image, a chart's
--- directory) is such an error, unless s.for_plan. s.template may be a file or a directory.
-function M.load(s)
+-- Loads hooks and template. Returns model, hooks, warnings or nil, {messages}. s.template may
+-- be a file or a directory.
+function M.load_template(s)
   local path, perr = template.resolve(s.template)
   if not path then return nil, {"moonship: " .. perr} end
   -- The template finds the hooks file (--hooks, its hooks key, or hooks.lua beside it) and
@@ -90,9 +94,18 @@ function M.load(s)
   hooks = hooks or hooks_mod.load(nil)
   local warnings = {}
   for i, w in ipairs(problems or {}) do warnings[i] = template.format_message(w) end
+  return model, hooks, warnings
+end
+
+-- Loads hooks and template and picks the workflow. Returns model, workflow, hooks, warnings
+-- or nil, {messages}; a workflow that needs what the template lacks (an --image, a chart's
+-- directory) is such an error, unless s.for_plan. s.template may be a file or a directory.
+function M.load(s)
+  local model, hooks, warnings = M.load_template(s)
+  if not model then return nil, hooks end
   local wf, werr = template.workflow(model, s.workflow)
   if not wf then
-    warnings[#warnings + 1] = fmt("%s: error: %s", path, werr)
+    warnings[#warnings + 1] = fmt("%s: error: %s", model.file, werr)
     return nil, warnings
   end
   -- What validate only warns about stops a deploy whose workflow needs it.
@@ -129,13 +142,46 @@ local function refused(stderr, msg)
   stderr("moonship: " .. msg .. "\n")
   return {exit_code = EXIT.bad_input, errors = {msg}}
 end
+M.refused = refused
+
+-- Where a command writes: the settings' stdout and stderr, else the process's.
+function M.outputs(s)
+  local stderr = s.stderr or function(text) io.stderr:write(text) end
+  local stdout = s.stdout or function(text) io.stdout:write(text) io.stdout:flush() end
+  return stdout, stderr
+end
+
+-- The template, hooks and workflow of settings s, loaded under a guard (a large template
+-- computes for a while without waiting: a Ctrl-C meanwhile stops it at once, and other tasks,
+-- a --sim kubesim's reader, keep running), with its warnings written.
+-- Returns model, workflow, hooks or nil, the result of bad input {exit_code = 2, errors=}.
+-- without_workflow: the template and hooks only (workflow nil), as rollback and history need.
+function M.prepare(s, stderr, without_workflow)
+  local load = M.load
+  if without_workflow then
+    load = function(settings)
+      local model, hooks, warnings = M.load_template(settings)
+      if not model then return nil, hooks end
+      return model, nil, hooks, warnings
+    end
+  end
+  local loaded = table.pack(sched.guard(0, load, s))
+  if not loaded[1] then error(loaded[2], 0) end
+  local model, wf, hooks, warnings = table.unpack(loaded, 2, 5)
+  if not model then
+    for _, msg in ipairs(wf) do stderr(msg .. "\n") end
+    return nil, {exit_code = EXIT.bad_input, errors = wf}
+  end
+  for _, w in ipairs(warnings) do stderr(w .. "\n") end
+  return model, wf, hooks
+end
 
 -- From a loaded template to a cluster the run can use: checks the namespace's name, starts
 -- kubesim when s.sim, connects (or takes s.client) and runs the preflight, which creates the
--- namespace when it is missing, unless s.dry_run (nothing is created then). Returns a
--- connection {client=, state= "exists" | "created" | "missing", sim=} whose closing stops the
--- kubesim it started, or nil and the message (bad input, or a cluster that cannot be used:
--- nothing was applied).
+-- namespace when it is missing, unless s.dry_run or keep_missing (for the commands that only
+-- read what is there, or re-apply into what exists). Returns a connection {client=, state=
+-- "exists" | "created" | "missing", sim=} whose closing stops the kubesim it started, or nil
+-- and the message (bad input, or a cluster that cannot be used: nothing was applied).
 local Connection = {}
 Connection.__index = Connection
 function Connection:__close()
@@ -145,7 +191,7 @@ function Connection:__close()
   end
 end
 
-function M.open(s, model)
+function M.open(s, model, keep_missing)
   if not valid_namespace(model.namespace) then
     return nil, fmt("invalid namespace '%s' (from %s): %s", tostring(model.namespace), namespace_source(s),
       NAMESPACE_RULE)
@@ -167,18 +213,28 @@ function M.open(s, model)
   end
   client.namespace = model.namespace
   -- Nothing has been applied when this fails: like bad input, exit 2, and no journal.
-  local usable, state = preflight(client, model.namespace, s.dry_run)
+  local usable, state = preflight(client, model.namespace, s.dry_run, keep_missing)
   if not usable then return nil, fmt("cannot use %s: %s", client:describe(), state) end
   conn.client, conn.state, opened = client, state, true
   return conn
 end
 
--- The journal of the run, with its outputs: the JSON event stream, or the live view (which,
--- should it fail, is reported once and replaced by plain lines; it never changes the run) or
--- the progress lines; then the caller's sinks.
-local function open_journal(s, model, wf, namespace, stdout, stderr)
+-- The app's ApplySet for settings s, once checked usable: a parent Secret of another tool is
+-- refused, never changed (KEP-3659). Returns the set or nil, message.
+function M.applyset(s, client, model)
+  local set = applyset.new(client, {app = model.app, environment = s.env, namespace = model.namespace})
+  local ok, err = set:check()
+  if not ok then return nil, err end
+  return set
+end
+
+-- The journal of the run (workflow: the name it records), with its outputs: the JSON event
+-- stream, or the live view (which, should it fail, is reported once and replaced by plain
+-- lines; it never changes the run) or the progress lines; then the caller's sinks. Returns
+-- the journal or nil, message (its file cannot be written).
+function M.open_journal(s, model, workflow, stdout, stderr)
   local journal, err = journal_mod.new {
-    app = model.app, workflow = wf.name, namespace = namespace, env = s.env, dry_run = s.dry_run,
+    app = model.app, workflow = workflow, namespace = model.namespace, env = s.env, dry_run = s.dry_run,
     time_scale = s.sim and (s.time_scale or 1) or nil,
     dir = s.journal_dir or journal_mod.default_dir(model), warn = stderr,
   }
@@ -192,7 +248,7 @@ local function open_journal(s, model, wf, namespace, stdout, stderr)
     if tty.wanted(s) then
       local view
       view = journal:add_sink((tty.sink {logs = s.logs, color = s.color,
-        on_error = function(err) journal:sink_failed(view, err) end}), {name = "the live view", fallback = lines})
+        on_error = function(verr) journal:sink_failed(view, verr) end}), {name = "the live view", fallback = lines})
     else
       journal:add_sink(lines, {name = "the progress lines"})
     end
@@ -202,7 +258,7 @@ local function open_journal(s, model, wf, namespace, stdout, stderr)
 end
 
 -- The last run of the workflow: the one to resume (--resume), else the local record of it for
--- its durations (the engine starts long tasks first). Returns previous, history.
+-- its durations (the engine starts long tasks first). Returns previous, last.
 local function last_run(s, client, model, wf, journal, stderr)
   if not s.resume then
     return nil, journal_mod.load_last {app = model.app, workflow = wf.name, dir = journal.dir, times_only = true}
@@ -213,45 +269,15 @@ local function last_run(s, client, model, wf, journal, stderr)
   return previous, nil
 end
 
--- Runs a deployment inside a task. Returns the engine's result (with exit_code); bad input
--- gives {exit_code = 2, errors = {...}}.
-function M.run(s)
-  local stderr = s.stderr or function(text) io.stderr:write(text) end
-  local stdout = s.stdout or function(text) io.stdout:write(text) io.stdout:flush() end
-  -- Loading a large template computes for a while without waiting: under a guard, a Ctrl-C
-  -- meanwhile stops it at once (and other tasks, a --sim kubesim's reader, keep running).
-  local loaded = table.pack(sched.guard(0, M.load, s))
-  if not loaded[1] then error(loaded[2], 0) end
-  local model, wf, hooks, warnings = table.unpack(loaded, 2, 5)
-  if not model then
-    for _, msg in ipairs(wf) do stderr(msg .. "\n") end
-    return {exit_code = EXIT.bad_input, errors = wf}
-  end
-  for _, w in ipairs(warnings) do stderr(w .. "\n") end
-  local conn, oerr = M.open(s, model)
-  if not conn then return refused(stderr, oerr) end
-  local _ <close> = conn
-  local client, namespace, state = conn.client, model.namespace, conn.state
-  -- The app's ApplySet: a parent Secret of another tool is refused, never changed (KEP-3659).
-  local set = applyset.new(client, {app = model.app, environment = s.env, namespace = namespace})
-  local set_ok, set_err = set:check()
-  if not set_ok then return refused(stderr, set_err) end
-  if state == "missing" then
-    stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
-      .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
-      .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
-  end
+-- What the engine records of a run in the run history (not in a dry run).
+function M.recording(s, model)
+  if s.dry_run then return nil end
+  return {keep = s.history or history.DEFAULT_KEEP, env = model.env_id, template = model.file}
+end
 
-  local journal, jerr = open_journal(s, model, wf, namespace, stdout, stderr)
-  if not journal then return refused(stderr, jerr) end
-  local previous, history = last_run(s, client, model, wf, journal, stderr)
-  local result = engine.run {
-    model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
-    namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
-    settle = s.settle, dry_run = s.dry_run, resume = previous, history = history, logs = s.logs,
-    prune = s.prune or model.prune, applyset = set,
-  }
-  -- After the run, nothing may change its outcome: the exit code is the one run_finished gave.
+-- After the run: closes the client, writes --report, names the journal. Nothing here may
+-- change the outcome: the exit code is the one run_finished gave.
+function M.finish(s, result, client, journal, stderr)
   result.journal_path = journal.path
   local ok, err = pcall(function()
     client:close()
@@ -262,6 +288,36 @@ function M.run(s)
     stderr(fmt("moonship: journal %s\n", journal.path))
   end
   return result
+end
+
+-- Runs a deployment inside a task. Returns the engine's result (with exit_code); bad input
+-- gives {exit_code = 2, errors = {...}}.
+function M.run(s)
+  local stdout, stderr = M.outputs(s)
+  local model, wf, hooks = M.prepare(s, stderr)
+  if not model then return wf end
+  local conn, oerr = M.open(s, model)
+  if not conn then return refused(stderr, oerr) end
+  local _ <close> = conn
+  local client, namespace = conn.client, model.namespace
+  local set, serr = M.applyset(s, client, model)
+  if not set then return refused(stderr, serr) end
+  if conn.state == "missing" then
+    stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
+      .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
+      .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
+  end
+
+  local journal, jerr = M.open_journal(s, model, wf.name, stdout, stderr)
+  if not journal then return refused(stderr, jerr) end
+  local previous, last = last_run(s, client, model, wf, journal, stderr)
+  local result = engine.run {
+    model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
+    namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
+    settle = s.settle, dry_run = s.dry_run, resume = previous, history = last, logs = s.logs,
+    prune = s.prune or model.prune, applyset = set, record = M.recording(s, model),
+  }
+  return M.finish(s, result, client, journal, stderr)
 end
 
 return M

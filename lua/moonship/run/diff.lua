@@ -205,22 +205,12 @@ end
 -- result as text or JSON. s: deploy's settings (template, workflow, env, namespace, context,
 -- kubeconfig, hooks, images, domain, sim, scenario) and output, color, stdout, stderr.
 function M.run(s)
-  local stderr = s.stderr or function(text) io.stderr:write(text) end
-  local stdout = s.stdout or function(text) io.stdout:write(text) io.stdout:flush() end
+  local stdout, stderr = deploy.outputs(s)
   s.dry_run = true
-  local loaded = table.pack(sched.guard(0, deploy.load, s))
-  if not loaded[1] then error(loaded[2], 0) end
-  local model, wf, hooks, warnings = table.unpack(loaded, 2, 5)
-  if not model then
-    for _, msg in ipairs(wf) do stderr(msg .. "\n") end
-    return {exit_code = EXIT.bad_input, errors = wf}
-  end
-  for _, w in ipairs(warnings) do stderr(w .. "\n") end
+  local model, wf, hooks = deploy.prepare(s, stderr)
+  if not model then return wf end
   local conn, oerr = deploy.open(s, model)
-  if not conn then
-    stderr("moonship: " .. oerr .. "\n")
-    return {exit_code = EXIT.bad_input, errors = {oerr}}
-  end
+  if not conn then return deploy.refused(stderr, oerr) end
   local _ <close> = conn
   if conn.state == "missing" then
     stderr(fmt("moonship: namespace %s does not exist yet: every object would be created (and is not checked "
@@ -230,10 +220,7 @@ function M.run(s)
   local deleted, left = {}, {}
   if conn.state ~= "missing" then
     local stale, serr = M.stale(set, model, wf)
-    if not stale then
-      stderr("moonship: " .. serr .. "\n")
-      return {exit_code = EXIT.bad_input, errors = {serr}}
-    end
+    if not stale then return deploy.refused(stderr, serr) end
     if s.prune or model.prune then deleted = stale else left = stale end
   end
   local result = M.compare(conn.client, model, wf, hooks, {namespace_missing = conn.state == "missing",

@@ -3,9 +3,13 @@
 -- by max_parallel / --concurrency); a wait_for_finish: false step counts as finished once its
 -- tasks have started and runs on in the background; failures are ignored by default and
 -- re-checked at the end (recovered or still failed); halt_on_error cancels everything in flight
--- and starts nothing more. Every state change is an event in the run journal.
+-- and starts nothing more. Every state change is an event in the run journal. A finished run is
+-- recorded in the run history (moonship.run.history); a rollback runs a recorded run's objects
+-- as its steps and tasks (kind "rollback"), on its own (`moonship rollback`) or after a halt
+-- that the on_error hook answered with "rollback".
 local applyset = require "moonship.kube.applyset"
 local events = require "moonship.run.events"
+local history = require "moonship.run.history"
 local json = require "moonship.json"
 local sched = require "moonship.sched"
 local hooks_mod = require "moonship.run.hooks"
@@ -46,14 +50,27 @@ local function fnv1a(s)
   return fmt("%08x", h)
 end
 
--- What a task deploys, hashed: the definition it comes from, where it goes.
+-- What a task deploys, hashed: the definition it comes from (for a rollback's task, the
+-- recorded objects), where it goes.
 function Run:spec_hash(task)
   local model = self.model
-  local def = model.by_name[task.kind] and model.by_name[task.kind][task.name] or task
+  local def = task.kind == "rollback" and task.objects
+    or model.by_name[task.kind] and model.by_name[task.kind][task.name] or task
   if task.kind == "manifests" and def.objects then def = def.objects end
   local text = json.encode({def = strip_positions(def), app = model.app, namespace = self.namespace},
     {sort_keys = true})
   return fnv1a(text)
+end
+
+-- What the whole workflow deploys, hashed: its tasks' spec hashes, in plan order (a rollback
+-- deploys what the run it goes back to did: that run's hash).
+function Run:template_hash()
+  if self.rollback_of then return self.rollback_of.template_hash end
+  local parts = {}
+  for _, step in ipairs(self.workflow.steps) do
+    for _, t in ipairs(step.tasks) do parts[#parts + 1] = t.id .. "=" .. self:spec_hash(t) end
+  end
+  return fnv1a(table.concat(parts, ";"))
 end
 
 -- ---- events ------------------------------------------------------------------------------
@@ -94,9 +111,11 @@ end
 
 -- Applies objects in order, each labelled a member of the app's ApplySet (whose parent is
 -- made to cover them first; not in a dry run, which writes nothing); returns the live objects
--- (in a dry run, what the server would store) or nil, message.
+-- (in a dry run, what the server would store) or nil, message. What was applied is also kept,
+-- as sent, for the run's record (self.applied[task id]: the last attempt's).
 function Run:apply_all(task, objects)
-  local live = {}
+  local live, sent = {}, {}
+  self.applied[task.id] = sent
   if self.applyset and not self.dry_run then
     local ok, err = self.applyset:record(objects)
     if not ok then return nil, err end
@@ -116,6 +135,7 @@ function Run:apply_all(task, objects)
     end
     if not got then return nil, err end
     live[#live + 1] = got
+    sent[#sent + 1] = obj
     self:emit(events.progress(task, message, {phase = "applied", objects = json.array {object_ref(got)}}))
   end
   return live
@@ -206,13 +226,27 @@ function Run:install_chart(task, chart)
   return true, {}
 end
 
+-- The objects a task applies: a rollback's from its record (a copy: each attempt sends them
+-- afresh), the others' from the template (moonship.model.manifests); nil for a task that
+-- applies none (release.*, charts, custom kinds).
+function Run:objects_for(task)
+  local manifests = require "moonship.model.manifests"
+  if task.kind == "rollback" then
+    local objects = {}
+    for i, obj in ipairs(task.objects) do objects[i] = manifests.deep_copy(obj) end
+    return objects
+  end
+  if manifests.APPLIED_KINDS[task.kind] then
+    return manifests.for_task(self.model, task, {run_id = self.run_id, namespace = self.namespace,
+                                                 attempt = task.attempt})
+  end
+end
+
 -- Runs what a task does, once. Returns true, details or nil, message, details.
 function Run:perform(task, ctx)
   local kind, model = task.kind, self.model
-  local manifests = require "moonship.model.manifests"
-  if manifests.APPLIED_KINDS[kind] then
-    local objects = manifests.for_task(model, task, {run_id = self.run_id, namespace = self.namespace,
-                                                     attempt = task.attempt})
+  local objects = self:objects_for(task)
+  if objects then
     local live, err = self:apply_all(task, objects)
     if not live then return nil, err, {} end
     if self.dry_run then return true, {objects = live} end
@@ -320,7 +354,8 @@ local function default_backoff(attempt) return math.min(30, 2 ^ (attempt - 1)) e
 -- ("halt_on_error" | "on_error"), or "ignore". README "Hooks": `retry` decides first, about
 -- trying again (seconds to wait, or nil: give up); once it gives up, or when there is none,
 -- `on_error` decides the policy: "ignore", "halt", "retry" (the default back-off, up to 3
--- attempts) or nil, the template's (halt_on_error, else ignore).
+-- attempts), "rollback" (a halt, then a rollback to the last good run: self.rollback_wanted)
+-- or nil, the template's (halt_on_error, else ignore).
 function Run:decide(task, ctx, info, err, attempt)
   local hooks = self.hooks
   if hooks:has("retry") then
@@ -338,10 +373,20 @@ function Run:decide(task, ctx, info, err, attempt)
     local ok, d, raw = hooks:call("on_error", ctx, info, err)
     if not ok then
       self:hook_note(task, "on_error", raw)
-    elseif d ~= nil and d ~= "ignore" and d ~= "halt" and d ~= "retry" then
-      self:hook_note(task, "on_error", fmt("returned %q (want ignore, halt or retry): using the template's policy", tostring(d)))
+    elseif d ~= nil and not hooks_mod.ON_ERROR[d] then
+      self:hook_note(task, "on_error", fmt("returned %q (want ignore, halt, retry or rollback): using the template's policy",
+        tostring(d)))
     else
       decision = d
+    end
+  end
+  if decision == "rollback" then
+    decision = "halt"
+    local why = self:rollback_unavailable()
+    if why then
+      self:hook_note(task, "on_error", fmt("returned \"rollback\", but %s: halting", why))
+    else
+      self.rollback_wanted = self.rollback_wanted or task.id
     end
   end
   if decision == "retry" then
@@ -359,9 +404,12 @@ function Run:run_task(step_state, task)
   task.step = step_state.step.name
   local spec_hash = self:spec_hash(task)
   local prev = self.previous[id]
+  local skip = task.skip
   if prev and prev.spec_hash == spec_hash and (prev.state == "succeeded" or prev.state == "recovered" or prev.state == "skipped") then
-    self:emit(events.finished(task, "skipped", {attempt = 0, spec_hash = spec_hash,
-      message = fmt("succeeded in run %s with the same spec", self.previous_run)}))
+    skip = fmt("succeeded in run %s with the same spec", self.previous_run)
+  end
+  if skip then
+    self:emit(events.finished(task, "skipped", {attempt = 0, spec_hash = spec_hash, message = skip}))
     step_state:task_started()
     return
   end
@@ -412,7 +460,7 @@ function Run:run_task(step_state, task)
           halt = decision == "halt" or nil, spec_hash = spec_hash}))
         if decision == "halt" then
           self:halt(id, message, delay_or_cause)
-        elseif task.kind == "services" and not self.dry_run then
+        elseif (task.of or task.kind) == "services" and not self.dry_run then
           self.ignored[#self.ignored + 1] = {task = task, objects = details.objects}
         end
         return
@@ -521,8 +569,10 @@ local HALT_CAUSE = {halt_on_error = "halted by halt_on_error", on_error = "halte
 function Run:halt(task_id, message, cause)
   if self.halted then return end
   self.halted = {task = task_id, message = tostring(message), cause = cause}
-  self:emit {event = "run_halting", task = task_id, cause = cause,
-             message = fmt("%s failed: %s", task_id, HALT_CAUSE[cause])}
+  local rollback = cause == "on_error" and self.rollback_wanted == task_id or nil
+  self:emit {event = "run_halting", task = task_id, cause = cause, rollback = rollback,
+             message = fmt("%s failed: %s%s", task_id, HALT_CAUSE[cause],
+               rollback and ", which asked for a rollback to the last good run" or "")}
   for _, g in ipairs(self.step_groups) do g:cancel("halt") end
 end
 
@@ -569,7 +619,8 @@ function Run:run_info(reason)
     end
   end
   return {run_id = self.run_id, app = self.model.app, workflow = self.workflow.name, namespace = self.namespace,
-          started = started, objects = objects, reason = reason, halted = self.halted}
+          started = started, objects = objects, reason = reason, halted = self.halted,
+          rollback_of = self.rollback_of and self.rollback_of.run}
 end
 
 -- The ids of the run's tasks: the workflow's, then the prune task when the run prunes.
@@ -578,7 +629,7 @@ function Run:plan_ids()
   for _, step in ipairs(self.workflow.steps) do
     for _, t in ipairs(step.tasks) do ids[#ids + 1] = t.id end
   end
-  if self.prune then ids[#ids + 1] = M.PRUNE end
+  if self.prune then ids[#ids + 1] = self.prune_id end
   return ids
 end
 
@@ -595,7 +646,7 @@ function Run:start_watches()
   local started = {}
   for _, step in ipairs(self.workflow.steps) do
     for _, t in ipairs(step.tasks) do
-      for _, gk in ipairs(WATCHED[t.kind] or {}) do
+      for _, gk in ipairs(WATCHED[t.of or t.kind] or {}) do
         local key = gk[1] .. "/" .. gk[2]
         if not started[key] then
           started[key] = true
@@ -616,13 +667,14 @@ function Run:plan_steps()
     steps[i] = {step = step.name, background = step.wait_for_finish == false or nil,
                 halt_on_error = step.halt_on_error or nil, tasks = json.array(ids)}
   end
-  if self.prune then steps[#steps + 1] = {step = M.PRUNE, tasks = json.array {M.PRUNE}} end
+  if self.prune then steps[#steps + 1] = {step = self.prune_id, tasks = json.array {self.prune_id}} end
   return json.array(steps)
 end
 
 -- ---- the prune step ------------------------------------------------------------------------
 
--- The prune step's and its one task's name (deploy --prune, the template's prune: true).
+-- The prune step's and its one task's name (deploy --prune, the template's prune: true); a
+-- rollback's is history.PREFIX .. M.PRUNE (it prunes what the run it goes back to did not have).
 M.PRUNE = "prune"
 
 -- What a prune after workflow keeps: engine.prune_scope(model, workflow, {run_id=, namespace=})
@@ -632,6 +684,19 @@ M.PRUNE = "prune"
 function M.prune_scope(model, workflow, opts)
   local manifests = require "moonship.model.manifests"
   return manifests.for_workflow(model, workflow, opts), {keep = manifests.all(model, opts)}
+end
+
+-- This run's prune scope: a rollback's is the record it re-applies (what that run had: its jobs'
+-- Jobs included, so that their earlier Jobs stay), any other run's is its workflow's.
+function Run:prune_scope()
+  if not self.rollback_of then
+    return M.prune_scope(self.model, self.workflow, {run_id = self.run_id, namespace = self.namespace})
+  end
+  local objects = {}
+  for _, step in ipairs(self.workflow.steps) do
+    for _, t in ipairs(step.tasks) do table.move(t.objects or {}, 1, #(t.objects or {}), #objects + 1, objects) end
+  end
+  return objects, {}
 end
 
 local function ref_of(obj)
@@ -644,7 +709,7 @@ end
 -- (waiting until each is gone), one task_progress per object. Returns true, message or nil,
 -- message. pending (a set) holds the deletions the server accepted that are not over yet.
 function Run:prune_members(task, pending)
-  local produced, stale_opts = M.prune_scope(self.model, self.workflow, {run_id = self.run_id, namespace = self.namespace})
+  local produced, stale_opts = self:prune_scope()
   local stale, err = self.applyset:stale(produced, self.workflow.name, stale_opts)
   if not stale then return nil, err end
   if #stale == 0 then return true, "nothing to prune" end
@@ -673,17 +738,18 @@ end
 -- recovered); otherwise its task is recorded skipped. A signal while it runs cancels it and
 -- the run is interrupted.
 function Run:prune_step()
-  local task = {id = M.PRUNE, step = M.PRUNE}
+  local id = self.prune_id
+  local task = {id = id, step = id}
   local failed = self.state:count(self:plan_ids()).failed or 0
   if failed > 0 then
     self:emit(events.finished(task, "skipped", {attempt = 0, message = fmt(
       "not run: %d task%s failed (pruning follows only a workflow that succeeded)", failed, failed == 1 and "" or "s")}))
     return
   end
-  local index = #self.workflow.steps + 1
-  self:emit {event = "step_started", step = M.PRUNE, index = index, tasks = json.array {M.PRUNE}}
-  self:emit {event = "task_started", task = M.PRUNE, step = M.PRUNE, attempt = 1}
-  self.started_tasks[M.PRUNE] = true
+  local index = (self.step_offset or 0) + #self.workflow.steps + 1
+  self:emit {event = "step_started", step = id, index = index, tasks = json.array {id}}
+  self:emit {event = "task_started", task = id, step = id, attempt = 1}
+  self.started_tasks[id] = true
   local pending = {}
   local ran, ok, message = pcall(self.prune_members, self, task, pending)
   local state
@@ -699,14 +765,14 @@ function Run:prune_step()
   end
   if state ~= "succeeded" then message = message .. pending_note(pending) end
   self:emit(events.finished(task, state, {attempt = 1, message = message}))
-  self:emit {event = "step_finished", step = M.PRUNE, index = index, state = state}
+  self:emit {event = "step_finished", step = id, index = index, state = state}
 end
 
 function Run:steps()
   local background = {}
   for i, step in ipairs(self.workflow.steps) do
     if self.halted or self.interrupted then break end
-    local st = self:start_step(i, step)
+    local st = self:start_step((self.step_offset or 0) + i, step)
     self.current_step = st
     if step.wait_for_finish == false then
       st.all_started:wait()
@@ -718,18 +784,12 @@ function Run:steps()
   for _, st in ipairs(background) do st.finished:wait() end
 end
 
--- Runs the workflow; returns the result {run_id=, state=, exit_code=, journal=}.
-function Run:run_workflow()
-  local j = self.journal
+-- Runs the workflow's steps between its workflow hooks: before_workflow, the steps, the settle
+-- check, cleanup (after a halt or an interrupt), after_workflow. Returns the state, the exit
+-- code and the number of failed tasks. Emits no run_started/run_finished: a rollback after a
+-- halt runs this inside the halted run's.
+function Run:execute()
   local ids = self:plan_ids()
-  self:emit {event = "run_started", app = self.model.app, namespace = self.namespace, env = self.env,
-             steps = #self.workflow.steps + (self.prune and 1 or 0), tasks = json.array(ids), plan = self:plan_steps(),
-             dry_run = self.dry_run or nil, time_scale = j.time_scale,
-             resume_of = self.previous_run}
-  -- The first save (the run has started, every task pending) overlaps the first steps instead
-  -- of delaying them: the local journal already holds it, and the last save waits for it, so
-  -- the saves land in order.
-  local first_save = self.client and not self.dry_run and sched.spawn(function() self:save() end)
   self:start_watches()
   local before_ok, before_err = self:workflow_hook("before_workflow", self:run_info())
   if not before_ok and not self.interrupted then
@@ -763,18 +823,59 @@ function Run:run_workflow()
   if not self:urgent() then self:workflow_hook("after_workflow", self:run_info(reason)) end
 
   local failed = self.state:count(ids).failed or 0
-  local state, code
-  if self.interrupted then
-    state, code = "interrupted", EXIT.interrupted
-  elseif self.halted then
-    state, code = "halted", EXIT.halted
-  elseif failed > 0 then
-    state, code = "failed", EXIT.ignored_failures
+  if self.interrupted then return "interrupted", EXIT.interrupted, failed end
+  if self.halted then return "halted", EXIT.halted, failed end
+  if failed > 0 then return "failed", EXIT.ignored_failures, failed end
+  return "succeeded", EXIT.ok, failed
+end
+
+-- A rollback's steps (this run's workflow re-applies self.rollback_of, a record): announced by
+-- rollback_started, then run as any workflow's. reason: "command" (`moonship rollback`) or
+-- "on_error" (after the halt of the run that asked for it). Returns what execute returns.
+-- Once its steps succeeded, its prune step deletes what the record does not have.
+function Run:run_rollback(reason)
+  local target = self.rollback_of
+  self:emit {event = "rollback_started", to = target.run, revision = target.revision, target_workflow = target.workflow,
+             template_hash = target.template_hash, reason = reason, steps = #self.workflow.steps + (self.prune and 1 or 0),
+             tasks = json.array(self:plan_ids()), plan = self:plan_steps()}
+  return self:execute()
+end
+
+-- Runs the workflow; returns the result {run_id=, state=, exit_code=, journal=, rollback=}.
+function Run:run_workflow()
+  local j = self.journal
+  local ids = self:plan_ids()
+  self:emit {event = "run_started", app = self.model.app, namespace = self.namespace, env = self.env,
+             steps = #self.workflow.steps + (self.prune and 1 or 0), tasks = json.array(ids), plan = self:plan_steps(),
+             dry_run = self.dry_run or nil, time_scale = j.time_scale,
+             resume_of = self.previous_run, rollback_of = self.rollback_of and self.rollback_of.run}
+  -- The first save (the run has started, every task pending) overlaps the first steps instead
+  -- of delaying them: the local journal already holds it, and the last save waits for it, so
+  -- the saves land in order.
+  local first_save = self.client and not self.dry_run and sched.spawn(function() self:save() end)
+  local state, code, failed
+  if self.rollback_of then
+    state, code, failed = self:run_rollback("command")
   else
-    state, code = "succeeded", EXIT.ok
+    state, code, failed = self:execute()
+  end
+  local reason = (state == "interrupted" or state == "halted") and state or nil
+  -- The run's record, before run_finished (which ends what the views show); a rollback that
+  -- the on_error hook asked for comes after it, with its own record.
+  self:record(state)
+  local rollback
+  if self.rollback_wanted and state == "halted" and not self:urgent() then
+    -- whatever stops it (a signal while it reads the history), the run still ends here
+    local ok, res = pcall(self.roll_back, self)
+    if ok then
+      rollback = res
+    else
+      rollback = is_cancel(res) and "interrupted" or "failed"
+      self:emit {event = "log", message = "rollback: " .. (is_cancel(res) and "stopped by a signal" or tostring(res))}
+    end
   end
   self:emit {event = "run_finished", state = state, exit_code = code, failed = failed,
-             halted_by = self.halted and self.halted.task or nil}
+             halted_by = self.halted and self.halted.task or nil, rollback = rollback}
   if first_save then pcall(first_save.join, first_save) end
   if self.client and not self.dry_run then
     -- After a signal the user is waiting: the snapshot gets a few seconds (the local journal
@@ -786,7 +887,111 @@ function Run:run_workflow()
     end
   end
   j:close()
-  return {run_id = self.run_id, state = state, exit_code = code, journal = j, halted = self.halted}
+  return {run_id = self.run_id, state = state, exit_code = code, journal = j, halted = self.halted,
+          rollback = rollback}
+end
+
+-- ---- the run history and rollbacks ----------------------------------------------------------
+
+-- Why this run cannot roll back when on_error asks for it, or nil when it can.
+function Run:rollback_unavailable()
+  if self.dry_run then return "a dry run does not roll back" end
+  if self.rollback_of then return "this run is a rollback already" end
+  if not (self.recording and self.client) then return "this run keeps no run history" end
+end
+
+-- The record of this run (moonship.run.history): each step and task as planned, with the
+-- objects it sent in its last attempt. A task skipped by --resume gets the objects it would
+-- have sent (the same spec: what the cluster holds from the run it resumed); a rollback's
+-- tasks are recorded as the tasks of the run it went back to.
+function Run:record_document(state)
+  local manifests = require "moonship.model.manifests"
+  local steps = {}
+  for i, step in ipairs(self.workflow.steps) do
+    local tasks = {}
+    for k, t in ipairs(step.tasks) do
+      local rec = self.state.tasks[t.id] or {}
+      local objects = self.applied[t.id]
+      local prev = self.previous[t.id]
+      if not objects and rec.state == "skipped" and prev and manifests.APPLIED_KINDS[t.kind] then
+        local ok, rendered = pcall(manifests.for_task, self.model, t, {run_id = self.previous_run,
+          namespace = self.namespace, attempt = math.max(1, prev.attempts or 1)})
+        objects = ok and rendered or nil
+      end
+      local r = t.recorded or t
+      tasks[k] = {id = r.id, kind = r.kind, name = r.name, state = rec.state or "pending",
+                  halt_on_error = t.halt_on_error or nil, timeout = t.timeout, spec_hash = rec.spec_hash,
+                  objects = json.array(objects or {})}
+    end
+    local r = step.recorded
+    steps[i] = {step = r and r.step or step.name, background = step.wait_for_finish == false or nil,
+                halt_on_error = step.halt_on_error or nil, timeout = step.timeout, max_parallel = step.max_parallel,
+                tasks = json.array(tasks)}
+  end
+  local j = self.journal
+  return {
+    version = history.VERSION, run = self.run_id, app = self.model.app, env = self.recording.env,
+    namespace = self.namespace, workflow = self.workflow.name, state = state,
+    template_hash = self:template_hash(), template = self.recording.template,
+    started_at = j.started_at, finished_at = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+    rollback_of = self.rollback_of and self.rollback_of.run, steps = json.array(steps),
+  }
+end
+
+-- Records the run in the history (not a dry run; only with opts.record): a failure to do so
+-- is a log event, never a change of the run's outcome. After a signal it gets a few seconds,
+-- and none after a second one.
+function Run:record(state)
+  if not self.recording or self.dry_run or not self.client then return end
+  local function write()
+    local summary, err = history.write(self.client, self:record_document(state), {keep = self.recording.keep})
+    if not summary then
+      self:emit {event = "log", message = "history: could not record the run: " .. tostring(err)}
+    elseif err then
+      self:emit {event = "log", message = "history: " .. err}
+    end
+  end
+  local ok, err
+  if state == "interrupted" then
+    if self:urgent() then return end
+    ok, err = pcall(sched.timeout, INTERRUPTED_SAVE, write)
+  else
+    ok, err = pcall(write)
+  end
+  if not ok then self:emit {event = "log", message = "history: could not record the run: " .. tostring(err)} end
+end
+
+-- The rollback the on_error hook asked for, after the halted run's cleanup: the last good run's
+-- record (the newest successful one of another run) re-applied as steps after the halted
+-- run's, in the same journal, then recorded. Returns its outcome: "succeeded", "failed",
+-- "halted", "interrupted", or "unavailable" (no good run is recorded; a log event says why).
+function Run:roll_back()
+  local rec = self.recording
+  local q = {namespace = self.namespace, app = self.model.app, env = rec.env}
+  local target, record, why
+  local summaries, err = history.list(self.client, q)
+  if not summaries then
+    why = "cannot read the run history: " .. tostring(err)
+  else
+    target, why = history.target(summaries, {exclude_run = self.run_id})
+    if target then
+      record, err = history.fetch(self.client, self.namespace, target)
+      if not record then why = fmt("cannot read the record of run %s: %s", target.run, tostring(err)) end
+    end
+  end
+  if not record then
+    self:emit {event = "log", message = fmt("rollback: nothing to roll back to in namespace %s: %s", self.namespace, why)}
+    return "unavailable"
+  end
+  local sub = M.new {
+    model = self.model, workflow = history.rollback_workflow(record), client = self.client, hooks = self.hooks,
+    journal = self.journal, namespace = self.namespace, env = self.env, concurrency = self.concurrency,
+    timeout = self.timeout, settle = self.settle_seconds, dry_run = self.dry_run, logs = self.logs,
+    record = rec, step_offset = #self.workflow.steps,
+  }
+  local state = sub:run_rollback("on_error")
+  sub:record(state)
+  return state
 end
 
 -- Calls a workflow-level hook (before_workflow, cleanup, after_workflow) in the run's own task.
@@ -844,11 +1049,10 @@ function Run:save()
   end
 end
 
--- engine.run{model=, workflow=, client=, hooks=, journal=, namespace=, env=, concurrency=,
--- timeout=, settle=, dry_run=, resume=snapshot, history=snapshot (the last run, for start
--- order), logs="all"|"failed"|"none", prune= (a prune step after the workflow),
--- applyset= (default: applyset.new for the app, env and namespace)} -> result
-function M.run(opts)
+-- engine.new{...} -> a run, as engine.run takes it (a rollback after a halt makes a second one).
+-- opts.workflow.rollback_of: the record the workflow re-applies (moonship.run.history);
+-- opts.step_offset: the steps of the run before it in the same journal.
+function M.new(opts)
   local hooks = opts.hooks or hooks_mod.load(nil)
   local previous = {}
   if opts.resume then
@@ -861,9 +1065,13 @@ function M.run(opts)
     run_id = opts.journal.run_id, concurrency = opts.concurrency, timeout = opts.timeout,
     settle_seconds = opts.settle or M.DEFAULT_SETTLE, dry_run = opts.dry_run, logs = opts.logs or "all",
     previous = previous, previous_run = opts.resume and opts.resume.run,
+    recording = opts.record, rollback_of = opts.workflow.rollback_of, step_offset = opts.step_offset,
     step_groups = {}, step_states = {}, ignored = {}, started_tasks = {}, expected = expected,
+    applied = {},           -- task id -> the objects its last attempt sent, for the record
     state = events.state(), -- the run's state, from the events it emitted
-    prune = opts.prune or false,
+    -- a rollback prunes what the run it goes back to did not have
+    prune = opts.prune or opts.workflow.rollback_of ~= nil,
+    prune_id = opts.workflow.rollback_of and history.PREFIX .. M.PRUNE or M.PRUNE,
   }, Run)
   -- The app's ApplySet in this environment: every object applied is labelled a member.
   if opts.client then
@@ -872,7 +1080,16 @@ function M.run(opts)
   end
   self.health = hooks:health()
   self.ctx = hooks_mod.context(self)
-  return self:run_workflow()
+  return self
+end
+
+-- engine.run{model=, workflow=, client=, hooks=, journal=, namespace=, env=, concurrency=,
+-- timeout=, settle=, dry_run=, resume=snapshot, history=snapshot (the last run, for start
+-- order), logs="all"|"failed"|"none", record={keep=, env=, template=} (record the run in the
+-- run history: moonship.run.history), prune= (a prune step after the workflow), applyset=
+-- (default: applyset.new for the app, env and namespace)} -> result
+function M.run(opts)
+  return M.new(opts):run_workflow()
 end
 
 return M

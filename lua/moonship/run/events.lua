@@ -5,7 +5,8 @@
 -- never renamed.
 --
 --   run_started    app, namespace, env, steps, tasks, plan [{step, background, halt_on_error, tasks}],
---                  dry_run, resume_of, time_scale (a --sim run's kubesim time scale)
+--                  dry_run, resume_of, time_scale (a --sim run's kubesim time scale), rollback_of
+--                  (`moonship rollback`: the run whose recorded objects this run re-applies)
 --   step_started   step, index, background, tasks
 --   step_finished  step, index, background, state (succeeded | failed | cancelled), halt (a
 --                  failure of this step halted the run; a failed step without it had its
@@ -16,8 +17,17 @@
 --                  spec_hash
 --   log            task, step, pod (job output), hook (a line a hook wrote with ctx.log, or a
 --                  message about a hook that failed: the hook's name), message
---   run_halting    task, cause (halt_on_error | on_error: what decided the halt), message
---   run_finished   state (succeeded | failed | halted | interrupted), exit_code, failed, halted_by
+--   run_halting    task, cause (halt_on_error | on_error: what decided the halt), message, rollback
+--                  (true: on_error answered "rollback": the rollback follows the cleanup)
+--   rollback_started  to (the run whose recorded objects are re-applied), revision (its record's),
+--                  target_workflow, template_hash (the record's), reason (command: `moonship
+--                  rollback`, right after run_started | on_error: after the halted run's cleanup,
+--                  before run_finished), steps, tasks, plan (as run_started's: the rollback's
+--                  steps "rollback.<step>" and tasks "rollback.<task id>", whose events follow)
+--   run_finished   state (succeeded | failed | halted | interrupted), exit_code, failed, halted_by,
+--                  rollback (after on_error's "rollback": succeeded | failed | halted |
+--                  interrupted, or unavailable when no earlier run succeeded; the state and
+--                  exit code stay the halted run's)
 -- Every event also has t (seconds since the run started), run, workflow, and dry_run in a dry run.
 -- A run that prunes (deploy --prune, the template's prune: true) has one more step after the
 -- workflow's, "prune", with one task, "prune" (in run_started's plan and tasks, steps counting
@@ -29,6 +39,7 @@ local M = {}
 M.NAMES = {
   run_started = true, step_started = true, step_finished = true, task_started = true,
   task_progress = true, task_finished = true, log = true, run_halting = true, run_finished = true,
+  rollback_started = true,
 }
 
 -- The states a task ends in, in the order summaries list them.

@@ -19,6 +19,9 @@ for _, name in ipairs(KNOWN_ORDER) do KNOWN[name] = true end
 -- Hooks-file fields that are settings, not functions.
 local SETTINGS = {health = true, tasks = true, health_dir = true, instruction_budget = true}
 
+-- What on_error may answer (nil too: the template's policy). README "Hooks".
+M.ON_ERROR = {ignore = true, halt = true, retry = true, rollback = true}
+
 -- Instructions a hook may run before it is stopped (a hooks file's instruction_budget sets its own).
 M.INSTRUCTION_BUDGET = 200000000
 
