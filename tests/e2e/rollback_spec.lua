@@ -170,6 +170,50 @@ describe("moonship rollback", function()
     assert.equal(v1, find(ev, {event = "rollback_started"}).to)
   end)
 
+  it("prunes what the run it goes back to did not have: a service release 2 added goes, nothing else", function()
+    local dir, ns = proc.tmpdir(), "rb-prune"
+    local code, _, err = deploy(sim, {template(dir, 1), "-w", "deploy", "-n", ns})
+    assert.equal(0, code, err)
+    -- release 2 adds the service extra (applied in the first step) and crash-loops web
+    local v2 = TEMPLATE:format(2):gsub("\njobs:\n", "\n- name: extra\n  image: example/extra:1\n"
+      .. "  ports: [{type: container_port, port: 81}]\njobs:\n", 1)
+      :gsub("tasks: %[jobs%.migrate%]", "tasks: [jobs.migrate, services.extra]", 1)
+    proc.write_file(dir .. "/moonship.yaml", v2)
+    code, _, err = deploy(sim, {dir .. "/moonship.yaml", "-w", "deploy", "-n", ns})
+    assert.equal(1, code, err)
+    assert.equal(200, (sim:get_json("/apis/apps/v1/namespaces/" .. ns .. "/deployments/extra")))
+    -- a foreign Deployment with the app's label, not a member of the set: untouched
+    assert.equal(201, (sim:apply("/apis/apps/v1/namespaces/" .. ns .. "/deployments/foreign",
+      json.encode {apiVersion = "apps/v1", kind = "Deployment",
+                   metadata = {name = "foreign", labels = {["app.kubernetes.io/part-of"] = "shop"}},
+                   spec = {selector = {matchLabels = {app = "foreign"}},
+                           template = {metadata = {labels = {app = "foreign"}},
+                                       spec = {containers = {{name = "c", image = "example/foreign:1"}}}}}},
+      "someone-else")))
+
+    local ev
+    code, ev, err = rollback(sim, {dir .. "/moonship.yaml", "-n", ns})
+    assert.equal(0, code, err)
+    assert.equal("succeeded", final_state(ev, "rollback.services.web"))
+    assert.equal("succeeded", final_state(ev, "rollback.prune"))
+    assert.is_true(index_of(ev, {event = "step_finished", step = "rollback.web"})
+      < index_of(ev, {event = "step_started", step = "rollback.prune"}))
+    local deleted = {}
+    for _, e in ipairs(ev) do
+      if e.event == "task_progress" and e.task == "rollback.prune" and e.phase == "deleted" then
+        deleted[#deleted + 1] = e.objects[1].kind .. "/" .. e.objects[1].name
+      end
+    end
+    table.sort(deleted)
+    assert.same({"Deployment/extra", "Service/extra"}, deleted)
+    -- gone (the step waited for it), and what release 1 had and the foreign object stay
+    assert.equal(404, (sim:get_json("/apis/apps/v1/namespaces/" .. ns .. "/deployments/extra")))
+    assert.equal(404, (sim:get_json("/api/v1/namespaces/" .. ns .. "/services/extra")))
+    assert.equal("example/web:1", image(web(sim, ns)))
+    assert.equal(200, (sim:get_json("/apis/apps/v1/namespaces/" .. ns .. "/deployments/foreign")))
+    assert.equal(2, jobs(sim, ns))
+  end)
+
   it("goes to --to (a run id or a revision), refuses a run that did not succeed, and returns", function()
     local dir, ns = proc.tmpdir(), "rb-to"
     local path = template(dir, 1)
