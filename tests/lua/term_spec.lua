@@ -35,14 +35,19 @@ describe("term.size", function()
     assert.equal("nil io terminal size: ENOTTY: inappropriate ioctl for device", out)
   end)
 
+  -- What lua5.4 -e code writes on a pty that stty (stty's arguments) has set up.
+  local function on_pty(stty, code)
+    local inner = "stty " .. stty .. "; lua5.4 -e " .. q("local t = require('moonship.core').term " .. code)
+    return capture("script -qec " .. q(inner) .. " /dev/null </dev/null")
+  end
+
   it("reads the columns and rows of a pty", function()
     if not has("script") then
       pending("script(1) is not installed")
       return
     end
-    local inner = [[stty cols 91 rows 33; lua5.4 -e 'local t = require("moonship.core").term
-      local c, r = t.size(1) io.write("size=", c, "x", r, " tty=", tostring(t.isatty(1)))']]
-    local out = capture("script -qec " .. q(inner) .. " /dev/null </dev/null")
+    local out = on_pty("cols 91 rows 33",
+      [[local c, r = t.size(1) io.write("size=", c, "x", r, " tty=", tostring(t.isatty(1)))]])
     assert.matches("size=91x33 tty=true", out, 1, true)
   end)
 
@@ -51,9 +56,7 @@ describe("term.size", function()
       pending("script(1) is not installed")
       return
     end
-    local inner = [[stty cols 0 rows 0; lua5.4 -e 'local t = require("moonship.core").term
-      io.write(table.concat({tostring(select(1, t.size(1))), select(2, t.size(1))}, "|"))']]
-    local out = capture("script -qec " .. q(inner) .. " /dev/null </dev/null")
+    local out = on_pty("cols 0 rows 0", [[local c, m, code = t.size(1) io.write(tostring(c), "|", m, "|", code)]])
     assert.matches("nil|terminal size: the terminal does not report one|unknown", out, 1, true)
   end)
 end)
