@@ -59,7 +59,7 @@ static int l_decoder_feed(lua_State *L)
     if (rc == MS_WATCH_ENOMEM)
         return ms_fail(L, "nomem", "watch stream: out of memory");
     if (rc < 0)
-        return ms_fail(L, "parse",
+        return ms_fail(L, "parse", "%s",
                        rc == MS_WATCH_ETOOBIG ? "watch stream: event too large"
                                               : "watch stream: not a stream of JSON objects");
     return 1;

@@ -117,8 +117,9 @@ static int stream_gc(lua_State *L)
     return 0;
 }
 
-/* yaml.load(text [, {filename=, max_nodes=, max_depth=}]) -> {doc...} | nil, "file:l:c: msg",
- * "parse" Raises on misuse (bad arguments or options). An empty document is yaml.null. */
+/* yaml.load(text [, {filename=, max_nodes=, max_depth=}])
+ *   -> {doc...} | nil, "file:l:c: msg", "parse"
+ * Raises on misuse (bad arguments or options). An empty document is yaml.null. */
 static int l_yaml_load(lua_State *L)
 {
     static const char *const names[] = {"filename", "max_nodes", "max_depth", NULL};
