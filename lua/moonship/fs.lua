@@ -1,9 +1,10 @@
 -- Files and paths: the one place Lua code reads and writes whole files, asks what a path names
--- and takes paths apart (C core: src/lua/fs.c). Failures return nil and a message that names
--- the path ("app.yaml: No such file or directory"); nothing here raises for a missing file.
---   fs.read(path) -> text | nil, message          fs.write(path, text) -> true | nil, message
+-- and takes paths apart (C core: src/lua/fs.c). Failures return nil, a message that names the
+-- path ("app.yaml: No such file or directory") and the code "io"; nothing here raises for a
+-- missing file.
+--   fs.read(path) -> text | nil, message, "io"    fs.write(path, text) -> true | nil, message, "io"
 --   fs.exists(path), fs.is_dir(path) -> boolean   (links followed)
---   fs.type(path) -> "file" | "directory" | "other" | nil, message
+--   fs.type(path) -> "file" | "directory" | "other" | nil, message, "io"
 --   fs.dirname(path), fs.basename(path)           (as POSIX dirname(1)/basename(1))
 --   fs.join(base, rel) -> base/rel; rel itself when it is absolute or base is "." or ""
 --   fs.normalize(abs) -> abs without ".", ".." and doubled "/"   fs.absolute(path)
@@ -22,21 +23,22 @@ local M = {
   mkdtemp = core.mkdtemp,
 }
 
+-- io.open's failures end with an errno number; ours end with the code, as the binding's do.
 function M.read(path)
   local f, err = open(path, "rb")
-  if not f then return nil, err end
+  if not f then return nil, err, "io" end
   local text, rerr = f:read("a")
   f:close()
-  if not text then return nil, path .. ": " .. tostring(rerr) end
+  if not text then return nil, path .. ": " .. tostring(rerr), "io" end
   return text
 end
 
 function M.write(path, text)
   local f, err = open(path, "wb")
-  if not f then return nil, err end
+  if not f then return nil, err, "io" end
   local ok, werr = f:write(text)
   local closed, cerr = f:close()
-  if not ok or not closed then return nil, path .. ": " .. tostring(werr or cerr) end
+  if not ok or not closed then return nil, path .. ": " .. tostring(werr or cerr), "io" end
   return true
 end
 

@@ -1,7 +1,7 @@
 -- JSON for moonship (C module: a one-pass reader that builds Lua values straight from the text):
 --   json.encode(value [, {sort_keys=true, indent=2}]) -> text (raises on functions, cycles, NaN)
 --   json.decode(text [, {drop={"metadata.managedFields", "items.*.spec"}}])
---     -> value | nil, "json: line:col/offset: message"
+--     -> value | nil, "json: line:col/offset: message", "parse"
 --     drop: values read past and left out (dotted key paths; "*" is any key or element)
 --   json.null: the null sentinel (the same value as yaml.null)
 --   json.array([t]) / json.object([t]): mark t to encode as [] / {} whatever its contents

@@ -6,14 +6,16 @@
 --     -> {code=, signal=, stdout=, stderr=, pid=} | nil, message, code
 --     code is nil when a signal ended the child (signal is its number). Codes: "spawn"
 --     ("spawn foo: ENOENT: no such file or directory"), "timeout" (SIGTERM, then SIGKILL after
---     kill_grace seconds, default 2). Cancelling the task kills the child the same way.
+--     kill_grace seconds, default 2), "io" (reading its output failed). Cancelling the task
+--     kills the child the same way.
 --   process.spawn{argv=, env=, env_extra=, cwd=, stdin="pipe"|"inherit"|"null"|text,
 --                 stdout="pipe"(default)|"inherit"|"null", stderr="inherit"(default)|"pipe"|"null",
 --                 kill_on_close=true|signal} -> Process | nil, message, "spawn"
 --     p:read_line([stream]) -> line | nil at EOF       stream: "stdout" (default) | "stderr"
 --     p:read([stream]) -> what has arrived | nil at EOF
 --     p:read_all([stream]) -> everything until EOF
---     p:write(data) -> true | nil, message, "EPIPE"|"closed"   p:close_stdin()
+--     p:write(data) -> true | nil, message, "io"|"closed"   p:close_stdin()
+--       ("io": "write to sh: EPIPE: broken pipe" when the child closed its stdin)
 --     p:wait() -> code, signal        p:kill([sig]) ("TERM" default, "INT", "KILL", number)
 --     p:pid()   p:exited() -> false | true, code, signal
 --     p:close() (also <close> and garbage collection): closes the pipes; a running child is

@@ -97,8 +97,8 @@ function M.any(fns)
   return winner, unpack(outcome, 2, outcome.n)
 end
 
--- Calls fn(...) in a child task with a time limit: its results, or nil, "timeout" after the
--- body was cancelled (and its cleanups ran). Raises if the body raises.
+-- Calls fn(...) in a child task with a time limit: its results, or nil, "timeout", "timeout"
+-- after the body was cancelled (and its cleanups ran). Raises if the body raises.
 function M.timeout(seconds, fn, ...)
   local me = need_task("sched.timeout")
   local outcome
@@ -111,7 +111,7 @@ function M.timeout(seconds, fn, ...)
     child:cancel(ok and "timeout" or a)
     child:join()
     if not ok then error(a, 0) end
-    return nil, "timeout"
+    return nil, "timeout", "timeout"
   end
   if not outcome[1] then error(outcome[2], 0) end
   return unpack(outcome, 2, outcome.n)

@@ -1,5 +1,6 @@
 -- YAML for moonship: the C module (load, where, dump, dump_all, null) plus load_file.
---   yaml.load(text [, {filename=, max_nodes=, max_depth=}]) -> {doc, ...} | nil, "file:line:col: msg"
+--   yaml.load(text [, {filename=, max_nodes=, max_depth=}])
+--     -> {doc, ...} | nil, "file:line:col: msg", "parse"
 --     (a syntax error ends with a hint for the common causes: "...; a value with ': ' in it must
 --     be quoted (command: \"echo a: b\")")
 --   yaml.where(tbl [, key]) -> filename, line, col of a loaded key/index (or of tbl itself)
@@ -102,20 +103,20 @@ end
 
 -- yaml.load, with a hint after the message of a syntax error it has one for.
 function M.load(text, opts)
-  local docs, err = core.load(text, opts)
-  if docs or type(err) ~= "string" or type(text) ~= "string" then return docs, err end
+  local docs, err, code = core.load(text, opts)
+  if docs or type(err) ~= "string" or type(text) ~= "string" then return docs, err, code end
   local prefix, line, col, rest = err:match("^(.*):(%d+):(%d+): (.*)$")
-  if not prefix then return docs, err end
+  if not prefix then return docs, err, code end
   local problem, ctx_line, ctx_col = rest:match("^(.-) %(while .- started at (%d+):(%d+)%)$")
   problem = problem or rest
   local h = hint(text, tonumber(line), tonumber(col), problem, tonumber(ctx_line), tonumber(ctx_col))
-  return nil, h and (err .. "; " .. h) or err
+  return nil, h and (err .. "; " .. h) or err, code
 end
 
--- yaml.load_file(path [, opts]) -> {doc, ...} | nil, message
+-- yaml.load_file(path [, opts]) -> {doc, ...} | nil, message, code ("io" or "parse")
 function M.load_file(path, opts)
-  local text, err = fs.read(path)
-  if not text then return nil, err end
+  local text, err, code = fs.read(path)
+  if not text then return nil, err, code end
   local o = { filename = path }
   for k, v in pairs(opts or {}) do
     if k ~= "filename" or v ~= nil then

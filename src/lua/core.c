@@ -1,9 +1,11 @@
 /* require "moonship.core": one table holding the C submodules (sched, http, yaml, json, ...),
- * each also registered as package.loaded["moonship.core.<name>"], plus version strings. */
+ * each also registered as package.loaded["moonship.core.<name>"], plus version strings; and the
+ * bindings' failure helper, ms_fail (modules.h). */
 #include <dlfcn.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua.h>
+#include <stdarg.h>
 #include <unistd.h>
 
 #include "lua/modules.h"
@@ -22,6 +24,17 @@ static const luaL_Reg submodules[] = {
     {"codec", luaopen_moonship_core_codec},
     {NULL, NULL},
 };
+
+int ms_fail(lua_State *L, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    lua_pushnil(L);
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_pushstring(L, code);
+    return 3;
+}
 
 /* Loaded as core.so by a stock lua5.4, the module must never be unloaded when the state
  * closes: libuv's thread pool, libcurl and OpenSSL keep state and threads that outlive it. */

@@ -1,9 +1,11 @@
-/* moonship.core.fs: what moonship needs of the file system and Lua's io lacks.
- *   fs.mkdir_p(path [, mode]) -> true | nil, message   (like mkdir -p, without a shell)
- *   fs.list(dir) -> {name, ...} (sorted, without . and ..) | nil, message
- *   fs.mkdtemp(prefix) -> path | nil, message   (a new private folder: $TMPDIR/<prefix>XXXXXX)
- *   fs.type(path) -> "file" | "directory" | "other" | nil, message   (links followed)
- *   fs.cwd() -> path | nil, message   (the current directory, as `pwd` prints it) */
+/* moonship.core.fs: what moonship needs of the file system and Lua's io lacks. Failures are
+ * nil, "path: strerror", "io".
+ *   fs.mkdir_p(path [, mode]) -> true | nil, message, code   (like mkdir -p, without a shell)
+ *   fs.list(dir) -> {name, ...} (sorted, without . and ..) | nil, message, code
+ *   fs.mkdtemp(prefix) -> path | nil, message, code   (a new private folder:
+ * $TMPDIR/<prefix>XXXXXX) fs.type(path) -> "file" | "directory" | "other" | nil, message, code
+ * (links followed) fs.cwd() -> path | nil, message, code   (the current directory, as `pwd` prints
+ * it) */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -17,12 +19,10 @@
 
 #include "lua/modules.h"
 
-/* The failure tuple of a call about what: nil, "what: strerror(err)". */
+/* The failure of a call about what: nil, "what: strerror(err)", "io". */
 static int fail(lua_State *L, const char *what, int err)
 {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", what, strerror(err));
-    return 2;
+    return ms_fail(L, "io", "%s: %s", what, strerror(err));
 }
 
 static int l_fs_mkdir_p(lua_State *L)
@@ -67,7 +67,7 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* fs.list(dir) -> {name, ...} sorted | nil, "dir: message". Never yields. */
+/* fs.list(dir) -> {name, ...} sorted | nil, "dir: message", "io". Never yields. */
 static int l_fs_list(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -102,8 +102,8 @@ static int l_fs_list(lua_State *L)
     return 1;
 }
 
-/* fs.mkdtemp(prefix) -> path | nil, message. A new folder only this user can enter, in $TMPDIR
- * (else /tmp), named prefix and six random characters. Never yields. */
+/* fs.mkdtemp(prefix) -> path | nil, message, "io". A new folder only this user can enter, in
+ * $TMPDIR (else /tmp), named prefix and six random characters. Never yields. */
 static int l_fs_mkdtemp(lua_State *L)
 {
     const char *prefix = luaL_checkstring(L, 1);
@@ -120,7 +120,7 @@ static int l_fs_mkdtemp(lua_State *L)
     return 1;
 }
 
-/* fs.type(path) -> "file" | "directory" | "other" | nil, "path: message". What path names,
+/* fs.type(path) -> "file" | "directory" | "other" | nil, "path: message", "io". What path names,
  * links followed (stat), so a link to a directory is a directory. Never yields. */
 static int l_fs_type(lua_State *L)
 {
@@ -148,7 +148,7 @@ static int pwd_is_cwd(const char *pwd)
     return stat(pwd, &a) == 0 && stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* fs.cwd() -> path | nil, message. The current directory as `pwd` prints it: $PWD when it
+/* fs.cwd() -> path | nil, message, "io". The current directory as `pwd` prints it: $PWD when it
  * names the current directory (it keeps the links the user went through), else getcwd's.
  * Never yields. */
 static int l_fs_cwd(lua_State *L)

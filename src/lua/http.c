@@ -246,12 +246,10 @@ static int push_result(lua_State *L, struct op *op)
         lua_getfield(L, SLOT_OPTS, "method");
         const char *method = lua_isstring(L, -1) ? lua_tostring(L, -1) : "GET";
         lua_getfield(L, SLOT_OPTS, "url");
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s %s: %s", method, lua_tostring(L, -2),
-                        op->message ? op->message : "out of memory");
-        lua_pushstring(L, ms_http_result_token(op->result));
+        int n = ms_fail(L, ms_http_result_token(op->result), "%s %s: %s", method,
+                        lua_tostring(L, -1), op->message ? op->message : "out of memory");
         op_cleanup(op);
-        return 3;
+        return n;
     }
     lua_createtable(L, 0, 3);
     lua_pushinteger(L, op->status);
@@ -420,12 +418,9 @@ static int l_http_request(lua_State *L)
     /* The request's strings are borrowed from the stack for this call only: curl copies them. */
     op->t = ms_http_start(http, &req, &cbs, op, &err, errbuf, sizeof errbuf);
     lua_settop(L, SLOT_OP);
-    if (!op->t) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s %s: %s", req.method ? req.method : "GET", req.url, errbuf);
-        lua_pushstring(L, ms_http_result_token(err));
-        return 3;
-    }
+    if (!op->t)
+        return ms_fail(L, ms_http_result_token(err), "%s %s: %s", req.method ? req.method : "GET",
+                       req.url, errbuf);
     return ms_sched_suspend(L, &op->wait, request_k, CTX_WAKE);
 }
 

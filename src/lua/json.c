@@ -167,7 +167,8 @@ static int push_value(lua_State *L, struct decode *d, enum ms_json_token tok, ui
     }
 }
 
-/* json.decode(text [, {drop = {"a.b", ...}}]) -> value | nil, "json: line:col/offset: message"
+/* json.decode(text [, {drop = {"a.b", ...}}])
+ *   -> value | nil, "json: line:col/offset: message", "parse"
  * Arrays carry the array mark and empty objects the object mark, so they encode back the
  * same; null is json.null; integers are Lua integers. drop names the values (dotted paths of
  * keys from the top value; "*" stands for any key or any array element) that are read past
@@ -209,11 +210,10 @@ static int l_json_decode(lua_State *L)
         ms_json_read(&d->r) != MS_JSON_END) {
         int line, col;
         ms_json_position(text, len, d->r.error_at, &line, &col);
-        lua_pushnil(L);
-        lua_pushfstring(L, "json: %d:%d/%I: %s", line, col, (lua_Integer)d->r.error_at,
+        int n = ms_fail(L, "parse", "json: %d:%d/%I: %s", line, col, (lua_Integer)d->r.error_at,
                         d->r.problem);
         done_decoding(d);
-        return 2;
+        return n;
     }
     done_decoding(d);
     return 1;

@@ -196,11 +196,9 @@ static int l_kubeconfig_load(lua_State *L)
     char *err = NULL;
     int rc = ms_kubeconfig_load(&o, &h->c, &err);
     if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err ? err : "out of memory");
+        int n = ms_fail(L, "kubeconfig", "%s", err ? err : "out of memory");
         free(err);
-        lua_pushliteral(L, "kubeconfig");
-        return 3;
+        return n;
     }
     push_config(L, h->c);
     ms_kubeconfig_free(h->c);

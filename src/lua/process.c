@@ -332,14 +332,10 @@ static int proc_start(lua_State *L, int capture, const char *what)
         b->p = NULL;
         p->boxed = 0; /* freed once its handles have closed */
         const char *argv0 = so.spec.argv[0], *cwd = so.spec.cwd;
-        lua_pushnil(L);
         if (cwd)
-            lua_pushfstring(L, "spawn %s: %s: %s (in %s)", argv0, uv_err_name(rc), uv_strerror(rc),
-                            cwd);
-        else
-            lua_pushfstring(L, "spawn %s: %s: %s", argv0, uv_err_name(rc), uv_strerror(rc));
-        lua_pushliteral(L, "spawn");
-        return 3;
+            return ms_fail(L, "spawn", "spawn %s: %s: %s (in %s)", argv0, uv_err_name(rc),
+                           uv_strerror(rc), cwd);
+        return ms_fail(L, "spawn", "spawn %s: %s: %s", argv0, uv_err_name(rc), uv_strerror(rc));
     }
     if (so.spec.modes[S_IN] == IO_DATA) {
         size_t len;
@@ -390,20 +386,10 @@ static void push_status(lua_State *L, struct proc *p)
     }
 }
 
-static int push_fail(lua_State *L, const char *msg, const char *code)
-{
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    lua_pushstring(L, code);
-    return 3;
-}
-
+/* nil, "what name: ENAME: text", "io": the OS error's name stays in the message. */
 static int push_uv_fail(lua_State *L, const char *what, const char *name, int rc)
 {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s %s: %s: %s", what, name, uv_err_name(rc), uv_strerror(rc));
-    lua_pushstring(L, uv_err_name(rc));
-    return 3;
+    return ms_fail(L, "io", "%s %s: %s: %s", what, name, uv_err_name(rc), uv_strerror(rc));
 }
 
 /* ---- process.run --------------------------------------------------------------------------- */
@@ -413,9 +399,9 @@ static int run_k(lua_State *L, int status, lua_KContext ctx)
     struct proc *p = check_box(L, 2)->p;
     if (p->exited && p->timed_out) {
         ms_child_detach(p);
-        char msg[300];
+        char msg[300]; /* %g, which lua_pushfstring has not */
         snprintf(msg, sizeof msg, "run %.200s: timed out after %g s (killed)", p->name, p->timeout);
-        return push_fail(L, msg, "timeout");
+        return ms_fail(L, "timeout", "%s", msg);
     }
     if (!p->exited || !p->io[S_OUT].eof || !p->io[S_ERR].eof)
         return wait_on(L, p, OP_EXIT, run_k, 0, "process.run");
@@ -587,8 +573,8 @@ static int write_k(lua_State *L, int status, lua_KContext ctx)
     return 1;
 }
 
-/* p:write(data) -> true | nil, message, code ("EPIPE" when the child closed its stdin,
- * "closed" after close_stdin). Yields until the data is written to the pipe. */
+/* p:write(data) -> true | nil, message, code ("io" with EPIPE in the message when the child
+ * closed its stdin, "closed" after close_stdin). Yields until the data is written to the pipe. */
 static int l_process_write(lua_State *L)
 {
     struct proc *p = check_proc(L, 1);
@@ -599,11 +585,8 @@ static int l_process_write(lua_State *L)
         luaL_error(L, "process:write: stdin is not a pipe");
     if (p->write_err)
         return push_uv_fail(L, "write to", p->name, p->write_err);
-    if (!s->open || p->close_stdin_after) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "write to %.200s: stdin is closed", p->name);
-        return push_fail(L, msg, "closed");
-    }
+    if (!s->open || p->close_stdin_after)
+        return ms_fail(L, "closed", "write to %s: stdin is closed", p->name);
     lua_settop(L, 2); /* data stays anchored until it is written or copied */
     if (len == 0)
         return write_k(L, LUA_OK, 0);
@@ -662,11 +645,8 @@ static int l_process_kill(lua_State *L)
 {
     struct proc *p = check_proc(L, 1);
     int sig = lua_isnoneornil(L, 2) ? SIGTERM : signal_number(L, 2, "process:kill");
-    if (p->exited) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "kill %.200s: the process has exited", p->name);
-        return push_fail(L, msg, "exited");
-    }
+    if (p->exited)
+        return ms_fail(L, "exited", "kill %s: the process has exited", p->name);
     int rc = uv_process_kill(&p->process, sig);
     if (rc != 0)
         return push_uv_fail(L, "kill", p->name, rc);

@@ -660,12 +660,8 @@ static void timer_op_fire(uv_timer_t *h)
     struct timer_op *op = h->data;
     if (ms_wait_pending(&op->wait)) {
         int n = 0;
-        if (op->parked) {
-            lua_State *co = ms_wait_thread(&op->wait);
-            lua_pushnil(co);
-            lua_pushliteral(co, "timeout");
-            n = 2;
-        }
+        if (op->parked)
+            n = ms_fail(ms_wait_thread(&op->wait), "timeout", "timeout");
         ms_sched_wake(&op->wait, n);
     }
     timer_op_close(op);
@@ -715,7 +711,7 @@ static int park_k(lua_State *L, int status, lua_KContext ctx)
     return lua_gettop(L) - (int)ctx;
 }
 
-/* sched.park([timeout]) -> the values given to task:unpark(...), or nil, "timeout".
+/* sched.park([timeout]) -> the values given to task:unpark(...), or nil, "timeout", "timeout".
  * Yields until another task unparks this one. */
 static int l_sched_park(lua_State *L)
 {

@@ -1,10 +1,10 @@
 /* require("moonship.core").term: what the live progress view needs from the terminal: whether a
  * descriptor is one, its size, whole-frame writes, and resize notices on the scheduler's loop.
  *   term.isatty(fd) -> boolean                                       never raises on a bad fd
- *   term.size(fd) -> columns, rows | nil, message, code              (code "ENOTTY", ...)
- *   term.write(fd, data) -> true | nil, message, code                never yields
- *   term.resize_watcher() -> watcher                                  SIGWINCH, coalesced
- *   watcher:wait() -> n | nil, "closed"                                yields; raises "cancelled"
+ *   term.size(fd) -> columns, rows | nil, message, code       (code "io": "...: ENOTTY: ...")
+ *   term.write(fd, data) -> true | nil, message, code         never yields
+ *   term.resize_watcher() -> watcher                           SIGWINCH, coalesced
+ *   watcher:wait() -> n | nil, "closed", "closed"              yields; raises "cancelled"
  *   watcher:close()
  * The watcher's signal handle does not keep the loop alive: a task waiting on it alone is a
  * deadlock, as with any wait that nothing else can end. */
@@ -42,13 +42,11 @@ static int check_fd(lua_State *L, int idx)
     return (int)fd;
 }
 
+/* nil, "what: ENAME: text", "io": the OS error's name stays in the message. */
 static int push_errno(lua_State *L, const char *what, int err)
 {
     int rc = uv_translate_sys_error(err);
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s: %s", what, uv_err_name(rc), uv_strerror(rc));
-    lua_pushstring(L, uv_err_name(rc));
-    return 3;
+    return ms_fail(L, "io", "%s: %s: %s", what, uv_err_name(rc), uv_strerror(rc));
 }
 
 /* term.isatty(fd) -> boolean. Raises only on a non-integer or negative fd. */
@@ -66,12 +64,8 @@ static int l_term_size(lua_State *L)
     struct winsize ws;
     if (ioctl(fd, TIOCGWINSZ, &ws) != 0)
         return push_errno(L, "terminal size", errno);
-    if (ws.ws_col == 0 || ws.ws_row == 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "terminal size: the terminal does not report one");
-        lua_pushliteral(L, "unknown");
-        return 3;
-    }
+    if (ws.ws_col == 0 || ws.ws_row == 0)
+        return ms_fail(L, "unknown", "terminal size: the terminal does not report one");
     lua_pushinteger(L, ws.ws_col);
     lua_pushinteger(L, ws.ws_row);
     return 2;
@@ -157,7 +151,7 @@ static struct resize *check_open(lua_State *L)
 }
 
 /* watcher:wait() -> n: the number of SIGWINCH since the previous wait returned (at once when
- * there were some), or nil, "closed" when the watcher is closed meanwhile. Yields; raises
+ * there were some), or nil, "closed", "closed" when the watcher is closed meanwhile. Yields; raises
  * "cancelled" when the task is cancelled, and when another task already waits. */
 static int l_watcher_wait(lua_State *L)
 {
@@ -172,7 +166,7 @@ static int l_watcher_wait(lua_State *L)
     return ms_sched_suspend(L, &r->wait, NULL, 0);
 }
 
-/* watcher:close(): stops watching; a task waiting gets nil, "closed". Idempotent. */
+/* watcher:close(): stops watching; a task waiting gets nil, "closed", "closed". Idempotent. */
 static int l_watcher_close(lua_State *L)
 {
     struct box *b = luaL_checkudata(L, 1, WATCHER_MT);
@@ -181,10 +175,7 @@ static int l_watcher_close(lua_State *L)
         return 0;
     b->r = NULL;
     if (ms_wait_pending(&r->wait)) {
-        lua_State *co = ms_wait_thread(&r->wait);
-        lua_pushnil(co);
-        lua_pushliteral(co, "closed");
-        ms_sched_wake(&r->wait, 2);
+        ms_sched_wake(&r->wait, ms_fail(ms_wait_thread(&r->wait), "closed", "closed"));
     }
     uv_signal_stop(&r->sig);
     uv_close((uv_handle_t *)&r->sig, on_close_free);

@@ -1,6 +1,6 @@
 /* require("moonship.core").watch: the watch-stream framer for Lua.
  *   watch.decoder([max_event]) -> decoder
- *   decoder:feed(chunk) -> {json_text, ...} | nil, message   (never yields)
+ *   decoder:feed(chunk) -> {json_text, ...} | nil, message, "parse"|"nomem"   (never yields)
  *   decoder:pending() -> bytes held back */
 #include <lauxlib.h>
 #include <lua.h>
@@ -56,13 +56,12 @@ static int l_decoder_feed(lua_State *L)
     lua_newtable(L);
     struct collect c = {L, 0};
     int rc = ms_watch_feed(b->d, chunk, len, collect_event, &c);
-    if (rc < 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, rc == MS_WATCH_ETOOBIG  ? "watch stream: event too large"
-                          : rc == MS_WATCH_ENOMEM ? "watch stream: out of memory"
-                                                  : "watch stream: not a stream of JSON objects");
-        return 2;
-    }
+    if (rc == MS_WATCH_ENOMEM)
+        return ms_fail(L, "nomem", "watch stream: out of memory");
+    if (rc < 0)
+        return ms_fail(L, "parse", "%s",
+                       rc == MS_WATCH_ETOOBIG ? "watch stream: event too large"
+                                              : "watch stream: not a stream of JSON objects");
     return 1;
 }
 

@@ -117,7 +117,8 @@ static int stream_gc(lua_State *L)
     return 0;
 }
 
-/* yaml.load(text [, {filename=, max_nodes=, max_depth=}]) -> {doc...} | nil, "file:l:c: msg"
+/* yaml.load(text [, {filename=, max_nodes=, max_depth=}])
+ *   -> {doc...} | nil, "file:l:c: msg", "parse"
  * Raises on misuse (bad arguments or options). An empty document is yaml.null. */
 static int l_yaml_load(lua_State *L)
 {
@@ -153,11 +154,10 @@ static int l_yaml_load(lua_State *L)
     if (rc == MS_YAML_ENOMEM)
         return luaL_error(L, "yaml.load: out of memory");
     if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, (*box)->error);
+        int n = ms_fail(L, "parse", "%s", (*box)->error);
         ms_yaml_stream_free(*box);
         *box = NULL;
-        return 2;
+        return n;
     }
     lua_getfield(L, LUA_REGISTRYINDEX, WHERE_KEY);
     struct conv cv = {lua_gettop(L), 2};

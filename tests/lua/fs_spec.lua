@@ -10,6 +10,17 @@ local function tmpdir()
   return p
 end
 
+-- What a child lua5.4 run after the shell command cmd writes: the results of fs.<call>, each
+-- through tostring, joined by "|".
+local function results_in(cmd, call)
+  local script = ([[local r = table.pack(require("moonship.fs").%s)
+    for i = 1, r.n do r[i] = tostring(r[i]) end io.write(table.concat(r, "|", 1, r.n))]]):format(call)
+  local p = assert(io.popen(cmd .. " lua5.4 -e " .. proc.quote(script)))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
 -- Whether path is a directory, asked of the shell rather than of the module under test.
 local function is_dir(path)
   return os.execute("test -d " .. proc.quote(path)) == true
@@ -30,9 +41,7 @@ describe("fs.mkdir_p", function()
     assert.is_true(fs.mkdir_p(root))
     local f = assert(io.open(root .. "/file", "w"))
     f:close()
-    local ok, err = fs.mkdir_p(root .. "/file/sub")
-    assert.is_nil(ok)
-    assert.equal(root .. "/file: Not a directory", err)
+    assert.same({nil, root .. "/file: Not a directory", "io"}, {fs.mkdir_p(root .. "/file/sub")})
     os.execute("rm -rf " .. proc.quote(root))
   end)
 
@@ -54,9 +63,7 @@ describe("fs.list", function()
   end)
 
   it("names the directory it cannot read", function()
-    local ok, err = fs.list("/nonexistent/dir")
-    assert.is_nil(ok)
-    assert.equal("/nonexistent/dir: No such file or directory", err)
+    assert.same({nil, "/nonexistent/dir: No such file or directory", "io"}, {fs.list("/nonexistent/dir")})
   end)
 end)
 
@@ -69,6 +76,11 @@ describe("fs.mkdtemp", function()
     assert.is_true(is_dir(a))
     os.remove(a)
     os.remove(b)
+  end)
+
+  it("names the folder it cannot make", function()
+    assert.matches("^nil|/nonexistent/moonship%-test%-......: No such file or directory|io$",
+      results_in("TMPDIR=/nonexistent", 'mkdtemp("moonship-test-")'))
   end)
 end)
 
@@ -86,9 +98,9 @@ describe("fs.read and fs.write", function()
   end)
 
   it("name the path they cannot read or write", function()
-    assert.same({nil, root .. "/none: No such file or directory"}, {fs.read(root .. "/none")})
-    assert.same({nil, root .. ": Is a directory"}, {fs.read(root)})
-    assert.same({nil, root .. "/no/f: No such file or directory"}, {fs.write(root .. "/no/f", "x")})
+    assert.same({nil, root .. "/none: No such file or directory", "io"}, {fs.read(root .. "/none")})
+    assert.same({nil, root .. ": Is a directory", "io"}, {fs.read(root)})
+    assert.same({nil, root .. "/no/f: No such file or directory", "io"}, {fs.write(root .. "/no/f", "x")})
   end)
 end)
 
@@ -101,7 +113,7 @@ describe("fs.type, fs.exists and fs.is_dir", function()
     assert.equal("file", fs.type(root .. "/link"))
     assert.equal("directory", fs.type(root .. "/dirlink"))
     assert.equal("other", fs.type("/dev/null"))
-    assert.same({nil, root .. "/none: No such file or directory"}, {fs.type(root .. "/none")})
+    assert.same({nil, root .. "/none: No such file or directory", "io"}, {fs.type(root .. "/none")})
     assert.is_true(fs.exists(root .. "/f"))
     assert.is_true(fs.exists(root))
     assert.is_false(fs.exists(root .. "/none"))
@@ -182,5 +194,11 @@ describe("fs.cwd", function()
     assert.equal(real, cwd_in(root .. "/link", root .. "/real/../link"))
     assert.equal(real, cwd_in(root .. "/link", root .. "/./link"))
     os.execute("rm -rf " .. proc.quote(root))
+  end)
+
+  it("fails with io in a directory that was removed", function()
+    local root = assert(fs.mkdtemp("moonship-test-"))
+    assert.equal("nil|getcwd: No such file or directory|io",
+      results_in(("cd %s && rmdir %s &&"):format(proc.quote(root), proc.quote(root)), "cwd()"))
   end)
 end)

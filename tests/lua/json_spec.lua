@@ -63,9 +63,7 @@ describe("json.decode", function()
       {"[1 \127]", "json: 1:4/3: unexpected byte 0x7F"},
     }
     for _, c in ipairs(cases) do
-      local v, err = json.decode(c[1])
-      assert.is_nil(v)
-      assert.equal(c[2], err)
+      assert.same({nil, c[2], "parse"}, {json.decode(c[1])})
     end
     assert.is_not_nil(json.decode(("["):rep(1000) .. ("]"):rep(1000)))
   end)
