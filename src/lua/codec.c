@@ -46,14 +46,6 @@ static void push_owned(lua_State *L, struct owned *o, size_t len)
     o->p = NULL;
 }
 
-static int fail(lua_State *L, const char *what, const char *msg, const char *code)
-{
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", what, msg);
-    lua_pushstring(L, code);
-    return 3;
-}
-
 /* codec.gzip(data [, level]) -> bytes. Raises on misuse or out of memory. */
 static int l_codec_gzip(lua_State *L)
 {
@@ -83,11 +75,9 @@ static int l_codec_gunzip(lua_State *L)
     if (rc == MS_CODEC_ENOMEM)
         return luaL_error(L, "gunzip: out of memory");
     if (rc == MS_CODEC_TOOBIG)
-        return fail(L, "gunzip",
-                    lua_pushfstring(L, "the data would decompress to more than %I bytes", max),
-                    "too_big");
+        return ms_fail(L, "parse", "gunzip: the data would decompress to more than %I bytes", max);
     if (rc < 0)
-        return fail(L, "gunzip", msg, "corrupt");
+        return ms_fail(L, "parse", "gunzip: %s", msg);
     push_owned(L, o, outlen);
     return 1;
 }
@@ -116,7 +106,7 @@ static int l_codec_base64_decode(lua_State *L)
     if (rc == MS_CODEC_ENOMEM)
         return luaL_error(L, "base64: out of memory");
     if (rc < 0)
-        return fail(L, "base64", "not valid base64", "corrupt");
+        return ms_fail(L, "parse", "base64: not valid base64");
     push_owned(L, o, outlen);
     return 1;
 }
