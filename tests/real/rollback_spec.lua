@@ -129,8 +129,13 @@ describe("rollback on the real control plane", function()
     assert.equal(2, jobs)
 
     -- the records: Secrets of type moonship.dev/run.v1, found by their labels
-    local names = jsonpath(ns, "secrets", "{.items[*].metadata.name}")
-    assert.equal("moonship.run.v1.shop.local.1 moonship.run.v1.shop.local.2 moonship.run.v1.shop.local.3", names)
+    -- (beside them, the app's ApplySet parent: moonship-applyset-shop)
+    local names = {}
+    for name in jsonpath(ns, "secrets", "{.items[*].metadata.name}"):gmatch("%S+") do
+      if name:match("^moonship%.run%.") then names[#names + 1] = name end
+    end
+    assert.equal("moonship.run.v1.shop.local.1 moonship.run.v1.shop.local.2 moonship.run.v1.shop.local.3",
+      table.concat(names, " "))
     local ok, kout = cluster:kubectl("-n", ns, "get", "secrets", "-l", "moonship.dev/state=halted",
       "-o", "jsonpath={.items[*].type} {.items[*].immutable}")
     assert(ok)
