@@ -197,9 +197,11 @@ describe("moonship deploy --prune on kubesim", function()
     local check_job = job_of(hev, "jobs.check")
     assert.truthy(held(sim)["deployment/worker"])
 
-    -- interrupted while migrate runs: exit 130, the prune task cancelled, nothing deleted
+    -- interrupted while migrate runs (its Job applied): exit 130, the prune task cancelled,
+    -- nothing deleted
     proc.write_file(template, v2())
-    local r = proc.run {proc.source_dir .. "/tests/support/interrupt-at", '"event":"task_started".*"task":"jobs.migrate"', "INT",
+    local r = proc.run {proc.source_dir .. "/tests/support/interrupt-at",
+      '"message":"applied job/migrate-.*"task":"jobs.migrate"', "INT",
       proc.moonship, "deploy", template, "--env", "dev", "-w", "setup", "--prune", "-o", "json", "--kubeconfig", sim.kubeconfig}
     assert.matches("exit=130", r.stdout)
     local iev = events.decode(r.stdout)

@@ -19,9 +19,15 @@ Journal.__index = Journal
 -- A run id: sortable by time, unique enough across machines.
 function M.new_run_id()
   local t = os.date("!%Y%m%d-%H%M%S")
-  local r = {}
-  for i = 1, 6 do r[i] = string.format("%x", math.random(0, 15)) end
-  return t .. "-" .. table.concat(r)
+  -- The suffix comes from the OS: two runs started in the same second must not share an id (a
+  -- Job's name carries it), and a Lua state's own seed repeats where addresses do not vary.
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(3)
+  if f then f:close() end
+  if not bytes or #bytes < 3 then
+    bytes = string.char(math.random(0, 255), math.random(0, 255), math.random(0, 255))
+  end
+  return t .. "-" .. (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
 -- The local journal directory of a template's runs when --journal-dir names none:
