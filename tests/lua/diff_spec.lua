@@ -54,12 +54,7 @@ local function load(image, token)
 end
 
 -- A copy of a decoded value with its JSON marks.
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = copy(x) end
-  return setmetatable(out, getmetatable(v))
-end
+local copy = manifests.deep_copy
 
 -- An API server in a table: objects by kind/name; apply answers as a server would, with its
 -- defaults and server fields, and stores unless it is a dry run.

@@ -100,12 +100,7 @@ describe("robustness", function()
   local yaml = require "moonship.yaml"
   local json = require "moonship.json"
 
-  local function copy(v)
-    if type(v) ~= "table" then return v end
-    local out = {}
-    for k, x in pairs(v) do out[k] = copy(x) end
-    return setmetatable(out, getmetatable(v))
-  end
+  local copy = require("moonship.model.manifests").deep_copy
 
   local function paths(v, prefix, out)
     if type(v) == "table" then

@@ -6,6 +6,7 @@
 --   compare.mask(live, want [, {secret_env=}])     masks secret values in two normalized copies
 --   compare.objects(live, want [, opts]) -> "unchanged" | "changed", {unified diff lines}
 local linediff = require "moonship.linediff"
+local manifests = require "moonship.model.manifests"
 local yaml = require "moonship.yaml"
 local json = require "moonship.json"
 
@@ -32,12 +33,7 @@ M.MASK_BEFORE, M.MASK_AFTER = "*** (before)", "*** (after)"
 
 -- A copy that keeps the JSON marks (so [] and {} stay apart) in fresh tables: yaml.dump writes
 -- tables it did not load with their keys sorted.
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = copy(x) end
-  return setmetatable(out, getmetatable(v))
-end
+local copy = manifests.deep_copy
 
 local function drop_keys(map, keys)
   if type(map) ~= "table" then return end

@@ -51,6 +51,20 @@ function Builder:step(name, index, background)
   return s
 end
 
+-- The lanes of a plan's steps (a run_started's or rollback_started's), numbered after offset;
+-- a step laid out already keeps its lane.
+function Builder:lay_out(plan, offset)
+  for i, p in ipairs(plan or {}) do
+    if not self.steps_by_name[p.step] then
+      local s = self:step(p.step, offset + i, p.background)
+      for _, id in ipairs(p.tasks or {}) do
+        self:task(id).step = p.step
+        s.tasks[#s.tasks + 1] = id
+      end
+    end
+  end
+end
+
 -- What each event does to the timeline: ON[event](builder, ev, now, seq).
 local ON = {}
 
@@ -59,13 +73,7 @@ function ON.run_started(b, ev)
   run.app, run.namespace, run.env, run.dry_run = ev.app, ev.namespace, ev.env, ev.dry_run
   for _, id in ipairs(ev.tasks or {}) do b:task(id) end
   -- every step of the plan, so that one a halt kept from starting still has its lane
-  for i, p in ipairs(ev.plan or {}) do
-    local s = b:step(p.step, i, p.background)
-    for _, id in ipairs(p.tasks or {}) do
-      b:task(id).step = p.step
-      s.tasks[#s.tasks + 1] = id
-    end
-  end
+  b:lay_out(ev.plan, 0)
 end
 
 function ON.step_started(b, ev, now)
@@ -142,16 +150,7 @@ function ON.rollback_started(b, ev, now)
   b.run.rollback = {t = now, to = ev.to, revision = ev.revision, workflow = ev.target_workflow, reason = ev.reason}
   -- its steps after those already laid out (the halted run's, when on_error asked for it;
   -- `moonship rollback`'s run_started laid out these very steps)
-  local offset = #b.run.steps
-  for i, p in ipairs(ev.plan or {}) do
-    if not b.steps_by_name[p.step] then
-      local s = b:step(p.step, offset + i, p.background)
-      for _, id in ipairs(p.tasks or {}) do
-        b:task(id).step = p.step
-        s.tasks[#s.tasks + 1] = id
-      end
-    end
-  end
+  b:lay_out(ev.plan, #b.run.steps)
 end
 
 function ON.run_finished(b, ev, now)
