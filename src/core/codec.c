@@ -14,6 +14,17 @@ static uInt piece(size_t n)
     return n > UINT_MAX ? UINT_MAX : (uInt)n;
 }
 
+/* Hands zlib the next piece of the input once it has used the last one. */
+static void feed(z_stream *z, const unsigned char **in, size_t *in_left)
+{
+    if (z->avail_in == 0 && *in_left > 0) {
+        z->next_in = (Bytef *)*in;
+        z->avail_in = piece(*in_left);
+        *in += z->avail_in;
+        *in_left -= z->avail_in;
+    }
+}
+
 int ms_gzip(const void *data, size_t len, int level, char **out, size_t *outlen)
 {
     z_stream z;
@@ -31,12 +42,7 @@ int ms_gzip(const void *data, size_t len, int level, char **out, size_t *outlen)
     const unsigned char *in = data;
     size_t in_left = len;
     for (;;) {
-        if (z.avail_in == 0 && in_left > 0) {
-            z.next_in = (Bytef *)in;
-            z.avail_in = piece(in_left);
-            in += z.avail_in;
-            in_left -= z.avail_in;
-        }
+        feed(&z, &in, &in_left);
         if (used == cap) { /* past deflateBound: not expected, but never written past the end */
             char *more = realloc(buf, cap * 2);
             if (more == NULL) {
@@ -89,12 +95,7 @@ int ms_gunzip(const void *data, size_t len, size_t max, char **out, size_t *outl
     const unsigned char *in = data;
     size_t in_left = len;
     for (;;) {
-        if (z.avail_in == 0 && in_left > 0) {
-            z.next_in = (Bytef *)in;
-            z.avail_in = piece(in_left);
-            in += z.avail_in;
-            in_left -= z.avail_in;
-        }
+        feed(&z, &in, &in_left);
         if (used == cap) {
             if (cap >= limit) {
                 *msg = "the data would decompress to more than the limit";
