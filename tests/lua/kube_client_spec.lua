@@ -178,34 +178,18 @@ local function configmap(name, namespace, fields)
 end
 
 describe("kube client on kubesim", function()
-  local sim, c
-  local serial = 0
+  local sim
   setup(function()
     sim = kubesim.start {time_scale = 0.01,
                          args = {"--kinds", "example.com/v1/Widget/widgets,example.com/v1/Gadget/gadgets:cluster"}}
   end)
   teardown(function() sim:stop() end)
 
-  -- Each test in a namespace of its own, made here, so that they are independent of order.
-  local function namespace()
-    serial = serial + 1
-    local name = "t" .. serial
-    assert(c:apply {apiVersion = "v1", kind = "Namespace", metadata = {name = name}})
-    return name
-  end
-
-  local function run(fn)
-    sched.run(function()
-      c = assert(kube.connect {kubeconfig = sim.kubeconfig})
-      fn(c)
-      c:close()
-    end)
-  end
-
   local function verb_count(verb) return sim:stats().requests_by_verb[verb] or 0 end
 
   it("builds paths of core and group kinds, namespaced or not, without asking the server", function()
-    run(function()
+    sim:with_namespace(function(c)
+      local asked = c.counters.requests -- the namespace, made for this test
       assert.equal("default", c.namespace) -- kubesim's kubeconfig names it
       assert.equal("/api/v1/namespaces/ns/configmaps/cm", c:path("v1", "ConfigMap", "cm", "ns"))
       assert.equal("/api/v1/namespaces/default/configmaps/cm", c:path("v1", "ConfigMap", "cm"))
@@ -215,21 +199,22 @@ describe("kube client on kubesim", function()
       assert.equal("/api/v1/namespaces/ns", c:path("v1", "Namespace", "ns", "ignored"))
       assert.equal("/apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles/a%3Ab",
         c:path("rbac.authorization.k8s.io/v1", "Role", "a:b", "ns"))
-      assert.equal(0, c.counters.requests)
+      assert.equal(asked, c.counters.requests)
     end)
   end)
 
   it("finds other kinds by discovery, once per group-version, and names what the server lacks", function()
-    run(function()
+    sim:with_namespace(function(c)
+      local asked = c.counters.requests
       assert.equal("/apis/example.com/v1/namespaces/ns/widgets/w", c:path("example.com/v1", "Widget", "w", "ns"))
       assert.equal("/apis/example.com/v1/gadgets/g", c:path("example.com/v1", "Gadget", "g", "ns"))
-      assert.equal(1, c.counters.requests)
+      assert.equal(asked + 1, c.counters.requests)
       assert.same({"example.com/v1", true}, {c:resolve_kind("example.com", "Widget")})
       assert.same({"example.com/v1", false}, {c:resolve_kind("example.com", "Gadget")})
-      assert.equal(2, c.counters.requests) -- the group's preferred version, then cached
+      assert.equal(asked + 2, c.counters.requests) -- the group's preferred version, then cached
       assert.same({"apps/v1", true}, {c:resolve_kind("apps", "Deployment")})
       assert.same({"v1", false}, {c:resolve_kind("", "Namespace")})
-      assert.equal(2, c.counters.requests)
+      assert.equal(asked + 2, c.counters.requests)
       for _, case in ipairs {
         {{c:resolve_kind("nope.io", "Widget")}, "the server has no API group nope.io (for kind Widget)"},
         {{c:resolve_kind("example.com", "Thing")}, "the server has no kind Thing in example.com/v1"},
@@ -243,8 +228,7 @@ describe("kube client on kubesim", function()
   end)
 
   it("applies server-side with its field manager: created, then updated, dry run creating nothing", function()
-    run(function()
-      local ns = namespace()
+    sim:with_namespace(function(c, ns)
       local live, created = c:apply(configmap("cm", ns, {data = {k = "1"}}))
       assert.is_true(created)
       assert.equal("1", live.data.k)
@@ -266,21 +250,19 @@ describe("kube client on kubesim", function()
   end)
 
   it("takes a field from another manager unless force = false (then 409 conflict)", function()
-    run(function()
-      local ns = namespace()
+    sim:with_namespace(function(c, ns)
       assert(c:apply(configmap("cm", ns, {data = {k = "theirs"}}), {field_manager = "other"}))
       local obj, err, code = c:apply(configmap("cm", ns, {data = {k = "ours"}}), {force = false})
       assert.is_nil(obj)
       assert.equal("conflict", code)
-      assert.matches('^apply configmap/cm: PATCH /api/v1/namespaces/' .. ns .. '/configmaps/cm: Conflict %(409%): '
+      assert.matches('^apply configmap/cm: PATCH /api/v1/namespaces/' .. ns:gsub("%p", "%%%0") .. '/configmaps/cm: Conflict %(409%): '
         .. 'Apply failed with 1 conflict: conflict with "other"', err)
       assert.equal("ours", assert(c:apply(configmap("cm", ns, {data = {k = "ours"}}))).data.k)
     end)
   end)
 
   it("returns the server's refusals as codes: not_found, conflict, already_exists, invalid", function()
-    run(function()
-      local ns = namespace()
+    sim:with_namespace(function(c, ns)
       local obj, err, code = c:get("v1", "ConfigMap", "missing", ns)
       assert.same({nil, "not_found"}, {obj, code})
       assert.equal(('GET /api/v1/namespaces/%s/configmaps/missing: NotFound (404): configmaps "missing" not found')
@@ -301,8 +283,7 @@ describe("kube client on kubesim", function()
   end)
 
   it("lists by label selector, every page, with apiVersion and kind on each item", function()
-    run(function()
-      local ns = namespace()
+    sim:with_namespace(function(c, ns)
       for i = 1, 5 do
         assert(c:apply(configmap("cm" .. i, ns, {metadata = {name = "cm" .. i, namespace = ns,
                                                              labels = {parity = i % 2 == 0 and "even" or "odd"}}})))
@@ -328,8 +309,7 @@ describe("kube client on kubesim", function()
   end)
 
   it("deletes with its options in the body: propagation, dry run; a gone object is not_found", function()
-    run(function()
-      local ns = namespace()
+    sim:with_namespace(function(c, ns)
       local function family(parent_name)
         local parent = assert(c:apply(configmap(parent_name, ns)))
         local ref = {apiVersion = "v1", kind = "ConfigMap", name = parent_name, uid = parent.metadata.uid}

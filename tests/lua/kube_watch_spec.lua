@@ -3,7 +3,6 @@
 -- stream, and lists again after 410 Expired, giving only what changed; an informer's cache,
 -- its SYNCED event, its subscribers and its index by owner. The server's faults are made by the
 -- spec itself, in the watch's own requests (a spy on client:request), so nothing is timed.
-local kube = require "moonship.kube"
 local sched = require "moonship.sched"
 local kubesim = require "support.kubesim"
 
@@ -22,19 +21,6 @@ local function next_within(next_event, w)
   local ev, err = sched.timeout(10, next_event, w)
   if err == "timeout" then error("no watch event within 10 s", 2) end
   return ev
-end
-
--- Runs fn(client) on a new client of sim, in a namespace of its own.
-local serial = 0
-local function run(sim, fn)
-  sched.run(function()
-    local c = assert(kube.connect {kubeconfig = sim.kubeconfig})
-    serial = serial + 1
-    local ns = "w" .. serial
-    assert(c:apply {apiVersion = "v1", kind = "Namespace", metadata = {name = ns}})
-    fn(c, ns)
-    c:close()
-  end)
 end
 
 -- Calls before(n, resource_version) in the watch's task as it sends its n-th watch request.
@@ -56,7 +42,7 @@ describe("kube watch", function()
   after_each(function() sim:stop() end)
 
   it("lists, then resumes from the last resourceVersion it saw when the server ends the stream", function()
-    run(sim, function(c, ns)
+    sim:with_namespace(function(c, ns)
       assert(c:apply(configmap("a", ns)))
       local from = {}
       spy_watches(c, function(n, rv)
@@ -79,7 +65,7 @@ describe("kube watch", function()
   end)
 
   it("after 410 Expired lists again and gives only the differences", function()
-    run(sim, function(c, ns)
+    sim:with_namespace(function(c, ns)
       for _, name in ipairs {"same", "changed", "gone"} do assert(c:apply(configmap(name, ns, {data = {v = "1"}}))) end
       spy_watches(c, function(n)
         if n ~= 1 then return end
@@ -113,7 +99,7 @@ describe("kube watch", function()
   end)
 
   it("ends with the error of a kind the server does not serve", function()
-    run(sim, function(c, ns)
+    sim:with_namespace(function(c, ns)
       local next_event, w = c:watch("example.com/v1", "Widget", {namespace = ns})
       local ok, err = pcall(next_event, w)
       assert.is_false(ok)
@@ -128,7 +114,7 @@ describe("kube informer", function()
   teardown(function() sim:stop() end)
 
   it("is shared per namespace and kind, says SYNCED after the list, then passes on events", function()
-    run(sim, function(c, ns)
+    sim:with_namespace(function(c, ns)
       assert(c:apply(configmap("before", ns, {data = {v = "1"}})))
       local inf = c:informer("v1", "ConfigMap", ns)
       assert.equal(inf, c:informer("v1", "ConfigMap", ns))
@@ -166,7 +152,7 @@ describe("kube informer", function()
   end)
 
   it("indexes its objects by owner, and keeps the index as they change", function()
-    run(sim, function(c, ns)
+    sim:with_namespace(function(c, ns)
       local parent = assert(c:apply(configmap("parent", ns)))
       local uid = parent.metadata.uid
       local owned = {metadata = {ownerReferences = {{apiVersion = "v1", kind = "ConfigMap", name = "parent", uid = uid}}}}
