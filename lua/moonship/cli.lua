@@ -113,10 +113,13 @@ local function wrap(text, width)
   return lines
 end
 
--- A command's --help: usage, summary, and its options in two aligned columns, descriptions
--- wrapped to 80 columns; an option too wide for the column has its description below it.
+-- A command's --help: usage, summary, and its options in two aligned columns, the summary and
+-- the descriptions wrapped to 80 columns; an option too wide for the column has its
+-- description below it.
 local function usage_text(name, cmd)
-  local lines = {string.format("usage: moonship %s", cmd.usage), "", cmd.summary, ""}
+  local lines = {string.format("usage: moonship %s", cmd.usage), ""}
+  for _, line in ipairs(wrap(cmd.summary, HELP_WIDTH)) do lines[#lines + 1] = line end
+  lines[#lines + 1] = ""
   if #cmd.options > 0 then lines[#lines + 1] = "options:" end
   local flags, col = {}, 0
   for i, spec in ipairs(cmd.options) do

@@ -2,19 +2,9 @@
 local sched = require "moonship.sched"
 local http = require "moonship.http"
 local proc = require "support.proc"
+local testserver = require "support.testserver"
 
-local SERVER = os.getenv("MOONSHIP_TESTSERVER") or "build/ms-testserver"
-
--- Starts ms-testserver; returns its URL and a function that stops it.
-local function start_server(args)
-  local p = assert(io.popen("exec env -u LD_PRELOAD " .. SERVER .. " " .. (args or ""), "r"))
-  local url, pid = p:read("l"), p:read("l")
-  assert(url and pid, "ms-testserver did not start")
-  return url, function()
-    os.execute("kill " .. pid)
-    p:close()
-  end
-end
+local start_server = testserver.start
 
 local function sh(cmd)
   assert(os.execute("env -u LD_PRELOAD sh -c '" .. cmd .. "' >/dev/null 2>&1"), cmd)

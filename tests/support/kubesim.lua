@@ -8,6 +8,7 @@
 --   sim.url, sim.kubeconfig, sim.token, sim.dir
 --   local ok, out, err, code = sim:kubectl("get", "pods", "-o", "name")
 --   local stats = sim:stats()
+--   sim:with_namespace(function(client, ns) ... end)   -- a moonship.kube client, a new namespace
 --   local code, body, headers = sim:request("POST", "/api/v1/namespaces/default/configmaps",
 --                                           {body = "...", headers = {["Content-Type"] = "..."}})
 --   sim:stop()
@@ -175,6 +176,23 @@ end
 function M.decode(text)
   local v, _, err = json.decode(text)
   return v, err
+end
+
+-- Runs fn(client, namespace) as sched.run's root task: a moonship.kube client of this server
+-- and a namespace made for this call (so that tests sharing a server are independent of
+-- order); closes the client after. Returns fn's results.
+local namespaces = 0
+function Sim:with_namespace(fn)
+  local sched, kube = require "moonship.sched", require "moonship.kube"
+  return sched.run(function()
+    local c = assert(kube.connect {kubeconfig = self.kubeconfig})
+    namespaces = namespaces + 1
+    local ns = "test-" .. namespaces
+    assert(c:apply {apiVersion = "v1", kind = "Namespace", metadata = {name = ns}})
+    local r = table.pack(fn(c, ns))
+    c:close()
+    return table.unpack(r, 1, r.n)
+  end)
 end
 
 function Sim:stats()

@@ -4,15 +4,22 @@
  *
  *   /delay?ms=N                 "ok" after N ms (a thread per connection: others go on)
  *   /chunks?n=N&interval_ms=M   a chunked stream of N lines "chunk <i>\n", one every M ms
- *   /status?code=C&retry_after=S  an empty response with that status (and Retry-After)
+ *   /status?code=C&retry_after=S&type=T&body=B  a response with that status (and Retry-After,
+ *                               Content-Type T, body B; empty by default)
+ *   /flaky?key=K&fail=N&code=C  the first N requests with key K (default 1) answered as /status
+ *                               with code C (default 503, and its retry_after, type, body); then "ok"
  *   /echo                       method, request headers and body back as text
  *   /close                      a few bytes of a longer response, then the connection dropped
  *   /count                      the number of TCP connections accepted so far
  *   /bytes?n=N                  N bytes of 'x', as fast as the client reads
+ *   /seen?key=K                 when each request that carried ?key=K arrived: one line each,
+ *                               milliseconds since the server started (its monotonic clock),
+ *                               so that a test reads what the server saw, not its own clock
  * Requests in absolute form ("GET http://host/path") are served as /path: a proxy to itself.
  *
  * Usage: ms-testserver [--tls CERT KEY] [--lifetime SECONDS] */
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,6 +31,62 @@
 #include <unistd.h>
 
 static atomic_long connections;
+
+/* The requests that carried ?key=K (/seen), in the order they arrived. */
+#define SEEN_MAX 4096
+static struct {
+    char key[32];
+    long ms;
+} seen[SEEN_MAX];
+static size_t seen_len;
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct timespec started;
+
+static long elapsed_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (ts.tv_sec - started.tv_sec) * 1000L + (ts.tv_nsec - started.tv_nsec) / 1000000L;
+}
+
+static void remember(const char *key)
+{
+    pthread_mutex_lock(&seen_mu);
+    if (seen_len < SEEN_MAX) {
+        snprintf(seen[seen_len].key, sizeof seen[seen_len].key, "%s", key);
+        seen[seen_len].ms = elapsed_ms();
+        seen_len++;
+    }
+    pthread_mutex_unlock(&seen_mu);
+}
+
+/* How many requests carried key so far. */
+static long seen_count(const char *key)
+{
+    long n = 0;
+    pthread_mutex_lock(&seen_mu);
+    for (size_t i = 0; i < seen_len; i++)
+        n += strcmp(seen[i].key, key) == 0;
+    pthread_mutex_unlock(&seen_mu);
+    return n;
+}
+
+/* The arrival times of key's requests, one line each ("" when none). */
+static char *seen_text(const char *key, size_t *len)
+{
+    pthread_mutex_lock(&seen_mu);
+    char *text = malloc(seen_len * 24 + 1);
+    size_t n = 0;
+    if (text) {
+        for (size_t i = 0; i < seen_len; i++)
+            if (strcmp(seen[i].key, key) == 0)
+                n += (size_t)snprintf(text + n, 24, "%ld\n", seen[i].ms);
+        text[n] = '\0';
+    }
+    pthread_mutex_unlock(&seen_mu);
+    *len = n;
+    return text;
+}
 
 static void sleep_ms(long ms)
 {
@@ -132,6 +195,25 @@ static enum MHD_Result echo_header(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+/* The answer of /status: that code, with the request's retry_after, type and body. */
+static enum MHD_Result status_response(struct MHD_Connection *conn, long code)
+{
+    const char *retry = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "retry_after");
+    const char *text = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "body");
+    const char *type = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "type");
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        text ? strlen(text) : 0, (void *)(text ? text : ""), MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (retry)
+        MHD_add_response_header(r, "Retry-After", retry);
+    if (type)
+        MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **req_cls)
@@ -143,6 +225,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         if (!body)
             return MHD_NO;
         *req_cls = body;
+        const char *key = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
+        if (key && strcmp(url, "/seen") != 0)
+            remember(key);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -184,25 +269,28 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         MHD_destroy_response(r);
         return ret;
     }
-    if (strcmp(url, "/status") == 0) {
-        long code = arg_long(conn, "code", 200);
-        const char *retry = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-                                                        "retry_after");
-        const char *text = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "body");
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-            text ? strlen(text) : 0, (void *)(text ? text : ""), MHD_RESPMEM_MUST_COPY);
-        if (!r)
-            return MHD_NO;
-        if (retry)
-            MHD_add_response_header(r, "Retry-After", retry);
-        enum MHD_Result ret = MHD_queue_response(conn, (unsigned)code, r);
-        MHD_destroy_response(r);
-        return ret;
+    if (strcmp(url, "/status") == 0)
+        return status_response(conn, arg_long(conn, "code", 200));
+    if (strcmp(url, "/flaky") == 0) {
+        const char *key = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
+        if (key && seen_count(key) <= arg_long(conn, "fail", 1))
+            return status_response(conn, arg_long(conn, "code", 503));
+        return send_text(conn, MHD_HTTP_OK, "ok", 2);
     }
     if (strcmp(url, "/count") == 0) {
         char text[32];
         int n = snprintf(text, sizeof text, "%ld", atomic_load(&connections));
         return send_text(conn, MHD_HTTP_OK, text, (size_t)n);
+    }
+    if (strcmp(url, "/seen") == 0) {
+        const char *key = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key");
+        size_t len;
+        char *text = seen_text(key ? key : "", &len);
+        if (!text)
+            return MHD_NO;
+        enum MHD_Result ret = send_text(conn, MHD_HTTP_OK, text, len);
+        free(text);
+        return ret;
     }
     if (strcmp(url, "/echo") == 0) {
         struct echo e = {0};
@@ -288,6 +376,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGALRM);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &started);
 
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;

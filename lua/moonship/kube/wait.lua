@@ -208,11 +208,14 @@ function M.wait_ready(client, obj, opts)
         local reason, details = pod_check(client, live, ns, info, opts)
         if reason then return nil, reason, details end
       end
+      -- kept without on_progress as well: a timeout says what it was waiting for
       local summary = progress_summary(live, message, info)
-      if opts.on_progress and summary and summary ~= last_message then
+      if summary and summary ~= last_message then
         last_message = summary
-        opts.on_progress(summary, {ready = info.ready, desired = info.desired, reason = info.reason,
-                                   restarts = info.restarts, phase = info.phase, message = message})
+        if opts.on_progress then
+          opts.on_progress(summary, {ready = info.ready, desired = info.desired, reason = info.reason,
+                                     restarts = info.restarts, phase = info.phase, message = message})
+        end
       end
     end
     local remaining = deadline and (deadline - sched.now())
