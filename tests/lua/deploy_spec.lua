@@ -83,6 +83,7 @@ describe("deploy settings", function()
       {{workflow = "up", burst = "2.5"}, "--burst must be a positive integer"},
       {{workflow = "up", timeout = "soon"}, '--timeout: not a duration: "soon" (use e.g. 90s, 5m, 1h30m)'},
       {{workflow = "up", timeout = "-5s"}, '--timeout: not a duration: "-5s" (use e.g. 90s, 5m, 1h30m)'},
+      {{workflow = "up", timeout = "0s"}, "--timeout must be more than 0s"},
       {{workflow = "up", settle = "5 min"}, '--settle: not a duration: "5 min" (use e.g. 90s, 5m, 1h30m)'},
       {{workflow = "up", ["time-scale"] = "0.1"}, "--scenario and --time-scale need --sim"},
       {{workflow = "up", scenario = "s.yaml"}, "--scenario and --time-scale need --sim"},

@@ -55,6 +55,8 @@ local function settings_from_cli(opts, args, need_workflow)
     if opts[key] then
       local v, err = duration.parse(opts[key])
       if not v then return nil, "--" .. key .. ": " .. err end
+      -- no time at all for each task would fail every one at once (a settle of 0 is no settle)
+      if key == "timeout" and v <= 0 then return nil, "--timeout must be more than 0s" end
       s[key] = v
     end
   end

@@ -296,20 +296,28 @@ function M.run(s)
   local stdout, stderr = M.outputs(s)
   local model, wf, hooks = M.prepare(s, stderr)
   if not model then return wf end
+  -- The journal first: a run that could not say what it applied does not start, and the
+  -- preflight may already create the namespace.
+  local journal, jerr = M.open_journal(s, model, wf.name, stdout, stderr)
+  if not journal then return refused(stderr, jerr) end
   local conn, oerr = M.open(s, model)
-  if not conn then return refused(stderr, oerr) end
+  if not conn then
+    journal:discard()
+    return refused(stderr, oerr)
+  end
   local _ <close> = conn
   local client, namespace = conn.client, model.namespace
   local set, serr = M.applyset(s, client, model)
-  if not set then return refused(stderr, serr) end
+  if not set then
+    journal:discard()
+    return refused(stderr, serr)
+  end
   if conn.state == "missing" then
     stderr(fmt("moonship: dry run: namespace %s does not exist yet (the server accepted it as a new one); the "
       .. "objects to go in it are checked against the API schema only, as their validation and admission (quotas, "
       .. "limit ranges, pod security, webhooks) need the namespace\n", namespace))
   end
 
-  local journal, jerr = M.open_journal(s, model, wf.name, stdout, stderr)
-  if not journal then return refused(stderr, jerr) end
   local previous, last = last_run(s, client, model, wf, journal, stderr)
   local result = engine.run {
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,

@@ -55,6 +55,13 @@ function M.new(opts)
   -- journal.tasks (id -> record) and journal.order (ids) as the Lua API has always given them
   self.tasks, self.order = self.run.tasks, self.run.order
   if self.dir then
+    -- the directories made here, innermost first, for discard
+    self.made = {}
+    local d = self.dir
+    while d ~= "" and d ~= "/" and d ~= "." and not fs.exists(d) do
+      self.made[#self.made + 1] = d
+      d = fs.dirname(d)
+    end
     fs.mkdir_p(self.dir) -- a failure shows at the open below
     self.path = fmt("%s/%s.jsonl", self.dir, self.run_id)
     -- a run that cannot say what it applied does not start
@@ -178,6 +185,14 @@ function Journal:close()
     self.file:close()
     self.file = nil
   end
+end
+
+-- Closes and removes the journal of a run that did not start (its preflight refused), with
+-- the directories made for it: it holds no event, and a journal says what a run applied.
+function Journal:discard()
+  self:close()
+  if self.path then os.remove(self.path) end
+  for _, d in ipairs(self.made or {}) do os.remove(d) end -- only what it made, and only if empty
 end
 
 return M
