@@ -147,6 +147,37 @@ describe("rollback on the real control plane", function()
     assert.same({v1, list[3].template_hash}, {list[1].rollback_of, list[1].template_hash})
   end)
 
+  it("deletes, once rolled back, what the release it replaces added (foreground, waited for)", function()
+    local dir, ns = tmpdir(), "rollback-prune"
+    local code, _, err = events.deploy(cluster, {template(dir, 1), "-w", "deploy", "-n", ns})
+    assert.equal(0, code, err)
+    -- release 2 adds the service extra (in the first step) and crash-loops web
+    local v2 = TEMPLATE:format(2):gsub("\njobs:\n", "\n- name: extra\n  image: example/extra:1\n"
+      .. "  ports: [{type: container_port, port: 81}]\njobs:\n", 1)
+      :gsub("tasks: %[jobs%.migrate%]", "tasks: [jobs.migrate, services.extra]", 1)
+    proc.write_file(dir .. "/moonship.yaml", v2)
+    code, _, err = events.deploy(cluster, {dir .. "/moonship.yaml", "-w", "deploy", "-n", ns})
+    assert.equal(1, code, err)
+    assert.equal("extra", jsonpath(ns, "deployment/extra", "{.metadata.name}"))
+    local out
+    code, out, err = moonship("rollback", {dir .. "/moonship.yaml", "-n", ns, "-o", "json"})
+    assert.equal(0, code, err)
+    local ev = events.decode(out)
+    assert.equal("succeeded", final_state(ev, "rollback.prune"))
+    local deleted = {}
+    for _, e in ipairs(ev) do
+      if e.task == "rollback.prune" and e.phase == "deleted" then deleted[#deleted + 1] = e.objects[1].kind .. "/" .. e.objects[1].name end
+    end
+    table.sort(deleted)
+    assert.same({"Deployment/extra", "Service/extra"}, deleted)
+    -- gone when the step ended: kube-apiserver no longer has them, nor the ReplicaSets they owned
+    local ok, names = cluster:kubectl("-n", ns, "get", "deployments,services,replicasets", "-o",
+      "jsonpath={.items[*].metadata.name}")
+    assert(ok, names)
+    for name in names:gmatch("%S+") do assert.is_nil(name:match("^extra"), name .. " is still there") end
+    assert.equal("example/web:1", web(ns).spec.template.spec.containers[1].image)
+  end)
+
   it("rolls back in the same run when on_error answers \"rollback\"", function()
     local dir, ns = tmpdir(), "rollback-hook"
     local code, ev1, err = events.deploy(cluster, {template(dir, 1), "-w", "deploy", "-n", ns})
