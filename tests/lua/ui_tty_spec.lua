@@ -40,25 +40,7 @@ end
 local function last(v) return v.frames[#v.frames] end
 
 -- A run that pruned two objects after its one step (the engine's prune step).
-local PRUNE_RUN = {
-  {event = "run_started", t = 0, run = "R3", workflow = "setup", app = "shop", namespace = "default", steps = 2,
-   tasks = {"services.web", "prune"},
-   plan = {{step = "apps", tasks = {"services.web"}}, {step = "prune", tasks = {"prune"}}}},
-  {event = "step_started", t = 0, step = "apps", index = 1, tasks = {"services.web"}},
-  {event = "task_started", t = 0, task = "services.web", step = "apps", attempt = 1},
-  {event = "task_finished", t = 1, task = "services.web", step = "apps", state = "succeeded", attempt = 1},
-  {event = "step_finished", t = 1, step = "apps", index = 1, state = "succeeded"},
-  {event = "step_started", t = 1, step = "prune", index = 2, tasks = {"prune"}},
-  {event = "task_started", t = 1, task = "prune", step = "prune", attempt = 1},
-  {event = "task_progress", t = 1.5, task = "prune", step = "prune", phase = "deleted", message = "deleted deployment/worker",
-   objects = {{kind = "Deployment", apiVersion = "apps/v1", name = "worker", namespace = "default", uid = "u1"}}},
-  {event = "task_progress", t = 1.6, task = "prune", step = "prune", phase = "deleted", message = "deleted service/worker",
-   objects = {{kind = "Service", apiVersion = "v1", name = "worker", namespace = "default", uid = "u2"}}},
-  {event = "task_finished", t = 1.7, task = "prune", step = "prune", state = "succeeded", attempt = 1,
-   message = "deleted 2 objects"},
-  {event = "step_finished", t = 1.7, step = "prune", index = 2, state = "succeeded"},
-  {event = "run_finished", t = 1.8, state = "succeeded", exit_code = 0, failed = 0},
-}
+local PRUNE_RUN = require("support.events").pruned_run()
 
 local function find(lines, text)
   for _, l in ipairs(lines) do if l:find(text, 1, true) then return l end end
