@@ -5,10 +5,10 @@
 _moonship_options() {
     case "$1" in
         deploy) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
-            --concurrency --qps --burst --timeout --settle --dry-run --resume --prune -o --output --logs --color
+            --concurrency --qps --burst --timeout --settle --dry-run --resume --prune --no-prune -o --output --logs --color
             --sim --scenario --time-scale --journal-dir --report --history -h --help" ;;
         diff) echo "-w --workflow -e --env --image --domain -n --namespace --context --kubeconfig --hooks
-            --prune -o --output --color --sim --scenario -h --help" ;;
+            --prune --no-prune -o --output --color --sim --scenario -h --help" ;;
         rollback) echo "-w --workflow --to -e --env -n --namespace --context --kubeconfig --hooks --concurrency
             --qps --burst --timeout --settle --dry-run -o --output --logs --color --journal-dir --report
             --history -h --help" ;;

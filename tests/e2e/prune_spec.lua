@@ -251,6 +251,11 @@ describe("moonship deploy --prune on kubesim", function()
     local journal = assert(io.popen("ls -t " .. dir .. "/.moonship/runs/*.jsonl")):read("l")
     assert.equal(stdout4:gsub("%s+$", ""), proc.read_file(journal):gsub("%s+$", ""))
 
+    -- prune: true in the template, turned off for one run by --no-prune: no prune step
+    local code_np, ev_np, err_np = run(v2 {prune = true}, {"-w", "patch", "--no-prune"})
+    assert.equal(0, code_np, err_np)
+    assert.is_nil(find(ev_np, {task = "prune"}))
+    assert.truthy(held(sim)["deployment/admin"])
     -- prune: true in the template: patch prunes without the flag, and only its admin
     local code5, ev5, err5 = run(v2 {prune = true}, {"-w", "patch"})
     assert.equal(0, code5, err5)

@@ -62,7 +62,16 @@ describe("deploy settings", function()
     assert.same({"app.yaml", "up", 0.5, 20, 4, 90, 45, 0, true}, {s.template, s.workflow, s.qps, s.burst,
       s.concurrency, s.timeout, s.settle, s.history, s.dry_run})
     assert.same({web = "r/web:2"}, s.images)
-    assert.same({"text", "all", "auto", false, false, false}, {s.output, s.logs, s.color, s.sim, s.resume, s.prune})
+    assert.same({"text", "all", "auto", false, false}, {s.output, s.logs, s.color, s.sim, s.resume})
+    -- pruning: the command line's when it says, else the template's prune: key
+    local model = {prune = true}
+    assert.is_nil(s.prune)
+    assert.is_true(deploy.prunes(s, model))
+    assert.is_false(deploy.prunes(s, {}))
+    assert.is_false(deploy.prunes(assert(settings({workflow = "up", ["no-prune"] = true}, {}, true)), model))
+    assert.is_true(deploy.prunes(assert(settings({workflow = "up", prune = true}, {}, true)), {}))
+    assert.same({nil, "--prune and --no-prune contradict each other"},
+      {settings({workflow = "up", prune = true, ["no-prune"] = true}, {}, true)})
     s = assert(settings({sim = true, ["time-scale"] = "0.1", scenario = "s.yaml", qps = "0"}, {}, false))
     assert.same({0.1, "s.yaml", 0}, {s.time_scale, s.scenario, s.qps})
   end)

@@ -10,6 +10,7 @@ local OPTIONS = {
   O.hooks, O.concurrency, O.qps, O.burst, O.timeout, O.settle, O.dry_run,
   {long = "resume", help = "skip tasks that succeeded with the same spec in the last run"},
   {long = "prune", help = "after the workflow succeeded, delete what it applied before and no longer produces"},
+  O.no_prune,
   O.output, O.logs, O.color, O.sim, O.scenario,
   {long = "time-scale", arg = "F", help = "kubesim time scale (with --sim; 0.1 runs 10x faster)"},
   O.journal_dir, O.report, O.history,
@@ -22,7 +23,7 @@ local function settings_from_cli(opts, args, need_workflow)
   local s = {
     template = args[1], workflow = opts.workflow, env = opts.env, namespace = opts.namespace,
     context = opts.context, kubeconfig = opts.kubeconfig, hooks = opts.hooks,
-    dry_run = opts["dry-run"] or false, resume = opts.resume or false, prune = opts.prune or false,
+    dry_run = opts["dry-run"] or false, resume = opts.resume or false,
     output = opts.output or "text", logs = opts.logs or "all",
     sim = opts.sim or false, scenario = opts.scenario, journal_dir = opts["journal-dir"],
     domain = opts.domain,
@@ -32,6 +33,9 @@ local function settings_from_cli(opts, args, need_workflow)
   if not images then return nil, ierr end
   s.images = images
   if need_workflow and not s.workflow then return nil, "missing -w WORKFLOW" end
+  -- prune: true or false as the command line says, else nil: the template's prune: decides
+  if opts.prune and opts["no-prune"] then return nil, "--prune and --no-prune contradict each other" end
+  if opts.prune then s.prune = true elseif opts["no-prune"] then s.prune = false end
   if s.output ~= "text" and s.output ~= "json" then return nil, "--output must be text or json" end
   if s.logs ~= "all" and s.logs ~= "failed" and s.logs ~= "none" then return nil, "--logs must be all, failed or none" end
   s.color = opts.color or "auto"

@@ -9,6 +9,7 @@ local OPTIONS = {
   O.context, O.kubeconfig, O.hooks,
   {long = "output", short = "o", arg = "text|json", help = "json: one JSON document on stdout"},
   {long = "prune", help = "also list what deploy --prune would delete (on by default when the template says prune: true)"},
+  O.no_prune,
   O.color, O.sim, O.scenario,
 }
 

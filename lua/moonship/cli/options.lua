@@ -40,6 +40,9 @@ M.history = {long = "history", arg = "N",
              help = "keep the records of the last N runs of the app and environment in the namespace, for "
                .. "rollback and history (default 10; 0: keep all)"}
 
+-- Pruning for one run, whatever the template's prune: says (deploy, diff).
+M.no_prune = {long = "no-prune", help = "do not prune in this run, even when the template says prune: true"}
+
 -- The usage line of the commands that read a template.
 M.TEMPLATE = "[TEMPLATE | DIR]"
 

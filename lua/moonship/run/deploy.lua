@@ -269,6 +269,13 @@ local function last_run(s, client, model, wf, journal, stderr)
   return previous, nil
 end
 
+-- Whether the run prunes: --prune or --no-prune (s.prune true or false), else the template's
+-- prune: key.
+function M.prunes(s, model)
+  if s.prune ~= nil then return s.prune end
+  return model.prune or false
+end
+
 -- What the engine records of a run in the run history (not in a dry run).
 function M.recording(s, model)
   if s.dry_run then return nil end
@@ -323,7 +330,7 @@ function M.run(s)
     model = model, workflow = wf, client = client, hooks = hooks, journal = journal,
     namespace = namespace, env = s.env, concurrency = s.concurrency, timeout = s.timeout,
     settle = s.settle, dry_run = s.dry_run, resume = previous, history = last, logs = s.logs,
-    prune = s.prune or model.prune, applyset = set, record = M.recording(s, model),
+    prune = M.prunes(s, model), applyset = set, record = M.recording(s, model),
   }
   return M.finish(s, result, client, journal, stderr)
 end

@@ -221,7 +221,7 @@ function M.run(s)
   if conn.state ~= "missing" then
     local stale, serr = M.stale(set, model, wf)
     if not stale then return deploy.refused(stderr, serr) end
-    if s.prune or model.prune then deleted = stale else left = stale end
+    if deploy.prunes(s, model) then deleted = stale else left = stale end
   end
   local result = M.compare(conn.client, model, wf, hooks, {namespace_missing = conn.state == "missing",
                                                            deleted = deleted, applyset = set})
