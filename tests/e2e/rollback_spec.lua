@@ -247,6 +247,32 @@ describe("moonship rollback", function()
     assert.matches("no run 20990101%-000000%-000000 is recorded", err)
   end)
 
+  it("does the same from a script: moonship.deploy, moonship.rollback and moonship.history", function()
+    local dir, ns = proc.tmpdir(), "rb-script"
+    template(dir, 1)
+    local script = proc.write_file(dir .. "/roll.lua", ([[
+local moonship = require "moonship"
+local path, kc, ns = %q, %q, %q
+local function deploy(version)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a"):gsub("example/web:%%d", "example/web:" .. version)
+  f:close()
+  f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return moonship.deploy(path, {workflow = "deploy", kubeconfig = kc, namespace = ns}).exit_code
+end
+local first, second = deploy(1), deploy(2)
+local back = moonship.rollback(path, {kubeconfig = kc, namespace = ns})
+local runs = moonship.history(path, {kubeconfig = kc, namespace = ns}).runs
+print(first, second, back.exit_code, back.state, #runs, runs[1].rollback_of == runs[3].run)
+]]):format(dir .. "/moonship.yaml", sim.kubeconfig, ns))
+    local r = proc.run {proc.moonship, "run", script}
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("0\t1\t0\tsucceeded\t3\ttrue\n", r.stdout)
+    assert.equal("example/web:1", image(web(sim, ns)))
+  end)
+
   it("with nothing to go back to, says why and exits 2, applying nothing", function()
     local dir = proc.tmpdir()
     local code, ev, err = rollback(sim, {template(dir, 1), "-n", "rb-none"})
