@@ -856,114 +856,128 @@ static void not_acceptable(struct ks_req *r, struct ks_resp *resp)
     ks_resp_generic(resp, 406, "NotAcceptable", msg);
 }
 
-void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
+static int is_sub(const struct ks_req *r, const char *sub) { return r->sub && !strcmp(r->sub, sub); }
+
+/* GET pods/NAME/log: the log a pod's containers write (followed with ?follow). */
+static void serve_log(struct ks_req *r, struct ks_resp *resp)
 {
     struct ks_server *s = r->s;
-    const char *m = r->method;
-    int is_get = !strcmp(m, "GET");
-    int needs_body = !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
-
-    if (is_get && !acceptable(r)) {
-        not_acceptable(r, resp);
+    if (strcmp(r->rt->kind, "Pod") || strcmp(r->method, "GET")) {
+        ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
         return;
     }
-    if (r->sub && !strcmp(r->sub, "log")) {
-        if (strcmp(r->rt->kind, "Pod") || !is_get) {
-            ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
-            return;
-        }
-        pthread_mutex_lock(&s->mu);
-        struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
-        if (!o) {
-            not_found(r, resp);
-            pthread_mutex_unlock(&s->mu);
-            return;
-        }
-        ks_log_start(r, resp, o, ks_q(r, "container"));
+    pthread_mutex_lock(&s->mu);
+    struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
+    if (!o) {
+        not_found(r, resp);
         pthread_mutex_unlock(&s->mu);
         return;
     }
+    ks_log_start(r, resp, o, ks_q(r, "container"));
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Answers (and returns 1) a path or method the resource does not serve: 404 or 405, before any body is read. */
+static int refuse_route(struct ks_req *r, struct ks_resp *resp)
+{
+    const char *m = r->method;
     if (r->sub && strcmp(r->sub, "status") && strcmp(r->sub, "scale") && strcmp(r->sub, "finalize")) {
         ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
-        return;
+        return 1;
     }
-    if (r->sub && !strcmp(r->sub, "scale") && !r->rt->scale_sub) {
+    if (is_sub(r, "scale") && !r->rt->scale_sub) {
         ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
-        return;
+        return 1;
     }
     if (r->name && !strcmp(m, "POST")) {
         ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
-        return;
+        return 1;
     }
     if (!r->name && (!strcmp(m, "PUT") || !strcmp(m, "PATCH") || (!strcmp(m, "DELETE") && !r->rt->deletecollection))) {
         ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
-        return;
+        return 1;
     }
-    if (r->rt->namespaced && !r->ns && (!is_get || r->name)) {
+    if (r->rt->namespaced && !r->ns && (strcmp(m, "GET") || r->name)) {
         /* a namespaced object needs a namespace in the path */
         ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
+        return 1;
+    }
+    return 0;
+}
+
+/* Answers (and returns 1) a PATCH whose Content-Type is no patch type the resource takes. */
+static int refuse_patch_type(struct ks_req *r, struct ks_resp *resp, const char *ct)
+{
+    if (!ct || (!strstr(ct, "apply-patch") && !strstr(ct, "merge-patch+json") && !strstr(ct, "json-patch+json") &&
+                !strstr(ct, "strategic-merge-patch+json"))) {
+        ks_resp_error(resp, 415, "UnsupportedMediaType",
+                      "the body of the request was in an unknown format - accepted media types include: "
+                      "application/json-patch+json, application/merge-patch+json, "
+                      "application/apply-patch+yaml, application/strategic-merge-patch+json");
+        return 1;
+    }
+    /* a custom resource has no strategy to merge by */
+    if (strstr(ct, "strategic") && !r->rt->builtin) {
+        ks_resp_error(resp, 415, "UnsupportedMediaType",
+                      "the body of the request was in an unknown format - accepted media types include: "
+                      "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
+        return 1;
+    }
+    return 0;
+}
+
+/* The body of a POST, PUT or PATCH: an object, or a JSON patch's array. Answers and returns -1 when there is none. */
+static int read_body(struct ks_req *r, struct ks_resp *resp, cJSON **out)
+{
+    const char *m = r->method, *ct = ks_hdr(r, "Content-Type");
+    int is_patch = !strcmp(m, "PATCH");
+    if (is_patch && refuse_patch_type(r, resp, ct)) return -1;
+    cJSON *st;
+    cJSON *body = ks_body_parse(r, &st);
+    if (!body) {
+        ks_resp_status(resp, st);
+        return -1;
+    }
+    int patch_array = is_patch && ct && strstr(ct, "json-patch+json");
+    if (!patch_array && !cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        ks_resp_error(resp, 400, "BadRequest", "the body of the request must be a JSON or YAML object");
+        return -1;
+    }
+    *out = body;
+    return 0;
+}
+
+/* GET of a collection: a list, or a watch with ?watch. */
+static void serve_collection(struct ks_req *r, struct ks_resp *resp)
+{
+    struct ks_selector *ls, *fs;
+    if (parse_selectors(r, resp, &ls, &fs) < 0) return;
+    if (ks_qbool(r, "watch")) {
+        ks_watch_start(r, resp, ls, fs, r->ns);
         return;
     }
-    cJSON *body = NULL;
-    if (needs_body) {
-        const char *ct = ks_hdr(r, "Content-Type");
-        if (!strcmp(m, "PATCH")) {
-            if (!ct || (!strstr(ct, "apply-patch") && !strstr(ct, "merge-patch+json") &&
-                        !strstr(ct, "json-patch+json") && !strstr(ct, "strategic-merge-patch+json"))) {
-                ks_resp_error(resp, 415, "UnsupportedMediaType",
-                              "the body of the request was in an unknown format - accepted media types include: "
-                              "application/json-patch+json, application/merge-patch+json, "
-                              "application/apply-patch+yaml, application/strategic-merge-patch+json");
-                return;
-            }
-            if (strstr(ct, "strategic") && !r->rt->builtin) {
-                ks_resp_error(
-                    resp, 415, "UnsupportedMediaType",
-                    "the body of the request was in an unknown format - accepted media types include: "
-                    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
-                return;
-            }
-        }
-        cJSON *st;
-        body = ks_body_parse(r, &st);
-        if (!body) {
-            ks_resp_status(resp, st);
-            return;
-        }
-        int patch_array = !strcmp(m, "PATCH") && ct && strstr(ct, "json-patch+json");
-        if (!patch_array && !cJSON_IsObject(body)) {
-            cJSON_Delete(body);
-            ks_resp_error(resp, 400, "BadRequest", "the body of the request must be a JSON or YAML object");
-            return;
-        }
-    }
+    pthread_mutex_lock(&r->s->mu);
+    do_list(r, resp, ls, fs);
+    pthread_mutex_unlock(&r->s->mu);
+    ks_sel_free(ls);
+    ks_sel_free(fs);
+}
 
-    if (is_get && !r->name) {
-        struct ks_selector *ls, *fs;
-        if (parse_selectors(r, resp, &ls, &fs) < 0) return;
-        if (ks_qbool(r, "watch")) {
-            ks_watch_start(r, resp, ls, fs, r->ns);
-            return;
-        }
-        pthread_mutex_lock(&s->mu);
-        do_list(r, resp, ls, fs);
-        pthread_mutex_unlock(&s->mu);
-        ks_sel_free(ls);
-        ks_sel_free(fs);
-        return;
-    }
-
-    pthread_mutex_lock(&s->mu);
-    if (r->sub && !strcmp(r->sub, "scale")) {
+/* One object (or a DELETE of a collection), by subresource and method; called with the lock held. body is owned. */
+static void serve_object(struct ks_req *r, struct ks_resp *resp, cJSON *body)
+{
+    const char *m = r->method;
+    if (is_sub(r, "scale")) {
         do_scale(r, resp, body);
-    } else if (r->sub && !strcmp(r->sub, "finalize")) {
+    } else if (is_sub(r, "finalize")) {
         if (strcmp(r->rt->kind, "Namespace") || strcmp(m, "PUT")) {
             cJSON_Delete(body);
             ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
         } else {
             do_finalize(r, resp, body);
         }
-    } else if (is_get) {
+    } else if (!strcmp(m, "GET")) {
         do_get(r, resp);
     } else if (!strcmp(m, "POST")) {
         do_create(r, resp, body);
@@ -980,5 +994,30 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
         cJSON_Delete(body);
         ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
     }
-    pthread_mutex_unlock(&s->mu);
+}
+
+void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
+{
+    const char *m = r->method;
+    int is_get = !strcmp(m, "GET");
+    int needs_body = !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+
+    if (is_get && !acceptable(r)) {
+        not_acceptable(r, resp);
+        return;
+    }
+    if (is_sub(r, "log")) {
+        serve_log(r, resp);
+        return;
+    }
+    if (refuse_route(r, resp)) return;
+    cJSON *body = NULL;
+    if (needs_body && read_body(r, resp, &body) < 0) return;
+    if (is_get && !r->name) {
+        serve_collection(r, resp);
+        return;
+    }
+    pthread_mutex_lock(&r->s->mu);
+    serve_object(r, resp, body);
+    pthread_mutex_unlock(&r->s->mu);
 }
