@@ -605,9 +605,16 @@ static void do_patch(struct ks_req *r, struct ks_resp *resp, cJSON *patch)
 
 /* ---- delete ---- */
 
-static void do_delete(struct ks_req *r, struct ks_resp *resp)
+/* A DELETE's options: from the body when there is one, else from the query. */
+struct delete_opts {
+    cJSON *body; /* the DeleteOptions sent, or NULL */
+    char policy[16];
+    int dry;
+};
+
+/* Reads the options; answers (400, 422) and returns -1 when they are not valid. */
+static int delete_opts_read(struct ks_req *r, struct ks_resp *resp, struct delete_opts *d)
 {
-    struct ks_server *s = r->s;
     cJSON *opts = NULL;
     if (r->body.len) {
         opts = cJSON_ParseWithLength(r->body.data, r->body.len);
@@ -616,7 +623,7 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
             ks_resp_error(resp, 400, "BadRequest",
                           "the server rejected our request due to an error in our "
                           "request: invalid DeleteOptions");
-            return;
+            return -1;
         }
     }
     /* The DeleteOptions come from the body when there is one, else from the query, never from
@@ -630,73 +637,81 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
         ks_resp_error(resp, 422, "Invalid", m ? m : "invalid propagationPolicy");
         free(m);
         cJSON_Delete(opts);
-        return;
+        return -1;
     }
-    /* opts is freed before the deletion runs: keep the policy in a local */
-    char policy[16];
-    snprintf(policy, sizeof policy, "%s", prop ? prop : "Background");
-    prop = policy;
-    int dry = opts ? cJSON_GetArraySize(ks_j(opts, "dryRun")) > 0 : dry_run(r);
-    if (r->name) {
-        struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
-        if (!o) {
-            cJSON_Delete(opts);
-            return not_found(r, resp);
-        }
-        const cJSON *pre = ks_j(opts, "preconditions");
-        const char *puid = ks_jstr(pre, "uid"), *prv = ks_jstr(pre, "resourceVersion");
-        if ((puid && strcmp(puid, o->uid)) ||
-            (prv && !ks_streq(prv, ks_jstr(ks_j(o->json, "metadata"), "resourceVersion")))) {
-            char q[300];
-            ks_resp_status(resp, ks_status_obj(409, "Conflict", r->rt, o->name,
-                                               "Operation cannot be fulfilled on %s \"%s\": Precondition failed: %s "
-                                               "in precondition: %s, %s in object meta: %s",
-                                               qualified(r->rt, q, sizeof q), o->name, puid ? "UID" : "ResourceVersion",
-                                               puid ? puid : prv, puid ? "UID" : "ResourceVersion",
-                                               puid ? o->uid : ks_jstr(ks_j(o->json, "metadata"), "resourceVersion")));
-            cJSON_Delete(opts);
-            return;
-        }
-        cJSON_Delete(opts);
-        if (!strcmp(r->rt->kind, "Namespace") &&
-            (!strcmp(o->name, "default") || !strcmp(o->name, "kube-system") || !strcmp(o->name, "kube-public"))) {
-            ks_resp_status(resp,
-                           ks_status_obj(403, "Forbidden", r->rt, o->name,
-                                         "namespaces \"%s\" is forbidden: this namespace may not be deleted", o->name));
-            return;
-        }
-        if (dry) {
-            ks_resp_json(resp, 200, cJSON_Duplicate(o->json, 1), NULL);
-            return;
-        }
-        cJSON *last = cJSON_Duplicate(o->json, 1), *marked = NULL;
-        char uid[64];
-        snprintf(uid, sizeof uid, "%s", o->uid);
-        struct ks_obj *kept = ks_ctl_delete(s, o, prop, &marked);
-        if (kept || marked) { /* on its way out: the object as it stays, or as it was marked */
-            cJSON_Delete(last);
-            ks_resp_json(resp, 200, marked ? marked : cJSON_Duplicate(kept->json, 1), NULL);
-            return;
-        }
-        if (!strcmp(r->rt->kind, "Pod") && last) { /* pods answer with the deleted object */
-            ks_resp_json(resp, 200, last, NULL);
-            return;
-        }
+    snprintf(d->policy, sizeof d->policy, "%s", prop ? prop : "Background");
+    d->dry = opts ? cJSON_GetArraySize(ks_j(opts, "dryRun")) > 0 : dry_run(r);
+    d->body = opts;
+    return 0;
+}
+
+/* Answers 409 (and returns 1) when the options' preconditions (uid, resourceVersion) do not hold for o. */
+static int precondition_failed(struct ks_req *r, struct ks_resp *resp, const struct ks_obj *o, const cJSON *opts)
+{
+    const cJSON *pre = ks_j(opts, "preconditions");
+    const char *puid = ks_jstr(pre, "uid"), *prv = ks_jstr(pre, "resourceVersion");
+    const char *orv = ks_jstr(ks_j(o->json, "metadata"), "resourceVersion");
+    if (!(puid && strcmp(puid, o->uid)) && !(prv && !ks_streq(prv, orv))) return 0;
+    char q[300];
+    ks_resp_status(resp, ks_status_obj(409, "Conflict", r->rt, o->name,
+                                       "Operation cannot be fulfilled on %s \"%s\": Precondition failed: %s "
+                                       "in precondition: %s, %s in object meta: %s",
+                                       qualified(r->rt, q, sizeof q), o->name, puid ? "UID" : "ResourceVersion",
+                                       puid ? puid : prv, puid ? "UID" : "ResourceVersion", puid ? o->uid : orv));
+    return 1;
+}
+
+/* Deletes o and answers as kube-apiserver does: the object while it stays (finalizers, foreground), a deleted
+ * pod, or a Success Status. */
+static void delete_and_answer(struct ks_req *r, struct ks_resp *resp, struct ks_obj *o, const char *policy)
+{
+    cJSON *last = cJSON_Duplicate(o->json, 1), *marked = NULL;
+    char uid[64];
+    snprintf(uid, sizeof uid, "%s", o->uid);
+    struct ks_obj *kept = ks_ctl_delete(r->s, o, policy, &marked);
+    if (kept || marked) { /* on its way out: the object as it stays, or as it was marked */
         cJSON_Delete(last);
-        /* a Success Status names what went, without a code or a message */
-        cJSON *st = ks_status_obj(200, NULL, r->rt, r->name, "%s", "");
-        cJSON_DeleteItemFromObjectCaseSensitive(st, "message");
-        cJSON_DeleteItemFromObjectCaseSensitive(st, "code");
-        cJSON_AddStringToObject(ks_j(st, "details"), "uid", uid);
-        ks_resp_json(resp, 200, st, NULL);
+        ks_resp_json(resp, 200, marked ? marked : cJSON_Duplicate(kept->json, 1), NULL);
         return;
     }
-    /* deletecollection */
+    if (!strcmp(r->rt->kind, "Pod") && last) { /* pods answer with the deleted object */
+        ks_resp_json(resp, 200, last, NULL);
+        return;
+    }
+    cJSON_Delete(last);
+    /* a Success Status names what went, without a code or a message */
+    cJSON *st = ks_status_obj(200, NULL, r->rt, r->name, "%s", "");
+    cJSON_DeleteItemFromObjectCaseSensitive(st, "message");
+    cJSON_DeleteItemFromObjectCaseSensitive(st, "code");
+    cJSON_AddStringToObject(ks_j(st, "details"), "uid", uid);
+    ks_resp_json(resp, 200, st, NULL);
+}
+
+static void delete_one(struct ks_req *r, struct ks_resp *resp, const struct delete_opts *d)
+{
+    struct ks_obj *o = ks_obj_get(r->s, r->rt, r->ns, r->name);
+    if (!o) return not_found(r, resp);
+    if (precondition_failed(r, resp, o, d->body)) return;
+    if (!strcmp(r->rt->kind, "Namespace") &&
+        (!strcmp(o->name, "default") || !strcmp(o->name, "kube-system") || !strcmp(o->name, "kube-public"))) {
+        ks_resp_status(resp,
+                       ks_status_obj(403, "Forbidden", r->rt, o->name,
+                                     "namespaces \"%s\" is forbidden: this namespace may not be deleted", o->name));
+        return;
+    }
+    if (d->dry) {
+        ks_resp_json(resp, 200, cJSON_Duplicate(o->json, 1), NULL);
+        return;
+    }
+    delete_and_answer(r, resp, o, d->policy);
+}
+
+/* deletecollection: answers the list of what the selectors matched (and, unless a dry run, deleted). */
+static void delete_collection(struct ks_req *r, struct ks_resp *resp, const struct delete_opts *d)
+{
+    struct ks_server *s = r->s;
     struct ks_selector *ls, *fs;
-    if (parse_selectors(r, resp, &ls, &fs) < 0) {
-        cJSON_Delete(opts);
-        return;
-    }
+    if (parse_selectors(r, resp, &ls, &fs) < 0) return;
     size_t n;
     struct ks_obj **all = ks_obj_list(s, r->rt, r->ns, &n);
     cJSON *items = cJSON_CreateArray();
@@ -709,12 +724,11 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
         struct ks_obj *o = ks_obj_get(s, r->rt, ns, name);
         if (!o || !ks_sel_match(ls, o->json) || !ks_sel_match(fs, o->json)) continue;
         cJSON_AddItemToArray(items, cJSON_Duplicate(o->json, 1));
-        if (!dry) ks_ctl_delete(s, o, prop, NULL);
+        if (!d->dry) ks_ctl_delete(s, o, d->policy, NULL);
     }
     free(all);
     ks_sel_free(ls);
     ks_sel_free(fs);
-    cJSON_Delete(opts);
     cJSON *list = cJSON_CreateObject();
     char *gv = ks_rtype_gv(r->rt);
     cJSON_AddStringToObject(list, "kind", r->rt->list_kind);
@@ -723,6 +737,17 @@ static void do_delete(struct ks_req *r, struct ks_resp *resp)
     cJSON_AddItemToObject(list, "metadata", cJSON_CreateObject());
     cJSON_AddItemToObject(list, "items", items);
     ks_resp_json(resp, 200, list, NULL);
+}
+
+static void do_delete(struct ks_req *r, struct ks_resp *resp)
+{
+    struct delete_opts d;
+    if (delete_opts_read(r, resp, &d) < 0) return;
+    if (r->name)
+        delete_one(r, resp, &d);
+    else
+        delete_collection(r, resp, &d);
+    cJSON_Delete(d.body);
 }
 
 /* ---- scale subresource ---- */
@@ -856,114 +881,128 @@ static void not_acceptable(struct ks_req *r, struct ks_resp *resp)
     ks_resp_generic(resp, 406, "NotAcceptable", msg);
 }
 
-void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
+static int is_sub(const struct ks_req *r, const char *sub) { return r->sub && !strcmp(r->sub, sub); }
+
+/* GET pods/NAME/log: the log a pod's containers write (followed with ?follow). */
+static void serve_log(struct ks_req *r, struct ks_resp *resp)
 {
     struct ks_server *s = r->s;
-    const char *m = r->method;
-    int is_get = !strcmp(m, "GET");
-    int needs_body = !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
-
-    if (is_get && !acceptable(r)) {
-        not_acceptable(r, resp);
+    if (strcmp(r->rt->kind, "Pod") || strcmp(r->method, "GET")) {
+        ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
         return;
     }
-    if (r->sub && !strcmp(r->sub, "log")) {
-        if (strcmp(r->rt->kind, "Pod") || !is_get) {
-            ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
-            return;
-        }
-        pthread_mutex_lock(&s->mu);
-        struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
-        if (!o) {
-            not_found(r, resp);
-            pthread_mutex_unlock(&s->mu);
-            return;
-        }
-        ks_log_start(r, resp, o, ks_q(r, "container"));
+    pthread_mutex_lock(&s->mu);
+    struct ks_obj *o = ks_obj_get(s, r->rt, r->ns, r->name);
+    if (!o) {
+        not_found(r, resp);
         pthread_mutex_unlock(&s->mu);
         return;
     }
+    ks_log_start(r, resp, o, ks_q(r, "container"));
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Answers (and returns 1) a path or method the resource does not serve: 404 or 405, before any body is read. */
+static int refuse_route(struct ks_req *r, struct ks_resp *resp)
+{
+    const char *m = r->method;
     if (r->sub && strcmp(r->sub, "status") && strcmp(r->sub, "scale") && strcmp(r->sub, "finalize")) {
         ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
-        return;
+        return 1;
     }
-    if (r->sub && !strcmp(r->sub, "scale") && !r->rt->scale_sub) {
+    if (is_sub(r, "scale") && !r->rt->scale_sub) {
         ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
-        return;
+        return 1;
     }
     if (r->name && !strcmp(m, "POST")) {
         ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
-        return;
+        return 1;
     }
     if (!r->name && (!strcmp(m, "PUT") || !strcmp(m, "PATCH") || (!strcmp(m, "DELETE") && !r->rt->deletecollection))) {
         ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
-        return;
+        return 1;
     }
-    if (r->rt->namespaced && !r->ns && (!is_get || r->name)) {
+    if (r->rt->namespaced && !r->ns && (strcmp(m, "GET") || r->name)) {
         /* a namespaced object needs a namespace in the path */
         ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
+        return 1;
+    }
+    return 0;
+}
+
+/* Answers (and returns 1) a PATCH whose Content-Type is no patch type the resource takes. */
+static int refuse_patch_type(struct ks_req *r, struct ks_resp *resp, const char *ct)
+{
+    if (!ct || (!strstr(ct, "apply-patch") && !strstr(ct, "merge-patch+json") && !strstr(ct, "json-patch+json") &&
+                !strstr(ct, "strategic-merge-patch+json"))) {
+        ks_resp_error(resp, 415, "UnsupportedMediaType",
+                      "the body of the request was in an unknown format - accepted media types include: "
+                      "application/json-patch+json, application/merge-patch+json, "
+                      "application/apply-patch+yaml, application/strategic-merge-patch+json");
+        return 1;
+    }
+    /* a custom resource has no strategy to merge by */
+    if (strstr(ct, "strategic") && !r->rt->builtin) {
+        ks_resp_error(resp, 415, "UnsupportedMediaType",
+                      "the body of the request was in an unknown format - accepted media types include: "
+                      "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
+        return 1;
+    }
+    return 0;
+}
+
+/* The body of a POST, PUT or PATCH: an object, or a JSON patch's array. Answers and returns -1 when there is none. */
+static int read_body(struct ks_req *r, struct ks_resp *resp, cJSON **out)
+{
+    const char *m = r->method, *ct = ks_hdr(r, "Content-Type");
+    int is_patch = !strcmp(m, "PATCH");
+    if (is_patch && refuse_patch_type(r, resp, ct)) return -1;
+    cJSON *st;
+    cJSON *body = ks_body_parse(r, &st);
+    if (!body) {
+        ks_resp_status(resp, st);
+        return -1;
+    }
+    int patch_array = is_patch && ct && strstr(ct, "json-patch+json");
+    if (!patch_array && !cJSON_IsObject(body)) {
+        cJSON_Delete(body);
+        ks_resp_error(resp, 400, "BadRequest", "the body of the request must be a JSON or YAML object");
+        return -1;
+    }
+    *out = body;
+    return 0;
+}
+
+/* GET of a collection: a list, or a watch with ?watch. */
+static void serve_collection(struct ks_req *r, struct ks_resp *resp)
+{
+    struct ks_selector *ls, *fs;
+    if (parse_selectors(r, resp, &ls, &fs) < 0) return;
+    if (ks_qbool(r, "watch")) {
+        ks_watch_start(r, resp, ls, fs, r->ns);
         return;
     }
-    cJSON *body = NULL;
-    if (needs_body) {
-        const char *ct = ks_hdr(r, "Content-Type");
-        if (!strcmp(m, "PATCH")) {
-            if (!ct || (!strstr(ct, "apply-patch") && !strstr(ct, "merge-patch+json") &&
-                        !strstr(ct, "json-patch+json") && !strstr(ct, "strategic-merge-patch+json"))) {
-                ks_resp_error(resp, 415, "UnsupportedMediaType",
-                              "the body of the request was in an unknown format - accepted media types include: "
-                              "application/json-patch+json, application/merge-patch+json, "
-                              "application/apply-patch+yaml, application/strategic-merge-patch+json");
-                return;
-            }
-            if (strstr(ct, "strategic") && !r->rt->builtin) {
-                ks_resp_error(
-                    resp, 415, "UnsupportedMediaType",
-                    "the body of the request was in an unknown format - accepted media types include: "
-                    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
-                return;
-            }
-        }
-        cJSON *st;
-        body = ks_body_parse(r, &st);
-        if (!body) {
-            ks_resp_status(resp, st);
-            return;
-        }
-        int patch_array = !strcmp(m, "PATCH") && ct && strstr(ct, "json-patch+json");
-        if (!patch_array && !cJSON_IsObject(body)) {
-            cJSON_Delete(body);
-            ks_resp_error(resp, 400, "BadRequest", "the body of the request must be a JSON or YAML object");
-            return;
-        }
-    }
+    pthread_mutex_lock(&r->s->mu);
+    do_list(r, resp, ls, fs);
+    pthread_mutex_unlock(&r->s->mu);
+    ks_sel_free(ls);
+    ks_sel_free(fs);
+}
 
-    if (is_get && !r->name) {
-        struct ks_selector *ls, *fs;
-        if (parse_selectors(r, resp, &ls, &fs) < 0) return;
-        if (ks_qbool(r, "watch")) {
-            ks_watch_start(r, resp, ls, fs, r->ns);
-            return;
-        }
-        pthread_mutex_lock(&s->mu);
-        do_list(r, resp, ls, fs);
-        pthread_mutex_unlock(&s->mu);
-        ks_sel_free(ls);
-        ks_sel_free(fs);
-        return;
-    }
-
-    pthread_mutex_lock(&s->mu);
-    if (r->sub && !strcmp(r->sub, "scale")) {
+/* One object (or a DELETE of a collection), by subresource and method; called with the lock held. body is owned. */
+static void serve_object(struct ks_req *r, struct ks_resp *resp, cJSON *body)
+{
+    const char *m = r->method;
+    if (is_sub(r, "scale")) {
         do_scale(r, resp, body);
-    } else if (r->sub && !strcmp(r->sub, "finalize")) {
+    } else if (is_sub(r, "finalize")) {
         if (strcmp(r->rt->kind, "Namespace") || strcmp(m, "PUT")) {
             cJSON_Delete(body);
             ks_resp_generic(resp, 404, "NotFound", NO_RESOURCE);
         } else {
             do_finalize(r, resp, body);
         }
-    } else if (is_get) {
+    } else if (!strcmp(m, "GET")) {
         do_get(r, resp);
     } else if (!strcmp(m, "POST")) {
         do_create(r, resp, body);
@@ -980,5 +1019,30 @@ void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
         cJSON_Delete(body);
         ks_resp_generic(resp, 405, "MethodNotAllowed", NOT_ALLOWED);
     }
-    pthread_mutex_unlock(&s->mu);
+}
+
+void ks_api_handle(struct ks_req *r, struct ks_resp *resp)
+{
+    const char *m = r->method;
+    int is_get = !strcmp(m, "GET");
+    int needs_body = !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+
+    if (is_get && !acceptable(r)) {
+        not_acceptable(r, resp);
+        return;
+    }
+    if (is_sub(r, "log")) {
+        serve_log(r, resp);
+        return;
+    }
+    if (refuse_route(r, resp)) return;
+    cJSON *body = NULL;
+    if (needs_body && read_body(r, resp, &body) < 0) return;
+    if (is_get && !r->name) {
+        serve_collection(r, resp);
+        return;
+    }
+    pthread_mutex_lock(&r->s->mu);
+    serve_object(r, resp, body);
+    pthread_mutex_unlock(&r->s->mu);
 }

@@ -164,35 +164,27 @@ static void put_status(struct ks_server *s, struct ks_obj *pod, cJSON *status)
     ks_ctl_write(s, pod, nw, "kubelet", 1);
 }
 
-static void write_status(struct ks_server *s, struct ks_obj *pod)
+/* Not placed: a Pending pod with the scheduler's condition alone. */
+static void write_unscheduled(struct ks_server *s, struct ks_obj *pod, cJSON *status, const cJSON *old, const char *ts)
 {
-    struct ks_pod *st = pod->pod;
-    char ts[32];
-    ks_ctl_wall_str(s, ts);
-    const cJSON *old = ks_j(pod->json, "status");
-    cJSON *status = cJSON_CreateObject();
-    if (!status) return;
-    if (st->unschedulable[0]) {
-        /* not placed: a Pending pod with the scheduler's condition alone */
-        cJSON_AddStringToObject(status, "phase", "Pending");
-        cJSON *conds = cJSON_AddArrayToObject(status, "conditions");
-        cJSON_AddItemToArray(conds, cond("PodScheduled", -1, 0, "Unschedulable", st->unschedulable, ts));
-        keep_transition(conds, old);
-        cJSON_AddStringToObject(status, "qosClass", ks_qos_class(ks_j(pod->json, "spec")));
-        put_status(s, pod, status);
-        return;
-    }
-    int started = st->stage >= PS_RUNNING;
-    int ready = st->stage == PS_READY || (st->job && st->stage == PS_RUNNING);
-    const char *phase = "Pending";
-    if (st->stage == PS_DONE)
-        phase = st->exit_code ? "Failed" : "Succeeded";
-    else if (started)
-        phase = "Running";
-    /* the kubelet reports the generation of the spec it acts on, with each condition too */
-    double gen = ks_jnum(ks_j(pod->json, "metadata"), "generation", 1);
-    cJSON_AddNumberToObject(status, "observedGeneration", gen);
-    cJSON_AddStringToObject(status, "phase", phase);
+    cJSON_AddStringToObject(status, "phase", "Pending");
+    cJSON *conds = cJSON_AddArrayToObject(status, "conditions");
+    cJSON_AddItemToArray(conds, cond("PodScheduled", -1, 0, "Unschedulable", pod->pod->unschedulable, ts));
+    keep_transition(conds, old);
+    cJSON_AddStringToObject(status, "qosClass", ks_qos_class(ks_j(pod->json, "spec")));
+    put_status(s, pod, status);
+}
+
+static const char *pod_phase(const struct ks_pod *st)
+{
+    if (st->stage == PS_DONE) return st->exit_code ? "Failed" : "Succeeded";
+    return st->stage >= PS_RUNNING ? "Running" : "Pending";
+}
+
+static void add_conditions(cJSON *status, const struct ks_obj *pod, double gen, int ready, const cJSON *old,
+                           const char *ts)
+{
+    const struct ks_pod *st = pod->pod;
     struct ks_buf names;
     ks_buf_init(&names);
     const cJSON *c;
@@ -210,6 +202,11 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
     cJSON_AddItemToArray(conds, cond("PodScheduled", -1, 1, NULL, NULL, ts)); /* the scheduler's: no generation */
     keep_transition(conds, old);
     ks_buf_free(&names);
+}
+
+/* The node's address, and the pod's once it has one. */
+static void add_ips(cJSON *status, const struct ks_pod *st)
+{
     cJSON_AddStringToObject(status, "hostIP", "10.0.0.1");
     cJSON *hips = cJSON_AddArrayToObject(status, "hostIPs");
     cJSON *hip = cJSON_CreateObject();
@@ -222,77 +219,116 @@ static void write_status(struct ks_server *s, struct ks_obj *pod)
         cJSON_AddStringToObject(pip, "ip", st->ip);
         cJSON_AddItemToArray(pips, pip);
     }
+}
+
+static void add_waiting(cJSON *state, const char *reason, const char *msg)
+{
+    cJSON *w = cJSON_AddObjectToObject(state, "waiting");
+    cJSON_AddStringToObject(w, "reason", reason);
+    cJSON_AddStringToObject(w, "message", msg);
+}
+
+/* A container's state: every container of a pod is in the pod's stage. */
+static void add_container_state(cJSON *cs, const struct ks_obj *pod, const char *name, const char *image)
+{
+    const struct ks_pod *st = pod->pod;
+    cJSON *state = cJSON_AddObjectToObject(cs, "state");
+    char msg[600];
+    switch (st->stage) {
+    case PS_NEW:
+    case PS_CREATING:
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(state, "waiting"), "reason", "ContainerCreating");
+        break;
+    case PS_PULL_ERR:
+        snprintf(msg, sizeof msg, "failed to pull and unpack image \"%s\": not found", image ? image : "");
+        add_waiting(state, "ErrImagePull", msg);
+        break;
+    case PS_PULL_BACKOFF:
+        snprintf(msg, sizeof msg, "Back-off pulling image \"%s\"", image ? image : "");
+        add_waiting(state, "ImagePullBackOff", msg);
+        break;
+    case PS_RUNNING:
+    case PS_READY:
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(state, "running"), "startedAt", st->started_ts);
+        break;
+    case PS_CRASHED:
+        snprintf(msg, sizeof msg, "back-off %ds restarting failed container=%s pod=%s_%s(%s)",
+                 (int)backoff(st->restarts, 300), name ? name : "", pod->name, pod->ns, pod->uid);
+        add_waiting(state, "CrashLoopBackOff", msg);
+        break;
+    case PS_DONE: {
+        cJSON *t = cJSON_AddObjectToObject(state, "terminated");
+        cJSON_AddNumberToObject(t, "exitCode", st->exit_code);
+        cJSON_AddStringToObject(t, "reason", st->exit_code ? "Error" : "Completed");
+        cJSON_AddStringToObject(t, "startedAt", st->started_ts);
+        cJSON_AddStringToObject(t, "finishedAt", st->finished_ts);
+        break;
+    }
+    }
+}
+
+/* The status of the idx-th container c: image and container IDs derived from the image and the pod. */
+static cJSON *container_status(const struct ks_obj *pod, const cJSON *c, int idx, int ready)
+{
+    const struct ks_pod *st = pod->pod;
+    const char *name = ks_jstr(c, "name"), *image = ks_jstr(c, "image");
+    cJSON *cs = cJSON_CreateObject();
+    if (!cs) return NULL;
+    cJSON_AddStringToObject(cs, "name", name ? name : "");
+    cJSON_AddStringToObject(cs, "image", image ? image : "");
+    char id[128];
+    uint32_t h = ks_fnv32(image ? image : "", image ? strlen(image) : 0);
+    snprintf(id, sizeof id, "%s@sha256:%08x%08x", image ? image : "", h, h ^ 0x9e3779b9u);
+    cJSON_AddStringToObject(cs, "imageID", st->stage >= PS_RUNNING ? id : "");
+    if (st->stage >= PS_RUNNING) {
+        snprintf(id, sizeof id, "containerd://%08x%08x%04x", ks_fnv32(pod->uid, strlen(pod->uid)), (unsigned)idx,
+                 (unsigned)st->restarts);
+        cJSON_AddStringToObject(cs, "containerID", id);
+    }
+    cJSON_AddBoolToObject(cs, "ready", ready);
+    cJSON_AddBoolToObject(cs, "started", st->stage == PS_RUNNING || st->stage == PS_READY);
+    cJSON_AddNumberToObject(cs, "restartCount", st->restarts);
+    add_container_state(cs, pod, name, image);
+    cJSON *last = cJSON_AddObjectToObject(cs, "lastState");
+    if (st->restarts > 0 && st->last_finished_ts[0]) {
+        cJSON *t = cJSON_AddObjectToObject(last, "terminated");
+        cJSON_AddNumberToObject(t, "exitCode", 1);
+        cJSON_AddStringToObject(t, "reason", "Error");
+        cJSON_AddStringToObject(t, "startedAt", st->last_started_ts);
+        cJSON_AddStringToObject(t, "finishedAt", st->last_finished_ts);
+    }
+    return cs;
+}
+
+static void write_status(struct ks_server *s, struct ks_obj *pod)
+{
+    struct ks_pod *st = pod->pod;
+    char ts[32];
+    ks_ctl_wall_str(s, ts);
+    const cJSON *old = ks_j(pod->json, "status");
+    cJSON *status = cJSON_CreateObject();
+    if (!status) return;
+    if (st->unschedulable[0]) {
+        write_unscheduled(s, pod, status, old, ts);
+        return;
+    }
+    int ready = st->stage == PS_READY || (st->job && st->stage == PS_RUNNING);
+    /* the kubelet reports the generation of the spec it acts on, with each condition too */
+    double gen = ks_jnum(ks_j(pod->json, "metadata"), "generation", 1);
+    cJSON_AddNumberToObject(status, "observedGeneration", gen);
+    cJSON_AddStringToObject(status, "phase", pod_phase(st));
+    add_conditions(status, pod, gen, ready, old, ts);
+    add_ips(status, st);
     const char *start = ks_jstr(old, "startTime");
     cJSON_AddStringToObject(status, "startTime", start ? start : ts);
     cJSON_AddStringToObject(status, "qosClass", ks_qos_class(ks_j(pod->json, "spec")));
     cJSON *css = cJSON_AddArrayToObject(status, "containerStatuses");
     int idx = 0;
+    const cJSON *c;
     cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers"))
     {
-        const char *name = ks_jstr(c, "name"), *image = ks_jstr(c, "image");
-        cJSON *cs = cJSON_CreateObject();
+        cJSON *cs = container_status(pod, c, idx, ready);
         if (!cs) continue;
-        cJSON_AddStringToObject(cs, "name", name ? name : "");
-        cJSON_AddStringToObject(cs, "image", image ? image : "");
-        char id[128];
-        uint32_t h = ks_fnv32(image ? image : "", image ? strlen(image) : 0);
-        snprintf(id, sizeof id, "%s@sha256:%08x%08x", image ? image : "", h, h ^ 0x9e3779b9u);
-        cJSON_AddStringToObject(cs, "imageID", st->stage >= PS_RUNNING ? id : "");
-        if (st->stage >= PS_RUNNING) {
-            snprintf(id, sizeof id, "containerd://%08x%08x%04x", ks_fnv32(pod->uid, strlen(pod->uid)), (unsigned)idx,
-                     (unsigned)st->restarts);
-            cJSON_AddStringToObject(cs, "containerID", id);
-        }
-        cJSON_AddBoolToObject(cs, "ready", ready);
-        cJSON_AddBoolToObject(cs, "started", st->stage == PS_RUNNING || st->stage == PS_READY);
-        cJSON_AddNumberToObject(cs, "restartCount", st->restarts);
-        cJSON *state = cJSON_AddObjectToObject(cs, "state");
-        cJSON *w;
-        switch (st->stage) {
-        case PS_NEW:
-        case PS_CREATING:
-            cJSON_AddStringToObject(cJSON_AddObjectToObject(state, "waiting"), "reason", "ContainerCreating");
-            break;
-        case PS_PULL_ERR:
-            w = cJSON_AddObjectToObject(state, "waiting");
-            cJSON_AddStringToObject(w, "reason", "ErrImagePull");
-            snprintf(msg, sizeof msg, "failed to pull and unpack image \"%s\": not found", image ? image : "");
-            cJSON_AddStringToObject(w, "message", msg);
-            break;
-        case PS_PULL_BACKOFF:
-            w = cJSON_AddObjectToObject(state, "waiting");
-            cJSON_AddStringToObject(w, "reason", "ImagePullBackOff");
-            snprintf(msg, sizeof msg, "Back-off pulling image \"%s\"", image ? image : "");
-            cJSON_AddStringToObject(w, "message", msg);
-            break;
-        case PS_RUNNING:
-        case PS_READY:
-            cJSON_AddStringToObject(cJSON_AddObjectToObject(state, "running"), "startedAt", st->started_ts);
-            break;
-        case PS_CRASHED:
-            w = cJSON_AddObjectToObject(state, "waiting");
-            cJSON_AddStringToObject(w, "reason", "CrashLoopBackOff");
-            snprintf(msg, sizeof msg, "back-off %ds restarting failed container=%s pod=%s_%s(%s)",
-                     (int)backoff(st->restarts, 300), name ? name : "", pod->name, pod->ns, pod->uid);
-            cJSON_AddStringToObject(w, "message", msg);
-            break;
-        case PS_DONE: {
-            cJSON *t = cJSON_AddObjectToObject(state, "terminated");
-            cJSON_AddNumberToObject(t, "exitCode", st->exit_code);
-            cJSON_AddStringToObject(t, "reason", st->exit_code ? "Error" : "Completed");
-            cJSON_AddStringToObject(t, "startedAt", st->started_ts);
-            cJSON_AddStringToObject(t, "finishedAt", st->finished_ts);
-            break;
-        }
-        }
-        cJSON *last = cJSON_AddObjectToObject(cs, "lastState");
-        if (st->restarts > 0 && st->last_finished_ts[0]) {
-            cJSON *t = cJSON_AddObjectToObject(last, "terminated");
-            cJSON_AddNumberToObject(t, "exitCode", 1);
-            cJSON_AddStringToObject(t, "reason", "Error");
-            cJSON_AddStringToObject(t, "startedAt", st->last_started_ts);
-            cJSON_AddStringToObject(t, "finishedAt", st->last_finished_ts);
-        }
         cJSON_AddItemToArray(css, cs);
         idx++;
     }

@@ -381,6 +381,222 @@ static void pod_status_text(const cJSON *pod, char *out, size_t n, int *ready, i
     if (ks_jpath(pod, "metadata.deletionTimestamp")) snprintf(out, n, "Terminating");
 }
 
+/* A row's cells, with the defaults kubectl shows for what is not set. */
+static void add_str(cJSON *cells, const char *v, const char *dflt)
+{
+    cJSON_AddItemToArray(cells, cJSON_CreateString(v ? v : dflt));
+}
+static void add_num(cJSON *cells, double v) { cJSON_AddItemToArray(cells, cJSON_CreateNumber(v)); }
+
+/* What one row is made from: the object, its parts, and its age already formatted. */
+struct table_src {
+    const cJSON *it, *md, *spec, *st;
+    const char *age;
+};
+
+static void pod_cells(cJSON *cells, const struct table_src *r)
+{
+    int ready, total, restarts;
+    char status[512], rd[32], rs[32];
+    pod_status_text(r->it, status, sizeof status, &ready, &total, &restarts);
+    snprintf(rd, sizeof rd, "%d/%d", ready, total);
+    snprintf(rs, sizeof rs, "%d", restarts);
+    add_str(cells, rd, ""), add_str(cells, status, ""), add_str(cells, rs, ""), add_str(cells, r->age, "");
+    add_str(cells, ks_jstr(r->st, "podIP"), "<none>");
+    add_str(cells, ks_jstr(r->spec, "nodeName"), "<none>");
+}
+
+static void deployment_cells(cJSON *cells, const struct table_src *r)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(r->st, "readyReplicas", 0), (int)ks_jnum(r->spec, "replicas", 1));
+    add_str(cells, buf, "");
+    add_num(cells, ks_jnum(r->st, "updatedReplicas", 0));
+    add_num(cells, ks_jnum(r->st, "availableReplicas", 0));
+    add_str(cells, r->age, "");
+    const cJSON *c0 = cJSON_GetArrayItem(ks_jpath(r->spec, "template.spec.containers"), 0);
+    add_str(cells, ks_jstr(c0, "image"), "");
+}
+
+static void replicaset_cells(cJSON *cells, const struct table_src *r)
+{
+    add_num(cells, ks_jnum(r->spec, "replicas", 1));
+    add_num(cells, ks_jnum(r->st, "replicas", 0));
+    add_num(cells, ks_jnum(r->st, "readyReplicas", 0));
+    add_str(cells, r->age, "");
+}
+
+static void job_cells(cJSON *cells, const struct table_src *r)
+{
+    const char *status = "Running";
+    const cJSON *c;
+    cJSON_ArrayForEach(c, ks_j(r->st, "conditions"))
+    {
+        if (!ks_streq(ks_jstr(c, "status"), "True")) continue;
+        if (ks_streq(ks_jstr(c, "type"), "Complete")) status = "Complete";
+        if (ks_streq(ks_jstr(c, "type"), "Failed")) status = "Failed";
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(r->st, "succeeded", 0), (int)ks_jnum(r->spec, "completions", 1));
+    add_str(cells, status, ""), add_str(cells, buf, ""), add_str(cells, r->age, "");
+}
+
+static void service_cells(cJSON *cells, const struct table_src *r)
+{
+    struct ks_buf ports;
+    ks_buf_init(&ports);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, ks_j(r->spec, "ports"))
+    {
+        ks_buf_printf(&ports, "%s%d", ports.len ? "," : "", (int)ks_jnum(p, "port", 0));
+        if (ks_j(p, "nodePort")) ks_buf_printf(&ports, ":%d", (int)ks_jnum(p, "nodePort", 0));
+        ks_buf_printf(&ports, "/%s", ks_jstr(p, "protocol") ? ks_jstr(p, "protocol") : "TCP");
+    }
+    add_str(cells, ks_jstr(r->spec, "type"), "ClusterIP");
+    add_str(cells, ks_jstr(r->spec, "clusterIP"), "<none>");
+    const cJSON *ing = cJSON_GetArrayItem(ks_jpath(r->st, "loadBalancer.ingress"), 0);
+    const char *ext = ks_jstr(ing, "ip") ? ks_jstr(ing, "ip") : ks_jstr(ing, "hostname");
+    if (!ext) ext = ks_streq(ks_jstr(r->spec, "type"), "LoadBalancer") ? "<pending>" : "<none>";
+    add_str(cells, ext, ""), add_str(cells, ports.data, "<none>"), add_str(cells, r->age, "");
+    ks_buf_free(&ports);
+}
+
+static void statefulset_cells(cJSON *cells, const struct table_src *r)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(r->st, "readyReplicas", 0), (int)ks_jnum(r->spec, "replicas", 1));
+    add_str(cells, buf, ""), add_str(cells, r->age, "");
+}
+
+static void namespace_cells(cJSON *cells, const struct table_src *r)
+{
+    add_str(cells, ks_jstr(r->st, "phase"), "Active"), add_str(cells, r->age, "");
+}
+
+static void endpoints_cells(cJSON *cells, const struct table_src *r)
+{
+    struct ks_buf eps;
+    ks_buf_init(&eps);
+    const cJSON *sub, *ad, *pt;
+    cJSON_ArrayForEach(sub, ks_j(r->it, "subsets")) cJSON_ArrayForEach(ad, ks_j(sub, "addresses"))
+        cJSON_ArrayForEach(pt, ks_j(sub, "ports"))
+            ks_buf_printf(&eps, "%s%s:%d", eps.len ? "," : "", ks_jstr(ad, "ip") ? ks_jstr(ad, "ip") : "",
+                          (int)ks_jnum(pt, "port", 0));
+    add_str(cells, eps.data, "<none>"), add_str(cells, r->age, "");
+    ks_buf_free(&eps);
+}
+
+static void event_cells(cJSON *cells, const struct table_src *r)
+{
+    const cJSON *io = ks_j(r->it, "involvedObject");
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", ks_jstr(io, "kind") ? ks_jstr(io, "kind") : "",
+             ks_jstr(io, "name") ? ks_jstr(io, "name") : "");
+    /* kubectl names the object kind/name with the kind in lower case */
+    for (char *p = buf; *p && *p != '/'; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    add_str(cells, ks_jstr(r->it, "type"), ""), add_str(cells, ks_jstr(r->it, "reason"), "");
+    add_str(cells, buf, ""), add_str(cells, ks_jstr(r->it, "message"), "");
+}
+
+static void age_cells(cJSON *cells, const struct table_src *r) { add_str(cells, r->age, ""); }
+
+/* A kind's Table: the columns after the first (Name, or Last Seen for events) and the cells that fill them. */
+struct table_col {
+    const char *name, *type;
+    int priority;
+};
+struct table_kind {
+    const char *kind;
+    struct table_col cols[7]; /* up to 6, then an empty entry */
+    void (*cells)(cJSON *cells, const struct table_src *r);
+};
+
+static const struct table_kind table_kinds[] = {
+    {"Pod",
+     {{"Ready", "string", 0},
+      {"Status", "string", 0},
+      {"Restarts", "string", 0},
+      {"Age", "string", 0},
+      {"IP", "string", 1},
+      {"Node", "string", 1}},
+     pod_cells},
+    {"Deployment",
+     {{"Ready", "string", 0},
+      {"Up-to-date", "integer", 0},
+      {"Available", "integer", 0},
+      {"Age", "string", 0},
+      {"Images", "string", 1}},
+     deployment_cells},
+    {"ReplicaSet",
+     {{"Desired", "integer", 0}, {"Current", "integer", 0}, {"Ready", "integer", 0}, {"Age", "string", 0}},
+     replicaset_cells},
+    {"Job", {{"Status", "string", 0}, {"Completions", "string", 0}, {"Age", "string", 0}}, job_cells},
+    {"Service",
+     {{"Type", "string", 0},
+      {"Cluster-IP", "string", 0},
+      {"External-IP", "string", 0},
+      {"Port(s)", "string", 0},
+      {"Age", "string", 0}},
+     service_cells},
+    {"StatefulSet", {{"Ready", "string", 0}, {"Age", "string", 0}}, statefulset_cells},
+    {"Namespace", {{"Status", "string", 0}, {"Age", "string", 0}}, namespace_cells},
+    {"Endpoints", {{"Endpoints", "string", 0}, {"Age", "string", 0}}, endpoints_cells},
+    {"Event",
+     {{"Type", "string", 0}, {"Reason", "string", 0}, {"Object", "string", 0}, {"Message", "string", 0}},
+     event_cells},
+};
+/* Any other kind: its name and age. */
+static const struct table_kind table_other = {"", {{"Age", "string", 0}}, age_cells};
+
+static const struct table_kind *table_kind_of(const char *kind)
+{
+    for (size_t i = 0; i < sizeof table_kinds / sizeof *table_kinds; i++)
+        if (!strcmp(table_kinds[i].kind, kind)) return &table_kinds[i];
+    return &table_other;
+}
+
+static int is_event(const struct table_kind *tk) { return !strcmp(tk->kind, "Event"); }
+
+static void table_columns(cJSON *t, const struct table_kind *tk)
+{
+    cJSON *cols = cJSON_AddArrayToObject(t, "columnDefinitions");
+    if (is_event(tk))
+        add_col(cols, "Last Seen", "string", "", 0);
+    else
+        add_col(cols, "Name", "string", "name", 0);
+    for (const struct table_col *c = tk->cols; c->name; c++) add_col(cols, c->name, c->type, "", c->priority);
+}
+
+/* One row: its cells, and the object's metadata as PartialObjectMetadata (without managedFields). */
+static cJSON *table_row(const struct table_kind *tk, const cJSON *it)
+{
+    cJSON *row = cJSON_CreateObject(), *cells = cJSON_CreateArray();
+    if (!row || !cells) {
+        cJSON_Delete(row), cJSON_Delete(cells);
+        return NULL;
+    }
+    struct table_src r = {it, ks_j(it, "metadata"), ks_j(it, "spec"), ks_j(it, "status"), NULL};
+    char a[32];
+    age(parse_time(ks_jstr(r.md, "creationTimestamp")), a, sizeof a);
+    r.age = a;
+    if (is_event(tk)) {
+        char seen[32];
+        age(parse_time(ks_jstr(it, "lastTimestamp")), seen, sizeof seen);
+        add_str(cells, seen, "");
+    } else {
+        add_str(cells, ks_jstr(r.md, "name"), "");
+    }
+    tk->cells(cells, &r);
+    cJSON_AddItemToObject(row, "cells", cells);
+    cJSON *po = cJSON_AddObjectToObject(row, "object");
+    cJSON_AddStringToObject(po, "kind", "PartialObjectMetadata");
+    cJSON_AddStringToObject(po, "apiVersion", "meta.k8s.io/v1");
+    cJSON_AddItemToObject(po, "metadata", cJSON_Duplicate(r.md, 1));
+    cJSON_DeleteItemFromObjectCaseSensitive(ks_j(po, "metadata"), "managedFields");
+    return row;
+}
+
 cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const char *rv)
 {
     (void)s;
@@ -392,159 +608,14 @@ cJSON *ks_table_of(struct ks_server *s, struct ks_rtype *rt, cJSON *items, const
     cJSON_AddStringToObject(t, "kind", "Table");
     cJSON_AddStringToObject(t, "apiVersion", "meta.k8s.io/v1");
     cJSON_AddStringToObject(cJSON_AddObjectToObject(t, "metadata"), "resourceVersion", rv ? rv : "0");
-    cJSON *cols = cJSON_AddArrayToObject(t, "columnDefinitions");
-    const char *k = rt->kind;
-    if (!strcmp(k, "Event"))
-        add_col(cols, "Last Seen", "string", "", 0);
-    else
-        add_col(cols, "Name", "string", "name", 0);
-    if (!strcmp(k, "Pod")) {
-        add_col(cols, "Ready", "string", "", 0), add_col(cols, "Status", "string", "", 0);
-        add_col(cols, "Restarts", "string", "", 0), add_col(cols, "Age", "string", "", 0);
-        add_col(cols, "IP", "string", "", 1), add_col(cols, "Node", "string", "", 1);
-    } else if (!strcmp(k, "Deployment")) {
-        add_col(cols, "Ready", "string", "", 0), add_col(cols, "Up-to-date", "integer", "", 0);
-        add_col(cols, "Available", "integer", "", 0), add_col(cols, "Age", "string", "", 0);
-        add_col(cols, "Images", "string", "", 1);
-    } else if (!strcmp(k, "ReplicaSet")) {
-        add_col(cols, "Desired", "integer", "", 0), add_col(cols, "Current", "integer", "", 0);
-        add_col(cols, "Ready", "integer", "", 0), add_col(cols, "Age", "string", "", 0);
-    } else if (!strcmp(k, "Job")) {
-        add_col(cols, "Status", "string", "", 0), add_col(cols, "Completions", "string", "", 0);
-        add_col(cols, "Age", "string", "", 0);
-    } else if (!strcmp(k, "Service")) {
-        add_col(cols, "Type", "string", "", 0), add_col(cols, "Cluster-IP", "string", "", 0);
-        add_col(cols, "External-IP", "string", "", 0), add_col(cols, "Port(s)", "string", "", 0);
-        add_col(cols, "Age", "string", "", 0);
-    } else if (!strcmp(k, "StatefulSet")) {
-        add_col(cols, "Ready", "string", "", 0), add_col(cols, "Age", "string", "", 0);
-    } else if (!strcmp(k, "Namespace")) {
-        add_col(cols, "Status", "string", "", 0), add_col(cols, "Age", "string", "", 0);
-    } else if (!strcmp(k, "Endpoints")) {
-        add_col(cols, "Endpoints", "string", "", 0), add_col(cols, "Age", "string", "", 0);
-    } else if (!strcmp(k, "Event")) {
-        add_col(cols, "Type", "string", "", 0), add_col(cols, "Reason", "string", "", 0);
-        add_col(cols, "Object", "string", "", 0), add_col(cols, "Message", "string", "", 0);
-    } else {
-        add_col(cols, "Age", "string", "", 0);
-    }
+    const struct table_kind *tk = table_kind_of(rt->kind);
+    table_columns(t, tk);
     cJSON *rows = cJSON_AddArrayToObject(t, "rows");
     const cJSON *it;
     cJSON_ArrayForEach(it, items)
     {
-        cJSON *row = cJSON_CreateObject(), *cells = cJSON_CreateArray();
-        if (!row || !cells) {
-            cJSON_Delete(row), cJSON_Delete(cells);
-            continue;
-        }
-        const cJSON *md = ks_j(it, "metadata"), *spec = ks_j(it, "spec"), *st = ks_j(it, "status");
-        char a[32], buf[512];
-        age(parse_time(ks_jstr(md, "creationTimestamp")), a, sizeof a);
-        if (!strcmp(k, "Event")) {
-            char seen[32];
-            age(parse_time(ks_jstr(it, "lastTimestamp")), seen, sizeof seen);
-            cJSON_AddItemToArray(cells, cJSON_CreateString(seen));
-        } else {
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(md, "name") ? ks_jstr(md, "name") : ""));
-        }
-        if (!strcmp(k, "Pod")) {
-            int ready, total, restarts;
-            pod_status_text(it, buf, sizeof buf, &ready, &total, &restarts);
-            char rd[32], rs[32];
-            snprintf(rd, sizeof rd, "%d/%d", ready, total);
-            snprintf(rs, sizeof rs, "%d", restarts);
-            cJSON_AddItemToArray(cells, cJSON_CreateString(rd));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(rs));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(st, "podIP") ? ks_jstr(st, "podIP") : "<none>"));
-            cJSON_AddItemToArray(cells,
-                                 cJSON_CreateString(ks_jstr(spec, "nodeName") ? ks_jstr(spec, "nodeName") : "<none>"));
-        } else if (!strcmp(k, "Deployment")) {
-            snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(st, "readyReplicas", 0), (int)ks_jnum(spec, "replicas", 1));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
-            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(st, "updatedReplicas", 0)));
-            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(st, "availableReplicas", 0)));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-            const cJSON *c0 = cJSON_GetArrayItem(ks_jpath(spec, "template.spec.containers"), 0);
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(c0, "image") ? ks_jstr(c0, "image") : ""));
-        } else if (!strcmp(k, "ReplicaSet")) {
-            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(spec, "replicas", 1)));
-            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(st, "replicas", 0)));
-            cJSON_AddItemToArray(cells, cJSON_CreateNumber(ks_jnum(st, "readyReplicas", 0)));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-        } else if (!strcmp(k, "Job")) {
-            const char *status = "Running";
-            const cJSON *c;
-            cJSON_ArrayForEach(c, ks_j(st, "conditions"))
-            {
-                if (!ks_streq(ks_jstr(c, "status"), "True")) continue;
-                if (ks_streq(ks_jstr(c, "type"), "Complete")) status = "Complete";
-                if (ks_streq(ks_jstr(c, "type"), "Failed")) status = "Failed";
-            }
-            cJSON_AddItemToArray(cells, cJSON_CreateString(status));
-            snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(st, "succeeded", 0), (int)ks_jnum(spec, "completions", 1));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-        } else if (!strcmp(k, "Service")) {
-            struct ks_buf ports;
-            ks_buf_init(&ports);
-            const cJSON *p;
-            cJSON_ArrayForEach(p, ks_j(spec, "ports"))
-            {
-                ks_buf_printf(&ports, "%s%d", ports.len ? "," : "", (int)ks_jnum(p, "port", 0));
-                if (ks_j(p, "nodePort")) ks_buf_printf(&ports, ":%d", (int)ks_jnum(p, "nodePort", 0));
-                ks_buf_printf(&ports, "/%s", ks_jstr(p, "protocol") ? ks_jstr(p, "protocol") : "TCP");
-            }
-            cJSON_AddItemToArray(cells,
-                                 cJSON_CreateString(ks_jstr(spec, "type") ? ks_jstr(spec, "type") : "ClusterIP"));
-            cJSON_AddItemToArray(
-                cells, cJSON_CreateString(ks_jstr(spec, "clusterIP") ? ks_jstr(spec, "clusterIP") : "<none>"));
-            const cJSON *ing = cJSON_GetArrayItem(ks_jpath(st, "loadBalancer.ingress"), 0);
-            const char *ext = ks_jstr(ing, "ip") ? ks_jstr(ing, "ip") : ks_jstr(ing, "hostname");
-            if (!ext) ext = ks_streq(ks_jstr(spec, "type"), "LoadBalancer") ? "<pending>" : "<none>";
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ext));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ports.data ? ports.data : "<none>"));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-            ks_buf_free(&ports);
-        } else if (!strcmp(k, "StatefulSet")) {
-            snprintf(buf, sizeof buf, "%d/%d", (int)ks_jnum(st, "readyReplicas", 0), (int)ks_jnum(spec, "replicas", 1));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-        } else if (!strcmp(k, "Namespace")) {
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(st, "phase") ? ks_jstr(st, "phase") : "Active"));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-        } else if (!strcmp(k, "Endpoints")) {
-            struct ks_buf eps;
-            ks_buf_init(&eps);
-            const cJSON *sub, *ad, *pt;
-            cJSON_ArrayForEach(sub, ks_j(it, "subsets")) cJSON_ArrayForEach(ad, ks_j(sub, "addresses"))
-                cJSON_ArrayForEach(pt, ks_j(sub, "ports"))
-                    ks_buf_printf(&eps, "%s%s:%d", eps.len ? "," : "", ks_jstr(ad, "ip") ? ks_jstr(ad, "ip") : "",
-                                  (int)ks_jnum(pt, "port", 0));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(eps.data ? eps.data : "<none>"));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-            ks_buf_free(&eps);
-        } else if (!strcmp(k, "Event")) {
-            const cJSON *io = ks_j(it, "involvedObject");
-            snprintf(buf, sizeof buf, "%s/%s", ks_jstr(io, "kind") ? ks_jstr(io, "kind") : "",
-                     ks_jstr(io, "name") ? ks_jstr(io, "name") : "");
-            for (char *p = buf; *p && *p != '/'; p++)
-                if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(it, "type") ? ks_jstr(it, "type") : ""));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(it, "reason") ? ks_jstr(it, "reason") : ""));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(buf));
-            cJSON_AddItemToArray(cells, cJSON_CreateString(ks_jstr(it, "message") ? ks_jstr(it, "message") : ""));
-        } else {
-            cJSON_AddItemToArray(cells, cJSON_CreateString(a));
-        }
-        cJSON_AddItemToObject(row, "cells", cells);
-        cJSON *po = cJSON_AddObjectToObject(row, "object");
-        cJSON_AddStringToObject(po, "kind", "PartialObjectMetadata");
-        cJSON_AddStringToObject(po, "apiVersion", "meta.k8s.io/v1");
-        cJSON_AddItemToObject(po, "metadata", cJSON_Duplicate(md, 1));
-        cJSON_DeleteItemFromObjectCaseSensitive(ks_j(po, "metadata"), "managedFields");
-        cJSON_AddItemToArray(rows, row);
+        cJSON *row = table_row(tk, it);
+        if (row) cJSON_AddItemToArray(rows, row);
     }
     cJSON_Delete(items);
     return t;

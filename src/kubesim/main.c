@@ -103,13 +103,19 @@ static void stats_free(struct ks_stats *st)
     ks_map_free(&st->by_code);
 }
 
-int main(int argc, char **argv)
+/* The command line's settings; -1 (time_scale, seed) is "not given: the scenario's". */
+struct options {
+    const char *listen, *kubeconfig, *scenario, *kinds, *token;
+    double time_scale, bookmark;
+    long long seed;
+    int tls, verbose, history, exit_with_parent, port;
+};
+
+/* parse_options' answer when the server is to start; any other is main's exit status */
+#define OPTIONS_OK -1
+
+static int parse_options(int argc, char **argv, struct options *o)
 {
-    const char *listen = "127.0.0.1:0", *kubeconfig = NULL, *scenario = NULL, *kinds = NULL, *token = NULL;
-    double time_scale = -1, bookmark = 60;
-    long long seed = -1;
-    int tls = 0, verbose = 0, history = 0, exit_with_parent = 0;
-    pid_t parent = getppid();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -122,18 +128,18 @@ int main(int argc, char **argv)
         }                                                                             \
         i++;                                                                          \
     } while (0)
-        if (!strcmp(a, "--listen")) { NEED_ARG; listen = v; }
-        else if (!strcmp(a, "--kubeconfig-out")) { NEED_ARG; kubeconfig = v; }
-        else if (!strcmp(a, "--scenario")) { NEED_ARG; scenario = v; }
-        else if (!strcmp(a, "--time-scale")) { NEED_ARG; time_scale = atof(v); }
-        else if (!strcmp(a, "--seed")) { NEED_ARG; seed = atoll(v); }
-        else if (!strcmp(a, "--kinds")) { NEED_ARG; kinds = v; }
-        else if (!strcmp(a, "--token")) { NEED_ARG; token = v; }
-        else if (!strcmp(a, "--bookmark-interval")) { NEED_ARG; bookmark = atof(v); }
-        else if (!strcmp(a, "--history")) { NEED_ARG; history = atoi(v); }
-        else if (!strcmp(a, "--tls")) tls = 1;
-        else if (!strcmp(a, "--exit-with-parent")) exit_with_parent = 1;
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
+        if (!strcmp(a, "--listen")) { NEED_ARG; o->listen = v; }
+        else if (!strcmp(a, "--kubeconfig-out")) { NEED_ARG; o->kubeconfig = v; }
+        else if (!strcmp(a, "--scenario")) { NEED_ARG; o->scenario = v; }
+        else if (!strcmp(a, "--time-scale")) { NEED_ARG; o->time_scale = atof(v); }
+        else if (!strcmp(a, "--seed")) { NEED_ARG; o->seed = atoll(v); }
+        else if (!strcmp(a, "--kinds")) { NEED_ARG; o->kinds = v; }
+        else if (!strcmp(a, "--token")) { NEED_ARG; o->token = v; }
+        else if (!strcmp(a, "--bookmark-interval")) { NEED_ARG; o->bookmark = atof(v); }
+        else if (!strcmp(a, "--history")) { NEED_ARG; o->history = atoi(v); }
+        else if (!strcmp(a, "--tls")) o->tls = 1;
+        else if (!strcmp(a, "--exit-with-parent")) o->exit_with_parent = 1;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
         /* clang-format on */
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -145,40 +151,41 @@ int main(int argc, char **argv)
         }
 #undef NEED_ARG
     }
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (strncmp(listen, "127.0.0.1:", 10) && strncmp(listen, "localhost:", 10))) {
+    const char *colon = strrchr(o->listen, ':');
+    if (!colon || (strncmp(o->listen, "127.0.0.1:", 10) && strncmp(o->listen, "localhost:", 10))) {
         fprintf(stderr, "moonship-kubesim: --listen must be 127.0.0.1:PORT (loopback only)\n");
         return 2;
     }
-    int port = atoi(colon + 1);
-    if (time_scale == 0 || time_scale < -1 || bookmark <= 0) {
+    o->port = atoi(colon + 1);
+    if (o->time_scale == 0 || o->time_scale < -1 || o->bookmark <= 0) {
         fprintf(stderr, "moonship-kubesim: --time-scale and --bookmark-interval must be positive\n");
         return 2;
     }
+    return OPTIONS_OK;
+}
 
-    /* The controller's thread arena otherwise gives memory back after each burst and takes it
-     * again page by page for the next (mprotect and page faults were an eighth of its time). */
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-    mallopt(M_TOP_PAD, 4 << 20);
+/* The server with its scenario, clocks, random streams and store; 0, or main's exit status. */
+static int server_new(const struct options *o, struct ks_server **out)
+{
     struct ks_server *s = calloc(1, sizeof *s);
     if (!s) return 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
     pthread_cond_init(&s->ev_cond, NULL);
     pthread_cond_init(&s->ctl_cond, NULL);
-    s->verbose = verbose;
-    s->bookmark_every = bookmark;
+    s->verbose = o->verbose;
+    s->bookmark_every = o->bookmark;
     char *err = NULL;
-    s->sc = ks_scenario_load(scenario, &s->faults, &err);
+    s->sc = ks_scenario_load(o->scenario, &s->faults, &err);
     if (!s->sc) {
         fprintf(stderr, "moonship-kubesim: %s\n", err ? err : "cannot load the scenario");
         free(err);
         return 2;
     }
-    if (history > 0) s->faults.history = history;
-    s->time_scale = time_scale > 0 ? time_scale : s->sc->time_scale > 0 ? s->sc->time_scale : 1.0;
-    if (seed >= 0)
-        s->seed = (uint64_t)seed;
+    if (o->history > 0) s->faults.history = o->history;
+    s->time_scale = o->time_scale > 0 ? o->time_scale : s->sc->time_scale > 0 ? s->sc->time_scale : 1.0;
+    if (o->seed >= 0)
+        s->seed = (uint64_t)o->seed;
     else if (s->sc->seed >= 0)
         s->seed = (uint64_t)s->sc->seed;
     else
@@ -187,63 +194,84 @@ int main(int argc, char **argv)
     ks_rng_seed(&s->frng, s->seed ^ 0x5eedfa17u);
     s->mono0 = ks_mono();
     s->wall0 = ks_wall();
-    if (ks_store_init(s) < 0 || (kinds && add_kinds(s, kinds) < 0)) {
+    if (ks_store_init(s) < 0 || (o->kinds && add_kinds(s, o->kinds) < 0)) {
         fprintf(stderr, "moonship-kubesim: cannot initialise the store\n");
         return 1;
     }
+    *out = s;
+    return 0;
+}
 
-    /* signals are taken by sigwait below, so every thread must block them */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+/* Signals are taken by sigwait (serve), so every thread must block them: this runs before any starts. */
+static void block_signals(sigset_t *set, const struct options *o, pid_t parent)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* Started by `moonship deploy --sim`: a SIGKILLed moonship must not leave us running. The
-     * kernel sends SIGTERM (taken by the sigwait below) when the parent dies; a parent that died
+     * kernel sends SIGTERM (taken by the sigwait) when the parent dies; a parent that died
      * before this line is seen by its pid changing. */
-    if (exit_with_parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)) kill(getpid(), SIGTERM);
+    if (o->exit_with_parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)) kill(getpid(), SIGTERM);
+}
 
-    struct ks_tls certs = {0};
-    if (tls) {
-        if (ks_tls_make(&certs, &err) < 0) {
-            fprintf(stderr, "moonship-kubesim: %s\n", err);
-            free(err);
-            return 1;
-        }
-        if (token)
-            s->token = ks_strdup(token);
-        else {
-            char t[40];
-            ks_rng_suffix(&s->rng, t, 32);
-            s->token = ks_sprintf("kubesim-%s", t);
-        }
+/* --tls: the certificates the server presents and the kubeconfig trusts, and the bearer token. */
+static int make_tls(struct ks_server *s, const struct options *o, struct ks_tls *certs)
+{
+    char *err = NULL;
+    if (ks_tls_make(certs, &err) < 0) {
+        fprintf(stderr, "moonship-kubesim: %s\n", err);
+        free(err);
+        return -1;
     }
+    if (o->token)
+        s->token = ks_strdup(o->token);
+    else {
+        char t[40];
+        ks_rng_suffix(&s->rng, t, 32);
+        s->token = ks_sprintf("kubesim-%s", t);
+    }
+    return 0;
+}
+
+/* The controllers and the HTTP server, then the kubeconfig and the address line callers wait for. */
+static struct MHD_Daemon *start(struct ks_server *s, const struct options *o, const struct ks_tls *certs)
+{
     if (bootstrap(s) < 0 || ks_ctl_start(s) < 0) {
         fprintf(stderr, "moonship-kubesim: cannot start the controllers\n");
-        return 1;
+        return NULL;
     }
     int bound = 0;
-    struct MHD_Daemon *d = ks_http_start(s, port, certs.cert_pem, certs.key_pem, &bound);
+    struct MHD_Daemon *d = ks_http_start(s, o->port, certs->cert_pem, certs->key_pem, &bound);
     if (!d) {
-        fprintf(stderr, "moonship-kubesim: cannot listen on %s: %s\n", listen, strerror(errno));
-        return 1;
+        fprintf(stderr, "moonship-kubesim: cannot listen on %s: %s\n", o->listen, strerror(errno));
+        return NULL;
     }
-    char url[64];
-    snprintf(url, sizeof url, "%s://127.0.0.1:%d", tls ? "https" : "http", bound);
-    if (kubeconfig && ks_kubeconfig_write(kubeconfig, url, tls ? &certs : NULL, s->token, &err) < 0) {
+    char url[64], *err = NULL;
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d", o->tls ? "https" : "http", bound);
+    if (o->kubeconfig && ks_kubeconfig_write(o->kubeconfig, url, o->tls ? certs : NULL, s->token, &err) < 0) {
         fprintf(stderr, "moonship-kubesim: %s\n", err);
         free(err);
         MHD_stop_daemon(d);
-        return 1;
+        return NULL;
     }
     printf("kubesim listening on %s\n", url);
     fflush(stdout);
+    return d;
+}
 
+static void wait_for_signal(sigset_t *set, int verbose)
+{
     int sig = 0;
-    while (sigwait(&set, &sig) != 0) {
+    while (sigwait(set, &sig) != 0) {
     }
     if (verbose) fprintf(stderr, "moonship-kubesim: signal %d, stopping\n", sig);
+}
+
+/* Stops the watches, the controllers and the HTTP server, then frees what they used. */
+static void stop(struct ks_server *s, struct MHD_Daemon *d, struct ks_tls *certs)
+{
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
     pthread_cond_broadcast(&s->ev_cond);
@@ -255,11 +283,34 @@ int main(int argc, char **argv)
     stats_free(&s->stats);
     free(s->faults.verbs);
     free(s->token);
-    ks_tls_free(&certs);
+    ks_tls_free(certs);
     pthread_cond_destroy(&s->ev_cond);
     pthread_cond_destroy(&s->ctl_cond);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->stats_mu);
     free(s);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.listen = "127.0.0.1:0", .time_scale = -1, .bookmark = 60, .seed = -1};
+    pid_t parent = getppid();
+    int rc = parse_options(argc, argv, &o);
+    if (rc != OPTIONS_OK) return rc;
+
+    /* The controller's thread arena otherwise gives memory back after each burst and takes it
+     * again page by page for the next (mprotect and page faults were an eighth of its time). */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TOP_PAD, 4 << 20);
+    struct ks_server *s = NULL;
+    if ((rc = server_new(&o, &s)) != 0) return rc;
+    sigset_t set;
+    block_signals(&set, &o, parent);
+    struct ks_tls certs = {0};
+    if (o.tls && make_tls(s, &o, &certs) < 0) return 1;
+    struct MHD_Daemon *d = start(s, &o, &certs);
+    if (!d) return 1;
+    wait_for_signal(&set, o.verbose);
+    stop(s, d, &certs);
     return 0;
 }
