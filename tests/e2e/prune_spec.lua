@@ -7,6 +7,7 @@
 local events = require "support.events"
 local kubesim = require "support.kubesim"
 local proc = require "support.proc"
+local releases = require "support.releases"
 local applyset = require "moonship.kube.applyset"
 local kube = require "moonship.kube"
 local sched = require "moonship.sched"
@@ -68,21 +69,7 @@ workflows:
 ]=]
 end
 
--- Another tool's Deployment with the app's label, applied by its own field manager.
-local FOREIGN = [[
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: legacy
-  namespace: shop-dev
-  labels: {app.kubernetes.io/part-of: shop, app: legacy}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: legacy}}
-  template:
-    metadata: {labels: {app: legacy}}
-    spec: {containers: [{name: main, image: example/legacy:1}]}
-]]
+local FOREIGN = releases.foreign(NS)
 
 -- {"kind/name" = object} of what the namespace holds of these kinds.
 local function held(sim)

@@ -6,37 +6,14 @@ local json = require "moonship.json"
 local events = require "support.events"
 local kubesim = require "support.kubesim"
 local proc = require "support.proc"
+local releases = require "support.releases"
 
 local deploy, find, index_of, final_state = events.deploy, events.find, events.index_of, events.final_state
 
--- example/web:2 starts and exits every time (kubesim's crashing_images).
-local SCENARIO = [[
-defaults: {start_delay: 0.5, ready_delay: 1, crash_after: 0.5, duration: 1}
-crashing_images: ["example/web:2"]
-]]
+local SCENARIO = releases.SCENARIO
 
-local TEMPLATE = [[
-app: shop
-services:
-- name: web
-  image: example/web:%d
-  replicas: 2
-  ports: [{type: container_port, port: 80}]
-jobs:
-- name: migrate
-  image: example/tools:1
-workflows:
-- name: deploy
-  parallelize:
-  - {step: migrate, tasks: [jobs.migrate]}
-  - {step: web, tasks: [services.web], halt_on_error: true}
-]]
-
--- The template of release `version` (its web image example/web:<version>) in dir.
-local function template(dir, version, hooks)
-  if hooks then proc.write_file(dir .. "/hooks.lua", hooks) end
-  return proc.write_file(dir .. "/moonship.yaml", TEMPLATE:format(version))
-end
+-- Release `version` (its web image example/web:<version>) written in dir.
+local function template(dir, version, hooks) return releases.write(dir, version, {hooks = hooks}) end
 
 -- `moonship <command> args... --kubeconfig` against sim: exit code, stdout, stderr.
 local function moonship(sim, command, args)
@@ -175,10 +152,7 @@ describe("moonship rollback", function()
     local code, _, err = deploy(sim, {template(dir, 1), "-w", "deploy", "-n", ns})
     assert.equal(0, code, err)
     -- release 2 adds the service extra (applied in the first step) and crash-loops web
-    local v2 = TEMPLATE:format(2):gsub("\njobs:\n", "\n- name: extra\n  image: example/extra:1\n"
-      .. "  ports: [{type: container_port, port: 81}]\njobs:\n", 1)
-      :gsub("tasks: %[jobs%.migrate%]", "tasks: [jobs.migrate, services.extra]", 1)
-    proc.write_file(dir .. "/moonship.yaml", v2)
+    releases.write(dir, 2, {extra = true})
     code, _, err = deploy(sim, {dir .. "/moonship.yaml", "-w", "deploy", "-n", ns})
     assert.equal(1, code, err)
     assert.equal(200, (sim:get_json("/apis/apps/v1/namespaces/" .. ns .. "/deployments/extra")))

@@ -9,6 +9,7 @@
 -- moonship prunes plus the earlier runs' Jobs, which only moonship knows to keep.
 local events = require "support.events"
 local proc = require "support.proc"
+local releases = require "support.releases"
 local realcluster = require "support.realcluster"
 local applyset = require "moonship.kube.applyset"
 
@@ -40,20 +41,7 @@ workflows:
 ]]
 local V2 = V1:gsub("%- {name: worker[^\n]*\n", "")
 
-local FOREIGN = [[
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: legacy
-  namespace: shop-dev
-  labels: {app.kubernetes.io/part-of: shop, app: legacy}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: legacy}}
-  template:
-    metadata: {labels: {app: legacy}}
-    spec: {containers: [{name: main, image: example/legacy:1}]}
-]]
+local FOREIGN = releases.foreign(NS)
 
 local function web_for(ns)
   return ([[

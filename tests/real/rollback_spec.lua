@@ -6,42 +6,20 @@
 local json = require "moonship.json"
 local events = require "support.events"
 local proc = require "support.proc"
+local releases = require "support.releases"
 local realcluster = require "support.realcluster"
 
 local find, index_of, final_state = events.find, events.index_of, events.final_state
 local q = proc.quote
 
--- example/web:2 starts and exits every time (the simulated nodes' crashing_images).
-local SCENARIO = [[
-defaults: {start_delay: 0.5, ready_delay: 1, crash_after: 0.5, duration: 1, jitter: 0}
-crashing_images: ["example/web:2"]
-]]
+local SCENARIO = releases.SCENARIO
 
 local cluster, why = realcluster.start {scenario = SCENARIO, time_scale = 0.05}
 if not cluster then pending(why) return end
 
-local TEMPLATE = [[
-app: shop
-services:
-- name: web
-  image: example/web:%d
-  replicas: 2
-  ports: [{type: container_port, port: 80}]
-jobs:
-- name: migrate
-  image: example/tools:1
-workflows:
-- name: deploy
-  parallelize:
-  - {step: migrate, tasks: [jobs.migrate]}
-  - {step: web, tasks: [services.web], halt_on_error: true}
-]]
-
 local dirs = {}
-local function template(dir, version, hooks)
-  if hooks then proc.write_file(dir .. "/hooks.lua", hooks) end
-  return proc.write_file(dir .. "/moonship.yaml", TEMPLATE:format(version))
-end
+-- Release `version` (its web image example/web:<version>) written in dir.
+local function template(dir, version, hooks) return releases.write(dir, version, {hooks = hooks}) end
 local function tmpdir()
   local dir = proc.tmpdir()
   dirs[#dirs + 1] = dir
@@ -152,10 +130,7 @@ describe("rollback on the real control plane", function()
     local code, _, err = events.deploy(cluster, {template(dir, 1), "-w", "deploy", "-n", ns})
     assert.equal(0, code, err)
     -- release 2 adds the service extra (in the first step) and crash-loops web
-    local v2 = TEMPLATE:format(2):gsub("\njobs:\n", "\n- name: extra\n  image: example/extra:1\n"
-      .. "  ports: [{type: container_port, port: 81}]\njobs:\n", 1)
-      :gsub("tasks: %[jobs%.migrate%]", "tasks: [jobs.migrate, services.extra]", 1)
-    proc.write_file(dir .. "/moonship.yaml", v2)
+    releases.write(dir, 2, {extra = true})
     code, _, err = events.deploy(cluster, {dir .. "/moonship.yaml", "-w", "deploy", "-n", ns})
     assert.equal(1, code, err)
     assert.equal("extra", jsonpath(ns, "deployment/extra", "{.metadata.name}"))
