@@ -52,13 +52,7 @@ return {
     if not ok then return result end
     if result.exit_code ~= EXIT.ok then return result.exit_code end
     if output == "json" then
-      local runs = {}
-      for i, r in ipairs(result.runs) do
-        runs[i] = {revision = r.revision, run = r.run, workflow = r.workflow, state = r.state,
-                   started_at = r.started_at, finished_at = r.finished_at, template_hash = r.template_hash,
-                   rollback_of = r.rollback_of, secret = r.secret}
-      end
-      io.stdout:write(json.encode(json.array(runs), {sort_keys = true, indent = 2}), "\n")
+      io.stdout:write(json.encode(json.array(result.runs), {sort_keys = true, indent = 2}), "\n")
     elseif #result.runs == 0 then
       io.stderr:write(fmt("moonship: no runs are recorded (%s)\n", result.about))
     else

@@ -499,9 +499,11 @@ function Run:start_step(index, step)
   if st.total == 0 then st.all_started:set() end
   local background = step.wait_for_finish == false
   local info = {name = step.name, index = index, background = background}
+  local ids, halts = {}, {}
+  for i, t in ipairs(step.tasks) do ids[i], halts[t.id] = t.id, true end
   st.runner = sched.spawn(function()
     self:emit {event = "step_started", step = step.name, index = index, background = background or nil,
-               tasks = json.array((function() local ids = {} for i, t in ipairs(step.tasks) do ids[i] = t.id end return ids end)())}
+               tasks = json.array(ids)}
     -- Whatever stops the runner (a second signal cancels it), the step is recorded as finished.
     local ran, err = pcall(function()
       self:step_hook("before_step", info)
@@ -532,13 +534,8 @@ function Run:start_step(index, step)
     end)
     st.all_started:set()
     if ran then self:step_hook("after_step", info) end
-    local ids = {}
-    for i, task in ipairs(step.tasks) do ids[i] = task.id end
     local count = self.state:count(ids)
-    local halted_here = false
-    for _, id in ipairs(ids) do
-      if self.halted and self.halted.task == id then halted_here = true end
-    end
+    local halted_here = self.halted ~= nil and halts[self.halted.task] == true
     self:emit {event = "step_finished", step = step.name, index = index, background = background or nil,
                state = ((count.cancelled or 0) > 0 or not ran) and "cancelled" or (count.failed or 0) > 0 and "failed"
                  or "succeeded", halt = halted_here or nil}
@@ -699,11 +696,6 @@ function Run:prune_scope()
   return objects, {}
 end
 
-local function ref_of(obj)
-  local md = obj.metadata
-  return {kind = obj.kind, apiVersion = obj.apiVersion, name = md.name, namespace = md.namespace, uid = md.uid}
-end
-
 -- What the prune task does: finds the members of the app's ApplySet that this workflow applied
 -- and that neither it nor another workflow of the template produces any more, and deletes them
 -- (waiting until each is gone), one task_progress per object. Returns true, message or nil,
@@ -718,7 +710,7 @@ function Run:prune_members(task, pending)
     on_requested = function(obj) pending[obj] = true end,
     on_deleted = function(obj, message)
       pending[obj] = nil
-      self:emit(events.progress(task, message, {phase = "deleted", objects = json.array {ref_of(obj)}}))
+      self:emit(events.progress(task, message, {phase = "deleted", objects = json.array {object_ref(obj)}}))
     end,
   })
   if not ok then return nil, perr end
@@ -968,16 +960,12 @@ end
 function Run:roll_back()
   local rec = self.recording
   local q = {namespace = self.namespace, app = self.model.app, env = rec.env}
-  local target, record, why
+  local record, why
   local summaries, err = history.list(self.client, q)
   if not summaries then
     why = "cannot read the run history: " .. tostring(err)
   else
-    target, why = history.target(summaries, {exclude_run = self.run_id})
-    if target then
-      record, err = history.fetch(self.client, self.namespace, target)
-      if not record then why = fmt("cannot read the record of run %s: %s", target.run, tostring(err)) end
-    end
+    record, why = history.rollback_record(self.client, self.namespace, summaries, {exclude_run = self.run_id})
   end
   if not record then
     self:emit {event = "log", message = fmt("rollback: nothing to roll back to in namespace %s: %s", self.namespace, why)}

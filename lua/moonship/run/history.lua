@@ -228,6 +228,16 @@ function M.target(summaries, opts)
     summaries[1].run, summaries[1].state)
 end
 
+-- The record a rollback goes back to: history.target's choice (opts as its), fetched. Returns
+-- the record or nil, why (said as the rollback's reason for not running).
+function M.rollback_record(client, namespace, summaries, opts)
+  local target, why = M.target(summaries, opts)
+  if not target then return nil, why end
+  local record, err = M.fetch(client, namespace, target)
+  if not record then return nil, fmt("cannot read the record of run %s: %s", target.run, tostring(err)) end
+  return record
+end
+
 -- ---- a record as a workflow ---------------------------------------------------------------
 
 -- Task ids and step names of a rollback carry this prefix: in the journal, the views and the

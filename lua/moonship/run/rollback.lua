@@ -61,10 +61,8 @@ function M.run(s)
     client:close()
     return deploy.refused(stderr, fmt("rollback: %s (%s; moonship history lists the runs)", why, whose(s, model)))
   end
-  local target, why = history.target(summaries, {to = s.to})
-  if not target then return cannot(why) end
-  local record, err = history.fetch(client, model.namespace, target)
-  if not record then return cannot(fmt("cannot read the record of run %s: %s", target.run, tostring(err))) end
+  local record, why = history.rollback_record(client, model.namespace, summaries, {to = s.to})
+  if not record then return cannot(why) end
   local set, serr = deploy.applyset(s, client, model)
   if not set then return cannot(serr) end
   local journal, jerr = deploy.open_journal(s, model, record.workflow, stdout, stderr)
