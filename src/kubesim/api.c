@@ -661,24 +661,19 @@ static int precondition_failed(struct ks_req *r, struct ks_resp *resp, const str
     return 1;
 }
 
-/* Deletes o and answers as kube-apiserver does: the object while it stays (finalizers, foreground), a deleted
- * pod, or a Success Status. */
+/* Deletes o and answers as kube-apiserver does: the object while it stays (finalizers, foreground) or as it
+ * was marked (a pod, which answers with the deleted object: ks_ctl_delete marks every one), or a Success
+ * Status. */
 static void delete_and_answer(struct ks_req *r, struct ks_resp *resp, struct ks_obj *o, const char *policy)
 {
-    cJSON *last = cJSON_Duplicate(o->json, 1), *marked = NULL;
+    cJSON *marked = NULL;
     char uid[64];
     snprintf(uid, sizeof uid, "%s", o->uid);
     struct ks_obj *kept = ks_ctl_delete(r->s, o, policy, &marked);
     if (kept || marked) { /* on its way out: the object as it stays, or as it was marked */
-        cJSON_Delete(last);
         ks_resp_json(resp, 200, marked ? marked : cJSON_Duplicate(kept->json, 1), NULL);
         return;
     }
-    if (!strcmp(r->rt->kind, "Pod") && last) { /* pods answer with the deleted object */
-        ks_resp_json(resp, 200, last, NULL);
-        return;
-    }
-    cJSON_Delete(last);
     /* a Success Status names what went, without a code or a message */
     cJSON *st = ks_status_obj(200, NULL, r->rt, r->name, "%s", "");
     cJSON_DeleteItemFromObjectCaseSensitive(st, "message");

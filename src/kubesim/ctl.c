@@ -385,7 +385,13 @@ static void set_ns_condition(cJSON *status, const char *type, const char *st, co
     ks_ctl_set_condition(status, type, st, reason, msg, now, -1);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+/* NULL (a string out of memory) sorts last, where sorted_join skips it */
+static int cmp_str(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    if (!x || !y) return !x - !y;
+    return strcmp(x, y);
+}
 
 /* "a, b, c" of the strings, sorted as the namespace controller sorts them for stable updates;
  * frees them. NULL when there are none. */

@@ -105,22 +105,16 @@ static const char *first_image(const struct ks_obj *pod)
     return "";
 }
 
-static int image_broken(struct ks_server *s, const struct ks_obj *pod)
+/* The image of the first of pod's containers that matches (a scenario's broken_images or
+ * crashing_images), or NULL. */
+static const char *image_matching(struct ks_server *s, const struct ks_obj *pod,
+                                  int (*matches)(const struct ks_scenario *, const char *))
 {
     const cJSON *c;
-    cJSON_ArrayForEach(
-        c, ks_jpath(pod->json, "spec.containers")) if (ks_scenario_image_broken(s->sc, ks_jstr(c, "image"))) return 1;
-    return 0;
-}
-
-/* The image of a container that crashes at start (crashing_images), or NULL. */
-static const char *image_crashing(struct ks_server *s, const struct ks_obj *pod)
-{
-    const cJSON *c;
-    cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers")) if (ks_scenario_image_crashes(
-                                                                          s->sc,
-                                                                          ks_jstr(c, "image"))) return ks_jstr(c,
-                                                                                                               "image");
+    cJSON_ArrayForEach(c, ks_jpath(pod->json, "spec.containers"))
+    {
+        if (matches(s->sc, ks_jstr(c, "image"))) return ks_jstr(c, "image");
+    }
     return NULL;
 }
 
@@ -361,7 +355,7 @@ static void start_container(struct ks_server *s, struct ks_obj *pod, const struc
             snprintf(st->missing, sizeof st->missing, "%s", r->requires[i]);
             break;
         }
-    const char *crashing = image_crashing(s, pod);
+    const char *crashing = image_matching(s, pod, ks_scenario_image_crashes);
     snprintf(st->crashing, sizeof st->crashing, "%s", crashing ? crashing : "");
     if (st->job)
         st->next_at = now + r->duration + jitter(s, r);
@@ -412,7 +406,7 @@ void ks_pod_reconcile(struct ks_server *s, struct ks_obj *pod)
     }
     case PS_CREATING:
     case PS_PULL_BACKOFF:
-        if (image_broken(s, pod)) {
+        if (image_matching(s, pod, ks_scenario_image_broken)) {
             st->stage = PS_PULL_ERR;
             st->pull_failures++;
             ks_ctl_event(s, pod, "Warning", "Failed", "kubelet", "Failed to pull image \"%s\": not found", image);

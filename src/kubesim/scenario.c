@@ -393,18 +393,22 @@ void ks_scenario_rule(const struct ks_scenario *sc, const char *name, struct ks_
     }
 }
 
+/* Whether image matches one of the n glob patterns. */
+static int image_matches(char *const *patterns, int n, const char *image)
+{
+    for (int i = 0; image && i < n; i++)
+        if (patterns[i] && fnmatch(patterns[i], image, 0) == 0) return 1;
+    return 0;
+}
+
 int ks_scenario_image_broken(const struct ks_scenario *sc, const char *image)
 {
-    for (int i = 0; image && i < sc->nbroken; i++)
-        if (sc->broken[i] && fnmatch(sc->broken[i], image, 0) == 0) return 1;
-    return 0;
+    return image_matches(sc->broken, sc->nbroken, image);
 }
 
 int ks_scenario_image_crashes(const struct ks_scenario *sc, const char *image)
 {
-    for (int i = 0; image && i < sc->ncrashing; i++)
-        if (sc->crashing[i] && fnmatch(sc->crashing[i], image, 0) == 0) return 1;
-    return 0;
+    return image_matches(sc->crashing, sc->ncrashing, image);
 }
 
 const char *ks_scenario_unbound_user(const struct ks_scenario *sc, const char *token)

@@ -1,10 +1,10 @@
 /* moonship.core.codec: gzip and base64 of Lua strings (bytes both ways), for the run records
  * kept in Secrets (run/history.lua) and the client's basic auth.
  *   codec.gzip(data [, level]) -> bytes                 level 0-9 (default zlib's, 6); never yields
- *   codec.gunzip(data [, max_bytes]) -> bytes | nil, "gunzip: <why>", "corrupt" | "too_big"
+ *   codec.gunzip(data [, max_bytes]) -> bytes | nil, "gunzip: <why>", "parse"
  *                                                       max_bytes default 64 MiB (a bomb guard)
  *   codec.base64_encode(data) -> text
- *   codec.base64_decode(text) -> bytes | nil, "base64: not valid base64", "corrupt"
+ *   codec.base64_decode(text) -> bytes | nil, "base64: not valid base64", "parse"
  * Misuse (a non-string, a level out of range) raises; out of memory raises. */
 #include <lauxlib.h>
 #include <lua.h>
@@ -61,7 +61,7 @@ static int l_codec_gzip(lua_State *L)
     return 1;
 }
 
-/* codec.gunzip(data [, max_bytes]) -> bytes | nil, message, "corrupt" | "too_big". */
+/* codec.gunzip(data [, max_bytes]) -> bytes | nil, message, "parse". */
 static int l_codec_gunzip(lua_State *L)
 {
     size_t len;
@@ -95,7 +95,7 @@ static int l_codec_base64_encode(lua_State *L)
     return 1;
 }
 
-/* codec.base64_decode(text) -> bytes | nil, message, "corrupt". */
+/* codec.base64_decode(text) -> bytes | nil, message, "parse". */
 static int l_codec_base64_decode(lua_State *L)
 {
     size_t len;
