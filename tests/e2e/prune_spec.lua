@@ -155,6 +155,7 @@ describe("moonship deploy --prune on kubesim", function()
     -- every object moonship applied is a member, named by the workflow that applied it last
     local id = applyset.id(PARENT, NS, "Secret", "")
     local before = held(sim)
+    assert.truthy(before["deployment/legacy"])
     for name, obj in pairs(before) do
       local labels, ann = obj.metadata.labels or {}, obj.metadata.annotations or {}
       if name == "deployment/legacy" then
@@ -173,7 +174,7 @@ describe("moonship deploy --prune on kubesim", function()
     local migrate1, migrate3 = job_of(ev1, "jobs.migrate"), job_of(ev3, "jobs.migrate")
     local seed1, seed3 = job_of(ev1, "jobs.seed"), job_of(ev3, "jobs.seed")
     assert.truthy(before["job/" .. migrate1] and before["job/" .. migrate3] and before["job/" .. seed1] and before["job/" .. seed3])
-    assert.truthy(ev2)
+    assert.equal("succeeded", find(ev2, {event = "run_finished"}).state)
 
     -- halted (check fails under halt_on_error): no prune step, the prune task skipped
     local hcode, hev = run(v2 {check = true}, {"-w", "setup", "--prune"})

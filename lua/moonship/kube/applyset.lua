@@ -162,6 +162,8 @@ end
 function Set:check()
   local live, err = self:fetch_parent()
   if live == nil then return nil, err end
+  -- what the parent covers already: a run that applies nothing new writes it no more
+  if live then self.recorded = covered(self, live) end
   return true
 end
 
