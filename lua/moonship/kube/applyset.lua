@@ -156,6 +156,15 @@ function Set:fetch_parent()
   return live
 end
 
+-- What the live parent covers: {kinds = {gk = true}, namespaces = {ns = true}} (the parent's
+-- own namespace included).
+local function covered(self, live)
+  local ann = live and live.metadata.annotations or {}
+  local namespaces = split_list(ann[M.NAMESPACES])
+  namespaces[self.namespace] = true
+  return {kinds = split_list(ann[M.GROUP_KINDS]), namespaces = namespaces}
+end
+
 -- set:check() -> true | nil, err: whether this set may be used: its parent is missing or
 -- moonship's (a run asks before its first step, so that another tool's parent stops it before
 -- anything is applied). One request.
@@ -165,15 +174,6 @@ function Set:check()
   -- what the parent covers already: a run that applies nothing new writes it no more
   if live then self.recorded = covered(self, live) end
   return true
-end
-
--- What the live parent covers: {kinds = {gk = true}, namespaces = {ns = true}} (the parent's
--- own namespace included).
-local function covered(self, live)
-  local ann = live and live.metadata.annotations or {}
-  local namespaces = split_list(ann[M.NAMESPACES])
-  namespaces[self.namespace] = true
-  return {kinds = split_list(ann[M.GROUP_KINDS]), namespaces = namespaces}
 end
 
 -- The group-kinds and namespaces of objects (a cluster-scoped object has no namespace).
